@@ -1,0 +1,58 @@
+# Two commands set everything up on a fresh machine with Python 3.11:
+#   make run    - the bot (local try-out without a Telegram token), with the bundled knowledge base
+#   make test   - lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run ask test lint typecheck pytest bench evaluate calibrate lock clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.runtime: requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.lock
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	@touch $@ $(VENV)/.runtime
+
+run: $(VENV)/.runtime
+	$(BIN)/python -m bot run
+
+ask: $(VENV)/.runtime
+	$(BIN)/python -m bot ask
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check bot handlers tests benchmarks
+	$(BIN)/ruff format --check bot handlers tests benchmarks
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy
+
+pytest: $(VENV)/.dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+evaluate: $(VENV)/.runtime
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation.toml
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation-holdout.toml
+
+calibrate: $(VENV)/.runtime
+	$(BIN)/python -m bot calibrate --write
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m benchmarks
+
+# Regenerate the lock files after changing dependencies in pyproject.toml.
+lock: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements-dev.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
