@@ -1,0 +1,29 @@
+"""Recognise small talk: greetings, thanks, "are you a robot". It needs a friendly word, not staff.
+
+A message is small talk when nothing is left of it once greetings, thanks, acknowledgements,
+questions about the bot itself and particles are taken out.
+"""
+
+from __future__ import annotations
+
+import re
+
+_PHRASES_ZH = ["你好", "您好", "你们好", "大家好", "早上好", "上午好", "中午好", "下午好", "晚上好", "早安", "午安", "晚安", "嗨", "哈喽", "哈罗", "哈啰", "在吗", "在不在", "有人吗", "有人在吗", "有没有人", "谢谢你们", "谢谢你", "谢谢您", "谢谢", "多谢", "感谢", "谢了", "辛苦了", "不客气", "好的", "好滴", "好吧", "知道了", "明白了", "了解了", "了解", "收到", "懂了", "行吧", "可以了", "没事了", "没事", "没有了", "再见", "拜拜", "回头见", "你是谁", "你是机器人", "你是真人", "你是人工", "你是ai", "你是人", "真人", "机器人", "人工智能", "你叫什么名字", "你叫什么", "你能做什么", "你会什么", "你会干什么", "你能干什么", "测试一下", "测试", "试一下", "随便问问", "哈哈哈", "哈哈", "呵呵", "嘿嘿", "嘻嘻", "嗯嗯", "嗯", "哦哦", "哦", "噢", "喔", "嗷", "啊", "哇", "好", "行", "对", "是的", "不是", "可以", "ok"]
+_PHRASES_EN = (
+    "good morning|good afternoon|good evening|good night|thank you very much|thank you|thanks|"
+    "thx|hello|hi|hey|ok|okay|bye|goodbye|see you|are you a robot|are you a bot|are you human|"
+    "are you a real person|are you real|who are you|what is your name|what's your name|"
+    "what can you do|test|testing|yes|no|lol|haha|cool|great|nice|got it|understood|please"
+)
+_LEFTOVER = re.compile(r"[吗呢啊吧呀了的么嘛哈呵噢哦\s]+")
+_ZH = re.compile("|".join(sorted(_PHRASES_ZH, key=len, reverse=True)))
+_EN = re.compile(rf"\b(?:{_PHRASES_EN})\b")
+
+
+def is_small_talk(normalized: str) -> bool:
+    """Tell whether normalised text is only small talk (empty text is not)."""
+    if not normalized.strip():
+        return False
+    rest = _EN.sub(" ", _ZH.sub(" ", normalized))
+    rest = re.sub(r"[0-9]+", " ", rest) if len(normalized) <= 4 else rest
+    return not _LEFTOVER.sub("", rest)

@@ -1,0 +1,164 @@
+"""Text normalisation for matching: one canonical form for whatever a resident types.
+
+Residents type full-width letters, traditional characters, zero-width joiners pasted from web pages,
+emoji, and homophone typos from a pinyin input method. Everything here is pure and fast: it runs
+for every question and for every text of every item when an index is built.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+import opencc
+from pypinyin import Style, pinyin
+
+# Longer input is cut before matching: a question that needs more than this is a letter, and the
+# first part of a letter says what it is about. This also bounds the time one question can take.
+MAX_QUESTION_CHARS = 600
+
+# Taiwan and Hong Kong wording to mainland simplified, phrases included (計程車 → 出租车).
+_converter = opencc.OpenCC("tw2sp")
+# Regional words that the converter keeps but a mainland knowledge base never uses.
+_REGIONAL_WORDS = {
+    "身分证": "身份证",
+    "身分": "身份",
+    "户口名簿": "户口簿",
+    "健保卡": "医保卡",
+    "健保": "医保",
+    "国中": "初中",
+    "国小": "小学",
+    "驾驶执照": "驾驶证",
+    "机车": "摩托车",
+    "里长": "社区主任",
+    "邮递区号": "邮政编码",
+}
+_REGIONAL = re.compile("|".join(sorted(_REGIONAL_WORDS, key=len, reverse=True)))
+
+_SPACE_RUN = re.compile(r"\s+")
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9']*|[0-9]+")
+
+
+def _keep_char(char: str) -> str:
+    """Map one character to what matching keeps of it: letters, digits, CJK; the rest is space."""
+    category = unicodedata.category(char)
+    if category[0] in "LN":
+        return char
+    return " "
+
+
+def normalize(text: str) -> str:
+    """Return the canonical form of text: NFKC, simplified Chinese, lower case, single spaces.
+
+    Punctuation, symbols, emoji, control and zero-width characters become spaces, so that
+    `身份证？？` and `身份证` are the same question and a pasted zero-width space splits nothing.
+    """
+    text = text[: MAX_QUESTION_CHARS * 2]
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(_keep_char(c) for c in text)
+    text = _converter.convert(text)
+    text = _REGIONAL.sub(lambda m: _REGIONAL_WORDS[m.group()], text)
+    text = text.casefold()
+    return _SPACE_RUN.sub(" ", text).strip()[:MAX_QUESTION_CHARS]
+
+
+def has_cjk(text: str) -> bool:
+    """Tell whether text holds at least one Chinese character."""
+    return _CJK.search(text) is not None
+
+
+def detect_language(text: str) -> str:
+    """Guess the resident's language: `zh` when there is any Chinese character, else `en`."""
+    if has_cjk(text):
+        return "zh"
+    if re.search(r"[A-Za-z]", text):
+        return "en"
+    return "zh"
+
+
+def cjk_runs(text: str) -> list[str]:
+    """Return the runs of Chinese characters in text, in order."""
+    return _CJK_RUN.findall(text)
+
+
+def latin_words(text: str) -> list[str]:
+    """Return the Latin-script words and numbers of normalised text."""
+    return _LATIN_WORD.findall(_CJK_RUN.sub(" ", text))
+
+
+# Pinyin input methods let a resident pick the wrong character for the right sound; southern
+# speakers also blur these initials and finals, so they are folded before comparing sounds.
+_FUZZY_PINYIN = (("zh", "z"), ("ch", "c"), ("sh", "s"))
+_FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
+
+
+def _fold_syllable(syllable: str) -> str:
+    for long, short in _FUZZY_PINYIN:
+        if syllable.startswith(long):
+            syllable = short + syllable[len(long) :]
+            break
+    for long, short in _FUZZY_FINALS:
+        if syllable.endswith(long):
+            syllable = syllable[: -len(long)] + short
+            break
+    return syllable
+
+
+@lru_cache(maxsize=65536)
+def char_sounds(char: str) -> frozenset[str]:
+    """Return every folded pinyin reading of one Chinese character (empty for anything else)."""
+    readings = pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")
+    if not readings:
+        return frozenset()
+    return frozenset(_fold_syllable(r) for r in readings[0] if r.isalpha())
+
+
+@lru_cache(maxsize=65536)
+def char_sound(char: str) -> str:
+    """Return the first folded pinyin reading of a Chinese character, or the character itself."""
+    readings = pinyin(char, style=Style.NORMAL, heteronym=False, errors="ignore")
+    if readings and readings[0] and readings[0][0].isalpha():
+        return _fold_syllable(readings[0][0])
+    return char
+
+
+def sounds_of(run: str) -> list[str]:
+    """Return the folded pinyin syllable of each character of a run of Chinese characters."""
+    return [char_sound(c) for c in run]
+
+
+@lru_cache(maxsize=1)
+def general_vocabulary() -> frozenset[str]:
+    """Return common Chinese words (from jieba's dictionary): known words are not typos.
+
+    Loaded once per process. Words of two to four characters only: those are the ones a
+    homophone correction could wrongly replace.
+    """
+    import jieba  # imported here: only its dictionary file is used, and only when needed
+
+    path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
+    words: set[str] = set()
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.split(" ", 2)
+            if len(parts) >= 2 and 2 <= len(parts[0]) <= 4 and int(parts[1]) >= 3:
+                word = parts[0]
+                if _CJK.match(word):
+                    words.add(_converter.convert(word))
+    return frozenset(words)
+
+
+def unique(values: Iterable[str]) -> list[str]:
+    """Return values without repeats, first occurrence kept, empty strings dropped."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        if value and value not in seen:
+            seen.add(value)
+            out.append(value)
+    return out
