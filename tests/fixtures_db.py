@@ -1,0 +1,102 @@
+"""Database fixtures: every database test runs on SQLite and on PostgreSQL.
+
+PostgreSQL is the one CI provides on 127.0.0.1:5432 (trust auth, database `test`); the suite
+creates its own database there for the session and drops it at the end. Set
+TEST_POSTGRES_URL to point elsewhere, or BOT_TEST_SKIP_POSTGRES=1 to run SQLite only on a
+machine without PostgreSQL (CI never sets it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.db import create_engine, session_factory, upgrade_database
+from bot.models import Base
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _skip_postgres() -> bool:
+    return os.environ.get("BOT_TEST_SKIP_POSTGRES") == "1"
+
+
+async def _admin(statement: str) -> None:
+    dsn = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """Create a fresh PostgreSQL database for this test session, migrated to the latest schema."""
+    if _skip_postgres():
+        pytest.skip("BOT_TEST_SKIP_POSTGRES=1")
+    name = f"bot_test_{uuid.uuid4().hex[:12]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({error}); database tests "
+            "run on SQLite and PostgreSQL. Start PostgreSQL or set BOT_TEST_SKIP_POSTGRES=1."
+        )
+    base, _, _ = POSTGRES_ADMIN_URL.rpartition("/")
+    url = f"{base}/{name}"
+
+    async def migrate() -> None:
+        engine = create_engine(url)
+        await upgrade_database(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    yield url
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _empty_all_tables(engine: AsyncEngine) -> None:
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database at the latest schema, once per backend."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'bot.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on an empty database at the latest schema (SQLite and PostgreSQL)."""
+    engine = create_engine(database_url)
+    if database_url.startswith("sqlite"):
+        await upgrade_database(engine)
+    try:
+        yield engine
+    finally:
+        if not database_url.startswith("sqlite"):
+            await _empty_all_tables(engine)
+        await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """The session factory on the test database."""
+    return session_factory(engine)
