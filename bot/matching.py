@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -39,12 +39,12 @@ from bot.places import PlaceDetector
 from bot.small_talk import is_small_talk
 from bot.text import (
     char_sound,
-    cjk_runs,
     detect_language,
     general_vocabulary,
     has_cjk,
     latin_words,
     normalize,
+    normalize_many,
     unique,
 )
 
@@ -52,10 +52,219 @@ Decision = Literal["answer", "suggest", "escalate"]
 
 # Words that say nothing about which service is meant. They still count for fuzzy similarity.
 _CHINESE_FILLERS = frozenset(
-    ["请问", "你好", "您好", "我想", "想问", "问一下", "一下", "怎么", "怎么样", "怎样", "如何", "什么", "哪里", "哪儿", "哪个", "哪些", "需要", "要求", "可以", "可不可以", "能不能", "是不是", "有没有", "是否", "为什么", "吗", "呢", "啊", "吧", "呀", "了", "的", "得", "地", "我", "我们", "你们", "他们", "我的", "自己", "这个", "那个", "这样", "还有", "还是", "或者", "就是", "但是", "因为", "所以", "如果", "现在", "已经", "应该", "一个", "请", "帮", "帮忙", "谢谢", "麻烦", "知道", "告诉", "办", "办理", "去", "到", "在", "给", "让", "把", "被", "和", "跟", "及", "与", "都", "也", "就", "还", "又", "再", "才", "要", "想", "能", "会", "有", "没有", "是", "不", "没", "多少", "多久", "几天", "几个", "时候", "怎么办", "咋办", "咋", "啥"]
+    [
+        "请问",
+        "你好",
+        "您好",
+        "我想",
+        "想问",
+        "问一下",
+        "一下",
+        "怎么",
+        "怎么样",
+        "怎样",
+        "如何",
+        "什么",
+        "哪里",
+        "哪儿",
+        "哪个",
+        "哪些",
+        "需要",
+        "要求",
+        "可以",
+        "可不可以",
+        "能不能",
+        "是不是",
+        "有没有",
+        "是否",
+        "为什么",
+        "吗",
+        "呢",
+        "啊",
+        "吧",
+        "呀",
+        "了",
+        "的",
+        "得",
+        "地",
+        "我",
+        "我们",
+        "你们",
+        "他们",
+        "我的",
+        "自己",
+        "这个",
+        "那个",
+        "这样",
+        "还有",
+        "还是",
+        "或者",
+        "就是",
+        "但是",
+        "因为",
+        "所以",
+        "如果",
+        "现在",
+        "已经",
+        "应该",
+        "一个",
+        "请",
+        "帮",
+        "帮忙",
+        "谢谢",
+        "麻烦",
+        "知道",
+        "告诉",
+        "办",
+        "办理",
+        "去",
+        "到",
+        "在",
+        "给",
+        "让",
+        "把",
+        "被",
+        "和",
+        "跟",
+        "及",
+        "与",
+        "都",
+        "也",
+        "就",
+        "还",
+        "又",
+        "再",
+        "才",
+        "要",
+        "想",
+        "能",
+        "会",
+        "有",
+        "没有",
+        "是",
+        "不",
+        "没",
+        "多少",
+        "多久",
+        "几天",
+        "几个",
+        "时候",
+        "怎么办",
+        "咋办",
+        "咋",
+        "啥",
+    ]
 )
 _ENGLISH_STOPWORDS = frozenset(
-    ["a", "an", "the", "i", "me", "my", "we", "our", "you", "your", "he", "she", "it", "its", "they", "them", "their", "to", "of", "in", "on", "at", "for", "from", "by", "with", "about", "as", "into", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "have", "has", "had", "having", "can", "could", "should", "would", "will", "shall", "may", "might", "must", "how", "what", "when", "where", "which", "who", "whom", "why", "this", "that", "these", "those", "there", "here", "and", "or", "but", "if", "then", "so", "than", "too", "very", "just", "not", "no", "yes", "please", "hi", "hello", "thanks", "thank", "want", "need", "get", "got", "go", "going", "like", "any", "some", "all", "there's", "i'm", "i've", "don't", "doesn't", "dont", "cant", "can't", "much", "many", "long"]
+    [
+        "a",
+        "an",
+        "the",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "she",
+        "it",
+        "its",
+        "they",
+        "them",
+        "their",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "as",
+        "into",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "have",
+        "has",
+        "had",
+        "having",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "whom",
+        "why",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "than",
+        "too",
+        "very",
+        "just",
+        "not",
+        "no",
+        "yes",
+        "please",
+        "hi",
+        "hello",
+        "thanks",
+        "thank",
+        "want",
+        "need",
+        "get",
+        "got",
+        "go",
+        "going",
+        "like",
+        "any",
+        "some",
+        "all",
+        "there's",
+        "i'm",
+        "i've",
+        "don't",
+        "doesn't",
+        "dont",
+        "cant",
+        "can't",
+        "much",
+        "many",
+        "long",
+    ]
 )
 
 _ENGLISH_SUFFIXES = (
@@ -74,6 +283,7 @@ _ENGLISH_SUFFIXES = (
 )
 
 
+@lru_cache(maxsize=65536)
 def stem_english(word: str) -> str:
     """Strip common English endings so renew, renewal and renewing are one token."""
     for suffix in _ENGLISH_SUFFIXES:
@@ -226,15 +436,98 @@ _ANSWER_FIELD_WEIGHT = 0.3
 
 @dataclass(slots=True)
 class _Tokens:
-    """The tokens of one text, by kind."""
+    """The string tokens of one text: words and single characters (Chinese), English stems.
 
+    Character bigrams and pinyin-syllable bigrams are computed as integer keys over whole
+    arrays of code points (`_bigram_keys`, `_sound_keys`), which keeps indexing fast.
+    """
+
+    canonical: str
     words: list[str] = field(default_factory=list)
-    bigrams: list[str] = field(default_factory=list)
-    sounds: list[str] = field(default_factory=list)
     english: list[str] = field(default_factory=list)
 
-    def lexical(self) -> list[str]:
-        return self.words + self.bigrams + self.english
+    def strings(self) -> list[str]:
+        return self.words + self.english
+
+
+_CODE_LIMIT = 0x110000
+_NO_SOUND = -1
+_SOUND_UNSEEN = -2
+# Folded pinyin syllable of each code point of the Basic Multilingual Plane, filled lazily.
+_sound_table = np.full(0x10000, _SOUND_UNSEEN, dtype=np.int32)
+_syllable_ids: dict[str, int] = {}
+
+
+def _code_points(text: str) -> npt.NDArray[np.int64]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+
+
+def _is_cjk(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    result: npt.NDArray[np.bool_] = (
+        ((codes >= 0x3400) & (codes <= 0x4DBF))
+        | ((codes >= 0x4E00) & (codes <= 0x9FFF))
+        | ((codes >= 0xF900) & (codes <= 0xFAFF))
+    )
+    return result
+
+
+def _sounds_of_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return each code point's syllable id, or -1 for anything without a Chinese reading."""
+    cjk = _is_cjk(codes)
+    lookup = np.where(cjk, codes, 0)
+    sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int64)
+    unseen = np.unique(codes[sounds == _SOUND_UNSEEN])
+    if unseen.size:
+        for code in unseen.tolist():
+            syllable = char_sound(chr(code))
+            if syllable == chr(code):
+                _sound_table[code] = _NO_SOUND
+            else:
+                _sound_table[code] = _syllable_ids.setdefault(syllable, len(_syllable_ids))
+        sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int64)
+    return sounds
+
+
+def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return the sorted distinct values (sorting beats numpy's hash-based unique here)."""
+    ordered = np.sort(values, kind="stable")
+    if ordered.size == 0:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _joined_codes(texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the code points of texts joined by line breaks, and each code point's text."""
+    if not texts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    codes = _code_points("\n".join(texts) + "\n")
+    lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+    return codes, np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+
+
+def _bigram_keys(
+    codes: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Return the keys of adjacent Chinese character pairs and where each pair starts."""
+    if codes.size < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    cjk = _is_cjk(codes)
+    starts = np.flatnonzero(cjk[:-1] & cjk[1:])
+    return codes[starts] * _CODE_LIMIT + codes[starts + 1], starts
+
+
+def _sound_keys(
+    codes: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Return the keys of adjacent syllable pairs (homophones share them) and their starts."""
+    if codes.size < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    sounds = _sounds_of_codes(codes)
+    starts = np.flatnonzero((sounds[:-1] >= 0) & (sounds[1:] >= 0))
+    return sounds[starts] * 65536 + sounds[starts + 1], starts
 
 
 class _TextAnalyzer:
@@ -243,7 +536,7 @@ class _TextAnalyzer:
     def __init__(self, synonyms: Sequence[Sequence[str]], terms: Iterable[str]) -> None:
         self.canonical: dict[str, str] = {}
         for group in synonyms:
-            words = [w for w in (normalize(w) for w in group) if w]
+            words = [w for w in normalize_many(group) if w]
             if len(words) < 2:
                 continue
             for word in words:
@@ -252,14 +545,27 @@ class _TextAnalyzer:
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
         self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
-        self.latin_lengths = sorted({len(w) for w in self.latin_canonical}, reverse=True)
+        alternatives = sorted(self.latin_canonical, key=len, reverse=True)
+        self.latin_pattern = (
+            re.compile(
+                r"(?<![0-9a-z])(?:" + "|".join(map(re.escape, alternatives)) + r")(?![0-9a-z])"
+            )
+            if alternatives
+            else None
+        )
         self.general = general_vocabulary()
         kb_terms = (
-            {normalize(t) for t in terms} | set(self.canonical) | set(self.canonical.values())
+            set(normalize_many(list(terms))) | set(self.canonical) | set(self.canonical.values())
         )
         self.kb_terms = {t for t in kb_terms if len(t) >= 2 and all(has_cjk(c) for c in t)}
-        self.dictionary = self.general | self.kb_terms
-        self.term_lengths = sorted({len(t) for t in self.dictionary if len(t) <= 8}, reverse=True)
+        # For each first character, the lengths of the words that start with it, longest first:
+        # segmentation then tries only lengths that can match.
+        lengths = {c: set(v) for c, v in _general_lengths_by_first().items()}
+        for term in self.kb_terms:
+            if len(term) <= 8:
+                lengths.setdefault(term[0], set()).add(len(term))
+        self.lengths_by_first = {c: sorted(v, reverse=True) for c, v in lengths.items()}
+
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
         for term in sorted(self.kb_terms):
@@ -269,30 +575,10 @@ class _TextAnalyzer:
         self.sound_lengths = sorted({len(k) for k in self.terms_by_sound}, reverse=True)
 
     def _rewrite_latin(self, text: str) -> str:
-        """Rewrite Latin-script synonyms to their group's first word, longest match first."""
-        if not self.latin_canonical or not any("a" <= c <= "z" for c in text):
+        """Rewrite Latin-script synonyms to their group's first word, as whole words."""
+        if self.latin_pattern is None or not _HAS_LATIN.search(text):
             return text
-        out: list[str] = []
-        i = 0
-        n = len(text)
-        while i < n:
-            if text[i].isalnum() and (i == 0 or not text[i - 1].isalnum()):
-                for length in self.latin_lengths:
-                    end = i + length
-                    if end > n or (end < n and text[end].isalnum()):
-                        continue
-                    head = self.latin_canonical.get(text[i:end])
-                    if head is not None:
-                        out.append(f" {head} ")
-                        i = end
-                        break
-                else:
-                    out.append(text[i])
-                    i += 1
-            else:
-                out.append(text[i])
-                i += 1
-        return "".join(out)
+        return self.latin_pattern.sub(lambda m: f" {self.latin_canonical[m.group()]} ", text)
 
     def _repair_run(self, run: str) -> str:
         """Replace windows that are no word but sound like a knowledge-base term with the term."""
@@ -301,13 +587,13 @@ class _TextAnalyzer:
         out: list[str] = []
         i = 0
         n = len(run)
-        sounds = [char_sound(c) for c in run]
+        sounds = [_SOUNDS[c] for c in run]
         while i < n:
             for length in self.sound_lengths:
                 if i + length > n:
                     continue
                 window = run[i : i + length]
-                if window in self.dictionary:
+                if window in self.general or window in self.kb_terms:
                     # A real word is kept: 事业 is not a typo of 失业.
                     out.append(window)
                     i += length
@@ -331,10 +617,13 @@ class _TextAnalyzer:
         words: list[str] = []
         i = 0
         n = len(run)
-        dictionary = self.dictionary
+        general = self.general
+        kb_terms = self.kb_terms
+        lengths_by_first = self.lengths_by_first
         while i < n:
-            for length in self.term_lengths:
-                if length > 1 and i + length <= n and run[i : i + length] in dictionary:
+            for length in lengths_by_first.get(run[i], ()):
+                piece = run[i : i + length]
+                if i + length <= n and (piece in general or piece in kb_terms):
                     words.append(run[i : i + length])
                     i += length
                     break
@@ -343,50 +632,74 @@ class _TextAnalyzer:
                 i += 1
         return words
 
-    def analyze(self, text: str) -> tuple[str, list[str]]:
-        """Return canonical text (synonyms unified, typos repaired) and its Chinese words."""
-        normalized = self._rewrite_latin(normalize(text))
+    def analyze(self, normalized: str, *, repair: bool = True) -> _Tokens:
+        """Return the canonical text of normalised text and its string tokens.
+
+        Canonical text has synonyms unified and, when `repair` is set, homophone typos
+        repaired. Repair is for what residents type; the knowledge base's own text is taken as
+        written, which also keeps indexing fast.
+        """
+        normalized = self._rewrite_latin(normalized)
+        if not _CJK_RUN.search(normalized):
+            canonical = " ".join(normalized.split())
+            return _Tokens(canonical, english=english_tokens(canonical))
         pieces: list[str] = []
         words: list[str] = []
         last = 0
-        for match in re.finditer(r"[\u3400-\u9fff\uf900-\ufaff]+", normalized):
+        canonical_of = self.canonical
+        for match in _CJK_RUN.finditer(normalized):
             pieces.append(normalized[last : match.start()])
-            run_words = [
-                self.canonical.get(w, w) for w in self.segment(self._repair_run(match.group()))
-            ]
+            run = self._repair_run(match.group()) if repair else match.group()
+            run_words = [canonical_of.get(w, w) for w in self.segment(run)]
             words.extend(run_words)
             pieces.append("".join(run_words))
             last = match.end()
         pieces.append(normalized[last:])
         canonical = " ".join("".join(pieces).split())
-        return canonical, words
+        result = _Tokens(canonical)
+        for word in words:
+            if word not in _CHINESE_FILLERS:
+                result.words.append(("w" if len(word) >= 2 else "c") + word)
+        if _HAS_LATIN.search(canonical):
+            result.english = english_tokens(canonical)
+        return result
 
     def canonical_text(self, text: str) -> str:
         """Return normalised text with synonyms unified and homophone typos repaired."""
-        return self.analyze(text)[0]
+        return self.analyze(normalize(text)).canonical
 
-    def tokens(self, text: str, *, raw_sounds_of: str | None = None) -> tuple[str, _Tokens]:
-        """Return the canonical text of text and its tokens (see the module docstring)."""
-        canonical, words = self.analyze(text)
-        result = _Tokens()
-        for word in words:
-            if word in _CHINESE_FILLERS:
-                continue
-            result.words.append(("w" if len(word) >= 2 else "c") + word)
-        for run in cjk_runs(canonical):
-            result.bigrams.extend("b" + run[k : k + 2] for k in range(len(run) - 1))
-        for source in (canonical, raw_sounds_of):
-            if not source:
-                continue
-            for run in cjk_runs(source):
-                sounds = [char_sound(c) for c in run]
-                result.sounds.extend(
-                    f"p{sounds[k]} {sounds[k + 1]}" for k in range(len(sounds) - 1)
-                )
-        for word in latin_words(canonical):
-            if word not in _ENGLISH_STOPWORDS and len(word) > 1:
-                result.english.append("e" + stem_english(word))
-        return canonical, result
+
+def english_tokens(normalized: str) -> list[str]:
+    """Return the stemmed English words of normalised text, stop words left out."""
+    return [
+        "e" + stem_english(word)
+        for word in latin_words(normalized)
+        if word not in _ENGLISH_STOPWORDS and len(word) > 1
+    ]
+
+
+@lru_cache(maxsize=1)
+def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
+    """Return, per first character, the lengths of the general vocabulary's words (once)."""
+    lengths: dict[str, set[int]] = {}
+    for word in general_vocabulary():
+        lengths.setdefault(word[0], set()).add(len(word))
+    return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
+
+
+class _SoundCache(dict[str, str]):
+    """Folded pinyin of each character seen so far (a dict lookup on the hot path)."""
+
+    def __missing__(self, char: str) -> str:
+        sound = char_sound(char)
+        self[char] = sound
+        return sound
+
+
+_SOUNDS = _SoundCache()
+_HAS_LATIN = re.compile(r"[a-z]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_ANSWER_CHARS = 160
 
 
 def _item_terms(kb: KnowledgeBase) -> list[str]:
@@ -396,6 +709,17 @@ def _item_terms(kb: KnowledgeBase) -> list[str]:
     for department in kb.departments.values():
         terms.append(department.name)
     return terms
+
+
+@dataclass(frozen=True, slots=True)
+class _Postings:
+    """One field's BM25 postings by token: token t's entries are indptr[t]:indptr[t + 1]."""
+
+    keys: npt.NDArray[np.int64]
+    token: npt.NDArray[np.int64]
+    doc: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float32]
+    indptr: npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,125 +759,227 @@ class Matcher:
     # -- index ----------------------------------------------------------------------------------
 
     def _token_id(self, token: str) -> int:
-        index = self._vocabulary.get(token)
-        if index is None:
-            index = len(self._vocabulary)
-            self._vocabulary[token] = index
-        return index
+        vocabulary = self._vocabulary
+        return vocabulary.setdefault(token, len(vocabulary))
 
     def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""
         analyzer = self.analyzer
-        question_texts: list[str] = []
-        question_item: list[int] = []
-        question_tokens: list[list[int]] = []
-        q_bags: list[Counter[int]] = []
-        a_bags: list[Counter[int]] = []
-        keyword_ids: list[frozenset[int]] = []
+        vocabulary = self._vocabulary
+        # Phrasings (title, questions, English ones) become "questions" of the index: each has
+        # canonical text for fuzzy scores and tokens for coverage. Keywords and answers only
+        # feed their item's fields.
+        phrasing_texts: list[str] = []
+        phrasing_item: list[int] = []
+        phrasing_is_title: list[bool] = []
+        keyword_texts: list[str] = []
+        keyword_item: list[int] = []
+        answer_texts: list[str] = []
         for position, item in enumerate(self.items):
             phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
-            phrasings = [p for p in phrasings if (item.id, p) not in held_out]
-            if not any(analyzer.canonical_text(p) for p in phrasings):
-                # Every item needs one phrasing for the features; its id is better than none.
-                phrasings.append(item.id.replace("-", " "))
-            q_bag: Counter[int] = Counter()
-            for phrasing in unique(phrasings):
-                canonical, tokens = analyzer.tokens(phrasing, raw_sounds_of=normalize(phrasing))
-                if not canonical:
-                    continue
-                ids = [self._token_id(t) for t in tokens.lexical()]
-                q_bag.update(ids)
-                q_bag.update(self._token_id(t) for t in tokens.sounds)
-                question_texts.append(canonical)
-                question_item.append(position)
-                question_tokens.append(sorted(set(ids)))
-            keywords: set[int] = set()
-            for keyword in item.keywords:
-                _, tokens = analyzer.tokens(keyword)
-                ids = [self._token_id(t) for t in tokens.lexical()]
-                q_bag.update(ids)
-                q_bag.update(self._token_id(t) for t in tokens.sounds)
-                keywords.update(self._token_id(t) for t in tokens.words if t.startswith("w"))
-            keyword_ids.append(frozenset(keywords))
-            # The title says most about an item: it counts twice.
-            _, title_tokens = analyzer.tokens(item.title)
-            q_bag.update(self._token_id(t) for t in title_tokens.lexical())
-            answer_text = " ".join([item.answer, item.text.get("answer_en", "")])
-            _, answer_tokens = analyzer.tokens(answer_text)
-            a_bags.append(Counter(self._token_id(t) for t in answer_tokens.lexical()))
-            q_bags.append(q_bag)
+            kept = unique(p for p in phrasings if p and (item.id, p) not in held_out)
+            # Every item needs one phrasing; its id serves when none is left.
+            for phrasing in kept or [item.id.replace("-", " ")]:
+                phrasing_texts.append(phrasing)
+                phrasing_item.append(position)
+                phrasing_is_title.append(phrasing == item.title)
+            keyword_texts.extend(item.keywords)
+            keyword_item.extend([position] * len(item.keywords))
+            answer_texts.append(item.answer[:_ANSWER_CHARS])
+            answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
 
-        vocabulary_size = len(self._vocabulary)
+        raw = normalize_many(phrasing_texts)
+        analysed = [analyzer.analyze(text, repair=False) for text in raw]
+        # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
+        keyword_normalized = normalize_many(keyword_texts)
+        distinct = {t: analyzer.analyze(t, repair=False) for t in set(keyword_normalized)}
+        keyword_analysed = [distinct[t] for t in keyword_normalized]
+        answers = normalize_many(answer_texts)
+
+        # String tokens (words, English) get ids now; bigram and sound keys after, above them.
+        q_tokens: list[int] = []
+        q_items: list[int] = []
+        phrasing_string_ids: list[list[int]] = []
+        for position, is_title, tokens in zip(
+            phrasing_item, phrasing_is_title, analysed, strict=True
+        ):
+            ids = [vocabulary.setdefault(t, len(vocabulary)) for t in tokens.strings()]
+            phrasing_string_ids.append(ids)
+            q_tokens.extend(ids * 2 if is_title else ids)
+            q_items.extend([position] * (len(ids) * (2 if is_title else 1)))
+        keyword_ids: list[set[int]] = [set() for _ in self.items]
+        for position, tokens in zip(keyword_item, keyword_analysed, strict=True):
+            ids = [vocabulary.setdefault(t, len(vocabulary)) for t in tokens.strings()]
+            q_tokens.extend(ids)
+            q_items.extend([position] * len(ids))
+            keyword_ids[position].update(vocabulary[t] for t in tokens.words if t[0] == "w")
+        a_tokens: list[int] = []
+        a_items: list[int] = []
+        for index, text in enumerate(answers):
+            if _HAS_LATIN.search(text):
+                ids = [vocabulary.setdefault(t, len(vocabulary)) for t in english_tokens(text)]
+                a_tokens.extend(ids)
+                a_items.extend([index // 2] * len(ids))
+        strings = len(vocabulary)
+
+        # Bigrams and sounds over all texts at once; "\n" separates texts and breaks runs.
+        phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
+        title_array = np.asarray(phrasing_is_title, dtype=bool)
+        canonicals = [t.canonical for t in analysed]
+        p_codes, p_owner = _joined_codes(canonicals)
+        p_bigrams, p_bigram_at = _bigram_keys(p_codes)
+        p_bigram_phrasing = p_owner[p_bigram_at]
+        raw_codes, raw_owner = _joined_codes(raw)
+        sound_keys_parts = []
+        sound_owner_parts = []
+        for codes, owner in ((p_codes, p_owner), (raw_codes, raw_owner)):
+            keys, at = _sound_keys(codes)
+            sound_keys_parts.append(keys)
+            sound_owner_parts.append(
+                phrasing_item_array[owner[at]] if keys.size else np.zeros(0, dtype=np.int64)
+            )
+        k_codes, k_owner = _joined_codes([t.canonical for t in keyword_analysed])
+        k_bigrams, k_at = _bigram_keys(k_codes)
+        keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
+        k_sounds, k_sound_at = _sound_keys(k_codes)
+        a_codes, a_owner = _joined_codes(answers)
+        a_bigrams, a_at = _bigram_keys(a_codes)
+
+        self._bigram_vocabulary = _sorted_unique(np.concatenate((p_bigrams, k_bigrams, a_bigrams)))
+        sound_all = np.concatenate((*sound_keys_parts, k_sounds))
+        self._sound_vocabulary = _sorted_unique(sound_all)
+        bigram_base = strings
+        sound_base = strings + self._bigram_vocabulary.size
+        vocabulary_size = sound_base + self._sound_vocabulary.size
         self._vocabulary_size = vocabulary_size
+        self._string_count = strings
+
+        def bigram_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return bigram_base + np.searchsorted(self._bigram_vocabulary, keys)
+
+        def sound_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return sound_base + np.searchsorted(self._sound_vocabulary, keys)
+
+        p_bigram_ids = bigram_ids(p_bigrams)
+        p_bigram_items = (
+            phrasing_item_array[p_bigram_phrasing]
+            if p_bigrams.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        title_bigrams = (
+            title_array[p_bigram_phrasing] if p_bigrams.size else np.zeros(0, dtype=bool)
+        )
+        q_token_array = np.concatenate(
+            (
+                np.asarray(q_tokens, dtype=np.int64),
+                p_bigram_ids,
+                p_bigram_ids[title_bigrams],
+                sound_ids(np.concatenate(sound_keys_parts)),
+                bigram_ids(k_bigrams),
+                sound_ids(k_sounds),
+            )
+        )
+        q_item_array = np.concatenate(
+            (
+                np.asarray(q_items, dtype=np.int64),
+                p_bigram_items,
+                p_bigram_items[title_bigrams],
+                np.concatenate(sound_owner_parts),
+                keyword_item_array[k_owner[k_at]] if k_bigrams.size else np.zeros(0, np.int64),
+                keyword_item_array[k_owner[k_sound_at]]
+                if k_sounds.size
+                else np.zeros(0, np.int64),
+            )
+        )
+        a_token_array = np.concatenate(
+            (np.asarray(a_tokens, dtype=np.int64), bigram_ids(a_bigrams))
+        )
+        a_item_array = np.concatenate(
+            (
+                np.asarray(a_items, dtype=np.int64),
+                a_owner[a_at] // 2 if a_bigrams.size else np.zeros(0, np.int64),
+            )
+        )
+
         n_items = max(len(self.items), 1)
-        q_df = np.zeros(vocabulary_size, dtype=np.float64)
-        a_df = np.zeros(vocabulary_size, dtype=np.float64)
-        either_df = np.zeros(vocabulary_size, dtype=np.float64)
-        for q_bag, a_bag in zip(q_bags, a_bags, strict=True):
-            q_df[list(q_bag)] += 1
-            a_df[list(a_bag)] += 1
-            either_df[list(q_bag.keys() | a_bag.keys())] += 1
+        q_field = self._field(q_token_array, q_item_array, 1.0)
+        a_field = self._field(a_token_array, a_item_array, _ANSWER_FIELD_WEIGHT)
+        # Membership of (item, token) pairs as sorted int64 keys item * V + token, one array per
+        # field: a question's coverage of its candidates is then one binary search.
+        self._q_keys = np.sort(q_field.doc * vocabulary_size + q_field.token)
+        self._a_keys = np.sort(a_field.doc * vocabulary_size + a_field.token)
         # IDF over the item as a whole (either field), so that a word common in answers but not
         # in questions is still known to be common.
+        either = _sorted_unique(np.concatenate((q_field.keys, a_field.keys))) // n_items
+        either_df = np.bincount(either, minlength=vocabulary_size).astype(np.float64)
         self._idf = np.log(1.0 + (n_items - either_df + 0.5) / (either_df + 0.5))
         self._unknown_idf = float(math.log(1.0 + (n_items + 0.5) / 0.5))
         # Tokens in more than this share of items pick no candidates (they still count in the
         # features): it keeps a question's cost flat as the knowledge base grows.
         self._selective = either_df <= max(0.25 * n_items, 50)
+        self._postings = (q_field, a_field)
 
-        merged: dict[int, dict[int, float]] = {}
-        for bags, df, field_weight in ((q_bags, q_df, 1.0), (a_bags, a_df, _ANSWER_FIELD_WEIGHT)):
-            idf = np.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
-            lengths = np.array([sum(b.values()) for b in bags], dtype=np.float64)
-            average = float(lengths.mean()) if len(lengths) and lengths.mean() > 0 else 1.0
-            for doc, bag in enumerate(bags):
-                norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * lengths[doc] / average)
-                for token, tf in bag.items():
-                    weight = field_weight * idf[token] * tf * (_BM25_K1 + 1) / (tf + norm)
-                    entry = merged.setdefault(token, {})
-                    entry[doc] = entry.get(doc, 0.0) + weight
-        self._postings: dict[int, tuple[npt.NDArray[np.int32], npt.NDArray[np.float32]]] = {}
-        for token, entry in merged.items():
-            docs = np.fromiter(entry.keys(), dtype=np.int32, count=len(entry))
-            weights = np.fromiter(entry.values(), dtype=np.float32, count=len(entry))
-            self._postings[token] = (docs, weights)
-
-        # Membership of (item, token) pairs as sorted int64 keys item * V + token, one array per
-        # field: a question's coverage of its candidates is then one binary search.
-        self._q_keys = self._pair_keys(q_bags)
-        self._a_keys = self._pair_keys(a_bags)
-        self._keyword_ids = keyword_ids
-        self._question_texts = question_texts
-        self._question_item = np.asarray(question_item, dtype=np.int32)
-        # The tokens of every phrasing, flat, with the range of each item's phrasings.
-        flat: list[int] = []
-        flat_question: list[int] = []
-        self._item_question_range: list[tuple[int, int]] = [(0, 0)] * len(self.items)
-        self._item_token_range: list[tuple[int, int]] = [(0, 0)] * len(self.items)
-        q_index = 0
-        for position in range(len(self.items)):
-            q_start, t_start = q_index, len(flat)
-            while q_index < len(question_item) and question_item[q_index] == position:
-                flat.extend(question_tokens[q_index])
-                flat_question.extend([q_index] * len(question_tokens[q_index]))
-                q_index += 1
-            self._item_question_range[position] = (q_start, q_index)
-            self._item_token_range[position] = (t_start, len(flat))
-        self._flat_tokens = np.asarray(flat, dtype=np.int32)
-        self._flat_question = np.asarray(flat_question, dtype=np.int32)
-        totals = np.zeros(len(question_item), dtype=np.float64)
-        if flat:
-            np.add.at(totals, self._flat_question, self._idf[self._flat_tokens])
-        self._question_idf_total = totals
-        self._question_long_enough = np.array([len(t) >= 4 for t in question_texts], dtype=bool)
-
-    def _pair_keys(self, bags: Sequence[Counter[int]]) -> npt.NDArray[np.int64]:
-        size = self._vocabulary_size
-        keys = np.fromiter(
-            (doc * size + token for doc, bag in enumerate(bags) for token in bag), dtype=np.int64
+        # The lexical tokens of every phrasing (for how much of it a question covers), flat and
+        # sorted by phrasing, which is sorted by item.
+        n_phrasings = len(phrasing_texts)
+        string_pairs = np.fromiter(
+            (q * vocabulary_size + t for q, ids in enumerate(phrasing_string_ids) for t in ids),
+            dtype=np.int64,
         )
-        keys.sort()
-        return keys
+        pairs = _sorted_unique(
+            np.concatenate(
+                (string_pairs, p_bigram_phrasing.astype(np.int64) * vocabulary_size + p_bigram_ids)
+            )
+        )
+        self._flat_tokens = (pairs % vocabulary_size).astype(np.int32)
+        self._flat_question = (pairs // vocabulary_size).astype(np.int32)
+        self._question_texts = canonicals
+        self._question_item = phrasing_item_array.astype(np.int32)
+        q_starts = np.searchsorted(self._question_item, np.arange(len(self.items) + 1))
+        t_starts = np.searchsorted(self._flat_question, q_starts)
+        self._item_question_range = [
+            (int(q_starts[p]), int(q_starts[p + 1])) for p in range(len(self.items))
+        ]
+        self._item_token_range = [
+            (int(t_starts[p]), int(t_starts[p + 1])) for p in range(len(self.items))
+        ]
+        self._question_idf_total = np.bincount(
+            self._flat_question, weights=self._idf[self._flat_tokens], minlength=n_phrasings
+        ).astype(np.float64)
+        self._question_long_enough = np.array([len(t) >= 4 for t in canonicals], dtype=bool)
+        self._keyword_ids = [frozenset(k) for k in keyword_ids]
+
+    def _field(
+        self, tokens: npt.NDArray[np.int64], items: npt.NDArray[np.int64], field_weight: float
+    ) -> _Postings:
+        """Return one field's BM25 postings, sorted by token (one sort, no argsort)."""
+        n_items = max(len(self.items), 1)
+        occurrences = np.sort(tokens * n_items + items)
+        if occurrences.size == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return _Postings(
+                keys=empty,
+                token=empty,
+                doc=empty,
+                weight=np.zeros(0, dtype=np.float32),
+                indptr=np.zeros(self._vocabulary_size + 1, dtype=np.int64),
+            )
+        starts = np.empty(occurrences.size, dtype=bool)
+        starts[0] = True
+        np.not_equal(occurrences[1:], occurrences[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)
+        keys = occurrences[first]
+        tf = np.diff(np.append(first, occurrences.size)).astype(np.float64)
+        token = keys // n_items
+        doc = keys % n_items
+        length = np.bincount(items, minlength=n_items).astype(np.float64)
+        average = float(length.mean()) if length.mean() > 0 else 1.0
+        df = np.bincount(token, minlength=self._vocabulary_size).astype(np.float64)
+        idf = np.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
+        norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * length[doc] / average)
+        weight = (field_weight * idf[token] * tf * (_BM25_K1 + 1) / (tf + norm)).astype(np.float32)
+        indptr = np.searchsorted(token, np.arange(self._vocabulary_size + 1))
+        return _Postings(keys=keys, token=token, doc=doc, weight=weight, indptr=indptr)
 
     @staticmethod
     def _contains(
@@ -569,46 +995,68 @@ class Matcher:
     # -- questions ------------------------------------------------------------------------------
 
     def _analyze(self, question: str) -> _Query:
-        canonical, tokens = self.analyzer.tokens(question, raw_sounds_of=normalize(question))
+        raw = normalize(question)
+        tokens = self.analyzer.analyze(raw)
         lexical: dict[int, float] = {}
         words: set[int] = set()
-        unknown: dict[str, float] = {}
-        for token in tokens.lexical():
+        unknown_weight = 0.0
+        unknown_word = False
+        for token in dict.fromkeys(tokens.strings()):
             index = self._vocabulary.get(token)
             if index is None:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
-                # rarest word; single characters and bigrams that cross words weigh less.
-                unknown[token] = self._unknown_idf * (0.5 if token[0] in "bc" else 1.0)
+                # rarest word; single characters weigh less.
+                unknown_weight += self._unknown_idf * (0.5 if token[0] == "c" else 1.0)
+                unknown_word = unknown_word or token[0] in "we"
             else:
                 lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
                 if token[0] in "we":
                     words.add(index)
-        sounds: dict[int, float] = {}
-        sound_unknown: dict[str, float] = {}
-        for token in tokens.sounds:
-            index = self._vocabulary.get(token)
-            if index is None:
-                sound_unknown[token] = self._unknown_idf
-            else:
-                sounds[index] = float(self._idf[index])
+        codes = _code_points(tokens.canonical)
+        keys = np.unique(_bigram_keys(codes)[0])
+        known, ids = self._lookup(self._bigram_vocabulary, keys, self._string_count)
+        for index in ids.tolist():
+            lexical[index] = float(self._idf[index])
+        # Bigrams that cross words are common; one no item has weighs half the rarest word.
+        unknown_weight += 0.5 * self._unknown_idf * int((~known).sum())
+        sound_keys = np.unique(
+            np.concatenate((_sound_keys(codes)[0], _sound_keys(_code_points(raw))[0]))
+        )
+        sound_base = self._string_count + self._bigram_vocabulary.size
+        known, ids = self._lookup(self._sound_vocabulary, sound_keys, sound_base)
+        sounds = {index: float(self._idf[index]) for index in ids.tolist()}
         return _Query(
-            canonical=canonical,
+            canonical=tokens.canonical,
             language=detect_language(question),
             lexical=lexical,
             words=frozenset(words),
-            unknown_weight=sum(unknown.values()),
-            unknown_word=any(t[0] in "we" for t in unknown),
+            unknown_weight=unknown_weight,
+            unknown_word=unknown_word,
             sounds=sounds,
-            sound_unknown_weight=sum(sound_unknown.values()),
+            sound_unknown_weight=self._unknown_idf * int((~known).sum()),
             all_ids=np.asarray([*lexical, *sounds], dtype=np.int32),
         )
+
+    @staticmethod
+    def _lookup(
+        vocabulary: npt.NDArray[np.int64], keys: npt.NDArray[np.int64], base: int
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """Return which keys the vocabulary has, and the token ids of those it has."""
+        if vocabulary.size == 0 or keys.size == 0:
+            return np.zeros(keys.shape, dtype=bool), np.zeros(0, dtype=np.int64)
+        found = np.searchsorted(vocabulary, keys)
+        found[found >= vocabulary.size] = vocabulary.size - 1
+        known: npt.NDArray[np.bool_] = vocabulary[found] == keys
+        return known, base + found[known]
 
     def _bm25(self, query: _Query) -> npt.NDArray[np.float32]:
         scores = np.zeros(len(self.items), dtype=np.float32)
         for token in query.all_ids.tolist():
             if self._selective[token]:
-                docs, weights = self._postings[token]
-                scores[docs] += weights
+                for postings in self._postings:
+                    start, end = postings.indptr[token], postings.indptr[token + 1]
+                    if end > start:
+                        scores[postings.doc[start:end]] += postings.weight[start:end]
         return scores
 
     def features(self, question: str) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
 import opencc
@@ -37,6 +37,12 @@ _REGIONAL_WORDS = {
     "邮递区号": "邮政编码",
 }
 _REGIONAL = re.compile("|".join(sorted(_REGIONAL_WORDS, key=len, reverse=True)))
+# The converter's tables chain in two places, 麼 → 么 → 幺 and 薴 → 苧 → 苎, so converting
+# converted text would change it again. A mainland 么 (什么, 好么) stays as it is: it is hidden
+# from the converter behind a private-use character, which the filter has already removed from
+# the input; 苧 is taken the second step by hand.
+_KEEP_ME = "\ue000"
+_CONVERTED_AGAIN = str.maketrans({"苧": "苎"})
 
 _SPACE_RUN = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -49,7 +55,60 @@ def _keep_char(char: str) -> str:
     category = unicodedata.category(char)
     if category[0] in "LN":
         return char
+    if category == "Cf":
+        # Zero-width and other format characters are invisible: they separate nothing.
+        return ""
     return " "
+
+
+class _KeepTable(dict[int, str]):
+    """`_keep_char` as a translation table, filled as characters are first seen (C-speed)."""
+
+    def __missing__(self, code: int) -> str:
+        kept = _keep_char(chr(code))
+        self[code] = kept
+        return kept
+
+
+_KEEP_TABLE = _KeepTable()
+
+
+# Full-width punctuation and the ideographic space: NFKC maps them to ASCII punctuation and
+# space, which the filter turns into spaces anyway. Replacing them first lets most Chinese text
+# pass NFKC's quick check untouched, which makes normalising several times faster.
+_FULLWIDTH_PUNCTUATION = re.compile(r"[\u3000\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
+
+
+@lru_cache(maxsize=1)
+def _convertible() -> re.Pattern[str]:
+    """Return a pattern of the characters the converter changes (traditional and variants)."""
+    ranges = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x2FA1F))
+    chars = [chr(c) for start, end in ranges for c in range(start, end + 1) if chr(c) != "么"]
+    converted = _converter.convert("\n".join(chars)).split("\n")
+    changed = [c for c, after in zip(chars, converted, strict=True) if after != c]
+    return re.compile("[" + "".join(re.escape(c) for c in changed) + "]")
+
+
+def _filter(text: str, table: dict[int, str]) -> str:
+    text = _FULLWIDTH_PUNCTUATION.sub(" ", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    # Case is folded before the filter: folding can leave combining marks (İ → i̇) to drop.
+    return text.casefold().translate(table)
+
+
+def _convert(text: str) -> str:
+    """Convert traditional text (and Taiwan wording) to mainland simplified Chinese.
+
+    Only text with a traditional character is converted: the converter also rewrites some
+    mainland words as if they were Taiwanese (程序 → 进程), which simplified text must not get.
+    """
+    text = _converter.convert(text.replace("么", _KEEP_ME)).replace(_KEEP_ME, "么")
+    return text.translate(_CONVERTED_AGAIN)
+
+
+def _regional(text: str) -> str:
+    return _REGIONAL.sub(lambda m: _REGIONAL_WORDS[m.group()], text)
 
 
 def normalize(text: str) -> str:
@@ -58,13 +117,36 @@ def normalize(text: str) -> str:
     Punctuation, symbols, emoji, control and zero-width characters become spaces, so that
     `身份证？？` and `身份证` are the same question and a pasted zero-width space splits nothing.
     """
-    text = text[: MAX_QUESTION_CHARS * 2]
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(_keep_char(c) for c in text)
-    text = _converter.convert(text)
-    text = _REGIONAL.sub(lambda m: _REGIONAL_WORDS[m.group()], text)
-    text = text.casefold()
-    return _SPACE_RUN.sub(" ", text).strip()[:MAX_QUESTION_CHARS]
+    text = _filter(text[: MAX_QUESTION_CHARS * 2], _KEEP_TABLE)
+    if _convertible().search(text):
+        text = _convert(text)
+    return _SPACE_RUN.sub(" ", _regional(text)).strip()[:MAX_QUESTION_CHARS].rstrip()
+
+
+class _BatchKeepTable(_KeepTable):
+    """`_KEEP_TABLE` that keeps the line break separating texts in `normalize_many`."""
+
+    def __missing__(self, code: int) -> str:
+        kept = "\n" if code == 10 else _KEEP_TABLE[code]
+        self[code] = kept
+        return kept
+
+
+_BATCH_KEEP_TABLE = _BatchKeepTable()
+
+
+def normalize_many(texts: Sequence[str], limit: int = MAX_QUESTION_CHARS) -> list[str]:
+    """Normalise many texts at once, exactly as `normalize` does each (indexing is faster so)."""
+    joined = "\n".join(t[: limit * 2].replace("\n", " ") for t in texts)
+    parts = _filter(joined, _BATCH_KEEP_TABLE).split("\n")
+    convertible = _convertible()
+    traditional = [i for i, part in enumerate(parts) if convertible.search(part)]
+    if traditional:
+        converted = _convert("\n".join(parts[i] for i in traditional)).split("\n")
+        for i, part in zip(traditional, converted, strict=True):
+            parts[i] = part
+    parts = _regional("\n".join(parts)).split("\n")
+    return [" ".join(part.split())[:limit].rstrip() for part in parts]
 
 
 def has_cjk(text: str) -> bool:
