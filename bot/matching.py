@@ -476,6 +476,35 @@ class _TextAnalyzer:
             result.english = english_tokens(canonical)
         return result
 
+    def analyze_many(self, texts: Sequence[str]) -> list[_Tokens]:
+        """Return `analyze(text, repair=False)` of many normalised texts, in one pass (indexing)."""
+        joined = self._rewrite_latin("\n".join(texts))
+        canonical_of = self.canonical
+        pieces: list[str] = []
+        words: list[list[str]] = [[] for _ in texts]
+        text_index = 0
+        last = 0
+        for match in _CJK_RUN.finditer(joined):
+            start = match.start()
+            pieces.append(joined[last:start])
+            text_index += joined.count("\n", last, start)
+            run_words = [canonical_of.get(w, w) for w in self.segment(match.group())]
+            pieces.append("".join(run_words))
+            words[text_index].extend(run_words)
+            last = match.end()
+        pieces.append(joined[last:])
+        results: list[_Tokens] = []
+        for text_words, part in zip(words, "".join(pieces).split("\n"), strict=True):
+            canonical = " ".join(part.split())
+            result = _Tokens(canonical)
+            result.words = [
+                ("w" if len(w) >= 2 else "c") + w for w in text_words if w not in _CHINESE_FILLERS
+            ]
+            if _HAS_LATIN.search(canonical):
+                result.english = english_tokens(canonical)
+            results.append(result)
+        return results
+
     def canonical_text(self, text: str) -> str:
         """Return normalised text with synonyms unified and homophone typos repaired."""
         return self.analyze(normalize(text)).canonical
@@ -509,7 +538,7 @@ class _SoundCache(dict[str, str]):
 
 
 _SOUNDS = _SoundCache()
-_HAS_LATIN = re.compile(r"[a-z]")
+_HAS_LATIN = re.compile(r"[0-9a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ANSWER_CHARS = 160
 
@@ -601,10 +630,13 @@ class Matcher:
             answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
 
         raw = normalize_many(phrasing_texts)
-        analysed = [analyzer.analyze(text, repair=False) for text in raw]
+        analysed = analyzer.analyze_many(raw)
         # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
         keyword_normalized = normalize_many(keyword_texts)
-        distinct = {t: analyzer.analyze(t, repair=False) for t in set(keyword_normalized)}
+        distinct_keywords = sorted(set(keyword_normalized))
+        distinct = dict(
+            zip(distinct_keywords, analyzer.analyze_many(distinct_keywords), strict=True)
+        )
         keyword_analysed = [distinct[t] for t in keyword_normalized]
         answers = normalize_many(answer_texts)
 
