@@ -143,7 +143,7 @@ class MatchingThresholds:
     suggest: float = 0.4
     # The best must beat the second by this much to be answered outright; otherwise the
     # resident chooses between them.
-    margin: float = 0.1
+    margin: float = 0.3
     max_candidates: int = 3
     # Names of this city: a question naming another city is about that city's affairs.
     home_names: tuple[str, ...] = ("示例", "本市", "我市", "shili")
@@ -794,6 +794,7 @@ class Matcher:
             self._flat_question, weights=self._idf[self._flat_tokens], minlength=n_phrasings
         ).astype(np.float64)
         self._question_long_enough = np.array([len(t) >= 4 for t in canonicals], dtype=bool)
+        self._question_length = np.array([len(t) for t in canonicals], dtype=np.float64)
         self._keyword_ids = [frozenset(k) for k in keyword_ids]
 
     def _field(
@@ -1006,15 +1007,14 @@ class Matcher:
         ].astype(np.float64)
         # partial_ratio rewards a short phrasing found inside a long story; it means something
         # only when the phrasing has some length of its own.
-        partials = np.zeros(len(texts), dtype=np.float64)
-        long_enough = np.flatnonzero(self._question_long_enough[question_indexes])
-        if long_enough.size:
-            partials[long_enough] = process.cdist(
-                [fuzzy_query],
-                [texts[i] for i in long_enough.tolist()],
-                scorer=fuzz.partial_ratio,
-                dtype=np.float32,
-            )[0]
+        # Containment: the longest common subsequence over the shorter text's length (from
+        # the Indel ratio, so no second comparison is needed). It rewards a phrasing found in
+        # a story, and a bare keyword found in a phrasing.
+        lengths = self._question_length[question_indexes]
+        query_length = float(len(fuzzy_query))
+        common = ratios * (lengths + query_length) / 200.0
+        partials = 100.0 * common / np.maximum(np.minimum(lengths, query_length), 1.0)
+        partials[~self._question_long_enough[question_indexes]] = 0.0
 
         rows = np.zeros((top.size, len(FEATURE_NAMES)), dtype=np.float64)
         rows[:, 0] = 1.0
@@ -1062,9 +1062,13 @@ class Matcher:
                 )
             )
         )
-        # The best candidate's score is the confidence; the others keep their ranking
-        # probability, capped so that the order stays the order.
-        scores = [confidence] + [min(float(probabilities[i]), confidence) for i in order[1:]]
+        # The best candidate's score is the confidence; the others get it scaled by how their
+        # ranking probability compares with the best one's, so the order stays the order and
+        # a close second shows as close.
+        best_probability = max(float(probabilities[order[0]]), 1e-9)
+        scores = [confidence] + [
+            confidence * float(probabilities[i]) / best_probability for i in order[1:]
+        ]
         candidates = tuple(
             Candidate(item=self.items[positions[i]], score=round(score, 4))
             for i, score in zip(
@@ -1072,7 +1076,9 @@ class Matcher:
             )
         )
         second = float(probabilities[order[1]]) if order.size > 1 else 0.0
-        decision, reason = self._decide(confidence, float(probabilities[order[0]]) - second)
+        # How far the best leads: the share of its ranking probability the second lacks.
+        lead = 1.0 - second / best_probability
+        decision, reason = self._decide(confidence, lead)
         place = self.places.other_place(normalize(question))
         if place:
             decision, reason = "escalate", f"other_place:{place}"
