@@ -65,6 +65,7 @@ _KNOWN_DEPARTMENT_FIELDS = frozenset(
         "hours_en",
         "url",
         "complaint_categories",
+        "complaint_categories_en",
         "complaint_keywords",
         "email",
     }
@@ -108,6 +109,8 @@ class Department:
     url: str = ""
     complaint_categories: tuple[str, ...] = ()
     complaint_keywords: tuple[str, ...] = ()
+    # English names of complaint_categories, in the same order (optional).
+    complaint_categories_en: tuple[str, ...] = ()
 
     def display_name(self, language: str) -> str:
         """Return the name in the resident's language, falling back to Chinese."""
@@ -255,6 +258,10 @@ def _load_departments(
     data = _read_toml(path, root, problems)
     if data is None:
         return {}
+    for key in sorted(set(data) - {"departments"}):
+        warnings.append(
+            Problem("departments.toml", key, "unknown field (misspelt?); it is ignored")
+        )
     entries = data.get("departments")
     if not isinstance(entries, list) or not entries:
         problems.append(
@@ -282,6 +289,15 @@ def _load_departments(
         }
         categories = _strings(entry, "complaint_categories", name, problems, required=False)
         keywords = _strings(entry, "complaint_keywords", name, problems, required=False)
+        categories_en = _strings(entry, "complaint_categories_en", name, problems, required=False)
+        if categories_en and len(categories_en) != len(categories):
+            problems.append(
+                Problem(
+                    name,
+                    "complaint_categories_en",
+                    "must name each of complaint_categories in English, in the same order",
+                )
+            )
         if len(problems) > before or not dept_id:
             continue
         if dept_id in departments:
@@ -292,18 +308,23 @@ def _load_departments(
             name=title,
             complaint_categories=categories,
             complaint_keywords=keywords,
+            complaint_categories_en=categories_en,
             **text,
         )
     return departments
 
 
-def _load_synonyms(root: Path, problems: list[Problem]) -> tuple[tuple[str, ...], ...]:
+def _load_synonyms(
+    root: Path, problems: list[Problem], warnings: list[Problem]
+) -> tuple[tuple[str, ...], ...]:
     path = root / "synonyms.toml"
     if not path.is_file():
         return ()
     data = _read_toml(path, root, problems)
     if data is None:
         return ()
+    for key in sorted(set(data) - {"groups"}):
+        warnings.append(Problem("synonyms.toml", key, "unknown field (misspelt?); it is ignored"))
     groups = data.get("groups", [])
     if not isinstance(groups, list):
         problems.append(Problem("synonyms.toml", "groups", "must be an array of arrays of words"))
@@ -426,7 +447,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     if not root.is_dir():
         raise KnowledgeBaseError([Problem(str(root), None, "not a folder")])
     departments = _load_departments(root, problems, warnings)
-    synonyms = _load_synonyms(root, problems)
+    synonyms = _load_synonyms(root, problems, warnings)
 
     items: dict[str, Item] = {}
     sources: dict[str, str] = {}

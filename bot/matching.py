@@ -134,6 +134,18 @@ class MatchResult:
     def score(self) -> float:
         return self.candidates[0].score if self.candidates else 0.0
 
+    def suggestions(self, limit: int) -> tuple[Candidate, ...]:
+        """Return the candidates worth offering as a choice: the best, and those close to it.
+
+        A candidate with a fifth of the best one's score is noise, not a choice.
+        """
+        if not self.candidates:
+            return ()
+        floor = self.candidates[0].score * _SUGGESTION_SHARE
+        return tuple(
+            c for n, c in enumerate(self.candidates[:limit]) if n == 0 or c.score >= floor
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MatchingThresholds:
@@ -143,7 +155,7 @@ class MatchingThresholds:
     suggest: float = 0.4
     # The best must beat the second by this much to be answered outright; otherwise the
     # resident chooses between them.
-    margin: float = 0.3
+    margin: float = 0.25
     max_candidates: int = 3
     # Names of this city: a question naming another city is about that city's affairs.
     home_names: tuple[str, ...] = ("示例", "本市", "我市", "shili")
@@ -543,6 +555,7 @@ _SOUNDS = _SoundCache()
 _HAS_LATIN = re.compile(r"[0-9a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ANSWER_CHARS = 160
+_SUGGESTION_SHARE = 0.2
 _FUZZY_QUERY_CHARS = 80
 
 

@@ -76,7 +76,9 @@ _KEEP_TABLE = _KeepTable()
 # Full-width punctuation and the ideographic space: NFKC maps them to ASCII punctuation and
 # space, which the filter turns into spaces anyway. Replacing them first lets most Chinese text
 # pass NFKC's quick check untouched, which makes normalising several times faster.
-_FULLWIDTH_PUNCTUATION = re.compile(r"[\u3000\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
+_FULLWIDTH_PUNCTUATION = re.compile(
+    r"[\u3000\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]"
+)
 
 
 @lru_cache(maxsize=1)

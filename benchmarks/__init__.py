@@ -1,0 +1,1 @@
+"""Benchmarks of the bot's parts at realistic and larger sizes: `python -m benchmarks`."""

@@ -1,0 +1,325 @@
+"""Matching a resident's question to an item, through `Matcher(kb).match(question)` only.
+
+A small hand-made knowledge base shows each behaviour plainly; the bundled one shows it holds on
+real content.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.evaluation import load_evaluation_set
+from bot.knowledge import LoadedKnowledge
+from bot.knowledge_base import load_knowledge_base
+from bot.matching import Matcher, MatchingThresholds, MatchResult
+from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
+
+SMALL_KNOWLEDGE: dict[str, dict[str, Any]] = {
+    "social-security-card-replacement": {
+        "title": "社会保障卡挂失补办",
+        "category": "社会保险",
+        "department": "human-resources",
+        "questions": ["社保卡丢了怎么补办", "社保卡坏了怎么换新卡"],
+        "keywords": ["社保卡", "补卡", "挂失"],
+        "answer": "社保卡丢失后先挂失，再到服务网点补办。",
+    },
+    "housing-fund-withdrawal": {
+        "title": "住房公积金提取",
+        "category": "住房公积金",
+        "department": "housing-fund",
+        "questions": ["公积金怎么提取", "租房可以取公积金吗"],
+        "keywords": ["公积金", "提取"],
+        "answer": "购房、租房、退休时可以提取住房公积金。",
+    },
+    "id-card-renewal": {
+        "title": "居民身份证换领",
+        "title_en": "Renewing a resident identity card",
+        "questions": ["身份证快过期了怎么换", "身份证到期了去哪里换"],
+        "questions_en": ["How do I renew my ID card?"],
+        "keywords": ["身份证", "换证", "到期"],
+    },
+    "marriage-registration": {
+        "title": "结婚登记",
+        "category": "婚姻登记",
+        "department": "civil-affairs",
+        "questions": ["结婚登记需要带什么", "领结婚证去哪里办"],
+        "keywords": ["结婚", "结婚证"],
+        "answer": "双方带身份证和户口簿到婚姻登记处办理。",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def small_kb_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = KnowledgeFolder(tmp_path_factory.mktemp("small") / "knowledge")
+    for item_id, fields in SMALL_KNOWLEDGE.items():
+        folder.item(item_id, **fields)
+    return folder.root
+
+
+@pytest.fixture(scope="module")
+def matcher(small_kb_folder: Path) -> Matcher:
+    """The matcher over four items: social security card, housing fund, ID card, marriage."""
+    return Matcher(load_knowledge_base(small_kb_folder), MatchingThresholds())
+
+
+def assert_answered_with(result: MatchResult, item_id: str) -> None:
+    assert (result.decision, best_id(result)) == ("answer", item_id), result
+
+
+# -- questions that have an answer --------------------------------------------------------------
+
+
+def test_question_written_in_the_item_is_answered(matcher: Matcher) -> None:
+    result = matcher.match("社保卡丢了怎么补办")
+
+    assert_answered_with(result, "social-security-card-replacement")
+    assert result.reason == "confident"
+    assert result.language == "zh"
+
+
+def test_every_question_of_the_bundled_knowledge_base_is_answered_with_its_item(
+    bundled: LoadedKnowledge,
+) -> None:
+    misses = []
+    for item in bundled.kb.items.values():
+        for question in item.questions:
+            result = bundled.matcher.match(question)
+            if (result.decision, best_id(result)) != ("answer", item.id):
+                misses.append((item.id, question, result.decision, best_id(result), result.score))
+
+    assert misses == []
+
+
+@pytest.mark.parametrize(
+    ("typed", "item_id"),
+    [
+        ("社宝卡丢了怎么补办", "social-security-card-replacement"),
+        ("公基金怎么提取", "housing-fund-withdrawal"),
+        ("身份正快过期了怎么换", "id-card-renewal"),
+    ],
+)
+def test_homophone_typo_finds_the_item(matcher: Matcher, typed: str, item_id: str) -> None:
+    assert_answered_with(matcher.match(typed), item_id)
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("社宝卡丢了怎么补办", "社保卡丢了怎么补办"),
+        ("公基金租房怎么提取", "公积金租房怎么提取"),
+        ("身份正丢了怎么补办", "身份证丢了怎么补办"),
+    ],
+)
+def test_homophone_typo_finds_what_the_right_spelling_finds_in_the_bundled_knowledge(
+    bundled: LoadedKnowledge, typed: str, meant: str
+) -> None:
+    right = bundled.matcher.match(meant)
+    assert right.decision == "answer"
+
+    assert_answered_with(bundled.matcher.match(typed), str(best_id(right)))
+
+
+def test_traditional_chinese_question_is_answered(matcher: Matcher) -> None:
+    result = matcher.match("身份證快過期了怎麼換")
+
+    assert_answered_with(result, "id-card-renewal")
+    assert result.normalized == "身份证快过期了怎么换"
+
+
+@pytest.mark.parametrize(
+    ("traditional", "simplified"),
+    [
+        ("健保卡遺失怎麼補辦", "医保卡丢了怎么补办"),
+        ("護照遺失怎麼辦", "护照丢了怎么办"),
+        ("請問公積金怎麼提取來付房租", "请问公积金怎么提取来付房租"),
+    ],
+)
+def test_traditional_chinese_finds_what_simplified_finds_in_the_bundled_knowledge(
+    bundled: LoadedKnowledge, traditional: str, simplified: str
+) -> None:
+    right = bundled.matcher.match(simplified)
+    assert right.decision == "answer"
+
+    assert_answered_with(bundled.matcher.match(traditional), str(best_id(right)))
+
+
+def test_english_question_is_answered(matcher: Matcher) -> None:
+    result = matcher.match("How do I renew my ID card?")
+
+    assert_answered_with(result, "id-card-renewal")
+    assert result.language == "en"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My ID card expires next month, how do I renew it?",
+        "I lost my social security card",
+        "How can I withdraw my housing fund to pay rent?",
+    ],
+)
+def test_english_question_in_other_words_is_answered_from_the_bundled_knowledge(
+    bundled: LoadedKnowledge, question: str
+) -> None:
+    result = bundled.matcher.match(question)
+
+    assert result.decision == "answer"
+    assert result.language == "en"
+    best = result.best
+    assert best is not None
+    assert best.item.title_en
+
+
+# -- questions without one answer ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question", ["你好", "谢谢！", "hello", "你是机器人吗", "好的👍", "在吗？"]
+)
+def test_small_talk_escalates_without_candidates(matcher: Matcher, question: str) -> None:
+    result = matcher.match(question)
+
+    assert result.decision == "escalate"
+    assert result.reason == "small_talk"
+    assert result.candidates == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "place"),
+    [
+        ("北京市的公积金怎么提取", "北京"),
+        ("上海的社保卡丢了怎么补办", "上海"),
+        ("How do I withdraw my housing fund in Shanghai?", "shanghai"),
+    ],
+)
+def test_another_citys_affair_escalates(
+    bundled: LoadedKnowledge, question: str, place: str
+) -> None:
+    result = bundled.matcher.match(question)
+
+    assert result.decision == "escalate"
+    assert result.reason == f"other_place:{place}"
+    # Staff still see which item it looked like.
+    assert result.candidates
+
+
+def test_another_city_as_a_destination_is_still_our_matter(matcher: Matcher) -> None:
+    assert_answered_with(
+        matcher.match("去北京出差，社保卡丢了怎么补办"), "social-security-card-replacement"
+    )
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["今天天气怎么样", "附近哪家火锅好吃", "帮我写一首诗", "股票明天会涨吗", "我家猫生病了怎么办"],
+)
+def test_out_of_scope_question_escalates(bundled: LoadedKnowledge, question: str) -> None:
+    result = bundled.matcher.match(question)
+
+    assert result.decision == "escalate"
+    assert result.reason == "no_match"
+    assert result.score < bundled.matcher.thresholds.suggest
+
+
+@pytest.mark.parametrize("question", ["", "   ", "？？？", "😀😀"])
+def test_question_with_nothing_in_it_escalates(matcher: Matcher, question: str) -> None:
+    result = matcher.match(question)
+
+    assert result.decision == "escalate"
+    assert result.reason == "empty"
+    assert result.candidates == ()
+    assert result.score == 0.0
+
+
+def test_near_duplicate_items_make_the_resident_choose_between_both(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    # Two departments filed the same service under two titles: neither may be answered alone.
+    for item_id, title in (
+        ("senior-card", "老年人优待证申领"),
+        ("senior-card-issuing", "老年人优待证办理"),
+    ):
+        knowledge_folder.item(
+            item_id,
+            title=title,
+            category="养老服务",
+            department="civil-affairs",
+            questions=["老年人优待证怎么申请"],
+            keywords=["优待证"],
+            answer="年满60周岁可申领老年人优待证。",
+        )
+    for item_id, fields in SMALL_KNOWLEDGE.items():
+        knowledge_folder.item(item_id, **fields)
+    matcher = Matcher(load_knowledge_base(knowledge_folder.root), MatchingThresholds())
+
+    result = matcher.match("老年人优待证怎么申请")
+
+    assert result.decision == "suggest"
+    assert {c.item.id for c in result.candidates[:2]} == {"senior-card", "senior-card-issuing"}
+
+
+# -- the score and the decision -----------------------------------------------------------------
+
+
+def evaluation_questions() -> list[str]:
+    return [
+        case.question
+        for name in ("evaluation.toml", "evaluation-holdout.toml")
+        for case in load_evaluation_set(EVALUATION_SETS / name)
+    ]
+
+
+def test_scores_are_probabilities_and_candidates_come_best_first(bundled: LoadedKnowledge) -> None:
+    thresholds = bundled.matcher.thresholds
+    for question in evaluation_questions():
+        result = bundled.matcher.match(question)
+        scores = [c.score for c in result.candidates]
+
+        assert all(0.0 <= s <= 1.0 for s in scores), result
+        assert scores == sorted(scores, reverse=True), result
+        assert result.score == (scores[0] if scores else 0.0)
+        assert len({c.item.id for c in result.candidates}) == len(scores)
+        # The decision follows the thresholds of config.toml.
+        if result.decision == "answer":
+            assert result.score >= thresholds.answer
+        elif result.decision == "suggest":
+            assert result.score >= thresholds.suggest
+        elif result.reason == "no_match":
+            assert result.score < thresholds.suggest
+
+
+def test_thresholds_decide_between_answer_suggest_and_escalate(small_kb_folder: Path) -> None:
+    kb = load_knowledge_base(small_kb_folder)
+    question = "社保卡丢了怎么补办"
+    score = Matcher(kb).match(question).score
+
+    strict = Matcher(kb, MatchingThresholds(answer=1.0, suggest=score / 2)).match(question)
+    stricter = Matcher(kb, MatchingThresholds(answer=1.0, suggest=1.0)).match(question)
+
+    assert strict.decision == "suggest"
+    assert stricter.decision == "escalate"
+    assert best_id(stricter) == "social-security-card-replacement"
+
+
+def test_index_is_built_once_per_load_and_not_per_question(
+    small_kb_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builds: list[object] = []
+    build = Matcher._build
+
+    def counting_build(self: Matcher, *args: Any, **kwargs: Any) -> None:
+        builds.append(self)
+        build(self, *args, **kwargs)
+
+    monkeypatch.setattr(Matcher, "_build", counting_build)
+    matcher = Matcher(load_knowledge_base(small_kb_folder), MatchingThresholds())
+    assert builds == [matcher]
+
+    for question in ("社保卡丢了怎么补办", "公基金怎么提取", "How do I renew my ID card?", "你好"):
+        matcher.match(question)
+
+    assert builds == [matcher]
