@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import replace
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -25,7 +27,7 @@ from bot.local_bot_api.methods import METHODS, Described
 from bot.local_bot_api.model import SimChat, SimUser
 from bot.local_bot_api.params import Params
 from bot.local_bot_api.transcript import ChatTranscript
-from bot.local_bot_api.tryout import TryoutWorld, create_tryout_world, setup_routes
+from bot.local_bot_api.tryout import TryoutView, TryoutWorld, create_tryout_world, setup_routes
 from bot.local_bot_api.world import World
 
 # Not a secret: the local server accepts this made-up token and no other.
@@ -240,3 +242,18 @@ class LocalBotApi(World):
             staff_group_id=staff_group_id,
         )
         return self._tryout
+
+    def add_tryout_group(
+        self, key: str, label: str, title: str, members: Mapping[str, str]
+    ) -> SimChat:
+        """Add a group of new people (name -> status) with the bot as an administrator to the
+        try-out page, e.g. a department's chat; return the group."""
+        world = self.tryout
+        people = {
+            self.create_user(name, language_code="zh-hans"): status
+            for name, status in members.items()
+        }
+        group = self.create_group(title, people, bot_status="administrator")
+        view = TryoutView(key, label, group, tuple(people))
+        self._tryout = replace(world, views=(*world.views, view))
+        return group

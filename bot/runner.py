@@ -1,0 +1,196 @@
+"""`python -m bot run`: the whole service in one process.
+
+With TELEGRAM_BOT_TOKEN set, the bot talks to Telegram (polling by default, or a webhook behind a
+reverse proxy when [telegram] mode = "webhook"). Without a token it starts the local try-out: a
+local Bot API server on [telegram] tryout_host:tryout_port with a generated token, a resident and
+a staff group in it, and the real bot running against it, so anyone can try every flow in a
+browser. The other long-running parts of the process (web console, delivery worker, deadline
+scheduler) are started from RUN_SERVICES.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import importlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings
+
+if TYPE_CHECKING:
+    from bot.context import BotApplication
+    from bot.knowledge import KnowledgeStore
+    from bot.local_bot_api import LocalBotApi
+    from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+# The other parts of the process, started in this order after the bot and stopped in reverse:
+# "module:function", where function(services, application) returns an async context manager
+# that runs the part until it exits. The web console (issue 5) and the ticket workers (issue 4)
+# add themselves here.
+RUN_SERVICES: list[str] = [
+    # The web console on [web] host:port (unless [web] enabled = false).
+    "bot.web.app:serving_console",
+    # Ticket delivery to departments and residents, deadlines (督办), department callbacks.
+    "bot.ticket_workers:serving_ticket_workers",
+]
+
+ServiceStarter = Callable[["Services", "BotApplication"], AbstractAsyncContextManager[Any]]
+
+
+@dataclass(frozen=True)
+class Running:
+    """What `run` started, for whoever waits on it (tests, the banner)."""
+
+    settings: Settings
+    services: Services
+    application: BotApplication
+    tryout: LocalBotApi | None
+
+
+def _starter(path: str) -> ServiceStarter:
+    module_name, _, function = path.partition(":")
+    starter: ServiceStarter = getattr(importlib.import_module(module_name), function)
+    return starter
+
+
+def tryout_settings(settings: Settings, staff_chat_id: int) -> Settings:
+    """Return the settings of a try-out: its staff group, and its own SQLite file."""
+    database = settings.database
+    if not (os.environ.get("DATABASE_URL") or database.url):
+        database = database.model_copy(update={"path": database.path.with_name("tryout.sqlite3")})
+    return settings.model_copy(
+        update={
+            "database": database,
+            "telegram": settings.telegram.model_copy(
+                update={"staff_chat_id": staff_chat_id, "mode": "polling"}
+            ),
+        }
+    )
+
+
+def _banner(api: LocalBotApi) -> str:
+    world = api.tryout
+    staff = "、".join(person.first_name for person in world.staff)
+    return (
+        "\n"
+        "  本地试用 Local try-out (no TELEGRAM_BOT_TOKEN set)\n"
+        f"  Open {api.tryout_url} in your browser.\n"
+        f"  You can be the resident {world.resident.first_name} talking to the bot, or the staff\n"
+        f"  ({staff}) in the group “{world.staff_group.title}”, who answer by replying to the\n"
+        "  bot's posts. Stop with Ctrl+C.\n"
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings,
+    *,
+    tryout_port: int | None = None,
+    knowledge: KnowledgeStore | None = None,
+) -> AsyncIterator[Running]:
+    """Start the bot (and the try-out server without a token) and the RUN_SERVICES; stop all.
+
+    `tryout_port` overrides [telegram] tryout_port (0: any free port); `knowledge` shares an
+    already loaded knowledge base.
+    """
+    from telegram import Update
+
+    from bot.app import build_application, publish_commands
+    from bot.services import Services
+
+    async with AsyncExitStack() as stack:
+        token = settings.telegram_token
+        base_url = settings.telegram_api_base_url
+        api: LocalBotApi | None = None
+        if not token:
+            from bot.local_bot_api import LocalBotApi
+
+            token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
+            telegram = settings.telegram
+            api = LocalBotApi(
+                token=token,
+                host=telegram.tryout_host,
+                port=telegram.tryout_port if tryout_port is None else tryout_port,
+            )
+            await stack.enter_async_context(api)
+            world = api.setup_tryout()
+            settings = tryout_settings(settings, world.staff_group.id)
+            # A department chat, a supervisor chat and a department's system to try tickets with.
+            from bot.department_demo import tryout_ticket_settings
+
+            settings = tryout_ticket_settings(api, settings)
+            base_url = api.base_url
+        services = await Services.start(settings, knowledge=knowledge)
+        stack.push_async_callback(services.close)
+        application = build_application(services, token=token, base_url=base_url)
+        await stack.enter_async_context(application)
+        await publish_commands(application)
+        await application.start()
+        stack.push_async_callback(application.stop)
+        updater = application.updater
+        assert updater is not None
+        telegram = settings.telegram
+        if telegram.mode == "webhook" and api is None:
+            await updater.start_webhook(
+                listen=telegram.webhook_listen,
+                port=telegram.webhook_port,
+                url_path="telegram",
+                webhook_url=telegram.webhook_url,
+                secret_token=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await updater.start_polling(poll_interval=0, allowed_updates=Update.ALL_TYPES)
+        stack.push_async_callback(updater.stop)
+        for path in RUN_SERVICES:
+            await stack.enter_async_context(_starter(path)(services, application))
+        if api is not None:
+            print(_banner(api), flush=True)
+        log.info("the bot is running (%s)", "try-out" if api else telegram.mode)
+        yield Running(settings, services, application, api)
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    # httpx logs every request URL, and Bot API URLs contain the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    async with running(settings):
+        # What is loaded by now (above all the knowledge base's index) lives as long as the
+        # process; left to the garbage collector, every full collection walks it all and
+        # stalls the bot. (A knowledge base reloaded later is not frozen.)
+        gc.collect()
+        gc.freeze()
+        await stop.wait()
+    log.info("stopped")
+
+
+def command_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot and everything else in one process."""
+    asyncio.run(run(settings))
+    return 0
+
+
+def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `run` to the command line."""
+    parser = commands.add_parser(
+        "run",
+        help="run the bot (and the web console); without TELEGRAM_BOT_TOKEN, the local try-out",
+    )
+    parser.set_defaults(handler=command_run)

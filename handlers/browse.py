@@ -1,0 +1,219 @@
+"""Browsing: kinds → categories → items → the answer card, with paged inline keyboards.
+
+Callback data (Telegram allows 64 bytes; Chinese category names would not fit, so categories
+travel as a short hash and long item ids as one too):
+
+    b:k:<kind>:<page>                 categories of guides or disclosure items
+    b:c:<kind>:<category>:<page>      items of one category
+    b:i:<item>                        an item's answer card
+
+Anything that does not parse or no longer exists (a forged button, or one from before a
+knowledge-base reload) is answered politely and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import CallbackQueryHandler
+
+from bot.cards import build_card
+from bot.context import BotApplication, BotContext
+from bot.i18n import t
+from bot.knowledge_base import Item, KnowledgeBase
+from bot.message_split import card_messages
+from handlers.start import back_to_menu
+
+KINDS = ("guide", "disclosure")
+CATEGORIES_PER_PAGE = 8
+ITEMS_PER_PAGE = 8
+_MAX_PLAIN_ITEM_ID = 40
+_BUTTON_TEXT = 60
+
+
+def _digest(text: str, size: int) -> str:
+    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:size]
+
+
+def category_token(category: str) -> str:
+    """Return a short, stable token for a category name."""
+    return _digest(category, 10)
+
+
+def item_token(item_id: str) -> str:
+    """Return the item id, or a short hash of it when it is too long for callback data."""
+    return item_id if len(item_id) <= _MAX_PLAIN_ITEM_ID else "#" + _digest(item_id, 16)
+
+
+def find_item(kb: KnowledgeBase, token: str) -> Item | None:
+    """Return the item a callback token names, if it still exists."""
+    if not token.startswith("#"):
+        return kb.items.get(token)
+    for item in kb.items.values():
+        if item_token(item.id) == token:
+            return item
+    return None
+
+
+def clip_label(text: str, limit: int = _BUTTON_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _categories(kb: KnowledgeBase, kind: str) -> list[str]:
+    return kb.categories(kind)
+
+
+def _items(kb: KnowledgeBase, kind: str, category: str) -> list[Item]:
+    return [i for i in kb.items_in_category(category) if i.kind == kind]
+
+
+def _pager(prefix: str, page: int, pages: int, language: str) -> list[InlineKeyboardButton]:
+    row = []
+    if page > 0:
+        row.append(
+            InlineKeyboardButton(
+                t("page_previous", language), callback_data=f"{prefix}:{page - 1}"
+            )
+        )
+    if page < pages - 1:
+        row.append(
+            InlineKeyboardButton(t("page_next", language), callback_data=f"{prefix}:{page + 1}")
+        )
+    return row
+
+
+def categories_view(
+    kb: KnowledgeBase, kind: str, page: int, language: str
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    """Return the text and keyboard of one page of categories, or None if there is no such page."""
+    categories = _categories(kb, kind)
+    pages = max(1, math.ceil(len(categories) / CATEGORIES_PER_PAGE))
+    if not 0 <= page < pages:
+        return None
+    shown = categories[page * CATEGORIES_PER_PAGE : (page + 1) * CATEGORIES_PER_PAGE]
+    buttons = [
+        InlineKeyboardButton(
+            clip_label(kb.category_name(c, language), 30),
+            callback_data=f"b:c:{kind}:{category_token(c)}:0",
+        )
+        for c in shown
+    ]
+    rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    pager = _pager(f"b:k:{kind}", page, pages, language)
+    if pager:
+        rows.append(pager)
+    rows.append([back_to_menu(language)])
+    key = "browse_categories" if kind == "guide" else "disclosure_categories"
+    return t(key, language, count=len(categories)), InlineKeyboardMarkup(rows)
+
+
+def items_view(
+    kb: KnowledgeBase, kind: str, token: str, page: int, language: str
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    """Return the text and keyboard of one page of a category's items, or None if stale."""
+    category = next((c for c in _categories(kb, kind) if category_token(c) == token), None)
+    if category is None:
+        return None
+    items = _items(kb, kind, category)
+    pages = max(1, math.ceil(len(items) / ITEMS_PER_PAGE))
+    if not 0 <= page < pages:
+        return None
+    shown = items[page * ITEMS_PER_PAGE : (page + 1) * ITEMS_PER_PAGE]
+    rows = [
+        [
+            InlineKeyboardButton(
+                clip_label(i.get_text("title", language)), callback_data=f"b:i:{item_token(i.id)}"
+            )
+        ]
+        for i in shown
+    ]
+    pager = _pager(f"b:c:{kind}:{token}", page, pages, language)
+    if pager:
+        rows.append(pager)
+    rows.append(
+        [
+            InlineKeyboardButton(t("back_to_categories", language), callback_data=f"b:k:{kind}:0"),
+            back_to_menu(language),
+        ]
+    )
+    text = t(
+        "category_items",
+        language,
+        category=kb.category_name(category, language),
+        page=page + 1,
+        pages=pages,
+    )
+    return text, InlineKeyboardMarkup(rows)
+
+
+def related_buttons(
+    kb: KnowledgeBase, item: Item, language: str
+) -> list[list[InlineKeyboardButton]]:
+    """Return one button per related item that still exists (at most three)."""
+    rows = []
+    for related_id in item.related[:3]:
+        related = kb.items.get(related_id)
+        if related is not None:
+            rows.append(
+                [
+                    InlineKeyboardButton(
+                        clip_label("🔗 " + related.get_text("title", language)),
+                        callback_data=f"b:i:{item_token(related.id)}",
+                    )
+                ]
+            )
+    return rows
+
+
+async def send_card(
+    message: Message,
+    kb: KnowledgeBase,
+    item: Item,
+    language: str,
+    extra_rows: list[list[InlineKeyboardButton]] | None = None,
+) -> Message:
+    """Send an item's full answer card (several messages if long); buttons go on the last."""
+    pieces = card_messages(build_card(item, kb, language))
+    rows = [*(extra_rows or []), *related_buttons(kb, item, language), [back_to_menu(language)]]
+    sent = message
+    for number, piece in enumerate(pieces, start=1):
+        markup = InlineKeyboardMarkup(rows) if number == len(pieces) else None
+        sent = await message.reply_text(piece, reply_markup=markup, do_quote=False)
+    return sent
+
+
+async def browse(update: Update, context: BotContext) -> None:
+    """Show categories, a category's items, or an item's card, as the button says."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    language = context.language
+    kb = context.services.knowledge.kb
+    parts = query.data.split(":")
+    view: tuple[str, InlineKeyboardMarkup] | None = None
+    try:
+        if parts[1] == "k" and len(parts) == 4 and parts[2] in KINDS:
+            view = categories_view(kb, parts[2], int(parts[3]), language)
+        elif parts[1] == "c" and len(parts) == 5 and parts[2] in KINDS:
+            view = items_view(kb, parts[2], parts[3], int(parts[4]), language)
+        elif parts[1] == "i" and len(parts) == 3:
+            item = find_item(kb, parts[2])
+            if item is not None and query.message is not None:
+                await query.answer()
+                await send_card(query.message, kb, item, language)  # type: ignore[arg-type]
+                return
+    except ValueError:
+        view = None
+    if view is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    await query.answer()
+    text, markup = view
+    await query.edit_message_text(text, reply_markup=markup)
+
+
+def register(application: BotApplication) -> None:
+    """Register the browsing buttons."""
+    application.add_handler(CallbackQueryHandler(browse, pattern=r"^b:"))

@@ -1,0 +1,227 @@
+"""Free text from residents goes through the matcher; answers, suggestions, escalations, feedback.
+
+    text ─▶ matcher ─┬─ answer    ─▶ answer card + [helpful] [not helpful] [talk to a person]
+                     ├─ suggest   ─▶ up to three items + [none of these]
+                     ├─ escalate  ─▶ staff group; the resident is told roughly when
+                     └─ small talk / nothing readable ─▶ a friendly word and the menu
+
+Callback data: q:<action>:<question id>[:<item>], with action h (helpful), n (not helpful),
+p (talk to a person), c (chose a suggested item), x (none of these). The question must be the
+resident's own; a forged or foreign id is answered politely and changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.context import BotApplication, BotContext
+from bot.escalations import Cause
+from bot.i18n import Html, t
+from bot.matching import MatchResult
+from bot.models import utcnow
+from bot.office_hours import OfficeHours
+from bot.questions import MAX_QUESTION_CHARS
+from handlers.browse import clip_label, find_item, item_token, send_card
+from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
+
+
+def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
+    """Return the buttons under an answer card."""
+    return [
+        InlineKeyboardButton(t("answer_helpful", language), callback_data=f"q:h:{question_id}"),
+        InlineKeyboardButton(
+            t("answer_not_helpful", language), callback_data=f"q:n:{question_id}"
+        ),
+        InlineKeyboardButton(t("answer_person", language), callback_data=f"q:p:{question_id}"),
+    ]
+
+
+def when_staff_answer(context: BotContext, now: dt.datetime | None = None) -> Html:
+    """Tell the resident roughly when a person will answer (office hours, working days)."""
+    telegram = context.services.settings.telegram
+    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone)
+    moment = now or utcnow()
+    language = context.language
+    if hours.is_open(moment):
+        return t("escalated_in_hours", language, hours=telegram.staff_answer_hours)
+    opening = hours.next_opening(moment)
+    when = f"{opening:%Y-%m-%d %H:%M}" if language == "en" else f"{opening:%m月%d日 %H:%M}"
+    return t("escalated_after_hours", language, hours=hours.label, when=when)
+
+
+async def escalate(message: Message, context: BotContext, question_id: int, cause: Cause) -> None:
+    """Hand a question to staff and tell the resident when to expect an answer."""
+    desk = context.services.escalations
+    opened = await desk.open(question_id, cause)
+    if opened is None:
+        await message.reply_text(t("escalation_already_open", context.language), do_quote=False)
+        return
+    await desk.post(opened.id)
+    await message.reply_text(when_staff_answer(context), do_quote=False)
+
+
+async def answer_text(update: Update, context: BotContext) -> None:
+    """Answer a resident's free-text question."""
+    message = update.effective_message
+    assert message is not None
+    assert message.text is not None
+    resident = context.resident
+    if resident is None:
+        return
+    language = context.language
+    services = context.services
+    text = message.text
+    if len(text) > MAX_QUESTION_CHARS:
+        await message.reply_text(t("question_too_long", language, limit=MAX_QUESTION_CHARS))
+        text = text[:MAX_QUESTION_CHARS]
+
+    result = services.knowledge.matcher.match(text)
+    if context.user_data is not None and context.user_data.pop(AWAITING_PERSON, None):
+        question_id = await services.questions.record_for_person(
+            resident_id=resident.id,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            language=language,
+            result=result,
+        )
+        await escalate(message, context, question_id, "person")
+        return
+
+    escalating = result.decision == "escalate" and result.reason not in ("small_talk", "empty")
+    question_id = await services.questions.record(
+        resident_id=resident.id,
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        language=language,
+        result=result,
+    )
+    if result.reason == "small_talk":
+        await message.reply_text(t("small_talk", language), reply_markup=main_menu(language))
+    elif result.reason == "empty":
+        await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
+    elif result.decision == "answer" and result.best is not None:
+        await send_card(
+            message,
+            services.knowledge.kb,
+            result.best.item,
+            language,
+            extra_rows=[feedback_row(question_id, language)],
+        )
+    elif result.decision == "suggest":
+        await offer_suggestions(message, context, question_id, result)
+    elif escalating:
+        if result.reason.startswith("other_place:"):
+            settings = services.settings
+            await message.reply_text(
+                t(
+                    "escalated_other_place",
+                    language,
+                    place=result.reason.removeprefix("other_place:"),
+                    city=settings.city_en if language == "en" else settings.city,
+                )
+            )
+        await escalate(message, context, question_id, "escalate")
+
+
+async def offer_suggestions(
+    message: Message, context: BotContext, question_id: int, result: MatchResult
+) -> None:
+    """Offer the best few items as buttons, and a way to a person."""
+    language = context.language
+    limit = context.services.settings.matching.max_suggestions
+    rows = [
+        [
+            InlineKeyboardButton(
+                clip_label(c.item.get_text("title", language)),
+                callback_data=f"q:c:{question_id}:{item_token(c.item.id)}",
+            )
+        ]
+        for c in result.suggestions(limit)
+    ]
+    rows.append(
+        [InlineKeyboardButton(t("suggest_none", language), callback_data=f"q:x:{question_id}")]
+    )
+    await message.reply_text(t("suggest_intro", language), reply_markup=InlineKeyboardMarkup(rows))
+
+
+async def question_button(update: Update, context: BotContext) -> None:
+    """Handle the buttons under answers and suggestions."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    language = context.language
+    resident = context.resident
+    parts = query.data.split(":")
+    message = query.message
+    if resident is None or len(parts) not in (3, 4) or not parts[2].isdigit() or message is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    assert isinstance(message, Message)
+    action, question_id = parts[1], int(parts[2])
+    services = context.services
+    question = await services.questions.owned(question_id, resident.id)
+    if question is None:
+        await query.answer(t("not_your_button", language), show_alert=True)
+        return
+
+    if action in ("h", "n") and len(parts) == 3:
+        outcome = await services.questions.record_feedback(
+            question_id, resident.id, "helpful" if action == "h" else "not_helpful"
+        )
+        await query.answer()
+        if outcome == "already":
+            await message.reply_text(t("feedback_already", language), do_quote=False)
+        elif action == "h":
+            await message.reply_text(t("thanks_helpful", language), do_quote=False)
+        else:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            t("answer_person", language), callback_data=f"q:p:{question_id}"
+                        )
+                    ],
+                    [back_to_menu(language)],
+                ]
+            )
+            await message.reply_text(
+                t("sorry_not_helpful", language), reply_markup=markup, do_quote=False
+            )
+    elif action == "p" and len(parts) == 3:
+        await query.answer()
+        cause: Cause = "not_helpful" if question.feedback == "not_helpful" else "person"
+        await escalate(message, context, question_id, cause)
+    elif action == "x" and len(parts) == 3:
+        await query.answer()
+        await escalate(message, context, question_id, "person")
+    elif action == "c" and len(parts) == 4:
+        kb = services.knowledge.kb
+        item = find_item(kb, parts[3])
+        offered = {c.get("id") for c in question.candidates}
+        if item is None or item.id not in offered:
+            await query.answer(t("stale_button", language), show_alert=True)
+            return
+        await query.answer()
+        await services.questions.record_choice(question_id, resident.id, item.id)
+        await send_card(
+            message, kb, item, language, extra_rows=[feedback_row(question_id, language)]
+        )
+    else:
+        await query.answer(t("stale_button", language), show_alert=True)
+
+
+def register(application: BotApplication) -> None:
+    """Register free-text questions (private chats) and the answer buttons."""
+    application.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE
+            & filters.TEXT
+            & ~filters.COMMAND
+            & filters.UpdateType.MESSAGE,
+            answer_text,
+        )
+    )
+    application.add_handler(CallbackQueryHandler(question_button, pattern=r"^q:"))

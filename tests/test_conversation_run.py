@@ -1,0 +1,41 @@
+"""`python -m bot run` without a token: the local try-out, with the real bot and a staff group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_settings
+from bot.knowledge import KnowledgeStore
+from bot.runner import running
+from tests.fixtures_conversation import REPO_ROOT
+
+
+async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_store: KnowledgeStore
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    base = load_settings(REPO_ROOT / "config.toml")
+    settings = base.model_copy(
+        update={
+            "database": base.database.model_copy(update={"path": tmp_path / "bot.sqlite3"}),
+            "telegram": base.telegram.model_copy(update={"staff_hours": "00:00-23:59"}),
+        }
+    )
+    async with running(settings, tryout_port=0, knowledge=bundled_store) as started:
+        api = started.tryout
+        assert api is not None
+        assert (tmp_path / "tryout.sqlite3").is_file()
+        assert started.settings.telegram.staff_chat_id == api.tryout.staff_group.id
+        world = api.tryout
+        resident = api.private_chat(world.resident)
+        replies = await resident.send("/start", expect=2)
+        assert replies.texts[0].startswith("您好，市民小李！")
+        await resident.send("今天天气怎么样")
+        staff = api.group_chat(world.staff_group, world.staff[0])
+        post = api.last_bot_message(world.staff_group)
+        assert post is not None
+        replies = await staff.reply(post, "明天晴。", expect=3)
+        assert replies.elsewhere[0].text.endswith("明天晴。")
