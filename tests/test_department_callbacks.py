@@ -1,0 +1,231 @@
+"""A department's system posts status changes over HTTP on 127.0.0.1: signed ones are applied;
+forged, replayed, stale and malformed ones are refused with a 4xx and logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.models import OutboxMessage
+from bot.signatures import signed_headers
+from bot.tickets import FiledTicket, TicketDesk
+from tests.fixtures_tickets import WEBHOOK_SECRET, add_resident, draft
+
+PATH = "/api/departments/ecology-environment/callback"
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.fixture
+async def pollution(desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]) -> FiledTicket:
+    resident = await add_resident(sessions, 4001)
+    return await desk.file(
+        draft(resident, category="生态环境", description="河边工厂夜里排污，河道发黑有臭味。")
+    )
+
+
+def signed(
+    fields: dict[str, Any], *, secret: str = WEBHOOK_SECRET, at: float | None = None
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps({"nonce": secrets.token_hex(16)} | fields, ensure_ascii=False).encode()
+    headers = signed_headers(secret.encode(), int(at or time.time()), body)
+    return body, headers | {"Content-Type": "application/json"}
+
+
+async def post(
+    http: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, dict[str, Any]]:
+    async with http.post(url, data=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def test_a_signed_acknowledgement_then_reply_move_the_ticket_and_tell_the_resident(
+    desk: TicketDesk,
+    sessions: async_sessionmaker[AsyncSession],
+    http: aiohttp.ClientSession,
+    callback_url: str,
+    pollution: FiledTicket,
+) -> None:
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": pollution.number, "action": "acknowledge", "officer": "李科员"}),
+    )
+    assert (status, answer) == (
+        200,
+        {"ok": True, "ticket": pollution.number, "status": "acknowledged"},
+    )
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed(
+            {"ticket": pollution.number, "action": "reply", "text": "已立案调查，责令停产整改。"}
+        ),
+    )
+    assert answer["status"] == "replied"
+    timeline = await desk.timeline(pollution.number)
+    acknowledged = next(e for e in timeline if e.kind == "acknowledged")
+    assert (acknowledged.actor_type, acknowledged.data["actor_name"]) == ("department", "李科员")
+    async with sessions() as session:
+        notices = (
+            (
+                await session.execute(
+                    select(OutboxMessage).where(OutboxMessage.channel == "resident")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [n.payload["event"]["kind"] for n in notices] == ["acknowledged", "replied"]
+
+
+async def test_a_forged_signature_is_refused_logged_and_changes_nothing(
+    desk: TicketDesk,
+    http: aiohttp.ClientSession,
+    callback_url: str,
+    pollution: FiledTicket,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.department_callbacks"):
+        status, answer = await post(
+            http,
+            callback_url + PATH,
+            *signed({"ticket": pollution.number, "action": "acknowledge"}, secret="guessed"),
+        )
+    assert (status, answer["error"]) == (401, "the signature does not match")
+    assert "refused (401" in caplog.text
+    assert (await desk.get(pollution.number)).status == "assigned"
+
+
+async def test_a_replayed_callback_is_refused(
+    http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket
+) -> None:
+    body, headers = signed({"ticket": pollution.number, "action": "acknowledge"})
+    assert (await post(http, callback_url + PATH, body, headers))[0] == 200
+    status, answer = await post(http, callback_url + PATH, body, headers)
+    assert (status, answer["error"]) == (409, "nonce already used (replay)")
+
+
+async def test_a_stale_or_unsigned_callback_is_refused(
+    http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket
+) -> None:
+    body, headers = signed(
+        {"ticket": pollution.number, "action": "acknowledge"}, at=time.time() - 3600
+    )
+    assert await post(http, callback_url + PATH, body, headers) == (
+        401,
+        {"ok": False, "error": "X-Timestamp is outside the accepted window"},
+    )
+    status, _ = await post(http, callback_url + PATH, body, {"Content-Type": "application/json"})
+    assert status == 401
+
+
+MALFORMED = [
+    (b"not json at all", "the body is not JSON"),
+    (b"\xff\xfe", "the body is not JSON"),
+    (
+        json.dumps({"ticket": "TS-2026-000001", "action": "acknowledge"}).encode(),
+        "invalid fields: nonce",
+    ),
+    (
+        json.dumps({"nonce": "n" * 20, "ticket": "TS-2026-000001", "action": "delete"}).encode(),
+        "invalid fields: action",
+    ),
+    (
+        json.dumps(
+            {"nonce": "n" * 20, "ticket": "TS-2026-000001", "action": "extend", "days": "20"}
+        ).encode(),
+        "invalid fields: days",
+    ),
+    (
+        json.dumps(
+            {"nonce": "n" * 20, "ticket": "TS-2026-000001", "action": "reply", "admin": True}
+        ).encode(),
+        "invalid fields: admin",
+    ),
+    (
+        json.dumps({"nonce": "n" * 20, "ticket": "1 OR 1=1", "action": "reply"}).encode(),
+        "invalid fields: ticket",
+    ),
+]
+
+
+async def test_a_malformed_callback_is_refused_with_what_is_wrong(
+    http: aiohttp.ClientSession, callback_url: str
+) -> None:
+    for raw, error in MALFORMED:
+        headers = signed_headers(WEBHOOK_SECRET.encode(), int(time.time()), raw)
+        assert await post(http, callback_url + PATH, raw, headers) == (
+            400,
+            {"ok": False, "error": error},
+        ), raw
+
+
+async def test_a_department_cannot_touch_another_departments_ticket(
+    desk: TicketDesk,
+    sessions: async_sessionmaker[AsyncSession],
+    http: aiohttp.ClientSession,
+    callback_url: str,
+) -> None:
+    resident = await add_resident(sessions, 4002)
+    rubbish = await desk.file(draft(resident))  # urban management's
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": rubbish.number, "action": "reply", "text": "x"}),
+    )
+    assert (status, answer["error"]) == (403, "the ticket is not with this department")
+    status, _ = await post(
+        http, callback_url + PATH, *signed({"ticket": "TS-2026-999999", "action": "acknowledge"})
+    )
+    assert status == 404
+
+
+async def test_actions_the_ticket_does_not_allow_are_conflicts(
+    http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket
+) -> None:
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": pollution.number, "action": "extend", "days": 5, "text": "需要时间"}),
+    )
+    assert status == 409
+    assert "disclosure" in answer["error"]
+    status, _ = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": pollution.number, "action": "reply", "text": " "}),
+    )
+    assert status == 422
+
+
+async def test_departments_without_a_secret_have_no_endpoint_and_huge_bodies_are_refused(
+    http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket
+) -> None:
+    body, headers = signed({"ticket": pollution.number, "action": "acknowledge"})
+    status, _ = await post(
+        http, callback_url + "/api/departments/urban-management/callback", body, headers
+    )
+    assert status == 404
+    huge = b"{" + b" " * 70_000 + b"}"
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        huge,
+        signed_headers(WEBHOOK_SECRET.encode(), int(time.time()), huge),
+    )
+    assert (status, answer["error"]) == (413, "body too large")

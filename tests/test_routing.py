@@ -1,0 +1,72 @@
+"""Which department a ticket goes to, from its category and its text, on the bundled departments;
+and the category catalogue in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.knowledge import LoadedKnowledge
+from bot.knowledge_base import KnowledgeBaseError, load_knowledge_base
+from bot.routing import complaint_categories, complaint_category_name, route_ticket
+from tests.fixtures_knowledge import KnowledgeFolder
+
+
+def test_the_category_alone_routes_a_ticket(bundled: LoadedKnowledge) -> None:
+    decision = route_ticket(bundled.kb, "住房公积金", "我的申请已经提交两个月了还没有结果。")
+    assert (decision.department_id, decision.reason) == ("housing-fund", "category")
+    assert decision.confidence == 0.6
+
+
+def test_keywords_in_the_text_confirm_the_category(bundled: LoadedKnowledge) -> None:
+    decision = route_ticket(bundled.kb, "市容环境", "楼下餐馆油烟太大，晚上还有施工噪音。")
+    assert decision.department_id == "urban-management"
+    assert decision.reason == "category_and_keywords"
+    assert set(decision.keywords) == {"油烟", "施工噪音"}
+    assert decision.confidence > 0.8
+
+
+def test_text_that_points_elsewhere_sends_the_ticket_to_staff_triage(
+    bundled: LoadedKnowledge,
+) -> None:
+    decision = route_ticket(
+        bundled.kb, "生态环境", "小区物业不管，电梯坏了一个月，维修资金也不用。"
+    )
+    assert decision.department_id is None
+    assert decision.reason == "low_confidence"
+    assert decision.scores["housing-construction"] > 0
+
+
+def test_a_generic_category_relies_on_the_text(bundled: LoadedKnowledge) -> None:
+    clear = route_ticket(bundled.kb, "其他", "我家楼下的工厂排污，河道发黑有臭味。")
+    assert (clear.department_id, clear.reason) == ("ecology-environment", "keywords")
+    vague = route_ticket(bundled.kb, "其他", "有件事想反映一下。")
+    assert (vague.department_id, vague.reason) == (None, "no_signal")
+
+
+def test_the_catalogue_lists_every_departments_categories_once_in_order(
+    bundled: LoadedKnowledge,
+) -> None:
+    categories = complaint_categories(bundled.kb)
+    assert categories[:3] == ["户籍与身份证", "治安与消防", "出入境"]
+    assert len(categories) == len(set(categories))
+    assert complaint_category_name(bundled.kb, "市容环境", "en") == (
+        "City appearance and sanitation"
+    )
+    assert complaint_category_name(bundled.kb, "市容环境", "zh") == "市容环境"
+    assert all(complaint_category_name(bundled.kb, c, "en").isascii() for c in categories)
+
+
+def test_english_category_names_must_match_the_chinese_ones(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.departments(
+        {
+            "id": "public-security",
+            "name": "示例市公安局",
+            "complaint_categories": ["治安", "消防"],
+            "complaint_categories_en": ["Public order"],
+        }
+    )
+    knowledge_folder.item("id-card-renewal")
+    with pytest.raises(KnowledgeBaseError, match="complaint_categories_en"):
+        load_knowledge_base(knowledge_folder.root)
