@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run ask test lint typecheck pytest bench evaluate calibrate lock clean
+.PHONY: run ask test lint typecheck pytest chromium screenshots bench evaluate calibrate lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -33,8 +33,20 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev
+pytest: $(VENV)/.dev chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium (never a browser Playwright downloads).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the console's browser tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+
+# The screenshots in docs/screenshots/ (needs a CJK font, e.g. Debian's fonts-wqy-microhei).
+screenshots: $(VENV)/.dev chromium
+	$(BIN)/python -m tests.console_screenshots
 
 test: lint typecheck pytest
 

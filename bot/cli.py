@@ -63,7 +63,7 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
         elif result.decision == "suggest":
             print("Did you mean:" if language == "en" else "您是不是想问：")
             for number, candidate in enumerate(
-                result.candidates[: settings.matching.max_suggestions], start=1
+                result.suggestions(settings.matching.max_suggestions), start=1
             ):
                 title = candidate.item.get_text("title", language)
                 print(f"  {number}. {title}  ({candidate.score:.2f})")
@@ -100,12 +100,22 @@ def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Measure the matcher against an evaluation set and print the figures."""
-    from bot.evaluation import evaluate, format_report, load_evaluation_set
-    from bot.knowledge import build_knowledge, thresholds_from
+    import tomllib
 
-    loaded = build_knowledge(_knowledge_dir(args, settings), thresholds_from(settings))
-    cases = load_evaluation_set(Path(args.set))
-    report = evaluate(loaded.matcher, cases)
+    from bot.evaluation import EvaluationSetError, evaluate, format_report, load_evaluation_set
+    from bot.knowledge import build_knowledge, thresholds_from
+    from bot.knowledge_base import KnowledgeBaseError
+
+    try:
+        cases = load_evaluation_set(Path(args.set))
+        loaded = build_knowledge(_knowledge_dir(args, settings), thresholds_from(settings))
+        report = evaluate(loaded.matcher, cases)
+    except (KnowledgeBaseError, EvaluationSetError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        print(f"{args.set}: cannot read the evaluation set: {error}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -192,7 +202,11 @@ def _service_commands() -> list[
     Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
 ]:
     """Return the adders of the subcommands that run services (bot, web, reports)."""
-    return []
+    from bot.console_cli import add_console_commands
+    from bot.runner import add_run_command
+    from bot.ticket_commands import add_ticket_commands
+
+    return [add_run_command, add_ticket_commands, add_console_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

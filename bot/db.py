@@ -6,7 +6,11 @@ The schema is only ever created by Alembic migrations, never by `create_all`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import weakref
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,27 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Return the one session factory of the process."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+_WRITE_GATES: weakref.WeakKeyDictionary[Any, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def write_gate(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AbstractAsyncContextManager[object]:
+    """Return what to hold while writing: one lock per SQLite engine, nothing for PostgreSQL.
+
+    SQLite lets one writer in at a time and makes the others sleep and retry with growing
+    pauses (up to 100 ms each), so under load concurrent writers of one process wait far longer
+    than the writes take. Queuing them in the process first keeps every write short.
+    """
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    gate = _WRITE_GATES.get(engine.sync_engine)
+    if gate is None:
+        gate = _WRITE_GATES[engine.sync_engine] = asyncio.Lock()
+    return gate
 
 
 def alembic_config() -> Config:

@@ -92,7 +92,19 @@ class Question(Base):
     """One question a resident asked, what the matcher made of it, and how it ended."""
 
     __tablename__ = "questions"
-    __table_args__ = (Index("ix_questions_created_at", "created_at"),)
+    __table_args__ = (
+        Index("ix_questions_created_at", "created_at"),
+        # bot.figures counts a month's questions from this index alone.
+        Index(
+            "ix_questions_figures",
+            "created_at",
+            "decision",
+            "escalated",
+            "chosen_item_id",
+            "feedback",
+            "reason",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
@@ -181,6 +193,26 @@ class Ticket(Base):
         Index("ix_tickets_created_at", "created_at"),
         Index("ix_tickets_department_created", "department_id", "created_at"),
         Index("ix_tickets_reply_deadline", "reply_deadline"),
+        # The figures count tickets by the month they were assigned and replied in.
+        Index("ix_tickets_assigned_at", "assigned_at"),
+        Index("ix_tickets_replied_at", "replied_at"),
+        # The console's complaint log pages by (created_at, id); on PostgreSQL migration 0004
+        # also adds a GIN index over ticket_bigrams(description) for full-text search.
+        Index("ix_tickets_created_id", "created_at", "id"),
+        Index("ix_tickets_type_created", "type", "created_at", "id"),
+        Index("ix_tickets_status_created", "status", "created_at", "id"),
+        Index("ix_tickets_category_created", "category", "created_at", "id"),
+        # bot.figures reads a month from these alone (index-only scans on PostgreSQL).
+        Index(
+            "ix_tickets_figures_assigned",
+            "assigned_at",
+            "department_id",
+            "status",
+            "acknowledged_at",
+            "ack_deadline",
+        ),
+        Index("ix_tickets_figures_due", "reply_deadline", "department_id", "status", "replied_at"),
+        Index("ix_tickets_figures_replied", "replied_at", "department_id", "rating"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -214,6 +246,14 @@ class Ticket(Base):
     replied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The acknowledgement deadline passed without 签收 (escalated once, like `overdue`).
+    ack_overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    ack_reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reply_reminded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The department asked the resident for more information and is waiting for it.
+    awaiting_resident: Mapped[bool] = mapped_column(Boolean, default=False)
+    # How a disclosure application was answered (公开, 部分公开, 不予公开, …), for annual reports.
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     supervised: Mapped[bool] = mapped_column(Boolean, default=False)
     solved: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
     rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -280,15 +320,18 @@ class OutboxMessage(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("ticket_events.id"))
     department_id: Mapped[str] = mapped_column(String(128))
-    # telegram, webhook, console
+    # telegram, webhook (a department); resident, staff, supervisor (Telegram notices)
     channel: Mapped[str] = mapped_column(String(16))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    # pending, sent, failed (after the last try; staff are alerted)
+    # pending, sent, failed (after the last try; staff are alerted), dropped (the recipient
+    # cannot be reached and retrying would not help, e.g. a resident blocked the bot)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Which claim holds the lease: a worker whose lease ran out cannot overwrite the next one's.
+    claim_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -299,6 +342,7 @@ class CallbackNonce(Base):
     """Signed callbacks already accepted from departments' systems, so replays are refused."""
 
     __tablename__ = "callback_nonces"
+    __table_args__ = (Index("ix_callback_nonces_created_at", "created_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     department_id: Mapped[str] = mapped_column(String(128))
@@ -348,7 +392,10 @@ class LoginAttempt(Base):
     """A login attempt, for throttling guessers."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_username_created", "username", "created_at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_username_created", "username", "created_at"),
+        Index("ix_login_attempts_ip_created", "ip", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
@@ -361,6 +408,7 @@ class WebSession(Base):
     """A console session, stored server side so logging out and disabling a user end it."""
 
     __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_expires_at", "expires_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(128), unique=True)

@@ -11,7 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db import create_engine, session_factory, upgrade_database
+from bot.escalations import EscalationDesk
 from bot.knowledge import KnowledgeStore, thresholds_from
+from bot.learning import PhrasingTeacher
+from bot.questions import QuestionLog
+from bot.residents import ResidentDirectory
+from bot.tickets import TicketDesk
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +29,27 @@ class Services:
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
     knowledge: KnowledgeStore
+    # Residents talking to the bot, their questions, and the questions handed to staff.
+    residents: ResidentDirectory
+    questions: QuestionLog
+    escalations: EscalationDesk
+    teacher: PhrasingTeacher
+    # Complaints, reports, suggestions, help requests, disclosure applications (bot.tickets).
+    tickets: TicketDesk
 
     @classmethod
-    async def start(cls, settings: Settings, *, migrate: bool = True) -> Services:
-        """Open the database (migrating it to the latest schema) and load the knowledge base."""
-        knowledge = KnowledgeStore(settings.knowledge_dir, thresholds_from(settings))
+    async def start(
+        cls,
+        settings: Settings,
+        *,
+        migrate: bool = True,
+        knowledge: KnowledgeStore | None = None,
+    ) -> Services:
+        """Open the database (migrating it to the latest schema) and load the knowledge base.
+
+        `knowledge` lets a caller share one loaded knowledge base (tests, benchmarks).
+        """
+        knowledge = knowledge or KnowledgeStore(settings.knowledge_dir, thresholds_from(settings))
         engine = create_engine(settings.database_url, echo=settings.database.echo)
         if migrate:
             await upgrade_database(engine)
@@ -37,11 +58,17 @@ class Services:
             len(knowledge.kb.items),
             engine.url.render_as_string(hide_password=True),
         )
+        sessions = session_factory(engine)
         return cls(
             settings=settings,
             engine=engine,
-            sessions=session_factory(engine),
+            sessions=sessions,
             knowledge=knowledge,
+            residents=ResidentDirectory(sessions),
+            questions=QuestionLog(sessions),
+            escalations=EscalationDesk(settings, sessions),
+            teacher=PhrasingTeacher(knowledge),
+            tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
         )
 
     async def close(self) -> None:
