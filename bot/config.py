@@ -37,6 +37,9 @@ class MatchingSettings(_Section):
     suggest_threshold: float = Field(0.4, ge=0, le=1)
     margin: float = Field(0.25, ge=0, le=1)
     max_suggestions: int = Field(3, ge=1, le=5)
+    # Results of this many recent questions are kept for residents who ask word for word what
+    # was asked before (0 turns it off).
+    recent_results: int = Field(4096, ge=0, le=1_000_000)
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchingSettings:

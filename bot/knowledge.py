@@ -36,6 +36,7 @@ def thresholds_from(settings: Settings) -> MatchingThresholds:
         suggest=matching.suggest_threshold,
         margin=matching.margin,
         max_candidates=matching.max_suggestions,
+        recent_results=matching.recent_results,
         home_names=home,
     )
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -157,6 +158,9 @@ class MatchingThresholds:
     # resident chooses between them.
     margin: float = 0.25
     max_candidates: int = 3
+    # How many recent questions' results are kept for questions asked again word for word
+    # (0: none).
+    recent_results: int = 4096
     # Names of this city: a question naming another city is about that city's affairs.
     home_names: tuple[str, ...] = ("示例", "本市", "我市", "shili")
 
@@ -371,12 +375,9 @@ class _TextAnalyzer:
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
         self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
-        alternatives = sorted(self.latin_canonical, key=len, reverse=True)
         self.latin_pattern = (
-            re.compile(
-                r"(?<![0-9a-z])(?:" + "|".join(map(re.escape, alternatives)) + r")(?![0-9a-z])"
-            )
-            if alternatives
+            re.compile(r"(?<![0-9a-z])" + _trie_pattern(self.latin_canonical) + r"(?![0-9a-z])")
+            if self.latin_canonical
             else None
         )
         self.general = general_vocabulary()
@@ -533,6 +534,33 @@ def english_tokens(normalized: str) -> list[str]:
     ]
 
 
+def _trie_pattern(words: Iterable[str]) -> str:
+    """Return a regular expression matching any of words, as a prefix tree.
+
+    An alternation of hundreds of words makes `re` try each one at every position; nested by
+    common prefixes, a position that starts no word fails at its first character.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [
+            re.escape(char) + render(child) for char, child in sorted(node.items()) if char
+        ]
+        if not branches:
+            return ""
+        # Longest first: a branch is tried before the word may end here.
+        body = branches[0] if len(branches) == 1 and not ends else "(?:" + "|".join(branches) + ")"
+        return body + "?" if ends else body
+
+    return "(?:" + render(trie) + ")"
+
+
 @lru_cache(maxsize=1)
 def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
     """Return, per first character, the lengths of the general vocabulary's words (once)."""
@@ -556,6 +584,8 @@ _HAS_LATIN = re.compile(r"[0-9a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ANSWER_CHARS = 160
 _SUGGESTION_SHARE = 0.2
+# Only short questions repeat word for word; long ones are not kept.
+_RECENT_LENGTH = 120
 _FUZZY_QUERY_CHARS = 80
 
 
@@ -607,6 +637,7 @@ class Matcher:
         self.kb = kb
         self.thresholds = thresholds or MatchingThresholds()
         self.model = model
+        self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         self.items: list[Item] = list(kb.items.values())
         self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb))
         self.places = PlaceDetector(self.thresholds.home_names)
@@ -797,12 +828,10 @@ class Matcher:
         self._question_item = phrasing_item_array.astype(np.int32)
         q_starts = np.searchsorted(self._question_item, np.arange(len(self.items) + 1))
         t_starts = np.searchsorted(self._flat_question, q_starts)
-        self._item_question_range = [
-            (int(q_starts[p]), int(q_starts[p + 1])) for p in range(len(self.items))
-        ]
-        self._item_token_range = [
-            (int(t_starts[p]), int(t_starts[p + 1])) for p in range(len(self.items))
-        ]
+        # Item p's phrasings are [first_question[p], first_question[p + 1]), its phrasings'
+        # tokens [first_token[p], first_token[p + 1]) of the flat arrays.
+        self._item_first_question = q_starts.astype(np.int64)
+        self._item_first_token = t_starts.astype(np.int64)
         self._question_idf_total = np.bincount(
             self._flat_question, weights=self._idf[self._flat_tokens], minlength=n_phrasings
         ).astype(np.float64)
@@ -855,8 +884,8 @@ class Matcher:
 
     # -- questions ------------------------------------------------------------------------------
 
-    def _analyze(self, question: str) -> _Query:
-        raw = normalize(question)
+    def _analyze(self, question: str, raw: str | None = None) -> _Query:
+        raw = normalize(question) if raw is None else raw
         tokens = self.analyzer.analyze(raw)
         lexical: dict[int, float] = {}
         words: set[int] = set()
@@ -930,9 +959,11 @@ class Matcher:
             minlength=len(self.items),
         ).astype(np.float64)
 
-    def features(self, question: str) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
+    def features(
+        self, question: str, normalized: str | None = None
+    ) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
         """Return the analysed question, the candidate item positions and their feature rows."""
-        query = self._analyze(question)
+        query = self._analyze(question, normalized)
         empty = np.zeros((0, len(FEATURE_NAMES)))
         if not query.canonical or query.all_ids.size == 0 or not self.items:
             return query, [], empty
@@ -980,23 +1011,23 @@ class Matcher:
 
         # Phrasing coverage: the share of the closest phrasing's words that the question has.
         query_ids = np.array(sorted(query.lexical), dtype=np.int32)
-        question_ranges = [self._item_question_range[p] for p in positions]
-        counts = np.array([b - a for a, b in question_ranges], dtype=np.int64)
+        # The candidates' phrasings and their tokens, gathered with index arithmetic: each
+        # item's phrasings (and their tokens) are contiguous in the flat arrays.
+        top64 = top.astype(np.int64)
+        first_q = self._item_first_question[top64]
+        counts = self._item_first_question[top64 + 1] - first_q
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        question_indexes = np.concatenate([np.arange(a, b) for a, b in question_ranges])
-        pieces = []
-        local_owner = []
-        for (a, _), (t_a, t_b), local_start in zip(
-            question_ranges,
-            (self._item_token_range[p] for p in positions),
-            starts.tolist(),
-            strict=True,
-        ):
-            pieces.append(self._flat_tokens[t_a:t_b])
-            local_owner.append(self._flat_question[t_a:t_b] - a + local_start)
-        tokens = np.concatenate(pieces)
-        owners = np.concatenate(local_owner)
         n_local = int(counts.sum())
+        question_indexes = np.repeat(first_q - starts, counts) + np.arange(n_local)
+        first_t = self._item_first_token[top64]
+        token_counts = self._item_first_token[top64 + 1] - first_t
+        token_starts = np.concatenate(([0], np.cumsum(token_counts)[:-1]))
+        token_index = np.repeat(first_t - token_starts, token_counts) + np.arange(
+            int(token_counts.sum())
+        )
+        tokens = self._flat_tokens[token_index]
+        # Each token's phrasing, numbered among the candidates' phrasings.
+        owners = self._flat_question[token_index] - np.repeat(first_q - starts, token_counts)
         covered_by_question: npt.NDArray[np.float64] = np.zeros(n_local)
         if query_ids.size and tokens.size:
             found = np.searchsorted(query_ids, tokens)
@@ -1045,9 +1076,28 @@ class Matcher:
         return query, positions, rows
 
     def match(self, question: str) -> MatchResult:
-        """Rank the items for one question and decide: answer, suggest or escalate."""
-        query, positions, rows = self.features(question)
-        if is_small_talk(normalize(question)):
+        """Rank the items for one question and decide: answer, suggest or escalate.
+
+        Residents ask the same things in the same words all day ("社保卡怎么补办"), so recent
+        results are kept (they are immutable, and this index never changes: a reloaded
+        knowledge base gets a new matcher and an empty cache).
+        """
+        if len(question) > _RECENT_LENGTH or self.thresholds.recent_results <= 0:
+            return self._match(question)
+        cached = self._recent.get(question)
+        if cached is not None:
+            self._recent.move_to_end(question)
+            return cached
+        result = self._match(question)
+        self._recent[question] = result
+        if len(self._recent) > self.thresholds.recent_results:
+            self._recent.popitem(last=False)
+        return result
+
+    def _match(self, question: str) -> MatchResult:
+        normalized = normalize(question)
+        query, positions, rows = self.features(question, normalized)
+        if is_small_talk(normalized):
             return MatchResult(
                 question=question,
                 normalized=query.canonical,
@@ -1092,7 +1142,7 @@ class Matcher:
         # How far the best leads: the share of its ranking probability the second lacks.
         lead = 1.0 - second / best_probability
         decision, reason = self._decide(confidence, lead)
-        place = self.places.other_place(normalize(question))
+        place = self.places.other_place(normalized)
         if place:
             decision, reason = "escalate", f"other_place:{place}"
         return MatchResult(

@@ -323,3 +323,38 @@ def test_index_is_built_once_per_load_and_not_per_question(
         matcher.match(question)
 
     assert builds == [matcher]
+
+
+def test_a_question_asked_again_word_for_word_gets_the_same_result_without_matching_again(
+    small_kb_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    matcher = Matcher(load_knowledge_base(small_kb_folder), MatchingThresholds())
+    first = matcher.match("社保卡丢了怎么补办")
+
+    def no_matching(question: str) -> MatchResult:
+        raise AssertionError(f"matched again: {question}")
+
+    monkeypatch.setattr(matcher, "_match", no_matching)
+    assert matcher.match("社保卡丢了怎么补办") is first
+    with pytest.raises(AssertionError, match="matched again"):
+        matcher.match("社保卡丢了怎么办")
+
+
+def test_remembered_results_are_bounded_and_can_be_switched_off(small_kb_folder: Path) -> None:
+    kb = load_knowledge_base(small_kb_folder)
+    remembering = Matcher(kb, MatchingThresholds(recent_results=2))
+    results = [remembering.match(q) for q in ("公积金怎么提取", "结婚登记", "身份证到期")]
+    assert remembering.match("身份证到期") is results[2]
+    # The oldest was forgotten: it is matched again, to an equal but new result.
+    again = remembering.match("公积金怎么提取")
+    assert again is not results[0]
+    assert again == results[0]
+
+    forgetting = Matcher(kb, MatchingThresholds(recent_results=0))
+    assert forgetting.match("结婚登记") is not forgetting.match("结婚登记")
+
+
+def test_a_long_question_is_never_remembered(small_kb_folder: Path) -> None:
+    matcher = Matcher(load_knowledge_base(small_kb_folder), MatchingThresholds())
+    story = "我家老人腿脚不方便，" * 20 + "社保卡丢了怎么补办"
+    assert matcher.match(story) is not matcher.match(story)
