@@ -59,8 +59,10 @@ async def escalate(message: Message, context: BotContext, question_id: int, caus
     if opened is None:
         await message.reply_text(t("escalation_already_open", context.language), do_quote=False)
         return
-    await desk.post(opened.id)
+    # Stored first; the resident hears back before the staff post goes out, which they do not
+    # wait for (the re-post job posts any escalation that missed its first post).
     await message.reply_text(when_staff_answer(context), do_quote=False)
+    await desk.post(opened.id)
 
 
 async def answer_text(update: Update, context: BotContext) -> None:
