@@ -209,16 +209,19 @@ def build_application(
         # aiohttp rather than PTB's default httpx: a fraction of the CPU per Bot API call.
         .request(AiohttpRequest(connection_pool_size=max(8, telegram.concurrent_updates)))
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
-        .rate_limiter(
-            AIORateLimiter(
-                overall_max_rate=telegram.rate_limit_per_second,
-                overall_time_period=1,
-                group_max_rate=telegram.rate_limit_group_per_minute,
-                group_time_period=60,
-                max_retries=2,
-            )
-        )
     )
+    # Telegram's limits; a local Bot API server has none, and with both set to 0 the limiter
+    # (and its retries after "too many requests") is left out altogether.
+    if telegram.rate_limit_per_second or telegram.rate_limit_group_per_minute:
+        # The builder's type tracks the limiter's; assigning it back cannot express that.
+        limiter = AIORateLimiter(
+            overall_max_rate=telegram.rate_limit_per_second,
+            overall_time_period=1,
+            group_max_rate=telegram.rate_limit_group_per_minute,
+            group_time_period=60,
+            max_retries=2,
+        )
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     if telegram.api_base_file_url:
         builder = builder.base_file_url(telegram.api_base_file_url)
     application: BotApplication = builder.build()
