@@ -47,7 +47,7 @@ from bot.knowledge import KnowledgeStore, thresholds_from
 from bot.local_bot_api import ChatMessage, LocalBotApi, SimChat, SimUser
 from bot.local_bot_api.ptb import running_application
 from bot.models import Resident
-from bot.signatures import IDEMPOTENCY_HEADER, verify
+from bot.signatures import IDEMPOTENCY_HEADER, verified_body
 from bot.tickets import TicketDesk, TicketDraft
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,16 +101,8 @@ class CountingEndpoint:
         self.bad = 0
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
         try:
-            verify(
-                self.secret,
-                timestamp=request.headers.get("X-Timestamp"),
-                signature=request.headers.get("X-Signature"),
-                body=body,
-                now=time.time(),
-                tolerance_seconds=300,
-            )
+            await verified_body(request, self.secret)
         except Exception:
             self.bad += 1
             return web.Response(status=401)

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot.config import CallbackSettings, DepartmentChannels, Settings
 from bot.department_callbacks import CALLBACK_PATH
-from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, signed_headers, verify
+from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, signed_headers, verified_body
 
 log = logging.getLogger(__name__)
 
@@ -103,16 +103,8 @@ class DemoDepartment:
     notes: list[str] = field(default_factory=list)
 
     async def webhook(self, request: web.Request) -> web.Response:
-        body = await request.read()
         try:
-            verify(
-                self.secret,
-                timestamp=request.headers.get("X-Timestamp"),
-                signature=request.headers.get("X-Signature"),
-                body=body,
-                now=time.time(),
-                tolerance_seconds=300,
-            )
+            body = await verified_body(request, self.secret)
         except SignatureError as error:
             return web.json_response({"ok": False, "error": str(error)}, status=401)
         key = request.headers.get(IDEMPOTENCY_HEADER, "")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ from bot.local_bot_api import ChatMessage, ChatTranscript, LocalBotApi, SimChat,
 from bot.local_bot_api.ptb import running_application
 from bot.models import Resident
 from bot.services import Services
-from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, verify
+from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, verified_body
 from bot.ticket_workers import TicketWorkers
 from bot.tickets import TicketDesk, TicketDraft
 from tests.fixtures_conversation import conversation_settings
@@ -162,16 +161,8 @@ class DepartmentEndpoint:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
         try:
-            verify(
-                self.secret,
-                timestamp=request.headers.get("X-Timestamp"),
-                signature=request.headers.get("X-Signature"),
-                body=body,
-                now=time.time(),
-                tolerance_seconds=300,
-            )
+            body = await verified_body(request, self.secret)
         except SignatureError as error:
             self.rejected.append(str(error))
             return web.Response(status=401, text=str(error))
