@@ -334,59 +334,6 @@ async def question_figures_for_month(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DisclosureFigures:
-    """Disclosure applications of one year, as the annual disclosure report counts them."""
-
-    year: int
-    received: int = 0
-    replied: int = 0
-    replied_on_time: int = 0
-    extended: int = 0
-    overdue: int = 0
-    pending: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
-
-
-async def disclosure_figures_for_year(
-    session: AsyncSession, year: int, *, timezone: str = "Asia/Shanghai"
-) -> DisclosureFigures:
-    """Return the counts of the disclosure applications received in a year."""
-    zone = time_zone(timezone)
-    start = dt.datetime(year, 1, 1, tzinfo=zone).astimezone(dt.UTC)
-    end = dt.datetime(year + 1, 1, 1, tzinfo=zone).astimezone(dt.UTC)
-    received_in_year = and_(
-        Ticket.type == "disclosure", Ticket.created_at >= start, Ticket.created_at < end
-    )
-    replied = Ticket.replied_at.is_not(None)
-    result = await session.execute(
-        select(
-            func.count(),
-            _count(replied),
-            _count(and_(replied, Ticket.replied_at <= Ticket.reply_deadline)),
-            _count(Ticket.extended.is_(True)),
-            _count(Ticket.overdue.is_(True)),
-            _count(Ticket.status.in_(("received", "assigned", "acknowledged", "returned"))),
-        ).where(received_in_year)
-    )
-    received, answered, on_time, extended, overdue, pending = result.one()
-    outcomes = await session.execute(
-        select(Ticket.outcome, func.count())
-        .where(received_in_year, Ticket.outcome.is_not(None))
-        .group_by(Ticket.outcome)
-    )
-    return DisclosureFigures(
-        year=year,
-        received=int(received),
-        replied=int(answered),
-        replied_on_time=int(on_time),
-        extended=int(extended),
-        overdue=int(overdue),
-        pending=int(pending),
-        outcomes={str(outcome): int(count) for outcome, count in outcomes.all()},
-    )
-
-
 def _padded(text: str, width: int) -> str:
     """Cut and pad text to a width in terminal columns (a Chinese character takes two)."""
     out, used = [], 0

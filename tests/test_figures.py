@@ -12,7 +12,7 @@ import sys
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.figures import Month, disclosure_figures_for_year, figures_for_month
+from bot.figures import Month, figures_for_month
 from bot.models import Question
 from bot.tickets import Actor, TicketDesk
 from tests.fixtures_tickets import REPO_ROOT, MovableClock, add_resident, draft
@@ -136,34 +136,6 @@ async def test_the_figures_change_when_a_department_acts(
         1.0,
         1.0,
     )
-
-
-async def test_disclosure_applications_are_counted_for_the_annual_report(
-    desk: TicketDesk, sessions: async_sessionmaker[AsyncSession], clock: MovableClock
-) -> None:
-    resident = await add_resident(sessions, 5003)
-    office = Actor.department("government-office")
-    applications = []
-    for _ in range(3):
-        applications.append(
-            await desk.file(
-                draft(
-                    resident,
-                    type="disclosure",
-                    category="政务公开",
-                    description="申请公开老旧小区改造的资金安排。",
-                    contact_name="申请人",
-                    contact_phone="012-0000",
-                    share_identity=True,
-                )
-            )
-        )
-    await desk.reply(applications[0].number, office, "予以公开，见附件。", outcome="disclosed")
-    await desk.extend(applications[1].number, office, 10, "需征求第三方意见")
-    async with sessions() as session:
-        figures = await disclosure_figures_for_year(session, 2026)
-    assert (figures.received, figures.replied, figures.replied_on_time) == (3, 1, 1)
-    assert (figures.extended, figures.pending, figures.outcomes) == (1, 2, {"disclosed": 1})
 
 
 def test_a_month_must_look_like_one() -> None:
