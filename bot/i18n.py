@@ -279,10 +279,6 @@ add_strings(
             "en": "Sorry, something went wrong on our side and your message was not handled. "
             "Please try again in a moment; the problem has been logged.",
         },
-        "coming_soon": {
-            "zh": "这个功能正在准备中，敬请期待。您可以先直接提问。",
-            "en": "This is not available yet. In the meantime, just ask me your question.",
-        },
         # -- staff group -----------------------------------------------------------------------
         "staff_escalation": {
             "zh": "🆕 <b>居民提问 #{number}</b>（{language}，{cause}）\n<blockquote>{question}</blockquote>\n"

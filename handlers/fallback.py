@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotApplication, BotContext
 from bot.i18n import t
@@ -50,25 +50,11 @@ async def answer_stale_button(update: Update, context: BotContext) -> None:
     await query.answer(t("stale_button", context.language), show_alert=True)
 
 
-async def not_available_yet(update: Update, context: BotContext) -> None:
-    """Say a feature of another area is not installed yet."""
-    if update.callback_query is not None:
-        await update.callback_query.answer(t("coming_soon", context.language), show_alert=True)
-        return
-    message = update.effective_message
-    if message is not None:
-        await message.reply_text(t("coming_soon", context.language))
-
-
 def register(application: BotApplication) -> None:
     """Register the fallbacks (private chats only; the staff group gets no chatter from the bot)."""
     private = filters.ChatType.PRIVATE
     for kind, key in _BY_KIND:
         application.add_handler(MessageHandler(private & kind, _reply_with(key)))
-    application.add_handler(
-        CommandHandler(["complain", "status"], not_available_yet, filters=private)
-    )
-    application.add_handler(CallbackQueryHandler(not_available_yet, pattern=r"^(cmp|tkt):"))
     application.add_handler(
         MessageHandler(
             private & filters.UpdateType.MESSAGE, _reply_with("fallback_other", menu=True)

@@ -75,6 +75,9 @@ async def note_blocked_or_unblocked(update: Update, context: BotContext) -> None
                 change.chat.id,
                 t("staff_group_ready", settings.telegram.staff_language, city=settings.city),
             )
+        elif any(allows(context, change.chat.id) for allows in GROUP_CHAT_ALLOWANCES):
+            # A department's or the supervisors' group: their own module greets them, if at all.
+            pass
         else:
             language = language_from_telegram(change.from_user.language_code)
             await context.bot.send_message(change.chat.id, t("private_only", language))

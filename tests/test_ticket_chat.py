@@ -538,3 +538,21 @@ async def test_a_form_left_alone_expires_and_a_later_message_is_not_taken_as_a_t
     assert await count_tickets(ticket_bot) == 0
     replies = await chat.send("社保卡丢了怎么补办")
     assert "您的表单" not in replies.text
+
+
+async def test_a_department_group_that_adds_the_bot_is_not_told_to_talk_privately(
+    ticket_bot: TicketBot,
+) -> None:
+    api = ticket_bot.api
+    group = ticket_bot.department_group
+    before = len(api.bot_messages(group))
+    # The group's admin adds the bot again (as after removing it by mistake).
+    api.set_member_status(group, api.bot_user, "left")
+    api.add_member(group, api.bot_user, "administrator", announce=False)
+    await api.wait_until_idle()
+    assert [m.text for m in api.bot_messages(group)[before:]] == []
+
+    stranger = api.create_group("小区业主群", {ticket_bot.chief: "creator"})
+    api.add_member(stranger, api.bot_user, "member", announce=False)
+    await api.wait_until_idle()
+    assert "私聊" in api.bot_messages(stranger)[-1].text
