@@ -79,10 +79,49 @@ def tryout_settings(settings: Settings, staff_chat_id: int) -> Settings:
     )
 
 
-def _banner(api: LocalBotApi) -> str:
+# Console accounts of the try-out, one per role (its own database, never a real deployment's).
+TRYOUT_ACCOUNTS = (
+    ("tryout-staff", "staff", None, "试用工作人员"),
+    ("tryout-officer", "officer", "urban-management", "试用城管局办理人员"),
+    ("tryout-manager", "manager", None, "试用管理人员"),
+    ("tryout-admin", "admin", None, "试用系统管理员"),
+)
+
+
+async def tryout_accounts(services: Services) -> str:
+    """Create the try-out's console accounts (or give them a new password); return it.
+
+    The password is new at every start and printed only to the terminal of the person trying.
+    """
+    from bot.accounts import create_user, find_user, hash_password, one_time_password
+
+    password = one_time_password()
+    departments = set(services.knowledge.kb.departments)
+    async with services.sessions() as session:
+        for username, role, department, name in TRYOUT_ACCOUNTS:
+            user = await find_user(session, username)
+            if user is None:
+                await create_user(
+                    session,
+                    username=username,
+                    password=password,
+                    role=role,
+                    departments=departments,
+                    department_id=department,
+                    display_name=name,
+                )
+            else:
+                user.password_hash = hash_password(password)
+                user.disabled = False
+                user.must_change_password = False
+        await session.commit()
+    return password
+
+
+def _banner(api: LocalBotApi, settings: Settings, password: str | None) -> str:
     world = api.tryout
     staff = "、".join(person.first_name for person in world.staff)
-    return (
+    text = (
         "\n"
         "  本地试用 Local try-out (no TELEGRAM_BOT_TOKEN set)\n"
         f"  Open {api.tryout_url} in your browser.\n"
@@ -90,6 +129,15 @@ def _banner(api: LocalBotApi) -> str:
         f"  ({staff}) in the group “{world.staff_group.title}”, who answer by replying to the\n"
         "  bot's posts. Stop with Ctrl+C.\n"
     )
+    if password is not None:
+        web = settings.web
+        names = ", ".join(username for username, *_ in TRYOUT_ACCOUNTS)
+        text += (
+            f"\n  Web console 网页后台: http://{web.host}:{web.port}/\n"
+            f"  Log in as {names}\n"
+            f"  with the password {password} (new at every start).\n"
+        )
+    return text
 
 
 @contextlib.asynccontextmanager
@@ -156,7 +204,8 @@ async def running(
         for path in RUN_SERVICES:
             await stack.enter_async_context(_starter(path)(services, application))
         if api is not None:
-            print(_banner(api), flush=True)
+            password = await tryout_accounts(services) if settings.web.enabled else None
+            print(_banner(api, settings, password), flush=True)
         log.info("the bot is running (%s)", "try-out" if api else telegram.mode)
         yield Running(settings, services, application, api)
 

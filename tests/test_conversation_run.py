@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
+from bot.accounts import find_user, verify_password
 from bot.config import load_settings
 from bot.knowledge import KnowledgeStore
-from bot.runner import running
+from bot.runner import TRYOUT_ACCOUNTS, running
 from tests.fixtures_conversation import REPO_ROOT
 
 
 async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_store: KnowledgeStore
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bundled_store: KnowledgeStore,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -39,3 +44,14 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         assert post is not None
         replies = await staff.reply(post, "明天晴。", expect=3)
         assert replies.elsewhere[0].text.endswith("明天晴。")
+
+        # The console has an account for each role, with the password the banner printed.
+        banner = capsys.readouterr().out
+        password = re.search(r"with the password (\S+) ", banner)
+        assert password is not None
+        async with started.services.sessions() as session:
+            for username, role, *_ in TRYOUT_ACCOUNTS:
+                user = await find_user(session, username)
+                assert user is not None
+                assert user.role == role
+                assert verify_password(user.password_hash, password.group(1))
