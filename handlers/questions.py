@@ -18,6 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotApplication, BotContext
+from bot.deadlines import WorkCalendar
 from bot.escalations import Cause
 from bot.i18n import Html, t
 from bot.matching import MatchResult
@@ -41,8 +42,10 @@ def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
 
 def when_staff_answer(context: BotContext, now: dt.datetime | None = None) -> Html:
     """Tell the resident roughly when a person will answer (office hours, working days)."""
-    telegram = context.services.settings.telegram
-    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone)
+    settings = context.services.settings
+    telegram = settings.telegram
+    calendar = WorkCalendar.from_settings(settings.calendar)
+    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone, calendar)
     moment = now or utcnow()
     language = context.language
     if hours.is_open(moment):
