@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import json
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,15 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.app import build_application
 from bot.config import DepartmentChannels, Settings
-from bot.context import BotApplication
 from bot.deadlines import time_zone
 from bot.knowledge import KnowledgeStore, LoadedKnowledge
 from bot.local_bot_api import ChatMessage, ChatTranscript, LocalBotApi, SimChat, SimUser
-from bot.local_bot_api.ptb import running_application
 from bot.models import Resident
-from bot.services import Services
 from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, verified_body
 from bot.ticket_workers import TicketWorkers
 from bot.tickets import TicketDesk, TicketDraft
-from tests.fixtures_conversation import conversation_settings
+from tests.fixtures_conversation import BotHarness
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHINA = time_zone("Asia/Shanghai")
@@ -223,7 +218,7 @@ async def callback_url(desk: TicketDesk, webhook_secret: str) -> AsyncIterator[s
         await runner.cleanup()
 
 
-class TicketBot:
+class TicketBot(BotHarness):
     """The real bot, its delivery worker and clock, against a LocalBotApi on 127.0.0.1.
 
     Urban management works in a Telegram group (two officers); ecology and environment has a
@@ -237,16 +232,12 @@ class TicketBot:
         knowledge: KnowledgeStore,
         endpoint: DepartmentEndpoint,
     ) -> None:
-        self.api = api
+        # Filing a form is many messages in a row: the flood limit is tested elsewhere.
+        super().__init__(api, database_url, knowledge, flood_messages=1000)
         self.endpoint = endpoint
-        self.knowledge = knowledge
-        self.staff = api.create_user("王芳", username="wangfang")
         self.officer = api.create_user("王科员", username="wangkeyuan")
         self.chief = api.create_user("李科长", username="likezhang")
         self.supervisor = api.create_user("赵督查", username="zhaoducha")
-        self.staff_group = api.create_group(
-            "工作人员群", {self.staff: "creator"}, bot_status="administrator"
-        )
         self.department_group = api.create_group(
             "城市管理局工单群",
             {self.chief: "creator", self.officer: "member"},
@@ -255,10 +246,7 @@ class TicketBot:
         self.supervisor_group = api.create_group(
             "督办群", {self.supervisor: "creator"}, bot_status="administrator"
         )
-        # Filing a form is many messages in a row: the flood limit is tested elsewhere.
-        base = conversation_settings(
-            database_url, staff_chat_id=self.staff_group.id, flood_messages=1000
-        )
+        base = self.settings
         self.settings = base.model_copy(
             update={
                 "telegram": base.telegram.model_copy(
@@ -279,53 +267,29 @@ class TicketBot:
                 ),
             }
         )
-        self._services: Services | None = None
-        self._running: AbstractAsyncContextManager[BotApplication] | None = None
         self.workers: TicketWorkers | None = None
-
-    @property
-    def services(self) -> Services:
-        assert self._services is not None, "the bot is not running"
-        return self._services
 
     @property
     def desk(self) -> TicketDesk:
         return self.services.tickets
 
     async def start(self) -> None:
-        self._services = await Services.start(self.settings, knowledge=self.knowledge)
-        app = build_application(self._services, token=self.api.token, base_url=self.api.base_url)
-        self.app = app
-        self._running = running_application(app)
-        await self._running.__aenter__()
+        """Start the bot and its delivery worker (the clock is driven by the tests)."""
+        await super().start()
         self.workers = TicketWorkers(
-            self._services.tickets, app.bot, run_clock=False, callbacks=False
+            self.services.tickets, self.app.bot, run_clock=False, callbacks=False
         )
         await self.workers.start()
 
     async def stop(self) -> None:
+        """Stop the worker, then the bot, as a restart would."""
         if self.workers is not None:
             await self.workers.stop()
             self.workers = None
-        if self._running is not None:
-            await self._running.__aexit__(None, None, None)
-            self._running = None
-        if self._services is not None:
-            await self._services.close()
-            self._services = None
-
-    async def restart(self) -> None:
-        await self.stop()
-        await self.start()
-
-    def resident(self, name: str = "李雷", language_code: str = "zh-hans") -> ChatTranscript:
-        return self.api.private_chat(self.api.create_user(name, language_code=language_code))
+        await super().stop()
 
     def department_room(self, user: SimUser | None = None) -> ChatTranscript:
         return self.api.group_chat(self.department_group, user or self.officer)
-
-    def staff_room(self) -> ChatTranscript:
-        return self.api.group_chat(self.staff_group, self.staff)
 
     async def messages_after(
         self, chat: SimChat, cursor: int, count: int = 1
