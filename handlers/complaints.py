@@ -249,8 +249,6 @@ add_strings(
         "cmp_button_cancel": {"zh": "✖️ 取消", "en": "✖️ Cancel"},
         "cmp_button_next": {"zh": "➡️ 下一步", "en": "➡️ Next"},
         "cmp_button_submit": {"zh": "✅ 确认提交", "en": "✅ Submit"},
-        "cmp_page_previous": {"zh": "⬅️ 上一页", "en": "⬅️ Previous"},
-        "cmp_page_next": {"zh": "下一页 ➡️", "en": "Next ➡️"},
     },
 )
 
@@ -384,13 +382,11 @@ async def ask_category(update: Update, context: BotContext, page: int = 0) -> in
     pager = []
     if page > 0:
         pager.append(
-            InlineKeyboardButton(
-                t("cmp_page_previous", language), callback_data=f"cmp:cp:{page - 1}"
-            )
+            InlineKeyboardButton(t("page_previous", language), callback_data=f"cmp:cp:{page - 1}")
         )
     if page < pages - 1:
         pager.append(
-            InlineKeyboardButton(t("cmp_page_next", language), callback_data=f"cmp:cp:{page + 1}")
+            InlineKeyboardButton(t("page_next", language), callback_data=f"cmp:cp:{page + 1}")
         )
     if pager:
         buttons.append(pager)
