@@ -280,6 +280,22 @@ class _Tokens:
         return self.words + self.english
 
 
+@dataclass(frozen=True, slots=True)
+class _IndexedTexts:
+    """Many texts analysed for the index: canonical texts and their tokens, flat."""
+
+    canonicals: list[str]
+    # Token ids in the index's vocabulary, and the text each one is of.
+    token_ids: npt.NDArray[np.int64]
+    owner: npt.NDArray[np.int64]
+    # The ids that are words of two characters or more (not single characters, not English).
+    word_ids: set[int]
+
+
+# Flag in `index_many`'s memo values: the piece is rewritten by a synonym.
+_REWRITTEN = 1 << 32
+
+
 _CODE_LIMIT = 0x110000
 _NO_SOUND = -1
 _SOUND_UNSEEN = -2
@@ -320,7 +336,7 @@ def _sounds_of_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 
 def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Return the sorted distinct values (sorting beats numpy's hash-based unique here)."""
-    ordered = np.sort(values, kind="stable")
+    ordered = np.sort(values)
     if ordered.size == 0:
         return ordered
     keep = np.empty(ordered.size, dtype=bool)
@@ -385,12 +401,15 @@ class _TextAnalyzer:
             set(normalize_many(list(terms))) | set(self.canonical) | set(self.canonical.values())
         )
         self.kb_terms = {t for t in kb_terms if len(t) >= 2 and all(has_cjk(c) for c in t)}
+        # The words segmentation knows, in one set (a miss costs one lookup): the general
+        # vocabulary and the knowledge base's terms of up to eight characters.
+        segmentable = {t for t in self.kb_terms if len(t) <= 8}
+        self.words = self.general | segmentable
         # For each first character, the lengths of the words that start with it, longest first:
         # segmentation then tries only lengths that can match.
         lengths = {c: set(v) for c, v in _general_lengths_by_first().items()}
-        for term in self.kb_terms:
-            if len(term) <= 8:
-                lengths.setdefault(term[0], set()).add(len(term))
+        for term in segmentable:
+            lengths.setdefault(term[0], set()).add(len(term))
         self.lengths_by_first = {c: sorted(v, reverse=True) for c, v in lengths.items()}
 
         # Sound index of the knowledge base's own terms, for homophone repair.
@@ -415,12 +434,13 @@ class _TextAnalyzer:
         i = 0
         n = len(run)
         sounds = [_SOUNDS[c] for c in run]
+        words = self.words
         while i < n:
             for length in self.sound_lengths:
                 if i + length > n:
                     continue
                 window = run[i : i + length]
-                if window in self.general or window in self.kb_terms:
+                if window in words:
                     # A real word is kept: 事业 is not a typo of 失业.
                     out.append(window)
                     i += length
@@ -444,13 +464,12 @@ class _TextAnalyzer:
         words: list[str] = []
         i = 0
         n = len(run)
-        general = self.general
-        kb_terms = self.kb_terms
+        known = self.words
         lengths_by_first = self.lengths_by_first
         while i < n:
             for length in lengths_by_first.get(run[i], ()):
                 piece = run[i : i + length]
-                if i + length <= n and (piece in general or piece in kb_terms):
+                if i + length <= n and piece in known:
                     words.append(run[i : i + length])
                     i += length
                     break
@@ -491,20 +510,26 @@ class _TextAnalyzer:
             result.english = english_tokens(canonical)
         return result
 
-    def analyze_many(self, texts: Sequence[str]) -> list[_Tokens]:
-        """Return `analyze(text, repair=False)` of many normalised texts, in one pass (indexing).
+    def index_many(self, texts: Sequence[str], vocabulary: dict[str, int]) -> _IndexedTexts:
+        """Analyse many normalised texts for the index, as `analyze(text, repair=False)` does.
 
-        The segmentation of `segment` is written out here: at 100,000 phrasings the calls
-        themselves cost a noticeable share of an index build.
+        Tokens get their ids in `vocabulary` (new ones are added). Each distinct piece of text
+        is looked up once, and the segmentation of `segment` is written out here: at 100,000
+        phrasings the per-word work is most of an index build.
         """
         joined = self._rewrite_latin("\n".join(texts))
-        canonical_of = self.canonical
-        general = self.general
-        kb_terms = self.kb_terms
+        known = self.words
         lengths_by_first = self.lengths_by_first
-        fillers = _CHINESE_FILLERS
+        # Piece of text -> its token id + 1 (0 for a filler), plus _REWRITTEN when a synonym
+        # rewrites it (to `rewritten[piece]`).
+        memo: dict[str, int] = {}
+        rewritten: dict[str, str] = {}
+        word_ids: set[int] = set()
+        flat: list[int] = []
+        run_owner: list[int] = []
+        run_count: list[int] = []
         pieces: list[str] = []
-        words: list[list[str]] = [[] for _ in texts]
+        changes: list[tuple[int, int, str]] = []
         text_index = 0
         last = 0
         for match in _CJK_RUN.finditer(joined):
@@ -512,39 +537,68 @@ class _TextAnalyzer:
             pieces.append(joined[last:start])
             text_index += joined.count("\n", last, start)
             run = match.group()
-            tokens = words[text_index]
-            changed = False
-            run_words: list[str] = []
+            before = len(flat)
             i = 0
             n = len(run)
             while i < n:
                 for length in lengths_by_first.get(run[i], ()):
-                    end = i + length
-                    if end <= n:
-                        piece = run[i:end]
-                        if piece in general or piece in kb_terms:
-                            break
+                    piece = run[i : i + length]
+                    if piece in known:
+                        break
                 else:
-                    end = i + 1
                     piece = run[i]
-                word = canonical_of.get(piece, piece)
-                if word is not piece:
-                    changed = True
-                run_words.append(word)
-                if word not in fillers:
-                    tokens.append(("w" if len(word) >= 2 else "c") + word)
-                i = end
-            pieces.append("".join(run_words) if changed else run)
+                i += len(piece)
+                value = memo.get(piece)
+                if value is None:
+                    value = memo[piece] = self._index_word(piece, vocabulary, rewritten, word_ids)
+                if value >= _REWRITTEN:
+                    changes.append((i - len(piece), i, piece))
+                flat.append(value)
+            run_owner.append(text_index)
+            run_count.append(len(flat) - before)
+            if changes:
+                out: list[str] = []
+                at = 0
+                for begin, stop, piece in changes:
+                    out.append(run[at:begin])
+                    out.append(rewritten[piece])
+                    at = stop
+                out.append(run[at:])
+                pieces.append("".join(out))
+                changes.clear()
+            else:
+                pieces.append(run)
             last = last_end
         pieces.append(joined[last:])
-        results: list[_Tokens] = []
-        for text_words, part in zip(words, "".join(pieces).split("\n"), strict=True):
-            canonical = " ".join(part.split())
-            result = _Tokens(canonical, words=text_words)
-            if _HAS_LATIN.search(canonical):
-                result.english = english_tokens(canonical)
-            results.append(result)
-        return results
+        canonicals = [" ".join(part.split()) for part in "".join(pieces).split("\n")]
+        values = np.asarray(flat, dtype=np.int64) % _REWRITTEN - 1
+        owner = np.repeat(np.asarray(run_owner, dtype=np.int64), run_count)
+        kept = values >= 0
+        english_ids, english_owner = english_token_ids(canonicals, vocabulary)
+        return _IndexedTexts(
+            canonicals=canonicals,
+            token_ids=np.concatenate((values[kept], english_ids)),
+            owner=np.concatenate((owner[kept], english_owner)),
+            word_ids=word_ids,
+        )
+
+    def _index_word(
+        self, piece: str, vocabulary: dict[str, int], rewritten: dict[str, str], word_ids: set[int]
+    ) -> int:
+        """Return the memo value of a segmented piece for `index_many` (see there)."""
+        word = self.canonical.get(piece, piece)
+        value = 0
+        if word not in _CHINESE_FILLERS:
+            token_id = vocabulary.setdefault(
+                ("w" if len(word) >= 2 else "c") + word, len(vocabulary)
+            )
+            if len(word) >= 2:
+                word_ids.add(token_id)
+            value = token_id + 1
+        if word != piece:
+            rewritten[piece] = word
+            value += _REWRITTEN
+        return value
 
     def canonical_text(self, text: str) -> str:
         """Return normalised text with synonyms unified and homophone typos repaired."""
@@ -558,6 +612,31 @@ def english_tokens(normalized: str) -> list[str]:
         for word in latin_words(normalized)
         if word not in _ENGLISH_STOPWORDS and len(word) > 1
     ]
+
+
+def english_token_ids(
+    texts: Sequence[str], vocabulary: dict[str, int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the ids in `vocabulary` of the English tokens of many normalised texts (new ones
+    are added), and each token's text: `english_tokens` of each, for the index."""
+    memo: dict[str, int] = {}
+    ids: list[int] = []
+    owner: list[int] = []
+    for index, text in enumerate(texts):
+        if not _HAS_LATIN.search(text):
+            continue
+        for word in latin_words(text):
+            token_id = memo.get(word)
+            if token_id is None:
+                token_id = -1
+                if word not in _ENGLISH_STOPWORDS and len(word) > 1:
+                    token = "e" + stem_english(word)
+                    token_id = vocabulary.setdefault(token, len(vocabulary))
+                memo[word] = token_id
+            if token_id >= 0:
+                ids.append(token_id)
+                owner.append(index)
+    return np.asarray(ids, dtype=np.int64), np.asarray(owner, dtype=np.int64)
 
 
 def _trie_pattern(words: Iterable[str]) -> str:
@@ -703,46 +782,60 @@ class Matcher:
             answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
 
         raw = normalize_many(phrasing_texts)
-        analysed = analyzer.analyze_many(raw)
+        indexed = analyzer.index_many(raw, vocabulary)
+        canonicals = indexed.canonicals
+        phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
+        title_array = np.asarray(phrasing_is_title, dtype=bool)
         # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
         keyword_normalized = normalize_many(keyword_texts)
         distinct_keywords = sorted(set(keyword_normalized))
-        distinct = dict(
-            zip(distinct_keywords, analyzer.analyze_many(distinct_keywords), strict=True)
+        keywords = analyzer.index_many(distinct_keywords, vocabulary)
+        distinct_index = {text: index for index, text in enumerate(distinct_keywords)}
+        keyword_distinct = np.fromiter(
+            (distinct_index[t] for t in keyword_normalized),
+            dtype=np.int64,
+            count=len(keyword_item),
         )
-        keyword_analysed = [distinct[t] for t in keyword_normalized]
+        keyword_canonicals = [keywords.canonicals[i] for i in keyword_distinct.tolist()]
+        keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
+        # Each keyword's tokens, once per item that has the keyword.
+        order = np.argsort(keywords.owner, kind="stable")
+        distinct_tokens = keywords.token_ids[order]
+        counts = np.bincount(keywords.owner, minlength=len(distinct_keywords))
+        firsts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        per_keyword = counts[keyword_distinct]
+        keyword_token_item = np.repeat(keyword_item_array, per_keyword)
+        within = np.arange(int(per_keyword.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(per_keyword) - per_keyword, per_keyword
+        )
+        keyword_tokens = distinct_tokens[np.repeat(firsts[keyword_distinct], per_keyword) + within]
         answers = normalize_many(answer_texts)
 
-        # String tokens (words, English) get ids now; bigram and sound keys after, above them.
-        q_tokens: list[int] = []
-        q_items: list[int] = []
-        phrasing_string_ids: list[list[int]] = []
-        for position, is_title, tokens in zip(
-            phrasing_item, phrasing_is_title, analysed, strict=True
-        ):
-            ids = [vocabulary.setdefault(t, len(vocabulary)) for t in tokens.strings()]
-            phrasing_string_ids.append(ids)
-            q_tokens.extend(ids * 2 if is_title else ids)
-            q_items.extend([position] * (len(ids) * (2 if is_title else 1)))
-        keyword_ids: list[set[int]] = [set() for _ in self.items]
-        for position, tokens in zip(keyword_item, keyword_analysed, strict=True):
-            ids = [vocabulary.setdefault(t, len(vocabulary)) for t in tokens.strings()]
-            q_tokens.extend(ids)
-            q_items.extend([position] * len(ids))
-            keyword_ids[position].update(vocabulary[t] for t in tokens.words if t[0] == "w")
-        a_tokens: list[int] = []
-        a_items: list[int] = []
-        for index, text in enumerate(answers):
-            if _HAS_LATIN.search(text):
-                ids = [vocabulary.setdefault(t, len(vocabulary)) for t in english_tokens(text)]
-                a_tokens.extend(ids)
-                a_items.extend([index // 2] * len(ids))
+        # String tokens (words, English) have ids now; bigram and sound keys after, above them.
+        phrasing_token_item = phrasing_item_array[indexed.owner]
+        phrasing_title_token = title_array[indexed.owner]
+        q_string_tokens = np.concatenate(
+            (indexed.token_ids, indexed.token_ids[phrasing_title_token], keyword_tokens)
+        )
+        q_string_items = np.concatenate(
+            (phrasing_token_item, phrasing_token_item[phrasing_title_token], keyword_token_item)
+        )
+        # The words among each item's keywords (a question naming one is a strong signal).
+        is_word = np.isin(keyword_tokens, np.fromiter(keywords.word_ids, dtype=np.int64))
+        word_pairs = _sorted_unique(
+            keyword_token_item[is_word] * (len(vocabulary) + 1) + keyword_tokens[is_word]
+        )
+        pair_item = word_pairs // (len(vocabulary) + 1)
+        pair_token = (word_pairs % (len(vocabulary) + 1)).tolist()
+        bounds = np.searchsorted(pair_item, np.arange(len(self.items) + 1)).tolist()
+        keyword_ids = [
+            frozenset(pair_token[bounds[p] : bounds[p + 1]]) for p in range(len(self.items))
+        ]
+        a_tokens, a_owner_text = english_token_ids(answers, vocabulary)
+        a_items = a_owner_text // 2
         strings = len(vocabulary)
 
         # Bigrams and sounds over all texts at once; "\n" separates texts and breaks runs.
-        phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
-        title_array = np.asarray(phrasing_is_title, dtype=bool)
-        canonicals = [t.canonical for t in analysed]
         p_codes, p_owner = _joined_codes(canonicals)
         p_bigrams, p_bigram_at = _bigram_keys(p_codes)
         p_bigram_phrasing = p_owner[p_bigram_at]
@@ -755,9 +848,8 @@ class Matcher:
             sound_owner_parts.append(
                 phrasing_item_array[owner[at]] if keys.size else np.zeros(0, dtype=np.int64)
             )
-        k_codes, k_owner = _joined_codes([t.canonical for t in keyword_analysed])
+        k_codes, k_owner = _joined_codes(keyword_canonicals)
         k_bigrams, k_at = _bigram_keys(k_codes)
-        keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
         k_sounds, k_sound_at = _sound_keys(k_codes)
         a_codes, a_owner = _joined_codes(answers)
         a_bigrams, a_at = _bigram_keys(a_codes)
@@ -788,7 +880,7 @@ class Matcher:
         )
         q_token_array = np.concatenate(
             (
-                np.asarray(q_tokens, dtype=np.int64),
+                q_string_tokens,
                 p_bigram_ids,
                 p_bigram_ids[title_bigrams],
                 sound_ids(np.concatenate(sound_keys_parts)),
@@ -798,7 +890,7 @@ class Matcher:
         )
         q_item_array = np.concatenate(
             (
-                np.asarray(q_items, dtype=np.int64),
+                q_string_items,
                 p_bigram_items,
                 p_bigram_items[title_bigrams],
                 np.concatenate(sound_owner_parts),
@@ -808,12 +900,10 @@ class Matcher:
                 else np.zeros(0, np.int64),
             )
         )
-        a_token_array = np.concatenate(
-            (np.asarray(a_tokens, dtype=np.int64), bigram_ids(a_bigrams))
-        )
+        a_token_array = np.concatenate((a_tokens, bigram_ids(a_bigrams)))
         a_item_array = np.concatenate(
             (
-                np.asarray(a_items, dtype=np.int64),
+                a_items,
                 a_owner[a_at] // 2 if a_bigrams.size else np.zeros(0, np.int64),
             )
         )
@@ -839,10 +929,7 @@ class Matcher:
         # The lexical tokens of every phrasing (for how much of it a question covers), flat and
         # sorted by phrasing, which is sorted by item.
         n_phrasings = len(phrasing_texts)
-        string_pairs = np.fromiter(
-            (q * vocabulary_size + t for q, ids in enumerate(phrasing_string_ids) for t in ids),
-            dtype=np.int64,
-        )
+        string_pairs = indexed.owner * vocabulary_size + indexed.token_ids
         pairs = _sorted_unique(
             np.concatenate(
                 (string_pairs, p_bigram_phrasing.astype(np.int64) * vocabulary_size + p_bigram_ids)
@@ -863,7 +950,7 @@ class Matcher:
         ).astype(np.float64)
         self._question_long_enough = np.array([len(t) >= 4 for t in canonicals], dtype=bool)
         self._question_length = np.array([len(t) for t in canonicals], dtype=np.float64)
-        self._keyword_ids = [frozenset(k) for k in keyword_ids]
+        self._keyword_ids = keyword_ids
 
     def _field(
         self, tokens: npt.NDArray[np.int64], items: npt.NDArray[np.int64], field_weight: float

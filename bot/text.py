@@ -172,7 +172,8 @@ def cjk_runs(text: str) -> list[str]:
 
 def latin_words(text: str) -> list[str]:
     """Return the Latin-script words and numbers of normalised text."""
-    return _LATIN_WORD.findall(_CJK_RUN.sub(" ", text))
+    # Chinese characters are no part of the pattern, so they separate words as they are.
+    return _LATIN_WORD.findall(text)
 
 
 # Pinyin input methods let a resident pick the wrong character for the right sound; southern
