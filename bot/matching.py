@@ -21,11 +21,13 @@ The index is built once per knowledge-base load; a question touches only arrays 
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -517,6 +519,9 @@ class _TextAnalyzer:
         is looked up once, and the segmentation of `segment` is written out here: at 100,000
         phrasings the per-word work is most of an index build.
         """
+        if not texts:
+            empty = np.zeros(0, dtype=np.int64)
+            return _IndexedTexts(canonicals=[], token_ids=empty, owner=empty, word_ids=set())
         joined = self._rewrite_latin("\n".join(texts))
         known = self.words
         lengths_by_first = self.lengths_by_first
@@ -675,6 +680,37 @@ def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
     return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
 
 
+def prepare_process() -> None:
+    """Read the tables every index of this process shares, so that no load pays for them.
+
+    They depend on no knowledge base: the general vocabulary, its words' lengths by first
+    character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
+    the table of traditional characters. Each is read once per process; without this call the
+    first index build reads them.
+    """
+    general_vocabulary()
+    _general_lengths_by_first()
+    _sounds_of_codes(
+        np.concatenate(
+            (np.arange(0x3400, 0x4DC0), np.arange(0x4E00, 0xA000), np.arange(0xF900, 0xFB00))
+        )
+    )
+    normalize_many(["繁體"])
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: an index build makes millions of objects that live
+    on, and each collection on the way would walk them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class _SoundCache(dict[str, str]):
     """Folded pinyin of each character seen so far (a dict lookup on the hot path)."""
 
@@ -744,10 +780,11 @@ class Matcher:
         self.model = model
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         self.items: list[Item] = list(kb.items.values())
-        self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb))
         self.places = PlaceDetector(self.thresholds.home_names)
         self._vocabulary: dict[str, int] = {}
-        self._build(held_out)
+        with _collection_paused():
+            self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb))
+            self._build(held_out)
 
     # -- index ----------------------------------------------------------------------------------
 

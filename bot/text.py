@@ -13,6 +13,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 
+import numpy as np
+import numpy.typing as npt
 import opencc
 from pypinyin import Style, pinyin
 
@@ -135,15 +137,44 @@ class _BatchKeepTable(_KeepTable):
 
 
 _BATCH_KEEP_TABLE = _BatchKeepTable()
+# Characters the filter keeps as they are (space, line break, a-z, digits, common Chinese
+# characters): in a batch only the runs of other characters go through the table.
+_FILTERED_RUN = re.compile(r"[^ \na-z0-9\u4e00-\u9fa5]+")
+
+
+def _filter_batch(text: str) -> str:
+    text = _FULLWIDTH_PUNCTUATION.sub(" ", text)
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _FILTERED_RUN.sub(_translate_run, text.casefold())
+
+
+def _translate_run(match: re.Match[str]) -> str:
+    return match.group().translate(_BATCH_KEEP_TABLE)
+
+
+@lru_cache(maxsize=1)
+def _convertible_table() -> npt.NDArray[np.bool_]:
+    """`_convertible()` as a table by code point, to test whole batches of text at once."""
+    table = np.zeros(0x110000, dtype=bool)
+    table[np.fromiter((ord(c) for c in _convertible()), dtype=np.int64)] = True
+    return table
 
 
 def normalize_many(texts: Sequence[str], limit: int = MAX_QUESTION_CHARS) -> list[str]:
     """Normalise many texts at once, exactly as `normalize` does each (indexing is faster so)."""
-    joined = "\n".join(t[: limit * 2].replace("\n", " ") for t in texts)
-    parts = _filter(joined, _BATCH_KEEP_TABLE).split("\n")
-    convertible = _convertible()
-    traditional = [i for i, part in enumerate(parts) if not convertible.isdisjoint(part)]
-    if traditional:
+    if not texts:
+        return []
+    joined = "\n".join(texts)
+    if joined.count("\n") != len(texts) - 1 or max(map(len, texts), default=0) > limit * 2:
+        joined = "\n".join(t[: limit * 2].replace("\n", " ") for t in texts)
+    filtered = _filter_batch(joined)
+    parts = filtered.split("\n")
+    codes = np.frombuffer(filtered.encode("utf-32-le"), dtype=np.uint32)
+    hits = np.flatnonzero(_convertible_table()[codes])
+    if hits.size:
+        breaks = np.flatnonzero(codes == 10)
+        traditional = np.unique(np.searchsorted(breaks, hits)).tolist()
         converted = _convert("\n".join(parts[i] for i in traditional)).split("\n")
         for i, part in zip(traditional, converted, strict=True):
             parts[i] = part

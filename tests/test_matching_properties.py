@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bot.knowledge import LoadedKnowledge
-from bot.text import normalize
+from bot.text import normalize, normalize_many
 
 # Bounded so that the whole file runs in a few seconds; the examples below cover the extremes.
 # A question of 100,000 characters takes tens of milliseconds (it is cut to MAX_QUESTION_CHARS),
@@ -108,3 +108,10 @@ def test_normalising_twice_changes_nothing(text: str) -> None:
     assert normalize(once) == once
     assert once == once.strip()
     assert "  " not in once
+
+
+@BOUNDED
+@given(texts=st.lists(st.one_of(RESIDENT_TEXT, st.sampled_from(EXTREMES[:12])), max_size=6))
+def test_batch_normalising_equals_one_at_a_time(texts: list[str]) -> None:
+    # The index normalises every text of a knowledge base in one batch, on a faster path.
+    assert normalize_many(texts) == [normalize(t) for t in texts]
