@@ -306,11 +306,11 @@ _sound_table = np.full(0x10000, _SOUND_UNSEEN, dtype=np.int32)
 _syllable_ids: dict[str, int] = {}
 
 
-def _code_points(text: str) -> npt.NDArray[np.int64]:
-    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+def _code_points(text: str) -> npt.NDArray[np.int32]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.int32)
 
 
-def _is_cjk(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+def _is_cjk(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
     result: npt.NDArray[np.bool_] = (
         ((codes >= 0x3400) & (codes <= 0x4DBF))
         | ((codes >= 0x4E00) & (codes <= 0x9FFF))
@@ -319,11 +319,11 @@ def _is_cjk(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
     return result
 
 
-def _sounds_of_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+def _sounds_of_codes(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     """Return each code point's syllable id, or -1 for anything without a Chinese reading."""
     cjk = _is_cjk(codes)
     lookup = np.where(cjk, codes, 0)
-    sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int64)
+    sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
     unseen = np.unique(codes[sounds == _SOUND_UNSEEN])
     if unseen.size:
         for code in unseen.tolist():
@@ -332,7 +332,7 @@ def _sounds_of_codes(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
                 _sound_table[code] = _NO_SOUND
             else:
                 _sound_table[code] = _syllable_ids.setdefault(syllable, len(_syllable_ids))
-        sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int64)
+        sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
     return sounds
 
 
@@ -347,35 +347,39 @@ def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return ordered[keep]
 
 
-def _joined_codes(texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+def _joined_codes(texts: Sequence[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
     """Return the code points of texts joined by line breaks, and each code point's text."""
     if not texts:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
     codes = _code_points("\n".join(texts) + "\n")
-    lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
-    return codes, np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+    breaks = np.flatnonzero(codes == 10)
+    if breaks.size == len(texts):
+        lengths = np.diff(breaks, prepend=-1)
+    else:  # a text with a line break of its own (normalised texts have none)
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+    return codes, np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
 
 
 def _bigram_keys(
-    codes: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.int32],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """Return the keys of adjacent Chinese character pairs and where each pair starts."""
     if codes.size < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
     cjk = _is_cjk(codes)
     starts = np.flatnonzero(cjk[:-1] & cjk[1:])
-    return codes[starts] * _CODE_LIMIT + codes[starts + 1], starts
+    return codes[starts].astype(np.int64) * _CODE_LIMIT + codes[starts + 1], starts
 
 
 def _sound_keys(
-    codes: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.int32],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
     """Return the keys of adjacent syllable pairs (homophones share them) and their starts."""
     if codes.size < 2:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
     sounds = _sounds_of_codes(codes)
     starts = np.flatnonzero((sounds[:-1] >= 0) & (sounds[1:] >= 0))
-    return sounds[starts] * 65536 + sounds[starts + 1], starts
+    return sounds[starts].astype(np.int64) * 65536 + sounds[starts + 1], starts
 
 
 class _TextAnalyzer:
@@ -885,15 +889,20 @@ class Matcher:
             sound_owner_parts.append(
                 phrasing_item_array[owner[at]] if keys.size else np.zeros(0, dtype=np.int64)
             )
+        # The code points of 100,000 phrasings are large: they go as soon as they are used.
+        del p_codes, p_owner, raw_codes, raw_owner, codes, owner, keys, at, p_bigram_at
         k_codes, k_owner = _joined_codes(keyword_canonicals)
         k_bigrams, k_at = _bigram_keys(k_codes)
         k_sounds, k_sound_at = _sound_keys(k_codes)
+        del k_codes
         a_codes, a_owner = _joined_codes(answers)
         a_bigrams, a_at = _bigram_keys(a_codes)
+        del a_codes
 
         self._bigram_vocabulary = _sorted_unique(np.concatenate((p_bigrams, k_bigrams, a_bigrams)))
         sound_all = np.concatenate((*sound_keys_parts, k_sounds))
         self._sound_vocabulary = _sorted_unique(sound_all)
+        del sound_all
         bigram_base = strings
         sound_base = strings + self._bigram_vocabulary.size
         vocabulary_size = sound_base + self._sound_vocabulary.size
@@ -941,13 +950,14 @@ class Matcher:
         a_item_array = np.concatenate(
             (
                 a_items,
-                a_owner[a_at] // 2 if a_bigrams.size else np.zeros(0, np.int64),
+                a_owner[a_at].astype(np.int64) // 2 if a_bigrams.size else np.zeros(0, np.int64),
             )
         )
 
         n_items = max(len(self.items), 1)
         q_field = self._field(q_token_array, q_item_array, 1.0)
         a_field = self._field(a_token_array, a_item_array, _ANSWER_FIELD_WEIGHT)
+        del q_token_array, q_item_array, a_token_array, a_item_array
         # Membership of (item, token) pairs as sorted int64 keys item * V + token, one array per
         # field: a question's coverage of its candidates is then one binary search.
         self._q_keys = np.sort(q_field.doc * vocabulary_size + q_field.token)
@@ -994,7 +1004,8 @@ class Matcher:
     ) -> _Postings:
         """Return one field's BM25 postings, sorted by token (one sort, no argsort)."""
         n_items = max(len(self.items), 1)
-        occurrences = np.sort(tokens * n_items + items)
+        occurrences = tokens * n_items + items
+        occurrences.sort()
         if occurrences.size == 0:
             empty = np.zeros(0, dtype=np.int64)
             return _Postings(
