@@ -1,6 +1,6 @@
 """Residents' messages per second through the whole bot, beside a bare python-telegram-bot echo bot.
 
-    python -m benchmarks telegram [--items 1000] [--seconds 20] [--concurrency 64]
+    python -m benchmarks telegram [--items 1000] [--seconds 20] [--concurrency 64] [--bots ...]
 
 One process (this one) runs the local Bot API server and plays the residents; the bot under test
 runs in a child process, exactly as `python -m bot run` starts it (TELEGRAM_BOT_TOKEN and
@@ -327,30 +327,34 @@ async def benchmark(args: argparse.Namespace) -> list[Result]:
                 "BOT_CONFIG": str(config),
             }
             env.pop("DATABASE_URL", None)
-            results = await measure(
-                "echo (PTB)",
-                [sys.executable, "-m", "benchmarks.telegram_throughput", "echo-bot"],
-                env,
-                api,
-                questions,
-                args,
-            )
-            results += await measure(
-                "public bot",
-                [sys.executable, "-m", "bot", "run"],
-                env,
-                api,
-                questions,
-                args,
-            )
-            results += await measure(
-                "public bot, nothing remembered",
-                [sys.executable, "-m", "bot", "run"],
-                {**env, "BOT_CONFIG": str(no_repeats)},
-                api,
-                questions,
-                args,
-            )
+            results: list[Result] = []
+            if "echo" in args.bots:
+                results += await measure(
+                    "echo (PTB)",
+                    [sys.executable, "-m", "benchmarks.telegram_throughput", "echo-bot"],
+                    env,
+                    api,
+                    questions,
+                    args,
+                )
+            if "bot" in args.bots:
+                results += await measure(
+                    "public bot",
+                    [sys.executable, "-m", "bot", "run"],
+                    env,
+                    api,
+                    questions,
+                    args,
+                )
+            if "fresh" in args.bots:
+                results += await measure(
+                    "public bot, nothing remembered",
+                    [sys.executable, "-m", "bot", "run"],
+                    {**env, "BOT_CONFIG": str(no_repeats)},
+                    api,
+                    questions,
+                    args,
+                )
             print(f"knowledge base: {count} items; {len(questions)} distinct questions cycled")
             return results
 
@@ -416,12 +420,20 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--items", type=int, default=1000, help="knowledge-base size")
     parser.add_argument("--seconds", type=float, default=20, help="length of each phase")
     parser.add_argument("--concurrency", type=int, default=64, help="residents at once")
+    parser.add_argument(
+        "--bots",
+        default="echo,bot,fresh",
+        help="which bots to measure, comma-separated: echo, bot (remembering results), fresh "
+        "(matching every question afresh); the report needs all three (default: %(default)s)",
+    )
     args = parser.parse_args(list(argv))
+    args.bots = {name.strip() for name in args.bots.split(",")}
     results = asyncio.run(benchmark(args))
     for result in results:
         print(result.line())
-    print()
-    print(report(results, args))
+    if args.bots >= {"echo", "bot", "fresh"}:
+        print()
+        print(report(results, args))
     return 0
 
 

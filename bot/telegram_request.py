@@ -1,9 +1,11 @@
 """python-telegram-bot's HTTP layer on aiohttp instead of httpx.
 
 Every resident's message costs the bot at least one Bot API call; httpx spends about a
-millisecond of CPU on each, aiohttp a fraction of that. The requests are the same as
-python-telegram-bot's own (form-encoded parameters, multipart for files), so any server that
-speaks the Bot API answers them alike.
+millisecond of CPU on each, aiohttp a fraction of that. Parameters go as a JSON body, which the
+Bot API accepts beside form encoding: percent-encoding an answer card of Chinese text takes
+Python's `urlencode` about 0.1 ms, JSON a tenth of it. The parameters are python-telegram-bot's
+own (objects such as keyboards as JSON text, as in its form-encoded requests); files go as
+multipart, as python-telegram-bot sends them.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
-_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_JSON = {"Content-Type": "application/json"}
 
 
 class AiohttpRequest(BaseRequest):
@@ -104,8 +106,8 @@ class AiohttpRequest(BaseRequest):
                     form.add_field(name, content, filename=filename, content_type=mime_type)
                 data = form
             else:
-                data = request_data.url_encoded_parameters()
-                headers = _FORM
+                data = request_data.json_payload
+                headers = _JSON
         try:
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout

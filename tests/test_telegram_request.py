@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 
 import pytest
@@ -84,3 +85,49 @@ async def test_a_request_is_refused_before_initialize_and_after_shutdown() -> No
     await request.shutdown()
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request("http://127.0.0.1:9/bot1:A/getMe", "POST")
+
+
+async def test_parameters_go_as_a_json_body_with_python_telegram_bots_values() -> None:
+    seen: list[tuple[str, object]] = []
+
+    async def send_message(request: web.Request) -> web.Response:
+        seen.append((request.content_type, await request.json()))
+        message = {
+            "message_id": 1,
+            "date": 1_700_000_000,
+            "chat": {"id": 7, "type": "private", "first_name": "市民"},
+            "text": "居民身份证",
+        }
+        return web.json_response({"ok": True, "result": message})
+
+    async def get_me(request: web.Request) -> web.Response:
+        me = {"id": 1, "is_bot": True, "first_name": "政务服务", "username": "service_bot"}
+        return web.json_response({"ok": True, "result": me})
+
+    app = web.Application()
+    app.router.add_post("/bot1:A/getMe", get_me)
+    app.router.add_post("/bot1:A/sendMessage", send_message)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with Bot(
+            "1:A", base_url=f"http://127.0.0.1:{port}/bot", request=AiohttpRequest()
+        ) as bot:
+            keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("办理", callback_data="b:1")]])
+            sent = await bot.send_message(7, "居民身份证 & 护照", reply_markup=keyboard)
+    finally:
+        await runner.cleanup()
+    assert sent.text == "居民身份证"
+    content_type, body = seen[0]
+    assert content_type == "application/json"
+    # The same values python-telegram-bot puts in a form: numbers and objects as JSON text.
+    assert isinstance(body, dict)
+    assert body["chat_id"] == "7"
+    assert body["text"] == "居民身份证 & 护照"
+    assert json.loads(body["reply_markup"]) == {
+        "inline_keyboard": [[{"text": "办理", "callback_data": "b:1"}]]
+    }
+    assert set(body) == {"chat_id", "text", "reply_markup"}
