@@ -173,32 +173,54 @@ class EscalationDesk:
     async def open(self, question_id: int, cause: Cause) -> EscalationView | None:
         """Hand a question to staff; None if it is already with them."""
         async with self._gate, self.sessions() as session:
-            question = await session.get(Question, question_id)
-            if question is None:
-                raise LookupError(f"no question {question_id}")
-            session.add(
-                Escalation(
-                    question_id=question_id,
-                    resident_id=question.resident_id,
-                    cause=cause,
-                    status="open",
-                    created_at=utcnow(),
+            found = (
+                await session.execute(
+                    select(Question, Resident.chat_id)
+                    .join(Resident, Resident.id == Question.resident_id)
+                    .where(Question.id == question_id)
                 )
+            ).first()
+            if found is None:
+                raise LookupError(f"no question {question_id}")
+            question, chat_id = found
+            escalation = Escalation(
+                question_id=question_id,
+                resident_id=question.resident_id,
+                cause=cause,
+                status="open",
+                repost_count=0,
+                created_at=utcnow(),
             )
+            session.add(escalation)
             question.escalated = True
             try:
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
                 return None
-        opened = await self._by_question(question_id)
-        assert opened is not None
-        return opened
-
-    async def _by_question(self, question_id: int) -> EscalationView | None:
-        async with self.sessions() as session:
-            rows = await self._select(session, Escalation.question_id == question_id)
-        return rows[0] if rows else None
+        # Built from what was just read and written: the escalation is new, nobody else has it.
+        return EscalationView(
+            id=escalation.id,
+            question_id=question.id,
+            resident_id=question.resident_id,
+            resident_chat_id=chat_id,
+            question=question.text,
+            language=question.language,
+            cause=cause,
+            reason=question.reason,
+            candidates=tuple(question.candidates or ()),
+            status="open",
+            staff_chat_id=None,
+            staff_message_id=None,
+            posted_at=None,
+            repost_count=0,
+            answered_by=None,
+            answered_via=None,
+            answer_text=None,
+            answered_at=None,
+            learned_item_id=None,
+            created_at=escalation.created_at,
+        )
 
     def render_post(self, view: EscalationView) -> Html:
         """Return the staff-group post of an escalation (HTML, everything escaped)."""
@@ -256,12 +278,15 @@ class EscalationDesk:
             ]
         )
 
-    async def post(self, escalation_id: int) -> bool:
-        """Post (or post again) an open escalation to the staff group; True if it was posted."""
+    async def post(self, escalation: int | EscalationView) -> bool:
+        """Post (or post again) an open escalation to the staff group; True if it was posted.
+
+        A view just returned by `open` is posted as it is; an id is read first.
+        """
         chat_id = self.staff_chat_id
         if chat_id is None or self.bot is None:
             return False
-        view = await self.get(escalation_id)
+        view = await self.get(escalation) if isinstance(escalation, int) else escalation
         if view is None or view.status != "open":
             return False
         text = self.render_post(view)

@@ -65,7 +65,7 @@ async def escalate(message: Message, context: BotContext, question_id: int, caus
     # Stored first; the resident hears back before the staff post goes out, which they do not
     # wait for (the re-post job posts any escalation that missed its first post).
     await message.reply_text(when_staff_answer(context), do_quote=False)
-    await desk.post(opened.id)
+    await desk.post(opened)
 
 
 async def answer_text(update: Update, context: BotContext) -> None:
