@@ -6,12 +6,15 @@ database is written only when something changes or `last_seen_at` is old enough 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import write_gate
@@ -19,6 +22,8 @@ from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.models import Resident, utcnow
 
 _SEEN_EVERY = dt.timedelta(minutes=10)
+# Most residents written in one statement.
+_BATCH = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,9 @@ class ResidentDirectory:
         self.cache_seconds = cache_seconds
         self._cache: dict[int, _Cached] = {}
         self._gate = write_gate(sessions)
+        self._dialect = sessions.kw["bind"].dialect.name
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[ResidentProfile]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def _remember(self, profile: ResidentProfile, seen: dt.datetime) -> ResidentProfile:
         self._cache[profile.telegram_user_id] = _Cached(profile, seen, time.monotonic())
@@ -90,40 +98,70 @@ class ResidentDirectory:
             and now - cached.seen_written < _SEEN_EVERY
         ):
             return cached.profile
-        async with self._gate, self.sessions() as session:
-            row = await self._load(session, telegram_user_id)
-            if row is None:
-                row = Resident(
-                    telegram_user_id=telegram_user_id,
-                    chat_id=chat_id,
-                    language=language_from_telegram(language_hint),
-                    display_name=display_name[:200],
-                    created_at=now,
-                    last_seen_at=now,
-                )
-                session.add(row)
-                try:
-                    await session.commit()
-                except IntegrityError:
-                    # Two first messages at once: the other one created the resident.
-                    await session.rollback()
-                    row = await self._load(session, telegram_user_id)
-                    assert row is not None
-            else:
-                row.chat_id = chat_id
-                row.last_seen_at = now
-                row.blocked_bot = False
-                if display_name:
-                    row.display_name = display_name[:200]
-                await session.commit()
-            return self._remember(self._profile(row), now)
+        row = {
+            "telegram_user_id": telegram_user_id,
+            "chat_id": chat_id,
+            "language": language_from_telegram(language_hint),
+            "display_name": display_name[:200],
+            "created_at": now,
+            "last_seen_at": now,
+            "blocked_bot": False,
+        }
+        future: asyncio.Future[ResidentProfile] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending())
+        return await future
 
-    @staticmethod
-    async def _load(session: AsyncSession, telegram_user_id: int) -> Resident | None:
-        result = await session.execute(
-            select(Resident).where(Resident.telegram_user_id == telegram_user_id)
+    async def _write_pending(self) -> None:
+        # Group commit, as for questions: residents who write at once (a burst of newcomers
+        # after an announcement) are created or noted as seen in one statement and one commit.
+        while self._pending:
+            batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
+            # One row per resident: the last of their messages says where they are now, the
+            # last name given is their name.
+            merged: dict[int, dict[str, Any]] = {}
+            for row, _ in batch:
+                earlier = merged.get(row["telegram_user_id"])
+                if earlier is not None and not row["display_name"]:
+                    row = {**row, "display_name": earlier["display_name"]}
+                merged[row["telegram_user_id"]] = row
+            rows = list(merged.values())
+            try:
+                async with self._gate, self.sessions() as session:
+                    await session.execute(self._upsert(), rows)
+                    found = await session.scalars(
+                        select(Resident).where(
+                            Resident.telegram_user_id.in_([r["telegram_user_id"] for r in rows])
+                        )
+                    )
+                    profiles = {r.telegram_user_id: self._profile(r) for r in found}
+                    await session.commit()
+            except Exception as error:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for row, future in batch:
+                profile = self._remember(profiles[row["telegram_user_id"]], row["last_seen_at"])
+                if not future.done():
+                    future.set_result(profile)
+
+    def _upsert(self) -> Any:
+        """INSERT a resident, or note that a known one was seen (their language stays theirs)."""
+        insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
+        statement = insert(Resident)
+        return statement.on_conflict_do_update(
+            index_elements=[Resident.telegram_user_id],
+            set_={
+                "chat_id": statement.excluded.chat_id,
+                "last_seen_at": statement.excluded.last_seen_at,
+                "blocked_bot": False,
+                "display_name": func.coalesce(
+                    func.nullif(statement.excluded.display_name, ""), Resident.display_name
+                ),
+            },
         )
-        return result.scalar_one_or_none()
 
     async def set_language(self, telegram_user_id: int, language: str) -> None:
         """Store the resident's language (a code from bot.i18n.LANGUAGES)."""

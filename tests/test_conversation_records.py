@@ -48,6 +48,39 @@ async def test_two_first_messages_at_once_make_one_resident(services: Services) 
     assert len({p.id for p in profiles}) == 1
 
 
+async def test_a_burst_of_newcomers_each_get_their_own_resident(services: Services) -> None:
+    # Written together (one statement per burst); each resident still gets their own profile.
+    profiles = await asyncio.gather(
+        *(
+            services.residents.touch(5000 + n, 9000 + n, display_name=f"居民{n}")
+            for n in range(60)
+        ),
+        services.residents.touch(5001, 9001),
+    )
+    assert len({p.id for p in profiles}) == 60
+    assert [p.chat_id for p in profiles[:60]] == [9000 + n for n in range(60)]
+    assert profiles[60].id == profiles[1].id
+    async with services.sessions() as session:
+        stored = {
+            r.telegram_user_id: r
+            for r in await session.scalars(
+                select(Resident).where(Resident.telegram_user_id >= 5000)
+            )
+        }
+    assert len(stored) == 60
+    # A message without a name (none given) keeps the name already known.
+    assert stored[5001].display_name == "居民1"
+
+
+async def test_a_resident_seen_again_in_another_chat_is_found_there(services: Services) -> None:
+    first = await services.residents.touch(88, 88, display_name="韩梅梅")
+    await services.residents.mark_blocked(88, True)
+    again = await services.residents.touch(88, 8800)
+    assert again.id == first.id
+    assert again.chat_id == 8800
+    assert not again.blocked_bot
+
+
 async def test_every_question_is_stored_with_its_normal_form_decision_score_and_item(
     services: Services,
 ) -> None:
