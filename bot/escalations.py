@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -37,6 +37,40 @@ AnswerStatus = Literal["delivered", "undeliverable", "already_answered", "not_fo
 
 MAX_ANSWER_CHARS = 3000
 _QUOTE_CHARS = 300
+
+
+# The statements every escalation runs, built once (Core, not the ORM's unit of work: an
+# escalation costs a resident's question a few of them, on the bot's busiest path).
+_QUESTION_FOR_ESCALATION = (
+    select(
+        Question.resident_id,
+        Question.text,
+        Question.language,
+        Question.reason,
+        Question.candidates,
+        Resident.chat_id,
+    )
+    .join(Resident, Resident.id == Question.resident_id)
+    .where(Question.id == bindparam("id"))
+)
+_OPEN_ESCALATION = insert(Escalation).returning(Escalation.id)
+_MARK_ESCALATED = (
+    update(Question)
+    .where(Question.id == bindparam("question"))
+    .values(escalated=True)
+    .execution_options(synchronize_session=False)
+)
+_NOTE_POSTED = (
+    update(Escalation)
+    .where(Escalation.id == bindparam("escalation"))
+    .values(
+        staff_chat_id=bindparam("chat"),
+        staff_message_id=bindparam("message"),
+        posted_at=bindparam("at"),
+        repost_count=Escalation.repost_count + bindparam("reposted"),
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,43 +206,41 @@ class EscalationDesk:
 
     async def open(self, question_id: int, cause: Cause) -> EscalationView | None:
         """Hand a question to staff; None if it is already with them."""
+        created_at = utcnow()
         async with self._gate, self.sessions() as session:
-            found = (
-                await session.execute(
-                    select(Question, Resident.chat_id)
-                    .join(Resident, Resident.id == Question.resident_id)
-                    .where(Question.id == question_id)
-                )
-            ).first()
+            found = (await session.execute(_QUESTION_FOR_ESCALATION, {"id": question_id})).first()
             if found is None:
                 raise LookupError(f"no question {question_id}")
-            question, chat_id = found
-            escalation = Escalation(
-                question_id=question_id,
-                resident_id=question.resident_id,
-                cause=cause,
-                status="open",
-                repost_count=0,
-                created_at=utcnow(),
-            )
-            session.add(escalation)
-            question.escalated = True
             try:
+                escalation_id = (
+                    await session.execute(
+                        _OPEN_ESCALATION,
+                        {
+                            "question_id": question_id,
+                            "resident_id": found.resident_id,
+                            "cause": cause,
+                            "status": "open",
+                            "repost_count": 0,
+                            "created_at": created_at,
+                        },
+                    )
+                ).scalar_one()
+                await session.execute(_MARK_ESCALATED, {"question": question_id})
                 await session.commit()
             except IntegrityError:
                 await session.rollback()
                 return None
         # Built from what was just read and written: the escalation is new, nobody else has it.
         return EscalationView(
-            id=escalation.id,
-            question_id=question.id,
-            resident_id=question.resident_id,
-            resident_chat_id=chat_id,
-            question=question.text,
-            language=question.language,
+            id=escalation_id,
+            question_id=question_id,
+            resident_id=found.resident_id,
+            resident_chat_id=found.chat_id,
+            question=found.text,
+            language=found.language,
             cause=cause,
-            reason=question.reason,
-            candidates=tuple(question.candidates or ()),
+            reason=found.reason,
+            candidates=tuple(found.candidates or ()),
             status="open",
             staff_chat_id=None,
             staff_message_id=None,
@@ -219,7 +251,7 @@ class EscalationDesk:
             answer_text=None,
             answered_at=None,
             learned_item_id=None,
-            created_at=escalation.created_at,
+            created_at=created_at,
         )
 
     def render_post(self, view: EscalationView) -> Html:
@@ -323,14 +355,14 @@ class EscalationDesk:
                 log.info("old post of escalation %d not edited: %s", view.id, error)
         async with self._gate, self.sessions() as session:
             await session.execute(
-                update(Escalation)
-                .where(Escalation.id == view.id)
-                .values(
-                    staff_chat_id=chat_id,
-                    staff_message_id=message.message_id,
-                    posted_at=utcnow(),
-                    repost_count=Escalation.repost_count + (1 if reposting else 0),
-                )
+                _NOTE_POSTED,
+                {
+                    "escalation": view.id,
+                    "chat": chat_id,
+                    "message": message.message_id,
+                    "at": utcnow(),
+                    "reposted": 1 if reposting else 0,
+                },
             )
             await session.commit()
         return True

@@ -13,8 +13,10 @@ knowledge-base reload) is answered politely and changes nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import math
+from collections import OrderedDict
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
@@ -167,6 +169,36 @@ def related_buttons(
     return rows
 
 
+# Answer cards as sent (the text split into messages, the buttons that do not depend on the
+# question): building them is a noticeable part of answering, and the same few hundred cards
+# are sent again and again. Keyed by the knowledge base's load, so a reload starts afresh.
+_CARD_CACHE_SIZE = 2048
+_card_cache: OrderedDict[
+    tuple[int, dt.datetime, str, str],
+    tuple[tuple[str, ...], tuple[tuple[InlineKeyboardButton, ...], ...]],
+] = OrderedDict()
+
+
+def card_parts(
+    kb: KnowledgeBase, item: Item, language: str
+) -> tuple[tuple[str, ...], tuple[tuple[InlineKeyboardButton, ...], ...]]:
+    """Return an item's card as messages, and the buttons under it (related items, menu)."""
+    key = (id(kb), kb.loaded_at, item.id, language)
+    parts = _card_cache.get(key)
+    if parts is None:
+        pieces = tuple(card_messages(build_card(item, kb, language)))
+        rows = (
+            *(tuple(r) for r in related_buttons(kb, item, language)),
+            (back_to_menu(language),),
+        )
+        parts = _card_cache[key] = (pieces, rows)
+        if len(_card_cache) > _CARD_CACHE_SIZE:
+            _card_cache.popitem(last=False)
+    else:
+        _card_cache.move_to_end(key)
+    return parts
+
+
 async def send_card(
     message: Message,
     kb: KnowledgeBase,
@@ -175,8 +207,8 @@ async def send_card(
     extra_rows: list[list[InlineKeyboardButton]] | None = None,
 ) -> Message:
     """Send an item's full answer card (several messages if long); buttons go on the last."""
-    pieces = card_messages(build_card(item, kb, language))
-    rows = [*(extra_rows or []), *related_buttons(kb, item, language), [back_to_menu(language)]]
+    pieces, card_rows = card_parts(kb, item, language)
+    rows = [*(extra_rows or []), *card_rows]
     sent = message
     for number, piece in enumerate(pieces, start=1):
         markup = InlineKeyboardMarkup(rows) if number == len(pieces) else None

@@ -9,14 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from bot.cards import Card, Section
+from bot.cards import Card, Section, build_card
 from bot.flood import FloodGate
 from bot.i18n import CatalogError, Html, add_strings, t
 from bot.knowledge import KnowledgeStore, thresholds_from
+from bot.knowledge_base import load_knowledge_base
 from bot.learning import PhrasingTeacher, clean_phrasing
 from bot.message_split import TELEGRAM_LIMIT, card_messages, utf16_length
 from bot.office_hours import OfficeHours
+from handlers.browse import card_parts
+from handlers.start import back_to_menu
 from tests.fixtures_conversation import conversation_settings
+from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE
 
 
 def test_parameters_are_escaped_but_the_catalogs_markup_is_kept() -> None:
@@ -131,3 +135,19 @@ async def test_a_broken_knowledge_base_keeps_serving_and_the_item_file_is_restor
     assert path.read_text(encoding="utf-8") == before
     assert "身份证找不到了" not in teacher_store.kb.items["id-card-replacement"].questions
     assert not temporary_files(knowledge_copy)
+
+
+def test_a_card_is_built_once_per_knowledge_base_load_and_language() -> None:
+    first_load = load_knowledge_base(BUNDLED_KNOWLEDGE)
+    item = first_load.items["id-card-replacement"]
+    pieces, rows = card_parts(first_load, item, "zh")
+    assert card_parts(first_load, item, "zh") is card_parts(first_load, item, "zh")
+    assert pieces == tuple(card_messages(build_card(item, first_load, "zh")))
+    assert rows[-1][0].callback_data == back_to_menu("zh").callback_data
+    english, _ = card_parts(first_load, item, "en")
+    assert english != pieces
+    # A reload (a new knowledge base) builds its cards afresh.
+    second_load = load_knowledge_base(BUNDLED_KNOWLEDGE)
+    assert card_parts(second_load, second_load.items[item.id], "zh") is not card_parts(
+        first_load, item, "zh"
+    )
