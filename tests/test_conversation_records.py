@@ -114,6 +114,31 @@ async def test_the_first_feedback_counts_and_only_the_asker_can_give_it(
     assert record.feedback == "not_helpful"
 
 
+async def test_questions_asked_at_once_are_each_stored_as_asked(services: Services) -> None:
+    resident = await services.residents.touch(3003, 3003)
+    matcher = services.knowledge.matcher
+
+    async def ask(text: str, person: bool) -> int:
+        record = services.questions.record_for_person if person else services.questions.record
+        return await record(
+            resident_id=resident.id,
+            chat_id=3003,
+            message_id=None,
+            language="zh",
+            result=matcher.match(text),
+        )
+
+    texts = ["结婚登记需要什么材料", "今天天气怎么样", "我要找人工", "护照怎么办"] * 5
+    ids = await asyncio.gather(*(ask(text, n % 3 == 2) for n, text in enumerate(texts)))
+    assert len(set(ids)) == len(texts)
+    for number, (question_id, text) in enumerate(zip(ids, texts, strict=True)):
+        stored = await services.questions.get(question_id)
+        assert stored is not None
+        assert stored.text == text
+        assert stored.escalated == (number % 3 == 2)
+        assert (stored.reason == "person") == (number % 3 == 2)
+
+
 async def test_a_question_is_escalated_only_once(services: Services) -> None:
     question_id = await _ask(services, "今天天气怎么样")
     opened = await services.escalations.open(question_id, "escalate")
