@@ -550,6 +550,9 @@ class _TextAnalyzer:
             i = 0
             n = len(run)
             while i < n:
+                # Near the end of a run a slice comes out shorter than asked; if it is a word,
+                # its own length is among the lengths tried later, so it is the longest match
+                # all the same (`segment` checks the bound instead).
                 for length in lengths_by_first.get(run[i], ()):
                     piece = run[i : i + length]
                     if piece in known:

@@ -15,6 +15,7 @@ from bot.evaluation import load_evaluation_set
 from bot.knowledge import LoadedKnowledge
 from bot.knowledge_base import load_knowledge_base
 from bot.matching import Matcher, MatchingThresholds, MatchResult
+from bot.text import normalize_many
 from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
 
 SMALL_KNOWLEDGE: dict[str, dict[str, Any]] = {
@@ -358,3 +359,30 @@ def test_a_long_question_is_never_remembered(small_kb_folder: Path) -> None:
     matcher = Matcher(load_knowledge_base(small_kb_folder), MatchingThresholds())
     story = "我家老人腿脚不方便，" * 20 + "社保卡丢了怎么补办"
     assert matcher.match(story) is not matcher.match(story)
+
+
+def test_the_index_analyses_text_as_a_question_is_analysed(bundled: LoadedKnowledge) -> None:
+    # The index takes a faster path through the same analysis; both must give the same words,
+    # or a question would miss the item it copies.
+    analyzer = bundled.matcher.analyzer
+    texts = [
+        question
+        for item in bundled.kb.items.values()
+        for question in (item.title, *item.questions, *item.keywords, *item.questions_en)
+    ]
+    texts += [
+        case.question
+        for name in ("evaluation.toml", "evaluation-holdout.toml")
+        for case in load_evaluation_set(EVALUATION_SETS / name)
+    ]
+    normalized = normalize_many(texts)
+    vocabulary: dict[str, int] = {}
+    indexed = analyzer.index_many(normalized, vocabulary)
+    names = {token_id: token for token, token_id in vocabulary.items()}
+    by_text: list[list[str]] = [[] for _ in texts]
+    for token_id, owner in zip(indexed.token_ids.tolist(), indexed.owner.tolist(), strict=True):
+        by_text[owner].append(names[token_id])
+    for number, text in enumerate(normalized):
+        expected = analyzer.analyze(text, repair=False)
+        assert indexed.canonicals[number] == expected.canonical, text
+        assert sorted(by_text[number]) == sorted(expected.strings()), text
