@@ -5,6 +5,7 @@ an HTTP client that logs in like a browser, and headless Chromium (Debian's pack
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -435,3 +436,10 @@ async def matrix_paths(console: Console, work: SampleWork) -> dict[str, str]:
         "escalation": str(work.escalation),
         "user": str(await user_id_of(console.services, "staff")),
     }
+
+
+def free_port() -> int:
+    """A port nobody listens on now, for a server a test starts on a fixed port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

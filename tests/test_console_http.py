@@ -9,7 +9,6 @@ import csv
 import io
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from tests.fixtures_console import (
     SampleWork,
     add_resident,
     complaint,
+    free_port,
     matrix_paths,
 )
 
@@ -526,12 +526,6 @@ async def test_without_a_trusted_proxy_a_forwarded_header_is_ignored(
             select(AuditEntry.ip).where(AuditEntry.action == "login.failed")
         )
     assert address == "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @sqlite_only

@@ -11,6 +11,7 @@ from bot.accounts import find_user, verify_password
 from bot.config import load_settings
 from bot.knowledge import KnowledgeStore
 from bot.runner import TRYOUT_ACCOUNTS, running
+from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT
 
 
@@ -27,6 +28,9 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         update={
             "database": base.database.model_copy(update={"path": tmp_path / "bot.sqlite3"}),
             "telegram": base.telegram.model_copy(update={"staff_hours": "00:00-23:59"}),
+            # Free ports, so that a bot running on this machine does not get in the way.
+            "web": base.web.model_copy(update={"port": free_port()}),
+            "callbacks": base.callbacks.model_copy(update={"port": 0}),
         }
     )
     async with running(settings, tryout_port=0, knowledge=bundled_store) as started:
