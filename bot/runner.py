@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import importlib
 import logging
 import os
 import secrets
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
@@ -232,7 +234,21 @@ async def run(settings: Settings) -> None:
 
 def command_run(args: argparse.Namespace, settings: Settings) -> int:
     """Run the bot and everything else in one process."""
-    asyncio.run(run(settings))
+    try:
+        asyncio.run(run(settings))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        # Most often a second copy of the bot, or another program on the same port.
+        log.error("%s", error)
+        print(
+            f"{error.strerror or error}. Another copy of the bot may be running: stop it, or "
+            "choose other ports in config.toml ([telegram] tryout_port, [web] port, "
+            "[callbacks] port, [telegram] webhook_port).\n"
+            "端口已被占用：可能已有一个机器人在运行。请先停止它，或在 config.toml 中改用其他端口。",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from bot.accounts import find_user, verify_password
 from bot.config import load_settings
 from bot.knowledge import KnowledgeStore
-from bot.runner import TRYOUT_ACCOUNTS, running
+from bot.runner import TRYOUT_ACCOUNTS, command_run, running
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT
 
@@ -59,3 +61,26 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
                 assert user is not None
                 assert user.role == role
                 assert verify_password(user.password_hash, password.group(1))
+
+
+def test_a_port_in_use_is_said_plainly_and_the_run_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    base = load_settings(REPO_ROOT / "config.toml")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = base.model_copy(
+            update={
+                "database": base.database.model_copy(update={"path": tmp_path / "bot.sqlite3"}),
+                "telegram": base.telegram.model_copy(update={"tryout_port": port}),
+            }
+        )
+        assert command_run(argparse.Namespace(), settings) == 1
+    error = capsys.readouterr().err
+    assert f"('127.0.0.1', {port})" in error
+    assert "Another copy of the bot may be running" in error
+    assert "端口已被占用" in error
