@@ -285,7 +285,15 @@ class DeliveryWorker:
         """Claim one batch and deliver it (rows of different tickets at once); return its size."""
         batch = await self.claim()
         if batch:
-            await asyncio.gather(*(self.deliver(item) for item in batch))
+            # Collecting exceptions makes a stop (cancellation) wait for every delivery of the
+            # batch to give its row back; otherwise the first to finish ends the wait and the
+            # others' rows stay leased until their lease runs out.
+            results = await asyncio.gather(
+                *(self.deliver(item) for item in batch), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
         return len(batch)
 
     async def run_until_idle(self, *, max_batches: int = 10_000) -> int:

@@ -280,15 +280,27 @@ async def test_a_worker_stopped_mid_delivery_loses_nothing_and_the_department_de
         await webhook_desk.file(pollution(resident))
     department_endpoint.mode = "slow"
     department_endpoint.delay = 30
-    worker = worker_for(webhook_desk, http)
+    # Stopped while waiting for the department, not timed out: on a busy machine the three posts
+    # can take longer to arrive than this file's short webhook timeout.
+    patient = webhook_desk.settings.model_copy(
+        update={
+            "delivery": webhook_desk.settings.delivery.model_copy(
+                update={"webhook_timeout_seconds": 60}
+            )
+        }
+    )
+    worker = DeliveryWorker(webhook_desk, {"webhook": WebhookChannel(patient, http)})
     task = asyncio.create_task(worker.run_forever())
     department_endpoint.expected = 3
     await asyncio.wait_for(department_endpoint.arrived.wait(), timeout=10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    # The department got the posts but never answered; the rows went back to pending.
-    assert {r.status for r in await webhook_rows(sessions)} == {"pending"}
+    # The department got the posts but never answered; the rows went back to pending, free for
+    # the next worker at once, and stopping counted as no failed attempt.
+    rows = await webhook_rows(sessions)
+    assert {r.status for r in rows} == {"pending"}
+    assert {(r.attempts, r.locked_until) for r in rows} == {(0, None)}
     department_endpoint.mode = "up"
     restarted = worker_for(webhook_desk, http)
     assert await restarted.run_until_idle() == 3
