@@ -126,7 +126,9 @@ class ResidentDirectory:
                 if earlier is not None and not row["display_name"]:
                     row = {**row, "display_name": earlier["display_name"]}
                 merged[row["telegram_user_id"]] = row
-            rows = list(merged.values())
+            # In one order everywhere: two processes upserting the same residents then take
+            # their row locks in the same order and cannot deadlock (PostgreSQL).
+            rows = [merged[user_id] for user_id in sorted(merged)]
             try:
                 async with self._gate, self.sessions() as session:
                     await session.execute(self._upsert(), rows)
