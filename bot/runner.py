@@ -219,8 +219,10 @@ async def run(settings: Settings) -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
+    # On Windows asyncio has no signal handlers; Ctrl+C ends the run with KeyboardInterrupt,
+    # which unwinds `running` the same way.
+    if sys.platform != "win32":
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     async with running(settings):
         # What is loaded by now (above all the knowledge base's index) lives as long as the
