@@ -63,8 +63,10 @@ def webhook_desk(
     return TicketDesk(webhook_settings, sessions, lambda: bundled.kb, clock=clock)
 
 
-def worker_for(desk: TicketDesk, http: aiohttp.ClientSession) -> DeliveryWorker:
-    return DeliveryWorker(desk, {"webhook": WebhookChannel(desk.settings, http)})
+def worker_for(
+    desk: TicketDesk, http: aiohttp.ClientSession, settings: Settings | None = None
+) -> DeliveryWorker:
+    return DeliveryWorker(desk, {"webhook": WebhookChannel(settings or desk.settings, http)})
 
 
 async def webhook_rows(sessions: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
@@ -289,7 +291,7 @@ async def test_a_worker_stopped_mid_delivery_loses_nothing_and_the_department_de
             )
         }
     )
-    worker = DeliveryWorker(webhook_desk, {"webhook": WebhookChannel(patient, http)})
+    worker = worker_for(webhook_desk, http, patient)
     task = asyncio.create_task(worker.run_forever())
     department_endpoint.expected = 3
     await asyncio.wait_for(department_endpoint.arrived.wait(), timeout=10)
