@@ -13,14 +13,11 @@ resident's own; a forged or foreign id is answered politely and changes nothing.
 from __future__ import annotations
 
 import datetime as dt
-from functools import lru_cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.config import CalendarSettings
 from bot.context import BotApplication, BotContext
-from bot.deadlines import WorkCalendar
 from bot.escalations import Cause
 from bot.i18n import Html, t
 from bot.matching import MatchResult
@@ -42,18 +39,12 @@ def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
     ]
 
 
-@lru_cache(maxsize=8)
-def _office_hours(spec: str, timezone: str, calendar: CalendarSettings) -> OfficeHours:
-    """Staff office hours, built once per setting (a calendar warns once about a year it
-    does not know, not on every escalation)."""
-    return OfficeHours.parse(spec, timezone, WorkCalendar.from_settings(calendar))
-
-
 def when_staff_answer(context: BotContext, now: dt.datetime | None = None) -> Html:
     """Tell the resident roughly when a person will answer (office hours, working days)."""
-    settings = context.services.settings
-    telegram = settings.telegram
-    hours = _office_hours(telegram.staff_hours, telegram.timezone, settings.calendar)
+    services = context.services
+    telegram = services.settings.telegram
+    # The tickets' calendar: one per process, so a year it does not know is logged once.
+    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone, services.tickets.calendar)
     moment = now or utcnow()
     language = context.language
     if hours.is_open(moment):
