@@ -126,10 +126,9 @@ class QuestionLog:
         # batch was being written go in together, in one INSERT … RETURNING and one commit.
         while self._pending:
             batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
-            statement = _INSERT_QUESTIONS
             try:
                 async with self._gate, self.sessions() as session:
-                    ids = list(await session.scalars(statement, [row for row, _ in batch]))
+                    ids = list(await session.scalars(_INSERT_QUESTIONS, [row for row, _ in batch]))
                     await session.commit()
             except Exception as error:
                 for _, future in batch:

@@ -93,12 +93,17 @@ def _convertible() -> frozenset[str]:
     return frozenset(c for c, after in zip(chars, converted, strict=True) if after != c)
 
 
-def _filter(text: str, table: dict[int, str]) -> str:
+def _folded(text: str) -> str:
+    """NFKC and case folding, the first half of the filter."""
     text = _FULLWIDTH_PUNCTUATION.sub(" ", text)
     if not unicodedata.is_normalized("NFKC", text):
         text = unicodedata.normalize("NFKC", text)
     # Case is folded before the filter: folding can leave combining marks (İ → i̇) to drop.
-    return text.casefold().translate(table)
+    return text.casefold()
+
+
+def _filter(text: str, table: dict[int, str]) -> str:
+    return _folded(text).translate(table)
 
 
 def _convert(text: str) -> str:
@@ -143,10 +148,7 @@ _FILTERED_RUN = re.compile(r"[^ \na-z0-9\u4e00-\u9fa5]+")
 
 
 def _filter_batch(text: str) -> str:
-    text = _FULLWIDTH_PUNCTUATION.sub(" ", text)
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
-    return _FILTERED_RUN.sub(_translate_run, text.casefold())
+    return _FILTERED_RUN.sub(_translate_run, _folded(text))
 
 
 def _translate_run(match: re.Match[str]) -> str:
