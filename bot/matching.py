@@ -617,13 +617,16 @@ class _TextAnalyzer:
         return self.analyze(normalize(text)).canonical
 
 
+def _english_token(word: str) -> str | None:
+    """Return the token of one English word, or None for a stop word or a single letter."""
+    if word in _ENGLISH_STOPWORDS or len(word) <= 1:
+        return None
+    return "e" + stem_english(word)
+
+
 def english_tokens(normalized: str) -> list[str]:
     """Return the stemmed English words of normalised text, stop words left out."""
-    return [
-        "e" + stem_english(word)
-        for word in latin_words(normalized)
-        if word not in _ENGLISH_STOPWORDS and len(word) > 1
-    ]
+    return [token for word in latin_words(normalized) if (token := _english_token(word))]
 
 
 def english_token_ids(
@@ -640,10 +643,8 @@ def english_token_ids(
         for word in latin_words(text):
             token_id = memo.get(word)
             if token_id is None:
-                token_id = -1
-                if word not in _ENGLISH_STOPWORDS and len(word) > 1:
-                    token = "e" + stem_english(word)
-                    token_id = vocabulary.setdefault(token, len(vocabulary))
+                token = _english_token(word)
+                token_id = -1 if token is None else vocabulary.setdefault(token, len(vocabulary))
                 memo[word] = token_id
             if token_id >= 0:
                 ids.append(token_id)
