@@ -867,11 +867,10 @@ class Matcher:
         )
         # The words among each item's keywords (a question naming one is a strong signal).
         is_word = np.isin(keyword_tokens, np.fromiter(keywords.word_ids, dtype=np.int64))
-        word_pairs = _sorted_unique(
-            keyword_token_item[is_word] * (len(vocabulary) + 1) + keyword_tokens[is_word]
-        )
-        pair_item = word_pairs // (len(vocabulary) + 1)
-        pair_token = (word_pairs % (len(vocabulary) + 1)).tolist()
+        span = len(vocabulary) + 1  # above every token id so far
+        word_pairs = _sorted_unique(keyword_token_item[is_word] * span + keyword_tokens[is_word])
+        pair_item = word_pairs // span
+        pair_token = (word_pairs % span).tolist()
         bounds = np.searchsorted(pair_item, np.arange(len(self.items) + 1)).tolist()
         keyword_ids = [
             frozenset(pair_token[bounds[p] : bounds[p + 1]]) for p in range(len(self.items))
