@@ -14,13 +14,11 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import BasePersistence, PersistenceInput
 from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
-from bot.db import write_gate
+from bot.db import conflict_insert, write_gate
 from bot.models import BotState, utcnow
 
 log = logging.getLogger(__name__)
@@ -98,7 +96,7 @@ class DatabasePersistence(BasePersistence[UserData, ChatData, BotData]):
         if self._written.get((kind, key)) == encoded:
             return
         values = {"kind": kind, "key": key, "value": value, "updated_at": utcnow()}
-        insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
+        insert = conflict_insert(self._dialect)
         statement = insert(BotState).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=[BotState.kind, BotState.key],

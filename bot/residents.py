@@ -13,11 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import write_gate
+from bot.db import conflict_insert, write_gate
 from bot.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.models import Resident, utcnow
 
@@ -44,6 +42,23 @@ def language_from_telegram(language_code: str | None) -> str:
     return DEFAULT_LANGUAGE
 
 
+def _upsert(dialect: str) -> Any:
+    """INSERT a resident, or note that a known one was seen (their language stays theirs)."""
+    insert = conflict_insert(dialect)
+    statement = insert(Resident)
+    return statement.on_conflict_do_update(
+        index_elements=[Resident.telegram_user_id],
+        set_={
+            "chat_id": statement.excluded.chat_id,
+            "last_seen_at": statement.excluded.last_seen_at,
+            "blocked_bot": False,
+            "display_name": func.coalesce(
+                func.nullif(statement.excluded.display_name, ""), Resident.display_name
+            ),
+        },
+    )
+
+
 @dataclass(slots=True)
 class _Cached:
     profile: ResidentProfile
@@ -61,7 +76,7 @@ class ResidentDirectory:
         self.cache_seconds = cache_seconds
         self._cache: dict[int, _Cached] = {}
         self._gate = write_gate(sessions)
-        self._dialect = sessions.kw["bind"].dialect.name
+        self._upsert = _upsert(sessions.kw["bind"].dialect.name)
         self._pending: list[tuple[dict[str, Any], asyncio.Future[ResidentProfile]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -131,7 +146,7 @@ class ResidentDirectory:
             rows = [merged[user_id] for user_id in sorted(merged)]
             try:
                 async with self._gate, self.sessions() as session:
-                    await session.execute(self._upsert(), rows)
+                    await session.execute(self._upsert, rows)
                     found = await session.scalars(
                         select(Resident).where(
                             Resident.telegram_user_id.in_([r["telegram_user_id"] for r in rows])
@@ -148,22 +163,6 @@ class ResidentDirectory:
                 profile = self._remember(profiles[row["telegram_user_id"]], row["last_seen_at"])
                 if not future.done():
                     future.set_result(profile)
-
-    def _upsert(self) -> Any:
-        """INSERT a resident, or note that a known one was seen (their language stays theirs)."""
-        insert = postgresql_insert if self._dialect == "postgresql" else sqlite_insert
-        statement = insert(Resident)
-        return statement.on_conflict_do_update(
-            index_elements=[Resident.telegram_user_id],
-            set_={
-                "chat_id": statement.excluded.chat_id,
-                "last_seen_at": statement.excluded.last_seen_at,
-                "blocked_bot": False,
-                "display_name": func.coalesce(
-                    func.nullif(statement.excluded.display_name, ""), Resident.display_name
-                ),
-            },
-        )
 
     async def set_language(self, telegram_user_id: int, language: str) -> None:
         """Store the resident's language (a code from bot.i18n.LANGUAGES)."""

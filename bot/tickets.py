@@ -30,8 +30,6 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import (
@@ -40,6 +38,7 @@ from bot.config import (
     Settings,
     TicketType,
 )
+from bot.db import conflict_insert
 from bot.deadlines import DeadlinePolicy, WorkCalendar
 from bot.knowledge_base import KnowledgeBase
 from bot.models import (
@@ -302,7 +301,7 @@ async def next_ticket_number(session: AsyncSession, year: int) -> str:
     number, and a filing that rolls back gives its number back.
     """
     dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    insert = conflict_insert(dialect)
     await session.execute(
         insert(TicketCounter)
         .values(year=year, last_number=0)
