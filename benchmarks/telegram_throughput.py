@@ -315,7 +315,6 @@ async def benchmark(args: argparse.Namespace) -> list[Result]:
             staff = api.create_user("值班员")
             group = api.create_group("工作人员群", {staff: "creator"}, bot_status="administrator")
             config = _write_config(folder, knowledge, group.id, name="bot", recent_results=4096)
-            # The same bot remembering no results: every question is matched afresh.
             no_repeats = _write_config(
                 folder, knowledge, group.id, name="bot-no-repeats", recent_results=0
             )
@@ -327,34 +326,23 @@ async def benchmark(args: argparse.Namespace) -> list[Result]:
                 "BOT_CONFIG": str(config),
             }
             env.pop("DATABASE_URL", None)
-            results: list[Result] = []
-            if "echo" in args.bots:
-                results += await measure(
-                    "echo (PTB)",
-                    [sys.executable, "-m", "benchmarks.telegram_throughput", "echo-bot"],
-                    env,
-                    api,
-                    questions,
-                    args,
-                )
-            if "bot" in args.bots:
-                results += await measure(
-                    "public bot",
-                    [sys.executable, "-m", "bot", "run"],
-                    env,
-                    api,
-                    questions,
-                    args,
-                )
-            if "fresh" in args.bots:
-                results += await measure(
+            bot = [sys.executable, "-m", "bot", "run"]
+            echo = [sys.executable, "-m", "benchmarks.telegram_throughput", "echo-bot"]
+            bots = (
+                ("echo", "echo (PTB)", echo, env),
+                ("bot", "public bot", bot, env),
+                # The same bot remembering no results: every question is matched afresh.
+                (
+                    "fresh",
                     "public bot, nothing remembered",
-                    [sys.executable, "-m", "bot", "run"],
+                    bot,
                     {**env, "BOT_CONFIG": str(no_repeats)},
-                    api,
-                    questions,
-                    args,
-                )
+                ),
+            )
+            results: list[Result] = []
+            for key, name, command, environment in bots:
+                if key in args.bots:
+                    results += await measure(name, command, environment, api, questions, args)
             print(f"knowledge base: {count} items; {len(questions)} distinct questions cycled")
             return results
 
