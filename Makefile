@@ -27,8 +27,8 @@ ask: $(VENV)/.runtime
 	$(BIN)/python -m bot ask
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check bot handlers tests benchmarks
-	$(BIN)/ruff format --check bot handlers tests benchmarks
+	$(BIN)/ruff check bot handlers tryout tests benchmarks
+	$(BIN)/ruff format --check bot handlers tryout tests benchmarks
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy

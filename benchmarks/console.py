@@ -29,14 +29,14 @@ from aiohttp import web
 from sqlalchemy import func, select
 
 from benchmarks.console_data import load_postgresql, load_sqlite
-from bot.accounts import create_user, find_user
-from bot.config import load_settings
-from bot.db import create_engine, upgrade_database
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.models import Ticket, utcnow
-from bot.services import Services
-from bot.web.app import init_app
-from bot.web.views.figures import FIGURES_CACHE, FiguresCache, previous_month
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.console.accounts import create_user, find_user
+from bot.console.app import init_app
+from bot.console.views.figures import FIGURES_CACHE, FiguresCache, previous_month
+from bot.core.config import load_settings
+from bot.core.db import create_engine, upgrade_database
+from bot.core.models import Ticket, utcnow
+from bot.core.services import Services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "benchmarks" / "results"

@@ -15,8 +15,8 @@ from typing import Any
 
 import asyncpg
 
-from bot.knowledge_base import load_knowledge_base
-from bot.models import Ticket
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.core.models import Ticket
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BATCH = 20_000

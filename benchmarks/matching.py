@@ -4,7 +4,7 @@
 
 Every knowledge base is measured in a fresh process pinned to one CPU, so that its memory figures
 are its own and the one-off process cost (jieba's general vocabulary and the tables of
-`bot.matching.prepare_process`) is reported apart from the index build that every load of a
+`bot.answering.matching.prepare_process`) is reported apart from the index build that every load of a
 knowledge base pays.
 
 Knowledge bases measured:
@@ -76,8 +76,8 @@ What is measured, for knowledge bases of growing size:
 - **index memory**: what the index keeps after the build (tracemalloc, and the growth of the
   process's resident set), and the tracemalloc peak during the build;
 - **process cost**: once per process, jieba's general vocabulary is read
-  (`bot.text.general_vocabulary`), with the tables derived from it and the pinyin of every
-  Chinese character (`bot.matching.prepare_process`); they depend on no knowledge base and are
+  (`bot.core.text.general_vocabulary`), with the tables derived from it and the pinyin of every
+  Chinese character (`bot.answering.matching.prepare_process`); they depend on no knowledge base and are
   shared by every later load, so they are reported apart.
 
 Knowledge bases: synthetic ones of 100, 1,000 and 10,000 items (the bundled 96 items, then
@@ -141,7 +141,7 @@ def _toml(value: Any) -> str:
 
 def write_synthetic_knowledge(size: int, folder: Path) -> Path:
     """Write a knowledge base of `size` items: the bundled one, then varied copies of it."""
-    from bot.knowledge_base import load_knowledge_base
+    from bot.answering.knowledge_base import load_knowledge_base
 
     base = load_knowledge_base(BUNDLED)
     folder.mkdir(parents=True)
@@ -207,8 +207,8 @@ def measure_process_cost() -> dict[str, Any]:
     _pin_to_one_cpu()
     rss_start = _rss_mib()
     started = time.perf_counter()
-    import bot.matching  # (the import itself is measured)
-    from bot.text import general_vocabulary
+    import bot.answering.matching  # (the import itself is measured)
+    from bot.core.text import general_vocabulary
 
     import_s = time.perf_counter() - started
     gc.collect()
@@ -217,7 +217,7 @@ def measure_process_cost() -> dict[str, Any]:
     words = general_vocabulary()
     vocabulary_s = time.perf_counter() - started
     started = time.perf_counter()
-    bot.matching.prepare_process()
+    bot.answering.matching.prepare_process()
     tables_s = time.perf_counter() - started
     gc.collect()
     rss_after = _rss_mib()
@@ -240,11 +240,11 @@ def measure_process_cost() -> dict[str, Any]:
 def measure_point(directory: Path, repeat: int, *, profile: bool = False) -> dict[str, Any]:
     """Load, index and question one knowledge base; return the figures."""
     cpu = _pin_to_one_cpu()
-    from bot.config import load_settings
-    from bot.evaluation import load_evaluation_set
-    from bot.knowledge import thresholds_from
-    from bot.knowledge_base import load_knowledge_base
-    from bot.matching import Matcher, prepare_process
+    from bot.answering.evaluation import load_evaluation_set
+    from bot.answering.knowledge_base import load_knowledge_base
+    from bot.answering.matching import Matcher, prepare_process
+    from bot.answering.store import thresholds_from
+    from bot.core.config import load_settings
 
     # Every question is matched afresh: the results the matcher keeps for questions asked again
     # word for word would otherwise make the repeated passes free.
@@ -400,7 +400,7 @@ def _table(points: list[tuple[str, dict[str, Any]]], process: dict[str, Any]) ->
         f"(+{process['import_rss_mib']:.0f} MiB RSS); the general vocabulary "
         f"({process['vocabulary_words']:,} words) {process['vocabulary_s']:.2f} s, "
         f"{process['vocabulary_traced_mib']:.0f} MiB (tracemalloc); the tables derived from it "
-        f"and the pinyin of every Chinese character (`bot.matching.prepare_process`) "
+        f"and the pinyin of every Chinese character (`bot.answering.matching.prepare_process`) "
         f"{process['tables_s']:.2f} s more; +{process['vocabulary_rss_mib']:.0f} MiB RSS in all. "
         f"Not included in the rows above."
     )

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.synthetic_knowledge import BUNDLED, write_synthetic_knowledge
-from bot.local_bot_api import LocalBotApi, SimChat, SimUser
+from tryout.local_bot_api import LocalBotApi, SimChat, SimUser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL_TALK = ("你好", "谢谢", "hello", "好的")

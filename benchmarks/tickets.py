@@ -40,15 +40,15 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from bot.config import DepartmentChannels, Settings, load_settings
-from bot.db import create_engine, session_factory, upgrade_database
-from bot.delivery import DeliveryWorker, WebhookChannel
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.local_bot_api import ChatMessage, LocalBotApi, SimChat, SimUser
-from bot.local_bot_api.ptb import running_application
-from bot.models import Resident
-from bot.signatures import IDEMPOTENCY_HEADER, verified_body
-from bot.tickets import TicketDesk, TicketDraft
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.config import DepartmentChannels, Settings, load_settings
+from bot.core.db import create_engine, session_factory, upgrade_database
+from bot.core.models import Resident
+from bot.tickets.delivery import DeliveryWorker, WebhookChannel
+from bot.tickets.desk import TicketDesk, TicketDraft
+from bot.tickets.signatures import IDEMPOTENCY_HEADER, verified_body
+from tryout.local_bot_api import ChatMessage, LocalBotApi, SimChat, SimUser
+from tryout.local_bot_api.ptb import running_application
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "tickets.json"
@@ -318,9 +318,9 @@ async def file_in_chat(api: LocalBotApi, user: SimUser, chat: SimChat, index: in
 async def measure_chat(
     settings: Settings, knowledge: KnowledgeStore, count: int, residents: int, backend: str
 ) -> Result:
-    from bot.app import build_application
-    from bot.services import Services
-    from bot.ticket_workers import TicketWorkers
+    from bot.core.services import Services
+    from bot.telegram.application import build_application
+    from bot.workers import TicketWorkers
 
     async with LocalBotApi() as api:
         staff = api.create_user("工作人员")

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-from bot.config import ConfigError, Settings, load_settings
+from bot.core.config import ConfigError, Settings, load_settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -25,9 +25,9 @@ def _knowledge_dir(args: argparse.Namespace, settings: Settings) -> Path:
 
 def command_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer questions from the arguments or from standard input, one per line."""
-    from bot.cards import build_card, render_plain
-    from bot.knowledge import build_knowledge, thresholds_from
-    from bot.knowledge_base import KnowledgeBaseError
+    from bot.answering.cards import build_card, render_plain
+    from bot.answering.knowledge_base import KnowledgeBaseError
+    from bot.answering.store import build_knowledge, thresholds_from
 
     try:
         loaded = build_knowledge(_knowledge_dir(args, settings), thresholds_from(settings))
@@ -79,7 +79,7 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
     """Validate a knowledge base and list every problem with its file and field."""
-    from bot.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
 
     directory = _knowledge_dir(args, settings)
     try:
@@ -102,9 +102,14 @@ def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Measure the matcher against an evaluation set and print the figures."""
     import tomllib
 
-    from bot.evaluation import EvaluationSetError, evaluate, format_report, load_evaluation_set
-    from bot.knowledge import build_knowledge, thresholds_from
-    from bot.knowledge_base import KnowledgeBaseError
+    from bot.answering.evaluation import (
+        EvaluationSetError,
+        evaluate,
+        format_report,
+        load_evaluation_set,
+    )
+    from bot.answering.knowledge_base import KnowledgeBaseError
+    from bot.answering.store import build_knowledge, thresholds_from
 
     try:
         cases = load_evaluation_set(Path(args.set))
@@ -125,15 +130,15 @@ def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Fit the matcher's score model on the knowledge base's own questions."""
-    from bot.calibration import calibrate, model_as_dict, write_weights
-    from bot.knowledge_base import load_knowledge_base
+    from bot.answering.calibration import calibrate, model_as_dict, write_weights
+    from bot.answering.knowledge_base import load_knowledge_base
 
     kb = load_knowledge_base(_knowledge_dir(args, settings))
     model = calibrate(kb)
     print(json.dumps(model_as_dict(model), ensure_ascii=False, indent=2))
     if args.write:
         write_weights(model)
-        print("written to bot/calibration/weights.json", file=sys.stderr)
+        print("written to bot/answering/calibration/weights.json", file=sys.stderr)
     return 0
 
 
@@ -189,7 +194,9 @@ def build_parser(
     )
     _add_knowledge_option(calibration)
     calibration.add_argument(
-        "--write", action="store_true", help="store the weights in bot/calibration/weights.json"
+        "--write",
+        action="store_true",
+        help="store the weights in bot/answering/calibration/weights.json",
     )
     calibration.set_defaults(handler=command_calibrate)
 

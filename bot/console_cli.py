@@ -13,7 +13,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 T = TypeVar("T")
 
@@ -31,8 +31,8 @@ async def _with_session(
     settings: Settings, work: Callable[..., Awaitable[T]], *arguments: object
 ) -> T:
     """Run `work(session, departments, *arguments)` in one committed transaction."""
-    from bot.db import create_engine, session_factory, upgrade_database
-    from bot.knowledge_base import load_knowledge_base
+    from bot.answering.knowledge_base import load_knowledge_base
+    from bot.core.db import create_engine, session_factory, upgrade_database
 
     departments = set(load_knowledge_base(settings.knowledge_dir).departments)
     engine = create_engine(settings.database_url)
@@ -51,7 +51,8 @@ def command_user(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy import select
     from sqlalchemy.ext.asyncio import AsyncSession
 
-    from bot.accounts import (
+    from bot.answering.knowledge_base import KnowledgeBaseError
+    from bot.console.accounts import (
         AccountError,
         create_user,
         find_user,
@@ -59,8 +60,7 @@ def command_user(args: argparse.Namespace, settings: Settings) -> int:
         reset_password,
         set_disabled,
     )
-    from bot.knowledge_base import KnowledgeBaseError
-    from bot.models import User
+    from bot.core.models import User
 
     async def add(session: AsyncSession, departments: set[str], password: str) -> str:
         user = await create_user(
@@ -126,7 +126,7 @@ def command_user(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_web(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the web console alone, without the Telegram bot."""
-    from bot.web.app import run_standalone
+    from bot.console.app import run_standalone
 
     host = args.host or settings.web.host
     port = args.port or settings.web.port

@@ -26,13 +26,13 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 if TYPE_CHECKING:
-    from bot.context import BotApplication
-    from bot.knowledge import KnowledgeStore
-    from bot.local_bot_api import LocalBotApi
-    from bot.services import Services
+    from bot.answering.store import KnowledgeStore
+    from bot.core.services import Services
+    from bot.telegram.context import BotApplication
+    from tryout.local_bot_api import LocalBotApi
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ log = logging.getLogger(__name__)
 # add themselves here.
 RUN_SERVICES: list[str] = [
     # The web console on [web] host:port (unless [web] enabled = false).
-    "bot.web.app:serving_console",
+    "bot.console.app:serving_console",
     # Ticket delivery to departments and residents, deadlines (督办), department callbacks.
-    "bot.ticket_workers:serving_ticket_workers",
+    "bot.workers:serving_ticket_workers",
 ]
 
 ServiceStarter = Callable[["Services", "BotApplication"], AbstractAsyncContextManager[Any]]
@@ -95,7 +95,7 @@ async def tryout_accounts(services: Services) -> str:
 
     The password is new at every start and printed only to the terminal of the person trying.
     """
-    from bot.accounts import create_user, find_user, hash_password, one_time_password
+    from bot.console.accounts import create_user, find_user, hash_password, one_time_password
 
     password = one_time_password()
     departments = set(services.knowledge.kb.departments)
@@ -156,15 +156,15 @@ async def running(
     """
     from telegram import Update
 
-    from bot.app import build_application, publish_commands
-    from bot.services import Services
+    from bot.core.services import Services
+    from bot.telegram.application import build_application, publish_commands
 
     async with AsyncExitStack() as stack:
         token = settings.telegram_token
         base_url = settings.telegram_api_base_url
         api: LocalBotApi | None = None
         if not token:
-            from bot.local_bot_api import LocalBotApi
+            from tryout.local_bot_api import LocalBotApi
 
             token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
             telegram = settings.telegram
@@ -177,7 +177,7 @@ async def running(
             world = api.setup_tryout()
             settings = tryout_settings(settings, world.staff_group.id)
             # A department chat, a supervisor chat and a department's system to try tickets with.
-            from bot.department_demo import tryout_ticket_settings
+            from tryout.department_demo import tryout_ticket_settings
 
             settings = tryout_ticket_settings(api, settings)
             base_url = api.base_url

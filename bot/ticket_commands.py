@@ -8,14 +8,14 @@ import asyncio
 import json
 import sys
 
-from bot.config import Settings
+from bot.core.config import Settings
 
 
 def command_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print the figures of one month, per department and in total."""
-    from bot.db import create_engine, session_factory
-    from bot.figures import Month, figures_for_month, format_report
-    from bot.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.core.db import create_engine, session_factory
+    from bot.tickets.figures import Month, figures_for_month, format_report
 
     try:
         month = Month.parse(args.month)
@@ -51,7 +51,7 @@ def command_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_worker(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver tickets, keep their deadlines and take department callbacks until interrupted."""
-    from bot.ticket_workers import run_worker_process
+    from bot.workers import run_worker_process
 
     return asyncio.run(run_worker_process(settings, once=args.once))
 

@@ -21,11 +21,11 @@ from collections import OrderedDict
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
 
-from bot.cards import build_card
-from bot.context import BotApplication, BotContext
-from bot.i18n import t
-from bot.knowledge_base import Item, KnowledgeBase
-from bot.message_split import card_messages
+from bot.answering.cards import build_card
+from bot.answering.knowledge_base import Item, KnowledgeBase
+from bot.core.i18n import t
+from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.message_split import card_messages
 from handlers.start import back_to_menu
 
 KINDS = ("guide", "disclosure")

@@ -32,12 +32,10 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.config import TICKET_TYPES
-from bot.context import BotApplication, BotContext
-from bot.i18n import Html, add_strings, t
-from bot.routing import complaint_category_name
-from bot.ticket_messages import type_name
-from bot.tickets import (
+from bot.core.config import TICKET_TYPES
+from bot.core.i18n import Html, add_strings, t
+from bot.telegram.context import BotApplication, BotContext
+from bot.tickets.desk import (
     ANONYMOUS_TYPES,
     InvalidTicketInput,
     PhotoRef,
@@ -45,6 +43,8 @@ from bot.tickets import (
     TicketError,
     clean_text,
 )
+from bot.tickets.messages import type_name
+from bot.tickets.routing import complaint_category_name
 
 CONVERSATION = "complaint_form"
 DRAFT = "complaint"

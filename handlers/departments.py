@@ -7,7 +7,7 @@ A department with the `telegram` channel gets each ticket as a card with buttons
     [💬 答复]  [↩️ 退单]  [❓ 请居民补充]  [⏳ 延期 (disclosure only)]
                └─ the bot asks for the text with a message carrying a tag 〔TS-2026-000123·reply〕;
                   the officer answers by replying to that message, and the text goes through
-                  bot.tickets (a disclosure reply first asks how it was answered: dpt:out:…)
+                  bot.tickets.desk (a disclosure reply first asks how it was answered: dpt:out:…)
 
 Only members of the chat configured for the ticket's current department may act: the chat must
 be that department's, and Telegram must confirm the person is a member of it. Buttons of a
@@ -35,11 +35,17 @@ from telegram import (
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import BotApplication, BotContext
-from bot.i18n import add_strings, t
-from bot.models import Ticket
-from bot.ticket_messages import department_buttons
-from bot.tickets import DISCLOSURE_OUTCOMES, MAX_OFFICER_TEXT, Actor, TicketError, TicketNotFound
+from bot.core.i18n import add_strings, t
+from bot.core.models import Ticket
+from bot.telegram.context import BotApplication, BotContext
+from bot.tickets.desk import (
+    DISCLOSURE_OUTCOMES,
+    MAX_OFFICER_TEXT,
+    Actor,
+    TicketError,
+    TicketNotFound,
+)
+from bot.tickets.messages import department_buttons
 from handlers.guards import GROUP_CHAT_ALLOWANCES
 from handlers.staff import StaffRoster
 

@@ -13,8 +13,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.context import BotApplication, BotContext
-from bot.i18n import t
+from bot.core.i18n import t
+from bot.telegram.context import BotApplication, BotContext
 from handlers.start import main_menu
 
 _BY_KIND = (

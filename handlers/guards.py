@@ -26,10 +26,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot.context import BotApplication, BotContext
-from bot.flood import FloodGate
-from bot.i18n import t
-from bot.residents import language_from_telegram
+from bot.core.i18n import t
+from bot.core.residents import language_from_telegram
+from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.flood import FloodGate
 
 # Other areas that serve group chats of their own (e.g. departments answering tickets in their
 # Telegram chats) append a test here in their register(app): (context, chat id) -> allowed.

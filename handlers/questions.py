@@ -17,13 +17,13 @@ import datetime as dt
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.context import BotApplication, BotContext
-from bot.escalations import Cause
-from bot.i18n import Html, t
-from bot.matching import MatchResult
-from bot.models import utcnow
-from bot.office_hours import OfficeHours
-from bot.questions import MAX_QUESTION_CHARS
+from bot.answering.escalations import Cause
+from bot.answering.matching import MatchResult
+from bot.answering.question_log import MAX_QUESTION_CHARS
+from bot.answering.staff_hours import OfficeHours
+from bot.core.i18n import Html, t
+from bot.core.models import utcnow
+from bot.telegram.context import BotApplication, BotContext
 from handlers.browse import clip_label, find_item, item_token, send_card
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
 

@@ -18,10 +18,10 @@ from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Mes
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.context import BotApplication, BotContext
-from bot.escalations import EscalationView
-from bot.i18n import t
-from bot.learning import LearnResult
+from bot.answering.escalations import EscalationView
+from bot.answering.learning import LearnResult
+from bot.core.i18n import t
+from bot.telegram.context import BotApplication, BotContext
 from handlers.browse import clip_label, find_item, item_token
 
 _MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
@@ -131,7 +131,7 @@ def register(application: BotApplication) -> None:
                 t("staff_already_answered", language, name=outcome.escalation.answered_by or "?")
             )
         elif outcome.problem == "too_long":
-            from bot.escalations import MAX_ANSWER_CHARS
+            from bot.answering.escalations import MAX_ANSWER_CHARS
 
             await message.reply_text(t("staff_answer_too_long", language, limit=MAX_ANSWER_CHARS))
         else:

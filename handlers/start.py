@@ -18,8 +18,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
-from bot.context import BotApplication, BotContext
-from bot.i18n import LANGUAGES, t
+from bot.core.i18n import LANGUAGES, t
+from bot.telegram.context import BotApplication, BotContext
 
 COMPLAINT_CALLBACK = "cmp:start"
 TICKETS_CALLBACK = "tkt:start"

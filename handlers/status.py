@@ -1,7 +1,7 @@
 """My tickets: /status lists the resident's own tickets (and those they support), a ticket's
 details with its public timeline, adding information, and the rating after a reply (回访).
 
-Callback data ("tkt:", built in bot/ticket_messages.py where the notices use them too):
+Callback data ("tkt:", built in bot/tickets/messages.py where the notices use them too):
 
     tkt:start | tkt:p:<page>          the list (the main menu's "my tickets" is tkt:start)
     tkt:v:<id>                        one ticket
@@ -9,7 +9,7 @@ Callback data ("tkt:", built in bot/ticket_messages.py where the notices use the
     tkt:s:<id>:<1|0>                  solved? ──▶ tkt:rt:<id>:<1|0>:<stars> ──▶ optional comment
     tkt:skip | tkt:x                  no comment / stop adding information
 
-Whose ticket it is is checked by bot.tickets on every action: a forged id shows nothing of
+Whose ticket it is is checked by bot.tickets.desk on every action: a forged id shows nothing of
 another resident's ticket. Adding information and the comment are one persistent conversation,
 so a restart between the button and the text loses nothing.
 """
@@ -32,11 +32,18 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
-from bot.context import BotApplication, BotContext
-from bot.i18n import Html, add_strings, t
-from bot.message_split import pack_lines
-from bot.routing import complaint_category_name
-from bot.ticket_messages import (
+from bot.core.i18n import Html, add_strings, t
+from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.message_split import pack_lines
+from bot.tickets.desk import (
+    MAX_REASON_TEXT,
+    InvalidTicketInput,
+    PhotoRef,
+    TicketDetail,
+    TicketError,
+    TicketNotFound,
+)
+from bot.tickets.messages import (
     TICKETS_MENU,
     add_information_data,
     rating_data,
@@ -46,14 +53,7 @@ from bot.ticket_messages import (
     type_name,
     view_data,
 )
-from bot.tickets import (
-    MAX_REASON_TEXT,
-    InvalidTicketInput,
-    PhotoRef,
-    TicketDetail,
-    TicketError,
-    TicketNotFound,
-)
+from bot.tickets.routing import complaint_category_name
 
 CONVERSATION = "ticket_followup"
 FOLLOWUP = "ticket_followup"

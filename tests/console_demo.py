@@ -10,9 +10,9 @@ import random
 from sqlalchemy import insert
 
 from benchmarks.console_data import ticket_rows
-from bot.models import Question, Ticket, utcnow
-from bot.services import Services
-from bot.tickets import Actor, TicketDesk
+from bot.core.models import Question, Ticket, utcnow
+from bot.core.services import Services
+from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_console import URBAN, add_escalation, add_resident, complaint
 
 UNANSWERED = (

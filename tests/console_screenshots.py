@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.config import load_settings
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.services import Services
-from bot.tickets import TicketDesk
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.config import load_settings
+from bot.core.services import Services
+from bot.tickets.desk import TicketDesk
 from tests.console_demo import add_demo_work
 from tests.fixtures_console import (
     CHROMIUM,

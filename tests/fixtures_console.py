@@ -18,12 +18,12 @@ from aiohttp import web
 from argon2 import PasswordHasher, profiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.accounts import create_user, use_password_hasher
-from bot.escalations import EscalationDesk
-from bot.questions import QuestionLog
-from bot.services import Services
-from bot.tickets import TicketDesk, TicketDraft
-from bot.web.app import init_app
+from bot.answering.escalations import EscalationDesk
+from bot.answering.question_log import QuestionLog
+from bot.console.accounts import create_user, use_password_hasher
+from bot.console.app import init_app
+from bot.core.services import Services
+from bot.tickets.desk import TicketDesk, TicketDraft
 
 PASSWORD = "correct-horse-battery-staple"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -100,7 +100,7 @@ class SampleWork:
 
 async def add_resident(services: Services, telegram_user_id: int, name: str = "韩梅梅") -> int:
     """Store a resident as the bot would, and return their id."""
-    from bot.models import Resident
+    from bot.core.models import Resident
 
     async with services.sessions() as session, session.begin():
         resident = Resident(
@@ -419,7 +419,7 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
 
 async def user_id_of(services: Services, username: str) -> int:
     """Return the id of an account."""
-    from bot.accounts import find_user
+    from bot.console.accounts import find_user
 
     async with services.sessions() as session:
         user = await find_user(session, username)

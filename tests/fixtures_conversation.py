@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import build_application
-from bot.config import Settings, load_settings
-from bot.context import BotApplication
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.local_bot_api import (
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.config import Settings, load_settings
+from bot.core.services import Services
+from bot.telegram.application import build_application
+from bot.telegram.context import BotApplication
+from tryout.local_bot_api import (
     CallbackAnswer,
     ChatMessage,
     ChatTranscript,
@@ -23,7 +24,6 @@ from bot.local_bot_api import (
     SimUser,
     running_application,
 )
-from bot.services import Services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STAFF_CHAT_ID = -100777

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, session_factory, upgrade_database
-from bot.models import Base
+from bot.core.db import create_engine, session_factory, upgrade_database
+from bot.core.models import Base
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"

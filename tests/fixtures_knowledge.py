@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from bot.config import load_settings
-from bot.knowledge import LoadedKnowledge, build_knowledge, thresholds_from
-from bot.matching import MatchingThresholds, MatchResult
+from bot.answering.matching import MatchingThresholds, MatchResult
+from bot.answering.store import LoadedKnowledge, build_knowledge, thresholds_from
+from bot.core.config import load_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_KNOWLEDGE = REPO_ROOT / "knowledge"

@@ -16,15 +16,15 @@ import pytest
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.config import DepartmentChannels, Settings
-from bot.deadlines import time_zone
-from bot.knowledge import KnowledgeStore, LoadedKnowledge
-from bot.local_bot_api import ChatMessage, ChatTranscript, LocalBotApi, SimChat, SimUser
-from bot.models import Resident
-from bot.signatures import IDEMPOTENCY_HEADER, SignatureError, verified_body
-from bot.ticket_workers import TicketWorkers
-from bot.tickets import TicketDesk, TicketDraft
+from bot.answering.store import KnowledgeStore, LoadedKnowledge
+from bot.core.config import DepartmentChannels, Settings
+from bot.core.models import Resident
+from bot.core.workdays import time_zone
+from bot.tickets.desk import TicketDesk, TicketDraft
+from bot.tickets.signatures import IDEMPOTENCY_HEADER, SignatureError, verified_body
+from bot.workers import TicketWorkers
 from tests.fixtures_conversation import BotHarness
+from tryout.local_bot_api import ChatMessage, ChatTranscript, LocalBotApi, SimChat, SimUser
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHINA = time_zone("Asia/Shanghai")
@@ -203,7 +203,7 @@ async def department_endpoint() -> AsyncIterator[DepartmentEndpoint]:
 @pytest.fixture
 async def callback_url(desk: TicketDesk, webhook_secret: str) -> AsyncIterator[str]:
     """The department callback endpoint served on 127.0.0.1; returns its base URL."""
-    from bot.department_callbacks import build_callback_app
+    from bot.api.callbacks import build_callback_app
 
     runner = web.AppRunner(build_callback_app(desk), shutdown_timeout=0.1)
     await runner.setup()

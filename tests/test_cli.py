@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from bot.evaluation import evaluate, format_report, load_evaluation_set
-from bot.knowledge import LoadedKnowledge, build_knowledge
-from bot.knowledge_base import load_knowledge_base
-from bot.matching import MatchingThresholds, MatchResult
+from bot.answering.evaluation import evaluate, format_report, load_evaluation_set
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.answering.matching import MatchingThresholds, MatchResult
+from bot.answering.store import LoadedKnowledge, build_knowledge
 from tests.fixtures_knowledge import REPO_ROOT, KnowledgeFolder, toml_table
 
 RECORD_KEYS = {"question", "decision", "item_id", "score", "candidates"}

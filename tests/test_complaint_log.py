@@ -13,11 +13,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.complaint_log import UNROUTED, Cursor, LogFilters, list_tickets
-from bot.disclosure_report import disclosure_report
-from bot.exports import BOM, csv_chunks, guard_cell, xlsx_bytes
-from bot.models import Question, Resident, Ticket
-from bot.unanswered import AskedQuestion, group_questions, unanswered_questions
+from bot.answering.unanswered import AskedQuestion, group_questions, unanswered_questions
+from bot.core.exports import BOM, csv_chunks, guard_cell, xlsx_bytes
+from bot.core.models import Question, Resident, Ticket
+from bot.tickets.complaint_log import UNROUTED, Cursor, LogFilters, list_tickets
+from bot.tickets.disclosure_report import disclosure_report
 
 CHINA = ZoneInfo("Asia/Shanghai")
 # Thursday 26 November 2026, 10:00 in 示例市.
@@ -372,7 +372,7 @@ def test_an_xlsx_export_holds_text_not_formulas() -> None:
 async def test_a_common_word_is_found_by_walking_the_log_newest_first(
     sessions: async_sessionmaker[AsyncSession], tickets: Tickets, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bot.complaint_log.RARE_MATCHES", 1)
+    monkeypatch.setattr("bot.tickets.complaint_log.RARE_MATCHES", 1)
     first = await tickets.add(description="夜间施工噪音扰民")
     second = await tickets.add(description="广场舞噪音太大")
     await tickets.add(description="路灯坏了")

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.accounts import (
+from bot.cli import main
+from bot.console.accounts import (
     AccountError,
     create_user,
     find_user,
@@ -18,10 +19,9 @@ from bot.accounts import (
     set_disabled,
     verify_password,
 )
-from bot.cli import main
-from bot.config import WebSettings
-from bot.models import AuditEntry, LoginAttempt, User, WebSession, utcnow
-from bot.web.sessions import close_session, find_session, log_in, sweep_expired, token_hash
+from bot.console.sessions import close_session, find_session, log_in, sweep_expired, token_hash
+from bot.core.config import WebSettings
+from bot.core.models import AuditEntry, LoginAttempt, User, WebSession, utcnow
 
 DEPARTMENTS = {"urban-management", "ecology-environment"}
 PASSWORD = "a-long-enough-password"
@@ -314,7 +314,7 @@ async def test_the_cli_writes_its_changes_to_the_audit_log(
 ) -> None:
     import asyncio
 
-    from bot.db import create_engine, session_factory
+    from bot.core.db import create_engine, session_factory
 
     await asyncio.to_thread(
         run_cli, monkeypatch, "user", "add", "zhao", "--role", "staff", stdin=PASSWORD

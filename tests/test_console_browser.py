@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.models import Escalation, Ticket, utcnow
-from bot.services import Services
-from bot.tickets import Actor
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.models import Escalation, Ticket, utcnow
+from bot.core.services import Services
+from bot.tickets.desk import Actor
 from tests.fixtures_console import (
     ACCESS_MATRIX,
     EVERYONE,

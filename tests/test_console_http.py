@@ -18,13 +18,13 @@ from aiohttp import web
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from bot.figures import Month, figures_for_month
-from bot.models import AuditEntry, Ticket, User, WebSession, utcnow
+from bot.console.app import serving_console
+from bot.console.security import CONTENT_SECURITY_POLICY, roles_of
+from bot.console.state import ZONE
+from bot.core.models import AuditEntry, Ticket, User, WebSession, utcnow
+from bot.core.services import Services
 from bot.runner import RUN_SERVICES
-from bot.services import Services
-from bot.web.app import serving_console
-from bot.web.security import CONTENT_SECURITY_POLICY, roles_of
-from bot.web.state import ZONE
+from bot.tickets.figures import Month, figures_for_month
 from tests.fixtures_console import (
     ACCESS_MATRIX,
     EVERYONE,
@@ -535,7 +535,7 @@ async def test_the_run_command_serves_the_console_unless_it_is_switched_off(
     port = free_port()
     web_settings = services.settings.web.model_copy(update={"port": port})
     services.settings = services.settings.model_copy(update={"web": web_settings})
-    assert "bot.web.app:serving_console" in RUN_SERVICES
+    assert "bot.console.app:serving_console" in RUN_SERVICES
     async with (
         serving_console(services, None),
         aiohttp.ClientSession() as http,

@@ -8,13 +8,13 @@ from pathlib import Path
 import jinja2
 from jinja2.ext import extract_from_ast
 
-from bot.complaint_log import RATING_CHOICES, TICKET_STATUSES, TICKET_TYPES
-from bot.tickets import DISCLOSURE_OUTCOMES
-from bot.web.messages import NOTICES
-from bot.web.translations import ENGLISH, LABELS, label, translator
+from bot.console.messages import NOTICES
+from bot.console.translations import ENGLISH, LABELS, label, translator
+from bot.tickets.complaint_log import RATING_CHOICES, TICKET_STATUSES, TICKET_TYPES
+from bot.tickets.desk import DISCLOSURE_OUTCOMES
 
-WEB = Path(__file__).resolve().parent.parent / "bot" / "web"
-TICKETS = Path(__file__).resolve().parent.parent / "bot" / "tickets.py"
+WEB = Path(__file__).resolve().parent.parent / "bot" / "console"
+TICKETS = Path(__file__).resolve().parent.parent / "bot" / "tickets" / "desk.py"
 
 
 def template_strings() -> set[str]:

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.ext import MessageHandler, filters
 
-from bot.app import REPOST_JOB
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.local_bot_api import LocalBotApi
-from bot.models import Escalation, Question, utcnow
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.models import Escalation, Question, utcnow
+from bot.telegram.application import REPOST_JOB
 from tests.fixtures_conversation import BotHarness, conversation_settings, press_forged
+from tryout.local_bot_api import LocalBotApi
 
 # -- menus and language ------------------------------------------------------------------------
 

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.cards import Card, Section, build_card
-from bot.flood import FloodGate
-from bot.i18n import CatalogError, Html, add_strings, t
-from bot.knowledge import KnowledgeStore, thresholds_from
-from bot.knowledge_base import load_knowledge_base
-from bot.learning import PhrasingTeacher, clean_phrasing
-from bot.message_split import TELEGRAM_LIMIT, card_messages, utf16_length
-from bot.office_hours import OfficeHours
+from bot.answering.cards import Card, Section, build_card
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.answering.learning import PhrasingTeacher, clean_phrasing
+from bot.answering.staff_hours import OfficeHours
+from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.i18n import CatalogError, Html, add_strings, t
+from bot.telegram.flood import FloodGate
+from bot.telegram.message_split import TELEGRAM_LIMIT, card_messages, utf16_length
 from handlers.browse import card_parts
 from handlers.start import back_to_menu
 from tests.fixtures_conversation import conversation_settings

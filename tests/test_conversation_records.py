@@ -7,9 +7,9 @@ import datetime as dt
 
 from sqlalchemy import select
 
-from bot.models import BotState, Escalation, Question, Resident, utcnow
-from bot.persistence import DatabasePersistence
-from bot.services import Services
+from bot.core.models import BotState, Escalation, Question, Resident, utcnow
+from bot.core.services import Services
+from bot.telegram.persistence import DatabasePersistence
 
 
 async def _ask(services: Services, text: str, user_id: int = 1001) -> int:

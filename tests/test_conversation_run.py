@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.accounts import find_user, verify_password
-from bot.config import load_settings
-from bot.knowledge import KnowledgeStore
+from bot.answering.store import KnowledgeStore
+from bot.console.accounts import find_user, verify_password
+from bot.core.config import load_settings
 from bot.runner import TRYOUT_ACCOUNTS, command_run, running
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT

@@ -8,8 +8,8 @@ from pathlib import Path
 from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db import create_engine, downgrade_database, upgrade_database
-from bot.models import Base, Resident, utcnow
+from bot.core.db import create_engine, downgrade_database, upgrade_database
+from bot.core.models import Base, Resident, utcnow
 
 
 async def _tables(engine: AsyncEngine) -> set[str]:

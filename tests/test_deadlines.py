@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from bot.config import CalendarSettings, DeadlineOverride, TicketSettings
-from bot.deadlines import OFFICIAL_LAST_YEAR, DeadlinePolicy, WorkCalendar, time_zone
+from bot.core.config import CalendarSettings, DeadlineOverride, TicketSettings
+from bot.core.workdays import OFFICIAL_LAST_YEAR, DeadlinePolicy, WorkCalendar, time_zone
 
 CHINA = time_zone("Asia/Shanghai")
 
@@ -72,7 +72,7 @@ def test_a_year_the_package_does_not_know_falls_back_to_weekdays_with_one_warnin
 ) -> None:
     later = OFFICIAL_LAST_YEAR + 1
     calendar = WorkCalendar()
-    with caplog.at_level(logging.WARNING, logger="bot.deadlines"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.workdays"):
         first_monday = next(
             dt.date(later, 1, d) for d in range(1, 8) if dt.date(later, 1, d).weekday() == 0
         )
@@ -94,7 +94,7 @@ def test_configured_holidays_and_workdays_of_a_later_year_are_used_without_a_war
         configured_years=(2027,),
     )
     calendar = WorkCalendar.from_settings(settings)
-    with caplog.at_level(logging.WARNING, logger="bot.deadlines"):
+    with caplog.at_level(logging.WARNING, logger="bot.core.workdays"):
         assert not calendar.is_working_day(dt.date(2027, 1, 1))
         assert calendar.is_working_day(dt.date(2027, 1, 2))
         assert calendar.add_working_days(dt.date(2026, 12, 31), 1) == dt.date(2027, 1, 2)

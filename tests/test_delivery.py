@@ -16,11 +16,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings, load_settings
-from bot.delivery import DeliveryWorker, WebhookChannel
-from bot.knowledge import LoadedKnowledge
-from bot.models import OutboxMessage
-from bot.tickets import Actor, TicketDesk
+from bot.answering.store import LoadedKnowledge
+from bot.core.config import Settings, load_settings
+from bot.core.models import OutboxMessage
+from bot.tickets.delivery import DeliveryWorker, WebhookChannel
+from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_tickets import (
     REPO_ROOT,
     DepartmentEndpoint,

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import OutboxMessage
-from bot.signatures import signed_headers
-from bot.tickets import FiledTicket, TicketDesk
+from bot.core.models import OutboxMessage
+from bot.tickets.desk import FiledTicket, TicketDesk
+from bot.tickets.signatures import signed_headers
 from tests.fixtures_tickets import WEBHOOK_SECRET, add_resident, draft
 
 PATH = "/api/departments/ecology-environment/callback"
@@ -100,7 +100,7 @@ async def test_a_forged_signature_is_refused_logged_and_changes_nothing(
     pollution: FiledTicket,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="bot.department_callbacks"):
+    with caplog.at_level(logging.WARNING, logger="bot.api.callbacks"):
         status, answer = await post(
             http,
             callback_url + PATH,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.evaluation import Report, evaluate, load_evaluation_set
-from bot.knowledge import LoadedKnowledge
+from bot.answering.evaluation import Report, evaluate, load_evaluation_set
+from bot.answering.store import LoadedKnowledge
 from tests.fixtures_knowledge import EVALUATION_SETS
 
 TOP1_ON_ANSWERABLE = 0.95

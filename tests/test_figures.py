@@ -12,9 +12,9 @@ import sys
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.figures import Month, figures_for_month
-from bot.models import Question
-from bot.tickets import Actor, TicketDesk
+from bot.core.models import Question
+from bot.tickets.desk import Actor, TicketDesk
+from bot.tickets.figures import Month, figures_for_month
 from tests.fixtures_tickets import REPO_ROOT, MovableClock, add_resident, draft
 
 URBAN = Actor.department("urban-management", "u1")

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from bot.knowledge import KnowledgeStore
-from bot.knowledge_base import KnowledgeBaseError, load_knowledge_base
-from bot.matching import MatchingThresholds
+from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+from bot.answering.matching import MatchingThresholds
+from bot.answering.store import KnowledgeStore
 from tests.fixtures_knowledge import (
     BUNDLED_KNOWLEDGE,
     TAIPEI_FAQ,

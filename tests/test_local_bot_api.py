@@ -31,7 +31,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.local_bot_api import (
+from tryout.local_bot_api import (
     BotCallRefused,
     LocalBotApi,
     application_builder,
@@ -39,7 +39,7 @@ from bot.local_bot_api import (
     running_application,
     sample_png,
 )
-from bot.local_bot_api.formatting import (
+from tryout.local_bot_api.formatting import (
     EntityParseError,
     detect_entities,
     entities_to_html,

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from bot.evaluation import load_evaluation_set
-from bot.knowledge import LoadedKnowledge
-from bot.knowledge_base import load_knowledge_base
-from bot.matching import Matcher, MatchingThresholds, MatchResult
-from bot.text import normalize_many
+from bot.answering.evaluation import load_evaluation_set
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.answering.matching import Matcher, MatchingThresholds, MatchResult
+from bot.answering.store import LoadedKnowledge
+from bot.core.text import normalize_many
 from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
 
 SMALL_KNOWLEDGE: dict[str, dict[str, Any]] = {

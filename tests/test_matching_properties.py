@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.knowledge import LoadedKnowledge
-from bot.text import normalize, normalize_many
+from bot.answering.store import LoadedKnowledge
+from bot.core.text import normalize, normalize_many
 
 # Bounded so that the whole file runs in a few seconds; the examples below cover the extremes.
 # A question of 100,000 characters takes tens of milliseconds (it is cut to MAX_QUESTION_CHARS),

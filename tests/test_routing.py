@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.knowledge import LoadedKnowledge
-from bot.knowledge_base import KnowledgeBaseError, load_knowledge_base
-from bot.routing import complaint_categories, complaint_category_name, route_ticket
+from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+from bot.answering.store import LoadedKnowledge
+from bot.tickets.routing import complaint_categories, complaint_category_name, route_ticket
 from tests.fixtures_knowledge import KnowledgeFolder
 
 

@@ -11,8 +11,8 @@ from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, NetworkError, TimedOut
 
-from bot.local_bot_api import LocalBotApi
-from bot.telegram_request import AiohttpRequest
+from bot.telegram.request import AiohttpRequest
+from tryout.local_bot_api import LocalBotApi
 
 PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"

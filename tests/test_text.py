@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.text import MAX_QUESTION_CHARS, char_sound, detect_language, normalize
+from bot.core.text import MAX_QUESTION_CHARS, char_sound, detect_language, normalize
 
 
 @pytest.mark.parametrize(

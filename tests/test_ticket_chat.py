@@ -12,13 +12,13 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from bot.delivery import DeliveryWorker
-from bot.local_bot_api import ChatMessage, ChatTranscript
-from bot.models import OutboxMessage, Resident, Ticket, utcnow
-from bot.sla import TicketClock
-from bot.tickets import Actor, TicketDesk
+from bot.core.models import OutboxMessage, Resident, Ticket, utcnow
+from bot.tickets.clock import TicketClock
+from bot.tickets.delivery import DeliveryWorker
+from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_conversation import press_forged
 from tests.fixtures_tickets import TicketBot
+from tryout.local_bot_api import ChatMessage, ChatTranscript
 
 RUBBISH = "幸福小区东门外的垃圾堆了一个星期没人清理，气味很大。"
 

@@ -7,9 +7,9 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import OutboxMessage
-from bot.sla import TicketClock
-from bot.tickets import Actor, TicketDesk
+from bot.core.models import OutboxMessage
+from bot.tickets.clock import TicketClock
+from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_tickets import MovableClock, add_resident, draft
 
 URBAN = Actor.department("urban-management", "officer-7")

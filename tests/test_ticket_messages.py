@@ -8,20 +8,20 @@ import datetime as dt
 
 import pytest
 
-from bot.deadlines import time_zone
-from bot.i18n import LANGUAGES
-from bot.knowledge import LoadedKnowledge
-from bot.local_bot_api.formatting import parse_html
-from bot.models import Ticket, TicketEvent
-from bot.outbox import department_payload, notice_payload
-from bot.ticket_messages import (
+from bot.answering.store import LoadedKnowledge
+from bot.core.i18n import LANGUAGES
+from bot.core.models import Ticket, TicketEvent
+from bot.core.workdays import time_zone
+from bot.tickets.desk import TimelineEntry
+from bot.tickets.messages import (
     department_message,
     resident_notice,
     staff_message,
     supervisor_message,
     timeline_line,
 )
-from bot.tickets import TimelineEntry
+from bot.tickets.outbox import department_payload, notice_payload
+from tryout.local_bot_api.formatting import parse_html
 
 HOSTILE = "<b>粗体</b> & <script>alert('x')</script> 😀 *markdown* `code`"
 ZONE = time_zone("Asia/Shanghai")

@@ -10,12 +10,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.config import load_settings
-from bot.department_demo import demo_base_url
-from bot.knowledge import KnowledgeStore
+from bot.answering.store import KnowledgeStore
+from bot.core.config import load_settings
 from bot.runner import running
 from tests.fixtures_conversation import REPO_ROOT
 from tests.test_ticket_chat import choose_category
+from tryout.department_demo import demo_base_url
 
 
 async def test_in_the_try_out_a_report_reaches_the_department_system_which_answers(

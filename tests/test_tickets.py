@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.models import OutboxMessage, Ticket, TicketEvent
-from bot.tickets import (
+from bot.core.models import OutboxMessage, Ticket, TicketEvent
+from bot.tickets.desk import (
     Actor,
     InvalidTicketInput,
     NotPermitted,

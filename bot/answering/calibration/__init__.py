@@ -1,0 +1,255 @@
+"""Fit the matcher's logistic model so that its score is a probability of being right.
+
+Training data comes from the knowledge base itself, never from the evaluation set: a third of each
+item's phrasings is held out of the index and asked as questions, as written and as residents
+mangle them (homophone typos, stories around the question, fillers dropped), and a list of
+out-of-scope questions (`out_of_scope.txt`) teaches what nothing fits looks like. Each candidate the
+matcher considers becomes one row: its features, and whether it is the right item.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.answering.knowledge_base import KnowledgeBase
+from bot.answering.matching import (
+    CONFIDENCE_NAMES,
+    FEATURE_NAMES,
+    WEIGHTS_FILE,
+    Matcher,
+    ScoreModel,
+    confidence_features,
+    rank_candidates,
+)
+from bot.core.text import char_sound, cjk_runs, general_vocabulary
+
+HERE = Path(__file__).resolve().parent
+OUT_OF_SCOPE_FILE = HERE / "out_of_scope.txt"
+
+# Everyday context residents wrap around their question; none of it names a service.
+_CONTEXT = (
+    "我今年五十多岁了",
+    "上个月刚从外地回来",
+    "家里老人身体不太好",
+    "最近工作比较忙，只有周末有空",
+    "孩子还在上学",
+    "我对这些政策不太懂",
+    "问了好几个人都说不清楚",
+    "网上查了半天也没找到",
+    "朋友说好像可以在网上办",
+    "我不太会用手机",
+    "昨天打电话没打通",
+    "我在这边工作好几年了",
+    "家里就我一个人能跑腿",
+    "单位离得比较远",
+    "之前办过一次但是忘了流程",
+    "听邻居说政策有变化",
+    "我腿脚不方便",
+    "下周还要出差",
+    "排了一上午队没办成",
+    "我是第一次办这个",
+)
+_PREFIXES = (
+    "",
+    "你好，",
+    "请问",
+    "麻烦问一下，",
+    "我想咨询一下，",
+    "我家老人想知道",
+    "急！",
+    "您好，我是外来务工人员，",
+    "上周我去办事没办成，",
+    "朋友让我问问，",
+)
+_SUFFIXES = (
+    "",
+    "？",
+    "，谢谢",
+    "，急",
+    "，在线等",
+    "。需要带什么",
+    "，多久能办好",
+    "，麻烦告诉我",
+)
+
+
+def out_of_scope_questions(path: Path = OUT_OF_SCOPE_FILE) -> list[str]:
+    """Return the calibration list of questions that nothing in a city's base should answer."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+class _Mangler:
+    """Makes the mistakes residents make, reproducibly."""
+
+    def __init__(self, seed: int) -> None:
+        self.random = random.Random(seed)
+        by_sound: dict[str, set[str]] = {}
+        for word in general_vocabulary():
+            for char in word:
+                by_sound.setdefault(char_sound(char), set()).add(char)
+        self.by_sound = {k: sorted(v) for k, v in by_sound.items() if len(v) > 1}
+
+    def homophone_typo(self, text: str) -> str:
+        chars = list(text)
+        positions = [i for i, c in enumerate(chars) if cjk_runs(c)]
+        self.random.shuffle(positions)
+        for position in positions[:6]:
+            options = [
+                c
+                for c in self.by_sound.get(char_sound(chars[position]), [])
+                if c != chars[position]
+            ]
+            if options:
+                chars[position] = self.random.choice(options)
+                return "".join(chars)
+        return text
+
+    def story(self, text: str) -> str:
+        context = "，".join(self.random.sample(_CONTEXT, self.random.randint(1, 3)))
+        if self.random.random() < 0.5:
+            return (
+                f"{self.random.choice(_PREFIXES)}{context}。{text}{self.random.choice(_SUFFIXES)}"
+            )
+        return f"{text}。{context}{self.random.choice(_SUFFIXES)}"
+
+    def variants(self, text: str) -> list[str]:
+        if not cjk_runs(text):
+            return [text]
+        return [text, self.homophone_typo(text), self.story(text)]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One question asked during calibration and the item it should find (None: nothing)."""
+
+    question: str
+    expected: str | None
+
+
+def held_out_folds(kb: KnowledgeBase, folds: int = 3) -> Iterator[frozenset[tuple[str, str]]]:
+    """Yield, per fold, the (item id, phrasing) pairs held out of the index."""
+    for fold in range(1, folds):
+        held: set[tuple[str, str]] = set()
+        for item in kb.items.values():
+            for phrasings in (item.questions, item.questions_en):
+                for index, phrasing in enumerate(phrasings):
+                    if index % folds == fold and len(phrasings) > 1:
+                        held.add((item.id, phrasing))
+        yield frozenset(held)
+
+
+@dataclass(frozen=True, slots=True)
+class AskedQuestion:
+    """One calibration question: the features of its candidates and which one is right."""
+
+    rows: npt.NDArray[np.float64]
+    truth: npt.NDArray[np.float64]
+    answerable: bool
+
+
+def calibration_questions(
+    kb: KnowledgeBase, negatives: Sequence[str], *, seed: int = 7
+) -> list[AskedQuestion]:
+    """Ask every calibration question and keep its candidates' features.
+
+    Besides held-out phrasings, each fold leaves whole items out of the knowledge base: their
+    questions sound like the city's business but nothing left answers them, the hardest kind of
+    question to escalate.
+    """
+    mangler = _Mangler(seed)
+    asked: list[AskedQuestion] = []
+    ids = sorted(kb.items)
+    for fold, held in enumerate(held_out_folds(kb)):
+        missing = {item_id for n, item_id in enumerate(ids) if n % 6 == fold}
+        reduced = replace(kb, items={k: v for k, v in kb.items.items() if k not in missing})
+        matcher = Matcher(reduced, held_out=held)
+        samples = [
+            Sample(v, item_id)
+            for item_id, phrasing in sorted(held)
+            if item_id not in missing
+            for v in mangler.variants(phrasing)
+        ]
+        samples += [
+            Sample(v, None)
+            for item_id in sorted(missing)
+            for phrasing in kb.items[item_id].questions[:3]
+            for v in mangler.variants(phrasing)[:2]
+        ]
+        samples += [Sample(q, None) for q in negatives]
+        for sample in samples:
+            _, positions, features = matcher.features(sample.question)
+            if not positions:
+                continue
+            truth = np.array(
+                [matcher.items[p].id == sample.expected for p in positions], dtype=np.float64
+            )
+            asked.append(AskedQuestion(features, truth, sample.expected is not None))
+    return asked
+
+
+def fit_logistic(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+    iterations: int = 50,
+) -> npt.NDArray[np.float64]:
+    """Fit logistic-regression weights by Newton's method with an L2 penalty (not on the bias)."""
+    w = np.zeros(x.shape[1])
+    penalty = np.full(x.shape[1], l2)
+    penalty[0] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        gradient = x.T @ (p - y) + penalty * w
+        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return w
+
+
+def fit_score_model(asked: Sequence[AskedQuestion]) -> ScoreModel:
+    """Fit the ranking model on every candidate, then the confidence model on each best one."""
+    rank = fit_logistic(
+        np.vstack([a.rows for a in asked]), np.concatenate([a.truth for a in asked])
+    )
+    ranking_only = ScoreModel(rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)))
+    x, y = [], []
+    for question in asked:
+        order, probabilities = rank_candidates(question.rows, ranking_only)
+        x.append(confidence_features(question.rows, order, probabilities))
+        y.append(float(question.truth[order[0]]))
+    confidence = fit_logistic(np.vstack(x), np.asarray(y))
+    return ScoreModel(
+        rank=tuple(float(w) for w in rank), confidence=tuple(float(w) for w in confidence)
+    )
+
+
+def calibrate(kb: KnowledgeBase) -> ScoreModel:
+    """Fit the matcher's score model on a knowledge base."""
+    return fit_score_model(calibration_questions(kb, out_of_scope_questions()))
+
+
+def model_as_dict(model: ScoreModel) -> dict[str, dict[str, float]]:
+    """Return a score model by feature name, as stored in weights.json."""
+    return {
+        "rank": {n: round(w, 4) for n, w in zip(FEATURE_NAMES, model.rank, strict=True)},
+        "confidence": {
+            n: round(w, 4) for n, w in zip(CONFIDENCE_NAMES, model.confidence, strict=True)
+        },
+    }
+
+
+def write_weights(model: ScoreModel, path: Path = WEIGHTS_FILE) -> None:
+    """Store a fitted model where the matcher finds it."""
+    text = json.dumps(model_as_dict(model), indent=2, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")

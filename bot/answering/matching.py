@@ -1,0 +1,1327 @@
+"""Find the knowledge-base item a resident's question is about, or know that none fits.
+
+The pipeline (design.md §3):
+
+1. `normalize` (NFKC, half-width, simplified Chinese, lower case, punctuation out).
+2. Synonyms: every word of a synonym group is rewritten to the group's first word, so 户籍 and
+   户口 are one word from here on.
+3. Homophone repair: a run of characters that is no known word but sounds like a term of the
+   knowledge base (身份正 → 身份证, 公基金 → 公积金) is replaced by that term, as a pinyin input
+   method's wrong pick is undone.
+4. Segmentation by forward maximum matching over the knowledge base's own terms and a general
+   vocabulary, plus character bigrams (robust to wrong segmentation), pinyin-syllable bigrams
+   (robust to homophone typos the repair missed) and stemmed English words.
+5. BM25 over two fields per item (title/questions/keywords, and answer) picks candidates.
+6. Each candidate is re-scored by a logistic model over coverage, fuzzy (rapidfuzz) and pinyin
+   features, giving a calibrated probability in 0..1 that it is what the resident means.
+7. Thresholds from config.toml turn the best probability into one decision.
+
+The index is built once per knowledge-base load; a question touches only arrays and dicts.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+
+from bot.answering.knowledge_base import Item, KnowledgeBase
+from bot.answering.places import PlaceDetector
+from bot.answering.small_talk import is_small_talk
+from bot.core.text import (
+    char_sound,
+    detect_language,
+    general_vocabulary,
+    has_cjk,
+    latin_words,
+    normalize,
+    normalize_many,
+    unique,
+)
+
+Decision = Literal["answer", "suggest", "escalate"]
+
+# Words that say nothing about which service is meant. They still count for fuzzy similarity.
+_CHINESE_FILLERS = frozenset(
+    (
+        "请问 你好 您好 我想 想问 问一下 一下 怎么 怎么样 怎样 如何 什么 哪里 哪儿 "
+        "哪个 哪些 需要 要求 可以 可不可以 能不能 是不是 有没有 是否 为什么 吗 呢 啊 "
+        "吧 呀 了 的 得 地 我 我们 你们 他们 我的 自己 这个 那个 这样 还有 还是 "
+        "或者 就是 但是 因为 所以 如果 现在 已经 应该 一个 请 帮 帮忙 谢谢 麻烦 "
+        "知道 告诉 办 办理 去 到 在 给 让 把 被 和 跟 及 与 都 也 就 还 又 再 "
+        "才 要 想 能 会 有 没有 是 不 没 多少 多久 几天 几个 时候 怎么办 咋办 咋 "
+        "啥"
+    ).split()
+)
+_ENGLISH_STOPWORDS = frozenset(
+    (
+        "a an the i me my we our you your he she it "
+        "its they them their to of in on at for from "
+        "by with about as into is are was were be "
+        "been being am do does did doing have has had "
+        "having can could should would will shall may "
+        "might must how what when where which who "
+        "whom why this that these those there here "
+        "and or but if then so than too very just not "
+        "no yes please hi hello thanks thank want "
+        "need get got go going like any some all "
+        "there's i'm i've don't doesn't dont cant "
+        "can't much many long"
+    ).split()
+)
+
+_ENGLISH_SUFFIXES = (
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ings",
+    "ing",
+    "ies",
+    "ied",
+    "ed",
+    "es",
+    "s",
+    "al",
+)
+
+
+@lru_cache(maxsize=65536)
+def stem_english(word: str) -> str:
+    """Strip common English endings so renew, renewal and renewing are one token."""
+    for suffix in _ENGLISH_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            stem = word[: -len(suffix)]
+            if suffix in ("ies", "ied"):
+                stem += "y"
+            return stem
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An item that may answer the question, with the probability that it does."""
+
+    item: Item
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """What the matcher made of one question."""
+
+    question: str
+    normalized: str
+    language: str
+    decision: Decision
+    candidates: tuple[Candidate, ...]
+    reason: str
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    @property
+    def score(self) -> float:
+        return self.candidates[0].score if self.candidates else 0.0
+
+    def suggestions(self, limit: int) -> tuple[Candidate, ...]:
+        """Return the candidates worth offering as a choice: the best, and those close to it.
+
+        A candidate with a fifth of the best one's score is noise, not a choice.
+        """
+        if not self.candidates:
+            return ()
+        floor = self.candidates[0].score * _SUGGESTION_SHARE
+        return tuple(
+            c for n, c in enumerate(self.candidates[:limit]) if n == 0 or c.score >= floor
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MatchingThresholds:
+    """Where the calibrated probability turns into a decision (config.toml [matching])."""
+
+    answer: float = 0.6
+    suggest: float = 0.4
+    # The best must beat the second by this much to be answered outright; otherwise the
+    # resident chooses between them.
+    margin: float = 0.25
+    max_candidates: int = 3
+    # How many recent questions' results are kept for questions asked again word for word
+    # (0: none).
+    recent_results: int = 4096
+    # Names of this city: a question naming another city is about that city's affairs.
+    home_names: tuple[str, ...] = ("示例", "本市", "我市", "shili")
+
+
+# Logistic model over the re-ranking features, fitted by `python -m bot calibrate` on the
+# knowledge base's own questions (held out from the index) and a set of out-of-scope questions.
+# Order: bias, query coverage, pinyin coverage, question coverage, fuzzy ratio, partial ratio,
+# keyword hit, relative BM25, rank-1 flag.
+FEATURE_NAMES = (
+    "bias",
+    "query_coverage",
+    "pinyin_coverage",
+    "question_coverage",
+    "fuzzy_ratio",
+    "partial_ratio",
+    "keyword_hit",
+    "relative_bm25",
+    "first",
+    "evidence",
+    "missing_word",
+)
+# The confidence model sees the best candidate's absolute features (nothing relative to the
+# other candidates, which would make any best look good) and how far it leads the second.
+CONFIDENCE_NAMES = (
+    "bias",
+    "query_coverage",
+    "pinyin_coverage",
+    "question_coverage",
+    "fuzzy_ratio",
+    "partial_ratio",
+    "keyword_hit",
+    "evidence",
+    "missing_word",
+    "rank_probability",
+    "lead",
+)
+_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:9]]
+WEIGHTS_FILE = Path(__file__).resolve().parent / "calibration" / "weights.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreModel:
+    """Two logistic models: one ranks the candidates, one says how sure the best one is."""
+
+    rank: tuple[float, ...]
+    confidence: tuple[float, ...]
+
+
+_GUESS = ScoreModel(
+    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0),
+    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 1.0, 2.0),
+)
+
+
+def load_score_model(path: Path = WEIGHTS_FILE) -> ScoreModel:
+    """Return the fitted score model (`python -m bot calibrate`), or a neutral guess before any."""
+    if not path.is_file():
+        return _GUESS
+    fitted = json.loads(path.read_text(encoding="utf-8"))
+    rank = dict(zip(FEATURE_NAMES, _GUESS.rank, strict=True)) | fitted.get("rank", {})
+    confidence = dict(zip(CONFIDENCE_NAMES, _GUESS.confidence, strict=True)) | fitted.get(
+        "confidence", {}
+    )
+    return ScoreModel(
+        rank=tuple(float(rank[n]) for n in FEATURE_NAMES),
+        confidence=tuple(float(confidence[n]) for n in CONFIDENCE_NAMES),
+    )
+
+
+def _sigmoid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return 1.0 / (1.0 + np.exp(-np.clip(values, -50, 50)))
+
+
+def rank_candidates(
+    rows: npt.NDArray[np.float64], model: ScoreModel
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.float64]]:
+    """Return the candidates' order (best first) and their ranking probabilities."""
+    probabilities = _sigmoid(rows @ np.asarray(model.rank))
+    return np.argsort(-probabilities, kind="stable"), probabilities
+
+
+def confidence_features(
+    rows: npt.NDArray[np.float64],
+    order: npt.NDArray[np.intp],
+    probabilities: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Return the confidence model's input for the best candidate."""
+    best = int(order[0])
+    second = float(probabilities[order[1]]) if order.size > 1 else 0.0
+    first = float(probabilities[best])
+    return np.concatenate((rows[best, _CONFIDENCE_COLUMNS], [first, first - second]))
+
+
+DEFAULT_MODEL = load_score_model()
+
+# How many candidates BM25 hands to the re-ranking; beyond the first dozen the right item is
+# practically never found, and the fuzzy scores cost time per candidate.
+_CANDIDATE_POOL = 16
+_BM25_K1 = 1.2
+_BM25_B = 0.75
+_ANSWER_FIELD_WEIGHT = 0.3
+
+
+@dataclass(slots=True)
+class _Tokens:
+    """The string tokens of one text: words and single characters (Chinese), English stems.
+
+    Character bigrams and pinyin-syllable bigrams are computed as integer keys over whole
+    arrays of code points (`_bigram_keys`, `_sound_keys`), which keeps indexing fast.
+    """
+
+    canonical: str
+    words: list[str] = field(default_factory=list)
+    english: list[str] = field(default_factory=list)
+
+    def strings(self) -> list[str]:
+        return self.words + self.english
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexedTexts:
+    """Many texts analysed for the index: canonical texts and their tokens, flat."""
+
+    canonicals: list[str]
+    # Token ids in the index's vocabulary, and the text each one is of.
+    token_ids: npt.NDArray[np.int64]
+    owner: npt.NDArray[np.int64]
+    # The ids that are words of two characters or more (not single characters, not English).
+    word_ids: set[int]
+
+
+# Flag in `index_many`'s memo values: the piece is rewritten by a synonym.
+_REWRITTEN = 1 << 32
+
+
+_CODE_LIMIT = 0x110000
+_NO_SOUND = -1
+_SOUND_UNSEEN = -2
+# Folded pinyin syllable of each code point of the Basic Multilingual Plane, filled lazily.
+_sound_table = np.full(0x10000, _SOUND_UNSEEN, dtype=np.int32)
+_syllable_ids: dict[str, int] = {}
+
+
+def _code_points(text: str) -> npt.NDArray[np.int32]:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.int32)
+
+
+def _is_cjk(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
+    result: npt.NDArray[np.bool_] = (
+        ((codes >= 0x3400) & (codes <= 0x4DBF))
+        | ((codes >= 0x4E00) & (codes <= 0x9FFF))
+        | ((codes >= 0xF900) & (codes <= 0xFAFF))
+    )
+    return result
+
+
+def _sounds_of_codes(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+    """Return each code point's syllable id, or -1 for anything without a Chinese reading."""
+    cjk = _is_cjk(codes)
+    lookup = np.where(cjk, codes, 0)
+    sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
+    unseen = np.unique(codes[sounds == _SOUND_UNSEEN])
+    if unseen.size:
+        for code in unseen.tolist():
+            syllable = char_sound(chr(code))
+            if syllable == chr(code):
+                _sound_table[code] = _NO_SOUND
+            else:
+                _sound_table[code] = _syllable_ids.setdefault(syllable, len(_syllable_ids))
+        sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
+    return sounds
+
+
+def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Return the sorted distinct values (sorting beats numpy's hash-based unique here)."""
+    ordered = np.sort(values)
+    if ordered.size == 0:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def _joined_codes(texts: Sequence[str]) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """Return the code points of texts joined by line breaks, and each code point's text."""
+    if not texts:
+        return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int32)
+    codes = _code_points("\n".join(texts) + "\n")
+    breaks = np.flatnonzero(codes == 10)
+    if breaks.size == len(texts):
+        lengths = np.diff(breaks, prepend=-1)
+    else:  # a text with a line break of its own (normalised texts have none)
+        lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts))
+    return codes, np.repeat(np.arange(len(texts), dtype=np.int32), lengths)
+
+
+def _bigram_keys(
+    codes: npt.NDArray[np.int32],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Return the keys of adjacent Chinese character pairs and where each pair starts."""
+    if codes.size < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    cjk = _is_cjk(codes)
+    starts = np.flatnonzero(cjk[:-1] & cjk[1:])
+    return codes[starts].astype(np.int64) * _CODE_LIMIT + codes[starts + 1], starts
+
+
+def _sound_keys(
+    codes: npt.NDArray[np.int32],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp]]:
+    """Return the keys of adjacent syllable pairs (homophones share them) and their starts."""
+    if codes.size < 2:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.intp)
+    sounds = _sounds_of_codes(codes)
+    starts = np.flatnonzero((sounds[:-1] >= 0) & (sounds[1:] >= 0))
+    return sounds[starts].astype(np.int64) * 65536 + sounds[starts + 1], starts
+
+
+class _TextAnalyzer:
+    """Turns text into canonical text and tokens, with the knowledge base's vocabulary."""
+
+    def __init__(self, synonyms: Sequence[Sequence[str]], terms: Iterable[str]) -> None:
+        self.canonical: dict[str, str] = {}
+        for group in synonyms:
+            words = [w for w in normalize_many(group) if w]
+            if len(words) < 2:
+                continue
+            for word in words:
+                # A word in two groups keeps its first group: the knowledge base decides.
+                self.canonical.setdefault(word, words[0])
+        # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
+        # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
+        self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
+        self.latin_pattern = (
+            re.compile(r"(?<![0-9a-z])" + _trie_pattern(self.latin_canonical) + r"(?![0-9a-z])")
+            if self.latin_canonical
+            else None
+        )
+        self.general = general_vocabulary()
+        kb_terms = (
+            set(normalize_many(list(terms))) | set(self.canonical) | set(self.canonical.values())
+        )
+        self.kb_terms = {t for t in kb_terms if len(t) >= 2 and all(has_cjk(c) for c in t)}
+        # The words segmentation knows, in one set (a miss costs one lookup): the general
+        # vocabulary and the knowledge base's terms of up to eight characters.
+        segmentable = {t for t in self.kb_terms if len(t) <= 8}
+        self.words = self.general | segmentable
+        # For each first character, the lengths of the words that start with it, longest first:
+        # segmentation then tries only lengths that can match.
+        lengths = {c: set(v) for c, v in _general_lengths_by_first().items()}
+        for term in segmentable:
+            lengths.setdefault(term[0], set()).add(len(term))
+        self.lengths_by_first = {c: sorted(v, reverse=True) for c, v in lengths.items()}
+
+        # Sound index of the knowledge base's own terms, for homophone repair.
+        self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
+        for term in sorted(self.kb_terms):
+            if 2 <= len(term) <= 6:
+                key = tuple(char_sound(c) for c in term)
+                self.terms_by_sound.setdefault(key, []).append(term)
+        self.sound_lengths = sorted({len(k) for k in self.terms_by_sound}, reverse=True)
+
+    def _rewrite_latin(self, text: str) -> str:
+        """Rewrite Latin-script synonyms to their group's first word, as whole words."""
+        if self.latin_pattern is None or not _HAS_LATIN.search(text):
+            return text
+        return self.latin_pattern.sub(lambda m: f" {self.latin_canonical[m.group()]} ", text)
+
+    def _repair_run(self, run: str) -> str:
+        """Replace windows that are no word but sound like a knowledge-base term with the term."""
+        if not self.terms_by_sound:
+            return run
+        out: list[str] = []
+        i = 0
+        n = len(run)
+        sounds = [_SOUNDS[c] for c in run]
+        words = self.words
+        while i < n:
+            for length in self.sound_lengths:
+                if i + length > n:
+                    continue
+                window = run[i : i + length]
+                if window in words:
+                    # A real word is kept: 事业 is not a typo of 失业.
+                    out.append(window)
+                    i += length
+                    break
+                terms = self.terms_by_sound.get(tuple(sounds[i : i + length]))
+                if not terms:
+                    continue
+                term = terms[0]
+                shared = sum(1 for a, b in zip(window, term, strict=True) if a == b)
+                if shared >= (1 if length <= 3 else 2):
+                    out.append(term)
+                    i += length
+                    break
+            else:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
+
+    def segment(self, run: str) -> list[str]:
+        """Split a run of Chinese characters into words by forward maximum matching."""
+        words: list[str] = []
+        i = 0
+        n = len(run)
+        known = self.words
+        lengths_by_first = self.lengths_by_first
+        while i < n:
+            for length in lengths_by_first.get(run[i], ()):
+                piece = run[i : i + length]
+                if i + length <= n and piece in known:
+                    words.append(run[i : i + length])
+                    i += length
+                    break
+            else:
+                words.append(run[i])
+                i += 1
+        return words
+
+    def analyze(self, normalized: str, *, repair: bool = True) -> _Tokens:
+        """Return the canonical text of normalised text and its string tokens.
+
+        Canonical text has synonyms unified and, when `repair` is set, homophone typos
+        repaired. Repair is for what residents type; the knowledge base's own text is taken as
+        written, which also keeps indexing fast.
+        """
+        normalized = self._rewrite_latin(normalized)
+        if not _CJK_RUN.search(normalized):
+            canonical = " ".join(normalized.split())
+            return _Tokens(canonical, english=english_tokens(canonical))
+        pieces: list[str] = []
+        words: list[str] = []
+        last = 0
+        canonical_of = self.canonical
+        for match in _CJK_RUN.finditer(normalized):
+            pieces.append(normalized[last : match.start()])
+            run = self._repair_run(match.group()) if repair else match.group()
+            run_words = [canonical_of.get(w, w) for w in self.segment(run)]
+            words.extend(run_words)
+            pieces.append("".join(run_words))
+            last = match.end()
+        pieces.append(normalized[last:])
+        canonical = " ".join("".join(pieces).split())
+        result = _Tokens(canonical)
+        for word in words:
+            if word not in _CHINESE_FILLERS:
+                result.words.append(("w" if len(word) >= 2 else "c") + word)
+        if _HAS_LATIN.search(canonical):
+            result.english = english_tokens(canonical)
+        return result
+
+    def index_many(self, texts: Sequence[str], vocabulary: dict[str, int]) -> _IndexedTexts:
+        """Analyse many normalised texts for the index, as `analyze(text, repair=False)` does.
+
+        Tokens get their ids in `vocabulary` (new ones are added). Each distinct piece of text
+        is looked up once, and the segmentation of `segment` is written out here: at 100,000
+        phrasings the per-word work is most of an index build.
+        """
+        if not texts:
+            empty = np.zeros(0, dtype=np.int64)
+            return _IndexedTexts(canonicals=[], token_ids=empty, owner=empty, word_ids=set())
+        joined = self._rewrite_latin("\n".join(texts))
+        known = self.words
+        lengths_by_first = self.lengths_by_first
+        # Piece of text -> its token id + 1 (0 for a filler), plus _REWRITTEN when a synonym
+        # rewrites it (to `rewritten[piece]`).
+        memo: dict[str, int] = {}
+        rewritten: dict[str, str] = {}
+        word_ids: set[int] = set()
+        flat: list[int] = []
+        run_owner: list[int] = []
+        run_count: list[int] = []
+        pieces: list[str] = []
+        changes: list[tuple[int, int, str]] = []
+        text_index = 0
+        last = 0
+        for match in _CJK_RUN.finditer(joined):
+            start, last_end = match.span()
+            pieces.append(joined[last:start])
+            text_index += joined.count("\n", last, start)
+            run = match.group()
+            before = len(flat)
+            i = 0
+            n = len(run)
+            while i < n:
+                # Near the end of a run a slice comes out shorter than asked; if it is a word,
+                # its own length is among the lengths tried later, so it is the longest match
+                # all the same (`segment` checks the bound instead).
+                for length in lengths_by_first.get(run[i], ()):
+                    piece = run[i : i + length]
+                    if piece in known:
+                        break
+                else:
+                    piece = run[i]
+                i += len(piece)
+                value = memo.get(piece)
+                if value is None:
+                    value = memo[piece] = self._index_word(piece, vocabulary, rewritten, word_ids)
+                if value >= _REWRITTEN:
+                    changes.append((i - len(piece), i, piece))
+                flat.append(value)
+            run_owner.append(text_index)
+            run_count.append(len(flat) - before)
+            if changes:
+                out: list[str] = []
+                at = 0
+                for begin, stop, piece in changes:
+                    out.append(run[at:begin])
+                    out.append(rewritten[piece])
+                    at = stop
+                out.append(run[at:])
+                pieces.append("".join(out))
+                changes.clear()
+            else:
+                pieces.append(run)
+            last = last_end
+        pieces.append(joined[last:])
+        canonicals = [" ".join(part.split()) for part in "".join(pieces).split("\n")]
+        values = np.asarray(flat, dtype=np.int64) % _REWRITTEN - 1
+        owner = np.repeat(np.asarray(run_owner, dtype=np.int64), run_count)
+        kept = values >= 0
+        english_ids, english_owner = english_token_ids(canonicals, vocabulary)
+        return _IndexedTexts(
+            canonicals=canonicals,
+            token_ids=np.concatenate((values[kept], english_ids)),
+            owner=np.concatenate((owner[kept], english_owner)),
+            word_ids=word_ids,
+        )
+
+    def _index_word(
+        self, piece: str, vocabulary: dict[str, int], rewritten: dict[str, str], word_ids: set[int]
+    ) -> int:
+        """Return the memo value of a segmented piece for `index_many` (see there)."""
+        word = self.canonical.get(piece, piece)
+        value = 0
+        if word not in _CHINESE_FILLERS:
+            token_id = vocabulary.setdefault(
+                ("w" if len(word) >= 2 else "c") + word, len(vocabulary)
+            )
+            if len(word) >= 2:
+                word_ids.add(token_id)
+            value = token_id + 1
+        if word != piece:
+            rewritten[piece] = word
+            value += _REWRITTEN
+        return value
+
+    def canonical_text(self, text: str) -> str:
+        """Return normalised text with synonyms unified and homophone typos repaired."""
+        return self.analyze(normalize(text)).canonical
+
+
+def _english_token(word: str) -> str | None:
+    """Return the token of one English word, or None for a stop word or a single letter."""
+    if word in _ENGLISH_STOPWORDS or len(word) <= 1:
+        return None
+    return "e" + stem_english(word)
+
+
+def english_tokens(normalized: str) -> list[str]:
+    """Return the stemmed English words of normalised text, stop words left out."""
+    return [token for word in latin_words(normalized) if (token := _english_token(word))]
+
+
+def english_token_ids(
+    texts: Sequence[str], vocabulary: dict[str, int]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the ids in `vocabulary` of the English tokens of many normalised texts (new ones
+    are added), and each token's text: `english_tokens` of each, for the index."""
+    memo: dict[str, int] = {}
+    ids: list[int] = []
+    owner: list[int] = []
+    for index, text in enumerate(texts):
+        if not _HAS_LATIN.search(text):
+            continue
+        for word in latin_words(text):
+            token_id = memo.get(word)
+            if token_id is None:
+                token = _english_token(word)
+                token_id = -1 if token is None else vocabulary.setdefault(token, len(vocabulary))
+                memo[word] = token_id
+            if token_id >= 0:
+                ids.append(token_id)
+                owner.append(index)
+    return np.asarray(ids, dtype=np.int64), np.asarray(owner, dtype=np.int64)
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """Return a regular expression matching any of words, as a prefix tree.
+
+    An alternation of hundreds of words makes `re` try each one at every position; nested by
+    common prefixes, a position that starts no word fails at its first character.
+    """
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict[str, Any]) -> str:
+        ends = "" in node
+        branches = [
+            re.escape(char) + render(child) for char, child in sorted(node.items()) if char
+        ]
+        if not branches:
+            return ""
+        # Longest first: a branch is tried before the word may end here.
+        body = branches[0] if len(branches) == 1 and not ends else "(?:" + "|".join(branches) + ")"
+        return body + "?" if ends else body
+
+    return "(?:" + render(trie) + ")"
+
+
+@lru_cache(maxsize=1)
+def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
+    """Return, per first character, the lengths of the general vocabulary's words (once)."""
+    lengths: dict[str, set[int]] = {}
+    for word in general_vocabulary():
+        lengths.setdefault(word[0], set()).add(len(word))
+    return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
+
+
+def prepare_process() -> None:
+    """Read the tables every index of this process shares, so that no load pays for them.
+
+    They depend on no knowledge base: the general vocabulary, its words' lengths by first
+    character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
+    the table of traditional characters. Each is read once per process; without this call the
+    first index build reads them.
+    """
+    general_vocabulary()
+    _general_lengths_by_first()
+    _sounds_of_codes(
+        np.concatenate(
+            (np.arange(0x3400, 0x4DC0), np.arange(0x4E00, 0xA000), np.arange(0xF900, 0xFB00))
+        )
+    )
+    normalize_many(["繁體"])
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: an index build makes millions of objects that live
+    on, and each collection on the way would walk them all again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _SoundCache(dict[str, str]):
+    """Folded pinyin of each character seen so far (a dict lookup on the hot path)."""
+
+    def __missing__(self, char: str) -> str:
+        sound = char_sound(char)
+        self[char] = sound
+        return sound
+
+
+_SOUNDS = _SoundCache()
+_HAS_LATIN = re.compile(r"[0-9a-z]")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_ANSWER_CHARS = 100
+_SUGGESTION_SHARE = 0.2
+# Only short questions repeat word for word; long ones are not kept.
+_RECENT_LENGTH = 120
+_FUZZY_QUERY_CHARS = 80
+
+
+def _item_terms(kb: KnowledgeBase) -> list[str]:
+    terms: list[str] = []
+    for item in kb.items.values():
+        terms.extend(item.keywords)
+    for department in kb.departments.values():
+        terms.append(department.name)
+    return terms
+
+
+@dataclass(frozen=True, slots=True)
+class _Postings:
+    """One field's BM25 postings by token: token t's entries are indptr[t]:indptr[t + 1]."""
+
+    keys: npt.NDArray[np.int64]
+    token: npt.NDArray[np.int64]
+    doc: npt.NDArray[np.int64]
+    weight: npt.NDArray[np.float32]
+    indptr: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    canonical: str
+    language: str
+    # Known tokens by id with their weight; words (two characters or more) among them.
+    lexical: dict[int, float]
+    words: frozenset[int]
+    # Weight of the tokens no item has, and whether a whole word is among them.
+    unknown_weight: float
+    unknown_word: bool
+    sounds: dict[int, float]
+    sound_unknown_weight: float
+    all_ids: npt.NDArray[np.int32]
+
+
+class Matcher:
+    """The index over one knowledge base; answers `match(question)`."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        thresholds: MatchingThresholds | None = None,
+        model: ScoreModel = DEFAULT_MODEL,
+        held_out: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.kb = kb
+        self.thresholds = thresholds or MatchingThresholds()
+        self.model = model
+        self._recent: OrderedDict[str, MatchResult] = OrderedDict()
+        self.items: list[Item] = list(kb.items.values())
+        self.places = PlaceDetector(self.thresholds.home_names)
+        self._vocabulary: dict[str, int] = {}
+        with _collection_paused():
+            self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb))
+            self._build(held_out)
+
+    # -- index ----------------------------------------------------------------------------------
+
+    def _token_id(self, token: str) -> int:
+        vocabulary = self._vocabulary
+        return vocabulary.setdefault(token, len(vocabulary))
+
+    def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
+        """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""
+        analyzer = self.analyzer
+        vocabulary = self._vocabulary
+        # Phrasings (title, questions, English ones) become "questions" of the index: each has
+        # canonical text for fuzzy scores and tokens for coverage. Keywords and answers only
+        # feed their item's fields.
+        phrasing_texts: list[str] = []
+        phrasing_item: list[int] = []
+        phrasing_is_title: list[bool] = []
+        keyword_texts: list[str] = []
+        keyword_item: list[int] = []
+        answer_texts: list[str] = []
+        for position, item in enumerate(self.items):
+            phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
+            kept = unique(p for p in phrasings if p and (item.id, p) not in held_out)
+            # Every item needs one phrasing; its id serves when none is left.
+            for phrasing in kept or [item.id.replace("-", " ")]:
+                phrasing_texts.append(phrasing)
+                phrasing_item.append(position)
+                phrasing_is_title.append(phrasing == item.title)
+            keyword_texts.extend(item.keywords)
+            keyword_item.extend([position] * len(item.keywords))
+            answer_texts.append(item.answer[:_ANSWER_CHARS])
+            answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
+
+        raw = normalize_many(phrasing_texts)
+        indexed = analyzer.index_many(raw, vocabulary)
+        canonicals = indexed.canonicals
+        phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
+        title_array = np.asarray(phrasing_is_title, dtype=bool)
+        # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
+        keyword_normalized = normalize_many(keyword_texts)
+        distinct_keywords = sorted(set(keyword_normalized))
+        keywords = analyzer.index_many(distinct_keywords, vocabulary)
+        distinct_index = {text: index for index, text in enumerate(distinct_keywords)}
+        keyword_distinct = np.fromiter(
+            (distinct_index[t] for t in keyword_normalized),
+            dtype=np.int64,
+            count=len(keyword_item),
+        )
+        keyword_canonicals = [keywords.canonicals[i] for i in keyword_distinct.tolist()]
+        keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
+        # Each keyword's tokens, once per item that has the keyword.
+        order = np.argsort(keywords.owner, kind="stable")
+        distinct_tokens = keywords.token_ids[order]
+        counts = np.bincount(keywords.owner, minlength=len(distinct_keywords))
+        firsts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        per_keyword = counts[keyword_distinct]
+        keyword_token_item = np.repeat(keyword_item_array, per_keyword)
+        within = np.arange(int(per_keyword.sum()), dtype=np.int64) - np.repeat(
+            np.cumsum(per_keyword) - per_keyword, per_keyword
+        )
+        keyword_tokens = distinct_tokens[np.repeat(firsts[keyword_distinct], per_keyword) + within]
+        answers = normalize_many(answer_texts)
+
+        # String tokens (words, English) have ids now; bigram and sound keys after, above them.
+        phrasing_token_item = phrasing_item_array[indexed.owner]
+        phrasing_title_token = title_array[indexed.owner]
+        q_string_tokens = np.concatenate(
+            (indexed.token_ids, indexed.token_ids[phrasing_title_token], keyword_tokens)
+        )
+        q_string_items = np.concatenate(
+            (phrasing_token_item, phrasing_token_item[phrasing_title_token], keyword_token_item)
+        )
+        # The words among each item's keywords (a question naming one is a strong signal).
+        is_word = np.isin(keyword_tokens, np.fromiter(keywords.word_ids, dtype=np.int64))
+        span = len(vocabulary) + 1  # above every token id so far
+        word_pairs = _sorted_unique(keyword_token_item[is_word] * span + keyword_tokens[is_word])
+        pair_item = word_pairs // span
+        pair_token = (word_pairs % span).tolist()
+        bounds = np.searchsorted(pair_item, np.arange(len(self.items) + 1)).tolist()
+        keyword_ids = [
+            frozenset(pair_token[bounds[p] : bounds[p + 1]]) for p in range(len(self.items))
+        ]
+        a_tokens, a_owner_text = english_token_ids(answers, vocabulary)
+        a_items = a_owner_text // 2
+        strings = len(vocabulary)
+
+        # Bigrams and sounds over all texts at once; "\n" separates texts and breaks runs.
+        p_codes, p_owner = _joined_codes(canonicals)
+        p_bigrams, p_bigram_at = _bigram_keys(p_codes)
+        p_bigram_phrasing = p_owner[p_bigram_at]
+        raw_codes, raw_owner = _joined_codes(raw)
+        sound_keys_parts = []
+        sound_owner_parts = []
+        for codes, owner in ((p_codes, p_owner), (raw_codes, raw_owner)):
+            keys, at = _sound_keys(codes)
+            sound_keys_parts.append(keys)
+            sound_owner_parts.append(
+                phrasing_item_array[owner[at]] if keys.size else np.zeros(0, dtype=np.int64)
+            )
+        # The code points of 100,000 phrasings are large: they go as soon as they are used.
+        del p_codes, p_owner, raw_codes, raw_owner, codes, owner, keys, at, p_bigram_at
+        k_codes, k_owner = _joined_codes(keyword_canonicals)
+        k_bigrams, k_at = _bigram_keys(k_codes)
+        k_sounds, k_sound_at = _sound_keys(k_codes)
+        del k_codes
+        a_codes, a_owner = _joined_codes(answers)
+        a_bigrams, a_at = _bigram_keys(a_codes)
+        del a_codes
+
+        self._bigram_vocabulary = _sorted_unique(np.concatenate((p_bigrams, k_bigrams, a_bigrams)))
+        sound_all = np.concatenate((*sound_keys_parts, k_sounds))
+        self._sound_vocabulary = _sorted_unique(sound_all)
+        del sound_all
+        bigram_base = strings
+        sound_base = strings + self._bigram_vocabulary.size
+        vocabulary_size = sound_base + self._sound_vocabulary.size
+        self._vocabulary_size = vocabulary_size
+        self._string_count = strings
+
+        def bigram_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return bigram_base + np.searchsorted(self._bigram_vocabulary, keys)
+
+        def sound_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return sound_base + np.searchsorted(self._sound_vocabulary, keys)
+
+        p_bigram_ids = bigram_ids(p_bigrams)
+        p_bigram_items = (
+            phrasing_item_array[p_bigram_phrasing]
+            if p_bigrams.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        title_bigrams = (
+            title_array[p_bigram_phrasing] if p_bigrams.size else np.zeros(0, dtype=bool)
+        )
+        q_token_array = np.concatenate(
+            (
+                q_string_tokens,
+                p_bigram_ids,
+                p_bigram_ids[title_bigrams],
+                sound_ids(np.concatenate(sound_keys_parts)),
+                bigram_ids(k_bigrams),
+                sound_ids(k_sounds),
+            )
+        )
+        q_item_array = np.concatenate(
+            (
+                q_string_items,
+                p_bigram_items,
+                p_bigram_items[title_bigrams],
+                np.concatenate(sound_owner_parts),
+                keyword_item_array[k_owner[k_at]] if k_bigrams.size else np.zeros(0, np.int64),
+                keyword_item_array[k_owner[k_sound_at]]
+                if k_sounds.size
+                else np.zeros(0, np.int64),
+            )
+        )
+        a_token_array = np.concatenate((a_tokens, bigram_ids(a_bigrams)))
+        a_item_array = np.concatenate(
+            (
+                a_items,
+                a_owner[a_at].astype(np.int64) // 2 if a_bigrams.size else np.zeros(0, np.int64),
+            )
+        )
+
+        n_items = max(len(self.items), 1)
+        q_field = self._field(q_token_array, q_item_array, 1.0)
+        a_field = self._field(a_token_array, a_item_array, _ANSWER_FIELD_WEIGHT)
+        del q_token_array, q_item_array, a_token_array, a_item_array
+        # Membership of (item, token) pairs as sorted int64 keys item * V + token, one array per
+        # field: a question's coverage of its candidates is then one binary search.
+        self._q_keys = np.sort(q_field.doc * vocabulary_size + q_field.token)
+        self._a_keys = np.sort(a_field.doc * vocabulary_size + a_field.token)
+        # IDF over the item as a whole (either field), so that a word common in answers but not
+        # in questions is still known to be common.
+        either = _sorted_unique(np.concatenate((q_field.keys, a_field.keys))) // n_items
+        either_df = np.bincount(either, minlength=vocabulary_size).astype(np.float64)
+        self._idf = np.log(1.0 + (n_items - either_df + 0.5) / (either_df + 0.5))
+        self._unknown_idf = float(math.log(1.0 + (n_items + 0.5) / 0.5))
+        # Tokens in more than this share of items pick no candidates (they still count in the
+        # features): it keeps a question's cost flat as the knowledge base grows.
+        self._selective = either_df <= max(0.25 * n_items, 50)
+        self._postings = (q_field, a_field)
+
+        # The lexical tokens of every phrasing (for how much of it a question covers), flat and
+        # sorted by phrasing, which is sorted by item.
+        n_phrasings = len(phrasing_texts)
+        string_pairs = indexed.owner * vocabulary_size + indexed.token_ids
+        pairs = _sorted_unique(
+            np.concatenate(
+                (string_pairs, p_bigram_phrasing.astype(np.int64) * vocabulary_size + p_bigram_ids)
+            )
+        )
+        self._flat_tokens = (pairs % vocabulary_size).astype(np.int32)
+        self._flat_question = (pairs // vocabulary_size).astype(np.int32)
+        self._question_texts = canonicals
+        self._question_item = phrasing_item_array.astype(np.int32)
+        q_starts = np.searchsorted(self._question_item, np.arange(len(self.items) + 1))
+        t_starts = np.searchsorted(self._flat_question, q_starts)
+        # Item p's phrasings are [first_question[p], first_question[p + 1]), its phrasings'
+        # tokens [first_token[p], first_token[p + 1]) of the flat arrays.
+        self._item_first_question = q_starts.astype(np.int64)
+        self._item_first_token = t_starts.astype(np.int64)
+        self._question_idf_total = np.bincount(
+            self._flat_question, weights=self._idf[self._flat_tokens], minlength=n_phrasings
+        ).astype(np.float64)
+        self._question_long_enough = np.array([len(t) >= 4 for t in canonicals], dtype=bool)
+        self._question_length = np.array([len(t) for t in canonicals], dtype=np.float64)
+        self._keyword_ids = keyword_ids
+
+    def _field(
+        self, tokens: npt.NDArray[np.int64], items: npt.NDArray[np.int64], field_weight: float
+    ) -> _Postings:
+        """Return one field's BM25 postings, sorted by token (one sort, no argsort)."""
+        n_items = max(len(self.items), 1)
+        occurrences = tokens * n_items + items
+        occurrences.sort()
+        if occurrences.size == 0:
+            empty = np.zeros(0, dtype=np.int64)
+            return _Postings(
+                keys=empty,
+                token=empty,
+                doc=empty,
+                weight=np.zeros(0, dtype=np.float32),
+                indptr=np.zeros(self._vocabulary_size + 1, dtype=np.int64),
+            )
+        starts = np.empty(occurrences.size, dtype=bool)
+        starts[0] = True
+        np.not_equal(occurrences[1:], occurrences[:-1], out=starts[1:])
+        first = np.flatnonzero(starts)
+        keys = occurrences[first]
+        tf = np.diff(np.append(first, occurrences.size)).astype(np.float64)
+        token = keys // n_items
+        doc = keys % n_items
+        length = np.bincount(items, minlength=n_items).astype(np.float64)
+        average = float(length.mean()) if length.mean() > 0 else 1.0
+        df = np.bincount(token, minlength=self._vocabulary_size).astype(np.float64)
+        idf = np.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
+        norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * length[doc] / average)
+        weight = (field_weight * idf[token] * tf * (_BM25_K1 + 1) / (tf + norm)).astype(np.float32)
+        indptr = np.searchsorted(token, np.arange(self._vocabulary_size + 1))
+        return _Postings(keys=keys, token=token, doc=doc, weight=weight, indptr=indptr)
+
+    @staticmethod
+    def _contains(
+        keys: npt.NDArray[np.int64], wanted: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.bool_]:
+        if keys.size == 0:
+            return np.zeros(wanted.shape, dtype=bool)
+        found = np.searchsorted(keys, wanted)
+        found[found >= keys.size] = keys.size - 1
+        result: npt.NDArray[np.bool_] = keys[found] == wanted
+        return result
+
+    # -- questions ------------------------------------------------------------------------------
+
+    def _analyze(self, question: str, raw: str | None = None) -> _Query:
+        raw = normalize(question) if raw is None else raw
+        tokens = self.analyzer.analyze(raw)
+        lexical: dict[int, float] = {}
+        words: set[int] = set()
+        unknown_weight = 0.0
+        unknown_word = False
+        for token in dict.fromkeys(tokens.strings()):
+            index = self._vocabulary.get(token)
+            if index is None:
+                # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
+                # rarest word; single characters weigh less.
+                unknown_weight += self._unknown_idf * (0.5 if token[0] == "c" else 1.0)
+                unknown_word = unknown_word or token[0] in "we"
+            else:
+                lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
+                if token[0] in "we":
+                    words.add(index)
+        codes = _code_points(tokens.canonical)
+        keys = np.unique(_bigram_keys(codes)[0])
+        known, ids = self._lookup(self._bigram_vocabulary, keys, self._string_count)
+        for index in ids.tolist():
+            lexical[index] = float(self._idf[index])
+        # Bigrams that cross words are common; one no item has weighs half the rarest word.
+        unknown_weight += 0.5 * self._unknown_idf * int((~known).sum())
+        sound_keys = np.unique(
+            np.concatenate((_sound_keys(codes)[0], _sound_keys(_code_points(raw))[0]))
+        )
+        sound_base = self._string_count + self._bigram_vocabulary.size
+        known, ids = self._lookup(self._sound_vocabulary, sound_keys, sound_base)
+        sounds = {index: float(self._idf[index]) for index in ids.tolist()}
+        return _Query(
+            canonical=tokens.canonical,
+            language=detect_language(question),
+            lexical=lexical,
+            words=frozenset(words),
+            unknown_weight=unknown_weight,
+            unknown_word=unknown_word,
+            sounds=sounds,
+            sound_unknown_weight=self._unknown_idf * int((~known).sum()),
+            all_ids=np.asarray([*lexical, *sounds], dtype=np.int32),
+        )
+
+    @staticmethod
+    def _lookup(
+        vocabulary: npt.NDArray[np.int64], keys: npt.NDArray[np.int64], base: int
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """Return which keys the vocabulary has, and the token ids of those it has."""
+        if vocabulary.size == 0 or keys.size == 0:
+            return np.zeros(keys.shape, dtype=bool), np.zeros(0, dtype=np.int64)
+        found = np.searchsorted(vocabulary, keys)
+        found[found >= vocabulary.size] = vocabulary.size - 1
+        known: npt.NDArray[np.bool_] = vocabulary[found] == keys
+        return known, base + found[known]
+
+    def _bm25(self, query: _Query) -> npt.NDArray[np.float64]:
+        doc_slices = []
+        weight_slices = []
+        selective = self._selective
+        for token in query.all_ids.tolist():
+            if selective[token]:
+                for postings in self._postings:
+                    start, end = postings.indptr[token], postings.indptr[token + 1]
+                    if end > start:
+                        doc_slices.append(postings.doc[start:end])
+                        weight_slices.append(postings.weight[start:end])
+        if not doc_slices:
+            return np.zeros(len(self.items), dtype=np.float64)
+        # One bincount over every posting of the question beats a scatter-add per token.
+        return np.bincount(
+            np.concatenate(doc_slices),
+            weights=np.concatenate(weight_slices),
+            minlength=len(self.items),
+        ).astype(np.float64)
+
+    def features(
+        self, question: str, normalized: str | None = None
+    ) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
+        """Return the analysed question, the candidate item positions and their feature rows."""
+        query = self._analyze(question, normalized)
+        empty = np.zeros((0, len(FEATURE_NAMES)))
+        if not query.canonical or query.all_ids.size == 0 or not self.items:
+            return query, [], empty
+        scores = self._bm25(query)
+        pool = min(_CANDIDATE_POOL, len(self.items))
+        if pool < len(self.items):
+            top = np.argpartition(-scores, pool - 1)[:pool]
+        else:
+            top = np.arange(len(self.items))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > 0]
+        if top.size == 0:
+            return query, [], empty
+        positions = top.tolist()
+        best_bm25 = float(scores[top[0]])
+
+        # Query coverage: the IDF-weighted share of the question's words that the item has
+        # (in its title, questions or keywords; half as much when only its answer has them).
+        known = list(query.lexical.items())
+        lexical_total = sum(query.lexical.values()) + query.unknown_weight or 1.0
+        covered = np.zeros(top.size, dtype=np.float64)
+        # The rarest word of the question that the item lacks: 公租房 in a question about
+        # public rental housing says the housing-fund item is not it, however much else fits.
+        missing_word = np.full(top.size, 1.0 if query.unknown_word else 0.0)
+        if known:
+            ids = np.array([t for t, _ in known], dtype=np.int64)
+            weights = np.array([w for _, w in known], dtype=np.float64)
+            keys = top.astype(np.int64)[:, None] * self._vocabulary_size + ids[None, :]
+            in_q = self._contains(self._q_keys, keys)
+            in_a = self._contains(self._a_keys, keys)
+            covered = (in_q + 0.5 * (in_a & ~in_q)) @ weights
+            is_word = np.array([t in query.words for t, _ in known], dtype=bool)
+            if is_word.any():
+                lacking = ~(in_q | in_a) & is_word[None, :]
+                rarity = weights / self._unknown_idf
+                missing_word = np.maximum(missing_word, (lacking * rarity[None, :]).max(axis=1))
+        sound_known = list(query.sounds.items())
+        sound_total = sum(query.sounds.values()) + query.sound_unknown_weight or 1.0
+        sound_covered = np.zeros(top.size, dtype=np.float64)
+        if sound_known:
+            ids = np.array([t for t, _ in sound_known], dtype=np.int64)
+            weights = np.array([w for _, w in sound_known], dtype=np.float64)
+            keys = top.astype(np.int64)[:, None] * self._vocabulary_size + ids[None, :]
+            sound_covered = self._contains(self._q_keys, keys) @ weights
+
+        # Phrasing coverage: the share of the closest phrasing's words that the question has.
+        query_ids = np.array(sorted(query.lexical), dtype=np.int32)
+        # The candidates' phrasings and their tokens, gathered with index arithmetic: each
+        # item's phrasings (and their tokens) are contiguous in the flat arrays.
+        top64 = top.astype(np.int64)
+        first_q = self._item_first_question[top64]
+        counts = self._item_first_question[top64 + 1] - first_q
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        n_local = int(counts.sum())
+        question_indexes = np.repeat(first_q - starts, counts) + np.arange(n_local)
+        first_t = self._item_first_token[top64]
+        token_counts = self._item_first_token[top64 + 1] - first_t
+        token_starts = np.concatenate(([0], np.cumsum(token_counts)[:-1]))
+        token_index = np.repeat(first_t - token_starts, token_counts) + np.arange(
+            int(token_counts.sum())
+        )
+        tokens = self._flat_tokens[token_index]
+        # Each token's phrasing, numbered among the candidates' phrasings.
+        owners = self._flat_question[token_index] - np.repeat(first_q - starts, token_counts)
+        covered_by_question: npt.NDArray[np.float64] = np.zeros(n_local)
+        if query_ids.size and tokens.size:
+            found = np.searchsorted(query_ids, tokens)
+            found[found >= query_ids.size] = query_ids.size - 1
+            hit = query_ids[found] == tokens
+            covered_by_question = np.bincount(
+                owners[hit], weights=self._idf[tokens[hit]], minlength=n_local
+            ).astype(np.float64)
+        totals = self._question_idf_total[question_indexes]
+        coverage = np.divide(covered_by_question, totals, out=np.zeros(n_local), where=totals > 0)
+
+        texts = [self._question_texts[q] for q in question_indexes.tolist()]
+        # A long story is compared by its beginning and its end, where residents put the
+        # question; it also bounds the cost of the comparisons.
+        fuzzy_query = query.canonical
+        if len(fuzzy_query) > _FUZZY_QUERY_CHARS:
+            half = _FUZZY_QUERY_CHARS // 2
+            fuzzy_query = fuzzy_query[:half] + fuzzy_query[-half:]
+        ratios = process.cdist([fuzzy_query], texts, scorer=fuzz.ratio, dtype=np.float32)[
+            0
+        ].astype(np.float64)
+        # partial_ratio rewards a short phrasing found inside a long story; it means something
+        # only when the phrasing has some length of its own.
+        # Containment: the longest common subsequence over the shorter text's length (from
+        # the Indel ratio, so no second comparison is needed). It rewards a phrasing found in
+        # a story, and a bare keyword found in a phrasing.
+        lengths = self._question_length[question_indexes]
+        query_length = float(len(fuzzy_query))
+        common = ratios * (lengths + query_length) / 200.0
+        partials = 100.0 * common / np.maximum(np.minimum(lengths, query_length), 1.0)
+        partials[~self._question_long_enough[question_indexes]] = 0.0
+
+        rows = np.zeros((top.size, len(FEATURE_NAMES)), dtype=np.float64)
+        rows[:, 0] = 1.0
+        rows[:, 1] = covered / lexical_total
+        rows[:, 2] = sound_covered / sound_total
+        rows[:, 3] = np.maximum.reduceat(coverage, starts)
+        rows[:, 4] = np.maximum.reduceat(ratios, starts) / 100.0
+        rows[:, 5] = np.maximum.reduceat(partials, starts) / 100.0
+        query_keys = query.lexical.keys()
+        rows[:, 6] = [1.0 if self._keyword_ids[p] & query_keys else 0.0 for p in positions]
+        rows[:, 7] = scores[top] / best_bm25
+        rows[0, 8] = 1.0
+        rows[:, 9] = covered / (covered + 8.0)
+        rows[:, 10] = missing_word
+        return query, positions, rows
+
+    def match(self, question: str) -> MatchResult:
+        """Rank the items for one question and decide: answer, suggest or escalate.
+
+        Residents ask the same things in the same words all day ("社保卡怎么补办"), so recent
+        results are kept (they are immutable, and this index never changes: a reloaded
+        knowledge base gets a new matcher and an empty cache).
+        """
+        if len(question) > _RECENT_LENGTH or self.thresholds.recent_results <= 0:
+            return self._match(question)
+        cached = self._recent.get(question)
+        if cached is not None:
+            self._recent.move_to_end(question)
+            return cached
+        result = self._match(question)
+        self._recent[question] = result
+        if len(self._recent) > self.thresholds.recent_results:
+            self._recent.popitem(last=False)
+        return result
+
+    def _match(self, question: str) -> MatchResult:
+        normalized = normalize(question)
+        query, positions, rows = self.features(question, normalized)
+        if is_small_talk(normalized):
+            return MatchResult(
+                question=question,
+                normalized=query.canonical,
+                language=query.language,
+                decision="escalate",
+                candidates=(),
+                reason="small_talk",
+            )
+        if not positions:
+            reason = "empty" if not query.canonical else "no_match"
+            return MatchResult(
+                question=question,
+                normalized=query.canonical,
+                language=query.language,
+                decision="escalate",
+                candidates=(),
+                reason=reason,
+            )
+        order, probabilities = rank_candidates(rows, self.model)
+        confidence = float(
+            _sigmoid(
+                np.asarray(
+                    confidence_features(rows, order, probabilities)
+                    @ np.asarray(self.model.confidence)
+                )
+            )
+        )
+        # The best candidate's score is the confidence; the others get it scaled by how their
+        # ranking probability compares with the best one's, so the order stays the order and
+        # a close second shows as close.
+        best_probability = max(float(probabilities[order[0]]), 1e-9)
+        scores = [confidence] + [
+            confidence * float(probabilities[i]) / best_probability for i in order[1:]
+        ]
+        candidates = tuple(
+            Candidate(item=self.items[positions[i]], score=round(score, 4))
+            for i, score in zip(
+                order[: max(self.thresholds.max_candidates, 5)], scores, strict=False
+            )
+        )
+        second = float(probabilities[order[1]]) if order.size > 1 else 0.0
+        # How far the best leads: the share of its ranking probability the second lacks.
+        lead = 1.0 - second / best_probability
+        decision, reason = self._decide(confidence, lead)
+        place = self.places.other_place(normalized)
+        if place:
+            decision, reason = "escalate", f"other_place:{place}"
+        return MatchResult(
+            question=question,
+            normalized=query.canonical,
+            language=query.language,
+            decision=decision,
+            candidates=candidates,
+            reason=reason,
+        )
+
+    def _decide(self, confidence: float, lead: float) -> tuple[Decision, str]:
+        thresholds = self.thresholds
+        if confidence >= thresholds.answer and lead >= thresholds.margin:
+            return "answer", "confident"
+        if confidence >= thresholds.suggest:
+            return "suggest", "close_candidates" if confidence >= thresholds.answer else "unsure"
+        return "escalate", "no_match"

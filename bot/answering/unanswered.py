@@ -1,0 +1,146 @@
+"""The questions the bot could not answer, grouped by similarity, so the knowledge base grows
+where residents need it.
+
+"Could not answer": the matcher gave up (escalate, except greetings and empty messages), or the
+resident said the answer did not help. Questions are grouped greedily: each question joins the
+first group whose leading question is similar enough (rapidfuzz on character pairs, so that
+Chinese, written without spaces, compares by its words' pieces), else it starts a group.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.models import Question
+
+# Reasons that are not a gap in the knowledge base.
+NOT_GAPS = ("small_talk", "empty")
+SIMILARITY = 62.0
+MAX_QUESTIONS = 5000
+EXAMPLES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class AskedQuestion:
+    """One unanswered question as the grouping needs it."""
+
+    text: str
+    normalized: str
+    language: str
+    asked_at: dt.datetime
+    # The item the matcher thought closest, if any (a hint where the phrasing may belong).
+    closest_item: str | None
+    not_helpful: bool
+
+
+@dataclass(slots=True)
+class QuestionGroup:
+    """Questions that ask the same thing in different words."""
+
+    leader: str
+    count: int = 0
+    phrasings: Counter[str] = field(default_factory=Counter)
+    languages: Counter[str] = field(default_factory=Counter)
+    closest_items: Counter[str] = field(default_factory=Counter)
+    not_helpful: int = 0
+    last_asked: dt.datetime | None = None
+
+    @property
+    def examples(self) -> list[tuple[str, int]]:
+        return self.phrasings.most_common(EXAMPLES)
+
+    @property
+    def closest_item(self) -> str | None:
+        common = self.closest_items.most_common(1)
+        return common[0][0] if common else None
+
+
+def comparable(text: str) -> str:
+    """Return a question as space-separated character pairs (words for the scorer)."""
+    folded = "".join(text.lower().split())
+    if len(folded) < 3:
+        return folded
+    return " ".join(folded[i : i + 2] for i in range(len(folded) - 1))
+
+
+def group_questions(
+    questions: Sequence[AskedQuestion], *, similarity: float = SIMILARITY
+) -> list[QuestionGroup]:
+    """Group questions by similarity; the biggest groups first."""
+    by_text: dict[str, list[AskedQuestion]] = {}
+    for question in questions:
+        key = " ".join((question.normalized or question.text).split()) or question.text
+        by_text.setdefault(key, []).append(question)
+    groups: list[QuestionGroup] = []
+    leaders: list[str] = []
+    # The most asked wordings lead, so a group is named by what residents say most.
+    for key, asked in sorted(by_text.items(), key=lambda pair: (-len(pair[1]), pair[0])):
+        probe = comparable(key)
+        found = process.extractOne(
+            probe, leaders, scorer=fuzz.token_set_ratio, score_cutoff=similarity
+        )
+        if found is None:
+            group = QuestionGroup(leader=asked[0].text)
+            groups.append(group)
+            leaders.append(probe)
+        else:
+            group = groups[found[2]]
+        for question in asked:
+            group.count += 1
+            group.phrasings[question.text] += 1
+            group.languages[question.language] += 1
+            if question.closest_item:
+                group.closest_items[question.closest_item] += 1
+            group.not_helpful += question.not_helpful
+            if group.last_asked is None or question.asked_at > group.last_asked:
+                group.last_asked = question.asked_at
+    groups.sort(key=lambda g: (-g.count, g.leader))
+    return groups
+
+
+async def unanswered_questions(
+    session: AsyncSession, since: dt.datetime, *, limit: int = MAX_QUESTIONS
+) -> list[AskedQuestion]:
+    """Return the newest questions since a moment that the bot could not answer."""
+    rows = await session.execute(
+        select(
+            Question.text,
+            Question.normalized,
+            Question.language,
+            Question.created_at,
+            Question.candidates,
+            Question.feedback,
+        )
+        .where(
+            Question.created_at >= since,
+            or_(
+                (Question.decision == "escalate") & Question.reason.not_in(NOT_GAPS),
+                Question.feedback == "not_helpful",
+            ),
+        )
+        .order_by(Question.created_at.desc())
+        .limit(limit)
+    )
+    result = []
+    for text, normalized, language, created_at, candidates, feedback in rows.all():
+        closest = None
+        if candidates and isinstance(candidates, list) and isinstance(candidates[0], dict):
+            closest = str(candidates[0].get("id") or "") or None
+        result.append(
+            AskedQuestion(
+                text=text,
+                normalized=normalized or "",
+                language=language,
+                asked_at=created_at,
+                closest_item=closest,
+                not_helpful=feedback == "not_helpful",
+            )
+        )
+    return result

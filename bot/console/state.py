@@ -1,0 +1,21 @@
+"""What the console's handlers share through the application: typed keys and small lookups."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+
+from bot.core.services import Services
+
+SERVICES = web.AppKey("services", Services)
+ZONE = web.AppKey("zone", ZoneInfo)
+# The console language of a request: "zh" unless the viewer chose English.
+LANGUAGE = web.RequestKey("language", str)
+
+
+def department_names(request: web.Request) -> dict[str, str]:
+    """Return every department's name in the viewer's language, by id."""
+    language = request.get(LANGUAGE, "zh")
+    departments = request.app[SERVICES].knowledge.kb.departments
+    return {d.id: d.display_name(language) for d in departments.values()}

@@ -1,0 +1,397 @@
+"""Tickets in the console: the staff triage queue, a department's queue, one ticket and its actions.
+
+Who sees a ticket: managers every ticket; officers their own department's; staff those waiting in
+triage. Anyone else gets the same 404 as for a number that does not exist (and the attempt is
+audited), so guessing numbers tells nothing. Actions go through `TicketDesk`, the same code the
+departments' Telegram buttons and signed callbacks use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.console.forms import form_text, positive_int
+from bot.console.messages import redirect_with
+from bot.console.rendering import page, render
+from bot.console.security import VIEWER, Viewer, allow, client_ip
+from bot.console.state import SERVICES, ZONE, department_names
+from bot.core.audit import record_audit
+from bot.core.models import Resident, Ticket, TicketEvent, utcnow
+from bot.tickets.complaint_log import Cursor, LogFilters, list_tickets
+from bot.tickets.desk import (
+    DISCLOSURE_OUTCOMES,
+    HELD_STATUSES,
+    MAX_OFFICER_TEXT,
+    MAX_REASON_TEXT,
+    OPEN_STATUSES,
+    TRIAGE_STATUSES,
+    Actor,
+    TicketDesk,
+    TicketError,
+    TimelineEntry,
+    triage_filter,
+)
+
+TRIAGE_LIMIT = 200
+QUEUE_LIMIT = 300
+# Deadlines this close are shown in amber, before they turn red.
+SOON = dt.timedelta(days=2)
+
+
+def deadline_state(deadline: dt.datetime | None, done: bool, now: dt.datetime) -> str:
+    """Return "overdue", "soon" or "" for a deadline not yet met (done means it was met)."""
+    if deadline is None or done:
+        return ""
+    if deadline < now:
+        return "overdue"
+    if deadline - now < SOON:
+        return "soon"
+    return ""
+
+
+def reply_state(ticket: Ticket, now: dt.datetime) -> str:
+    """Return the highlight of a ticket's reply deadline."""
+    if ticket.overdue and ticket.replied_at is None:
+        return "overdue"
+    finished = ticket.replied_at is not None or ticket.status in ("closed", "rejected")
+    return deadline_state(ticket.reply_deadline, finished, now)
+
+
+def ack_state(ticket: Ticket, now: dt.datetime) -> str:
+    """Return the highlight of a ticket's acknowledgement deadline."""
+    if ticket.status != "assigned":
+        return ""
+    return deadline_state(ticket.ack_deadline, False, now)
+
+
+def may_see(viewer: Viewer, ticket: Ticket) -> bool:
+    """Tell whether a console user may open a ticket."""
+    if viewer.role == "manager":
+        return True
+    if viewer.role == "officer":
+        return viewer.department_id is not None and ticket.department_id == viewer.department_id
+    if viewer.role == "staff":
+        return ticket.status in TRIAGE_STATUSES and ticket.department_id is None
+    return False
+
+
+def may_see_identity(viewer: Viewer, ticket: Ticket) -> bool:
+    """Tell whether a user may see who filed a ticket and how to reach them.
+
+    Nobody sees it for an anonymous report; a department only with the resident's consent.
+    """
+    if ticket.anonymous:
+        return False
+    if viewer.role == "manager":
+        return True
+    return viewer.role == "officer" and ticket.share_identity
+
+
+async def visible_ticket(request: web.Request) -> Ticket:
+    """Return the ticket of the URL if the viewer may see it; 404 (audited) otherwise."""
+    services = request.app[SERVICES]
+    viewer = request[VIEWER]
+    number = request.match_info["number"].strip().upper()[:32]
+    async with services.sessions() as session:
+        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        if ticket is None or not may_see(viewer, ticket):
+            await record_audit(
+                session,
+                user_id=viewer.user_id,
+                action="ticket.denied",
+                target_type="ticket",
+                target_id=number,
+                detail={"exists": ticket is not None, "role": viewer.role},
+                ip=client_ip(request),
+            )
+            await session.commit()
+            raise web.HTTPNotFound()
+    return ticket
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who filed a ticket, for those allowed to know."""
+
+    contact_name: str | None
+    contact_phone: str | None
+    resident_name: str | None
+    telegram_user_id: int | None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            (self.contact_name, self.contact_phone, self.resident_name, self.telegram_user_id)
+        )
+
+
+async def _identity(request: web.Request, ticket: Ticket) -> Identity | None:
+    viewer = request[VIEWER]
+    if not may_see_identity(viewer, ticket):
+        return None
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
+        resident = await session.get(Resident, ticket.resident_id) if ticket.resident_id else None
+        identity = Identity(
+            contact_name=ticket.contact_name,
+            contact_phone=ticket.contact_phone,
+            resident_name=resident.display_name if resident else None,
+            telegram_user_id=resident.telegram_user_id if resident else None,
+        )
+        if identity.any:
+            await record_audit(
+                session,
+                user_id=viewer.user_id,
+                action="ticket.view_personal_data",
+                target_type="ticket",
+                target_id=ticket.number,
+                detail={"fields": [k for k, v in vars_of(identity).items() if v]},
+                ip=client_ip(request),
+            )
+            await session.commit()
+    return identity
+
+
+def vars_of(identity: Identity) -> dict[str, Any]:
+    """Return an identity's fields by name."""
+    return {name: getattr(identity, name) for name in identity.__slots__}
+
+
+def actions_for(viewer: Viewer, ticket: Ticket) -> set[str]:
+    """Return the actions a user may take on a ticket now (the desk checks again)."""
+    if viewer.role == "officer" and ticket.department_id == viewer.department_id:
+        if ticket.status not in HELD_STATUSES:
+            return set()
+        allowed = {"reply", "hand_back"}
+        if ticket.status == "assigned":
+            allowed.add("acknowledge")
+        if ticket.resident_id is not None:
+            allowed.add("ask")
+        if ticket.type == "disclosure" and not ticket.extended:
+            allowed.add("extend")
+        return allowed
+    if viewer.role == "staff" and ticket.status in OPEN_STATUSES:
+        return {"reassign", "reject"}
+    return set()
+
+
+@allow("staff", "officer", "manager")
+async def ticket_page(request: web.Request) -> web.StreamResponse:
+    """Show a ticket, its whole timeline and the actions the viewer may take."""
+    viewer = request[VIEWER]
+    ticket = await visible_ticket(request)
+    desk = request.app[SERVICES].tickets
+    timeline = await desk.timeline(ticket.id)
+    identity = await _identity(request, ticket)
+    return render(
+        request,
+        "ticket.html",
+        ticket_context(request, ticket, timeline, identity, actions_for(viewer, ticket)),
+    )
+
+
+def ticket_context(
+    request: web.Request,
+    ticket: Ticket,
+    timeline: list[TimelineEntry],
+    identity: Identity | None,
+    actions: set[str],
+) -> dict[str, Any]:
+    """Return what the ticket page shows."""
+    now = utcnow()
+    kb = request.app[SERVICES].knowledge.kb
+    return {
+        "ticket": ticket,
+        "timeline": timeline,
+        "identity": identity,
+        "actions": actions,
+        "reply_state": reply_state(ticket, now),
+        "ack_state": ack_state(ticket, now),
+        "departments": department_names(request),
+        "department_choices": sorted(kb.departments.values(), key=lambda d: d.id),
+        "outcomes": DISCLOSURE_OUTCOMES,
+        "max_text": MAX_OFFICER_TEXT,
+        "max_reason": MAX_REASON_TEXT,
+    }
+
+
+def _actor(viewer: Viewer) -> Actor:
+    if viewer.role == "officer" and viewer.department_id:
+        return Actor.department(viewer.department_id, str(viewer.user_id), viewer.name)
+    return Actor.staff(str(viewer.user_id), viewer.name)
+
+
+async def _act(request: web.Request, action: str) -> web.StreamResponse:
+    """Run one ticket action for the viewer, audit it, and go back to the ticket (or queue)."""
+    services = request.app[SERVICES]
+    viewer = request[VIEWER]
+    ticket = await visible_ticket(request)
+    if action not in actions_for(viewer, ticket):
+        raise redirect_with(request, "ticket", {"number": ticket.number}, "not_allowed")
+    form = await request.post()
+    desk: TicketDesk = request.app[SERVICES].tickets
+    actor = _actor(viewer)
+    code = action
+    try:
+        if action == "acknowledge":
+            await desk.acknowledge(ticket.id, actor)
+            code = "acknowledged"
+        elif action == "reply":
+            outcome = form_text(form, "outcome", 32) or None
+            if ticket.type == "disclosure" and outcome not in DISCLOSURE_OUTCOMES:
+                raise redirect_with(request, "ticket", {"number": ticket.number}, "invalid")
+            await desk.reply(
+                ticket.id,
+                actor,
+                form_text(form, "text", MAX_OFFICER_TEXT + 1),
+                outcome=outcome if ticket.type == "disclosure" else None,
+            )
+            code = "replied"
+        elif action == "hand_back":
+            await desk.hand_back(ticket.id, actor, form_text(form, "reason", MAX_REASON_TEXT + 1))
+            code = "returned"
+        elif action == "ask":
+            await desk.ask_resident(
+                ticket.id, actor, form_text(form, "question", MAX_OFFICER_TEXT + 1)
+            )
+            code = "info_requested"
+        elif action == "extend":
+            days = positive_int(form_text(form, "days", 3)) or 0
+            await desk.extend(
+                ticket.id, actor, days, form_text(form, "reason", MAX_REASON_TEXT + 1)
+            )
+            code = "extended"
+        elif action == "reassign":
+            await desk.reassign(
+                ticket.id,
+                actor,
+                form_text(form, "department", 128),
+                note=form_text(form, "note", MAX_REASON_TEXT + 1),
+            )
+            code = "reassigned"
+        elif action == "reject":
+            await desk.reject(ticket.id, actor, form_text(form, "reason", MAX_REASON_TEXT + 1))
+            code = "rejected"
+    except TicketError as error:
+        code = (
+            "invalid"
+            if error.code in ("empty", "too_long", "invalid", "days")
+            else ("not_allowed")
+        )
+        if error.code == "department":
+            code = "invalid"
+    async with services.sessions() as session:
+        await record_audit(
+            session,
+            user_id=viewer.user_id,
+            action=f"ticket.{action}",
+            target_type="ticket",
+            target_id=ticket.number,
+            detail={"result": code},
+            ip=client_ip(request),
+        )
+        await session.commit()
+    succeeded = code not in ("invalid", "not_allowed")
+    if succeeded and action in ("hand_back", "reassign", "reject"):
+        # The ticket has left the viewer's queue: they could no longer open it.
+        raise redirect_with(request, "department" if action == "hand_back" else "triage", {}, code)
+    raise redirect_with(request, "ticket", {"number": ticket.number}, code)
+
+
+def _action_handler(action: str, *roles: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await _act(request, action)
+
+    handler.__name__ = handler.__qualname__ = f"ticket_{action}"
+    handler.__doc__ = f"Ticket action: {action}."
+    return allow(*roles)(handler)  # type: ignore[arg-type]
+
+
+acknowledge = _action_handler("acknowledge", "officer")
+reply = _action_handler("reply", "officer")
+hand_back = _action_handler("hand_back", "officer")
+ask_resident = _action_handler("ask", "officer")
+extend = _action_handler("extend", "officer")
+reassign = _action_handler("reassign", "staff")
+reject = _action_handler("reject", "staff")
+
+
+@allow("staff", "manager")
+@page("triage.html")
+async def triage(request: web.Request) -> dict[str, Any]:
+    """List the tickets no department holds, oldest first, with why they are here."""
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
+        tickets = list(
+            (
+                await session.execute(
+                    select(Ticket)
+                    .where(triage_filter())
+                    .order_by(Ticket.created_at, Ticket.id)
+                    .limit(TRIAGE_LIMIT)
+                )
+            ).scalars()
+        )
+        reasons: dict[int, str] = {}
+        if tickets:
+            events = await session.execute(
+                select(TicketEvent.ticket_id, TicketEvent.body, TicketEvent.data)
+                .where(
+                    TicketEvent.ticket_id.in_([t.id for t in tickets]),
+                    TicketEvent.kind == "returned",
+                )
+                .order_by(TicketEvent.id)
+            )
+            for ticket_id, body, data in events.all():
+                former = (data or {}).get("from_department_id") or ""
+                reasons[ticket_id] = f"{former}: {body}" if former else body
+    return {
+        "tickets": tickets,
+        "reasons": reasons,
+        "departments": department_names(request),
+        "now": utcnow(),
+    }
+
+
+@allow("officer")
+@page("department.html")
+async def department_queue(request: web.Request) -> dict[str, Any]:
+    """An officer's department: tickets to act on by deadline, then all of them, newest first."""
+    services = request.app[SERVICES]
+    viewer = request[VIEWER]
+    department = viewer.department_id
+    now = utcnow()
+    async with services.sessions() as session:
+        waiting = list(
+            (
+                await session.execute(
+                    select(Ticket)
+                    .where(
+                        Ticket.department_id == department,
+                        Ticket.status.in_(HELD_STATUSES),
+                    )
+                    .order_by(Ticket.reply_deadline.is_(None), Ticket.reply_deadline, Ticket.id)
+                    .limit(QUEUE_LIMIT)
+                )
+            ).scalars()
+        )
+        page = await list_tickets(
+            session,
+            LogFilters.parse(dict(request.query)),
+            zone=request.app[ZONE],
+            after=Cursor.decode(request.query.get("after", "")),
+            before=Cursor.decode(request.query.get("before", "")),
+            scope=Ticket.department_id == department,
+        )
+    return {
+        "waiting": waiting,
+        "page": page,
+        "reply_states": {t.id: reply_state(t, now) for t in [*waiting, *page.tickets]},
+        "ack_states": {t.id: ack_state(t, now) for t in waiting},
+        "departments": department_names(request),
+    }

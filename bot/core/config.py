@@ -1,0 +1,326 @@
+"""Settings of one deployment, read from config.toml; secrets come from the environment only.
+
+`BOT_CONFIG` names another config file. Relative paths in the file are relative to the file's
+folder, so a deployment can keep its config, knowledge base and database together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+
+
+class ConfigError(Exception):
+    """The config file is missing or invalid; the message names the file and the setting."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KnowledgeSettings(_Section):
+    dir: Path = Path("knowledge")
+
+
+class MatchingSettings(_Section):
+    """Thresholds on the calibrated score (0..1) that turn it into a decision."""
+
+    answer_threshold: float = Field(0.6, ge=0, le=1)
+    suggest_threshold: float = Field(0.4, ge=0, le=1)
+    margin: float = Field(0.25, ge=0, le=1)
+    max_suggestions: int = Field(3, ge=1, le=5)
+    # Results of this many recent questions are kept for residents who ask word for word what
+    # was asked before (0 turns it off).
+    recent_results: int = Field(4096, ge=0, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MatchingSettings:
+        if self.suggest_threshold > self.answer_threshold:
+            raise ValueError("suggest_threshold must not be above answer_threshold")
+        return self
+
+
+class DatabaseSettings(_Section):
+    # SQLite file used when no URL is given (the DATABASE_URL environment variable wins).
+    path: Path = Path("data/bot.sqlite3")
+    url: str = ""
+    echo: bool = False
+
+
+class TelegramSettings(_Section):
+    api_base_url: str = "https://api.telegram.org/bot"
+    api_base_file_url: str = ""
+    staff_chat_id: int | None = None
+    supervisor_chat_id: int | None = None
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str = ""
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+    # Per-resident flood limit: at most this many messages in this many seconds.
+    flood_messages: int = Field(20, ge=1)
+    flood_window_seconds: int = Field(60, ge=1)
+    escalation_repost_minutes: int = Field(60, ge=1)
+    # Local try-out: the Bot API server the bot talks to when no token is set.
+    tryout_host: str = "127.0.0.1"
+    tryout_port: int = Field(8081, ge=1, le=65535)
+    # Re-posts of one unanswered escalation before the bot stops nagging (the console still lists it).
+    escalation_max_reposts: int = Field(5, ge=0)
+    # What residents are told about when a person answers: staff work these hours on working days
+    # (official Chinese calendar) in this time zone, and usually answer within this many hours.
+    staff_hours: str = Field("09:00-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    staff_answer_hours: int = Field(2, ge=1)
+    timezone: str = "Asia/Shanghai"
+    # Language of the bot's messages in the staff group.
+    staff_language: Literal["zh", "en"] = "zh"
+    # Telegram allows about 30 messages a second overall and 20 a minute per group; 0 switches a
+    # limit off (only against a local Bot API server, e.g. in benchmarks).
+    rate_limit_per_second: int = Field(30, ge=0)
+    rate_limit_group_per_minute: int = Field(20, ge=0)
+    # Updates processed at once; one resident's updates are still handled in order.
+    concurrent_updates: int = Field(32, ge=1)
+    # How often conversations and per-user data are written to the database.
+    persistence_interval_seconds: float = Field(5, gt=0)
+
+
+class WebSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    base_url: str = ""
+    session_hours: int = Field(8, ge=1)
+    login_attempts: int = Field(5, ge=1)
+    login_window_minutes: int = Field(15, ge=1)
+    # Failed logins from one address (any user name) before it is refused for the window.
+    login_attempts_per_ip: int = Field(20, ge=1)
+    # Session cookies are sent over HTTPS only; switch off only to try the console on a LAN
+    # without TLS (browsers treat http://127.0.0.1 and http://localhost as secure anyway).
+    cookie_secure: bool = True
+    # Addresses of reverse proxies in front of the console: from these (only), the client's
+    # address is taken from the last X-Forwarded-For entry, for login throttling and the audit.
+    trusted_proxies: tuple[str, ...] = ()
+
+
+TicketType = Literal["complaint", "report", "suggestion", "help", "disclosure"]
+TICKET_TYPES: tuple[TicketType, ...] = ("complaint", "report", "suggestion", "help", "disclosure")
+# The Regulations on Government Information Disclosure (art. 33): 20 working days to reply,
+# extendable once by at most 20 more.
+DISCLOSURE_REPLY_DAYS = 20
+DISCLOSURE_EXTENSION_DAYS = 20
+
+
+class DeadlineDays(_Section):
+    """Working days to acknowledge (签收) and to reply (答复)."""
+
+    ack: int = Field(ge=0, le=60)
+    reply: int = Field(ge=1, le=250)
+
+
+class DeadlineOverride(_Section):
+    """Deadlines of one category, for one ticket type or (without `type`) for every type."""
+
+    category: str = Field(min_length=1)
+    type: TicketType | None = None
+    ack: int | None = Field(None, ge=0, le=60)
+    reply: int | None = Field(None, ge=1, le=250)
+
+
+DEFAULT_DEADLINES: dict[TicketType, DeadlineDays] = {
+    "complaint": DeadlineDays(ack=1, reply=15),
+    "report": DeadlineDays(ack=1, reply=15),
+    "suggestion": DeadlineDays(ack=2, reply=20),
+    "help": DeadlineDays(ack=1, reply=5),
+    "disclosure": DeadlineDays(ack=1, reply=DISCLOSURE_REPLY_DAYS),
+}
+
+
+class TicketSettings(_Section):
+    """Complaints, reports, suggestions, help requests and disclosure applications."""
+
+    max_description_chars: int = Field(2000, ge=50, le=3500)
+    min_description_chars: int = Field(5, ge=1, le=50)
+    max_photos: int = Field(5, ge=0, le=10)
+    max_contact_chars: int = Field(100, ge=10, le=200)
+    max_information_chars: int = Field(2000, ge=50, le=3500)
+    # A form (or a pending "add information" / rating comment) left alone this long ends, so a
+    # question typed days later is not taken as a ticket's text.
+    form_timeout_minutes: int = Field(60, ge=5, le=1440)
+    similar_min_score: float = Field(60, ge=0, le=100)
+    similar_max_offers: int = Field(3, ge=0, le=5)
+    similar_window_days: int = Field(90, ge=1)
+    routing_min_confidence: float = Field(0.5, ge=0, le=1)
+    # Categories that say nothing about the department (routing then relies on the text alone).
+    generic_categories: tuple[str, ...] = ("其他",)
+    rating_timeout_days: int = Field(7, ge=1)
+    ack_reminder_hours: float = Field(4, ge=0)
+    reply_reminder_hours: float = Field(24, ge=0)
+    sweep_interval_seconds: float = Field(60, gt=0)
+    timezone: str = "Asia/Shanghai"
+    deadlines: dict[TicketType, DeadlineDays] = Field(default_factory=dict)
+    deadline_overrides: tuple[DeadlineOverride, ...] = ()
+
+    @model_validator(mode="after")
+    def _complete_and_lawful(self) -> TicketSettings:
+        # Types left out of [tickets.deadlines] keep their defaults.
+        merged = DEFAULT_DEADLINES | dict(self.deadlines)
+        object.__setattr__(self, "deadlines", merged)
+        limit = DISCLOSURE_REPLY_DAYS
+        if merged["disclosure"].reply > limit:
+            raise ValueError(f"deadlines.disclosure.reply must be at most {limit} (the law)")
+        for override in self.deadline_overrides:
+            if override.type == "disclosure" and (override.reply or 0) > limit:
+                raise ValueError(f"a disclosure override's reply must be at most {limit}")
+        return self
+
+
+class CalendarSettings(_Section):
+    """Corrections and additions to the official holiday calendar of the chinesecalendar package.
+
+    The package knows the State Council's holiday notices up to its last release; for a later
+    year list that year's holidays and adjusted working days (调休) here and name the year in
+    `configured_years`, or working days fall back to Monday to Friday with a logged warning.
+    """
+
+    extra_holidays: tuple[dt.date, ...] = ()
+    extra_workdays: tuple[dt.date, ...] = ()
+    configured_years: tuple[int, ...] = ()
+
+
+class DeliverySettings(_Section):
+    """The outbox worker that delivers tickets to departments and notices to residents."""
+
+    max_attempts: int = Field(8, ge=1, le=50)
+    backoff_base_seconds: float = Field(5, gt=0)
+    backoff_max_seconds: float = Field(3600, gt=0)
+    # A claimed row not finished within the lease (a worker died) is claimed again.
+    lease_seconds: float = Field(120, gt=0)
+    batch_size: int = Field(20, ge=1, le=500)
+    poll_interval_seconds: float = Field(2, gt=0)
+    webhook_timeout_seconds: float = Field(10, gt=0)
+
+
+class CallbackSettings(_Section):
+    """The signed endpoint departments' systems post status changes to (bot.api.callbacks)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=0, le=65535)
+    # A callback whose X-Timestamp is further than this from the bot's clock is refused.
+    tolerance_seconds: int = Field(300, ge=10, le=3600)
+    max_body_bytes: int = Field(65536, ge=1024, le=1048576)
+    # The local try-out also serves a pretend system of this department on the same listener
+    # (tryout.department_demo), to watch a webhook arrive and answer it by signed callback.
+    demo_department: str = ""
+
+
+class DepartmentChannels(_Section):
+    """How one department receives tickets; the web console is always available to it."""
+
+    channels: tuple[Literal["telegram", "webhook", "console"], ...] = ("console",)
+    telegram_chat_id: int | None = None
+    webhook_url: str = ""
+    # Name of the environment variable that holds the department's HMAC secret (webhook
+    # signatures and signed callbacks); the secret itself never goes in the config file.
+    secret_env: str = Field("", pattern=r"^([A-Za-z_][A-Za-z0-9_]*)?$")
+
+    @model_validator(mode="after")
+    def _channels_have_what_they_need(self) -> DepartmentChannels:
+        if "telegram" in self.channels and self.telegram_chat_id is None:
+            raise ValueError("the telegram channel needs telegram_chat_id")
+        if "webhook" in self.channels:
+            if not self.webhook_url.startswith(("http://", "https://")):
+                raise ValueError("the webhook channel needs webhook_url (http:// or https://)")
+            if not self.secret_env:
+                raise ValueError("the webhook channel needs secret_env (an environment variable)")
+        return self
+
+    def secret(self) -> bytes | None:
+        """Return the department's HMAC secret from the environment, or None when unset."""
+        value = os.environ.get(self.secret_env, "") if self.secret_env else ""
+        return value.encode() if value else None
+
+
+class Settings(_Section):
+    """All settings of one deployment."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    source: Path = DEFAULT_CONFIG
+    city: str = "示例市"
+    city_en: str = "Shili City"
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    matching: MatchingSettings = MatchingSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    telegram: TelegramSettings = TelegramSettings()
+    web: WebSettings = WebSettings()
+    tickets: TicketSettings = TicketSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    delivery: DeliverySettings = DeliverySettings()
+    callbacks: CallbackSettings = CallbackSettings()
+    # [departments.<id>]: delivery channels per department id of knowledge/departments.toml.
+    departments: dict[str, DepartmentChannels] = Field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def resolve(self, path: Path) -> Path:
+        """Return a path from the config file, relative to the config file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def knowledge_dir(self) -> Path:
+        return self.resolve(self.knowledge.dir)
+
+    @property
+    def database_url(self) -> str:
+        """Return the database URL: DATABASE_URL, else [database] url, else the SQLite file."""
+        url = os.environ.get("DATABASE_URL") or self.database.url
+        if url:
+            return url
+        return f"sqlite+aiosqlite:///{self.resolve(self.database.path)}"
+
+    @property
+    def telegram_token(self) -> str:
+        return os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()
+
+    @property
+    def telegram_api_base_url(self) -> str:
+        return os.environ.get("TELEGRAM_API_BASE_URL") or self.telegram.api_base_url
+
+    def section(self, name: str) -> dict[str, Any]:
+        """Return a section this module does not model (for parts that validate their own)."""
+        extra = self.model_extra or {}
+        value = extra.get(name, {})
+        return value if isinstance(value, dict) else {}
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        where = ".".join(str(p) for p in problem["loc"])
+        lines.append(f"  [{where}] {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read settings from `path`, else from `BOT_CONFIG`, else from the bundled config.toml."""
+    chosen = Path(path or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG).resolve()
+    if not chosen.is_file():
+        raise ConfigError(f"{chosen}: config file not found (set BOT_CONFIG or pass --config)")
+    try:
+        with chosen.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{chosen}: bad TOML: {error}") from error
+    try:
+        return Settings(source=chosen, **data)
+    except ValidationError as error:
+        raise ConfigError(f"{chosen}: invalid settings:\n{_describe(error)}") from error

@@ -1,0 +1,236 @@
+"""The Telegram application, built in one place from the settings (the composition root).
+
+Handlers live in the `handlers/` package, one module per conversation, each exporting
+`register(app)`. `HANDLER_MODULES` says in which order they are registered, which matters:
+within a handler group the first handler that accepts an update handles it, so conversations
+that collect free text, photos and locations come before the free-text question handler, and
+the fallback comes last. Guards live in negative groups and run before everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import importlib
+import logging
+from collections.abc import Awaitable, Hashable, Sequence
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Defaults
+
+from bot.core.i18n import t
+from bot.core.services import Services
+from bot.telegram.context import CONTEXT_TYPES, BotApplication, BotContext
+from bot.telegram.persistence import DatabasePersistence
+from bot.telegram.request import AiohttpRequest
+
+log = logging.getLogger(__name__)
+
+# Registration order (see the module docstring). Modules of other areas that are not there yet
+# are skipped with a note in the log, so each area can land on its own.
+HANDLER_MODULES: tuple[str, ...] = (
+    # Negative groups: unknown update types, edited messages, group chats other than the staff
+    # chat, the per-resident flood limit, and loading the resident (language) for the rest.
+    "handlers.guards",
+    # /start, /help, /language and the main menu (callback data "m:", "lang:").
+    "handlers.start",
+    # The staff group: replies to escalation posts answer residents; "learn this phrasing".
+    "handlers.staff",
+    # Complaints, reports, suggestions, disclosure applications (callback data "cmp:",
+    # /complain). Before questions and fallback: the conversation collects text and photos.
+    "handlers.complaints",
+    # My tickets (callback data "tkt:", /status).
+    "handlers.status",
+    # Departments answering tickets in their own Telegram chats.
+    "handlers.departments",
+    # Browsing categories, items and cards (callback data "b:").
+    "handlers.browse",
+    # Free text goes to the matcher; answer feedback, suggestions, talk to a person ("q:").
+    "handlers.questions",
+    # Last: stickers, photos, voice, files, locations and stale buttons nobody else took.
+    "handlers.fallback",
+)
+
+REPOST_JOB = "repost_escalations"
+REPOST_CHECK_SECONDS = 60
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Handles updates concurrently, but one chat's updates strictly in order.
+
+    A resident who types two messages in a row gets two answers in that order and a conversation
+    never sees its own updates interleaved, while other residents are not kept waiting.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
+
+    @staticmethod
+    def _key(update: object) -> Hashable:
+        if isinstance(update, Update):
+            if update.effective_chat is not None:
+                return ("chat", update.effective_chat.id)
+            if update.effective_user is not None:
+                return ("user", update.effective_user.id)
+        return ("update", id(update))
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = self._key(update)
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+async def report_error(update: object, context: BotContext) -> None:
+    """Log the error with the update, and tell the person politely (never the traceback)."""
+    log.error(
+        "error while handling an update: %s",
+        update.to_dict() if isinstance(update, Update) else repr(update),
+        exc_info=context.error,
+    )
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    chat = update.effective_chat
+    language = context.resident.language if context.resident else None
+    if chat.type != ChatType.PRIVATE:
+        if chat.id != context.services.settings.telegram.staff_chat_id:
+            return
+        language = context.services.settings.telegram.staff_language
+    try:
+        if update.callback_query is not None:
+            await update.callback_query.answer()
+        await context.bot.send_message(chat.id, t("error", language))
+    except TelegramError as error:
+        log.warning("could not tell chat %s about the error: %s", chat.id, html.escape(str(error)))
+
+
+def register_handlers(application: BotApplication, modules: Sequence[str]) -> list[str]:
+    """Import each handler module and call its register(app); return the modules registered."""
+    registered = []
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise
+            log.info("handler module %s is not installed; skipped", name)
+            continue
+        module.register(application)
+        registered.append(name)
+    return registered
+
+
+async def repost_escalations(context: BotContext) -> None:
+    """Post escalations never posted, and re-post those unanswered for too long."""
+    posted = await context.services.escalations.repost_due()
+    if posted:
+        log.info("%d escalation(s) posted to the staff group", posted)
+
+
+_COMMANDS = {
+    "zh": [
+        ("start", "主菜单"),
+        ("help", "使用说明"),
+        ("language", "切换语言 / Language"),
+        ("complain", "投诉、举报、建议"),
+        ("status", "我的工单"),
+    ],
+    "en": [
+        ("start", "Main menu"),
+        ("help", "How to use the bot"),
+        ("language", "Language / 语言"),
+        ("complain", "Complaints and reports"),
+        ("status", "My tickets"),
+    ],
+}
+
+
+async def publish_commands(application: BotApplication) -> None:
+    """Show the commands in Telegram's menu, in Chinese and (for English clients) English."""
+    try:
+        for language, commands in _COMMANDS.items():
+            await application.bot.set_my_commands(
+                [BotCommand(name, text) for name, text in commands],
+                scope=BotCommandScopeDefault(),
+                language_code=None if language == "zh" else language,
+            )
+    except TelegramError as error:
+        log.warning("the command list was not published: %s", error)
+
+
+def build_application(
+    services: Services,
+    *,
+    token: str | None = None,
+    base_url: str | None = None,
+    handler_modules: Sequence[str] = HANDLER_MODULES,
+) -> BotApplication:
+    """Build the Application: token and Bot API URL from the settings unless given."""
+    settings = services.settings
+    telegram = settings.telegram
+    token = token or settings.telegram_token
+    if not token:
+        raise ValueError("no Telegram token: set TELEGRAM_BOT_TOKEN (or run the local try-out)")
+    builder = (
+        Application.builder()
+        .token(token)
+        .base_url(base_url or settings.telegram_api_base_url)
+        .defaults(
+            Defaults(
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        )
+        .context_types(CONTEXT_TYPES)
+        .persistence(
+            DatabasePersistence(
+                services.sessions, update_interval=telegram.persistence_interval_seconds
+            )
+        )
+        .concurrent_updates(PerChatUpdateProcessor(telegram.concurrent_updates))
+        # aiohttp rather than PTB's default httpx: a fraction of the CPU per Bot API call.
+        .request(AiohttpRequest(connection_pool_size=max(8, telegram.concurrent_updates)))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+    )
+    # Telegram's limits; a local Bot API server has none, and with both set to 0 the limiter
+    # (and its retries after "too many requests") is left out altogether.
+    if telegram.rate_limit_per_second or telegram.rate_limit_group_per_minute:
+        # The builder's type tracks the limiter's; assigning it back cannot express that.
+        limiter = AIORateLimiter(
+            overall_max_rate=telegram.rate_limit_per_second,
+            overall_time_period=1,
+            group_max_rate=telegram.rate_limit_group_per_minute,
+            group_time_period=60,
+            max_retries=2,
+        )
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    if telegram.api_base_file_url:
+        builder = builder.base_file_url(telegram.api_base_file_url)
+    application: BotApplication = builder.build()
+    application.bot_data.services = services
+    services.escalations.attach_bot(application.bot)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            repost_escalations, interval=REPOST_CHECK_SECONDS, first=5, name=REPOST_JOB
+        )
+    register_handlers(application, handler_modules)
+    application.add_error_handler(report_error)
+    return application

@@ -1,0 +1,725 @@
+"""What ticket messages say in Telegram: department cards, residents' notices, staff and supervisor
+alerts, and the timeline as a resident reads it, in Simplified Chinese and English.
+
+The delivery worker renders outbox payloads with these functions; the handlers render the same
+things for /status. Callback data of the buttons are built here and parsed by the handlers
+(handlers/status.py: "tkt:", handlers/departments.py: "dpt:"), so both ends agree; each stays
+under Telegram's 64 bytes. Every text from residents, officers and staff goes through `t`,
+which escapes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.core.i18n import Html, add_strings, t
+from bot.tickets.desk import TimelineEntry
+
+# Department name in a language, by id (None for no or an unknown department).
+DepartmentNames = Callable[[str | None, str], str | None]
+
+# -- callback data ---------------------------------------------------------------------------
+
+TICKETS_MENU = "tkt:start"
+
+
+def view_data(ticket_id: int) -> str:
+    return f"tkt:v:{ticket_id}"
+
+
+def add_information_data(ticket_id: int) -> str:
+    return f"tkt:add:{ticket_id}"
+
+
+def solved_data(ticket_id: int, solved: bool) -> str:
+    return f"tkt:s:{ticket_id}:{int(solved)}"
+
+
+def rating_data(ticket_id: int, solved: bool, stars: int) -> str:
+    return f"tkt:rt:{ticket_id}:{int(solved)}:{stars}"
+
+
+def department_action_data(action: str, number: str, extra: str = "") -> str:
+    # By number, not id: departments know tickets by their public number.
+    return f"dpt:{action}:{number}" + (f":{extra}" if extra else "")
+
+
+def staff_assign_data(ticket_id: int, department_id: str) -> str:
+    data = f"stf:asg:{ticket_id}:{department_id}"
+    return data if len(data.encode()) <= 64 else f"stf:asg:{ticket_id}:"
+
+
+add_strings(
+    "tickets",
+    {
+        # -- names ------------------------------------------------------------------------------
+        "tkt_type_complaint": {"zh": "投诉", "en": "complaint"},
+        "tkt_type_report": {"zh": "举报", "en": "report"},
+        "tkt_type_suggestion": {"zh": "建议", "en": "suggestion"},
+        "tkt_type_help": {"zh": "求助", "en": "help request"},
+        "tkt_type_disclosure": {
+            "zh": "政府信息公开申请",
+            "en": "information disclosure application",
+        },
+        "tkt_status_received": {"zh": "已受理，正在分派", "en": "received, being routed"},
+        "tkt_status_assigned": {"zh": "已转承办部门", "en": "with the department"},
+        "tkt_status_acknowledged": {
+            "zh": "承办部门已签收",
+            "en": "acknowledged by the department",
+        },
+        "tkt_status_replied": {"zh": "已答复，待评价", "en": "answered, awaiting your rating"},
+        "tkt_status_closed": {"zh": "已办结", "en": "closed"},
+        "tkt_status_returned": {"zh": "退回，正在重新分派", "en": "handed back, being reassigned"},
+        "tkt_status_rejected": {"zh": "不予受理", "en": "not accepted"},
+        "tkt_staff": {"zh": "工作人员", "en": "staff"},
+        "tkt_no_department": {
+            "zh": "工作人员（正在确定承办部门）",
+            "en": "staff (choosing the department)",
+        },
+        "tkt_which_ack": {"zh": "签收", "en": "acknowledgement"},
+        "tkt_which_reply": {"zh": "答复", "en": "reply"},
+        # -- the resident's timeline --------------------------------------------------------
+        "tkt_ev_received": {"zh": "提交成功", "en": "Filed"},
+        "tkt_ev_deadline_set": {"zh": "答复期限定为 {date}", "en": "Reply due by {date}"},
+        "tkt_ev_deadline_ack": {
+            "zh": "承办部门签收期限定为 {date}",
+            "en": "The department must acknowledge by {date}",
+        },
+        "tkt_ev_assigned": {"zh": "转交{department}办理", "en": "Passed to {department}"},
+        "tkt_ev_triage": {
+            "zh": "工作人员正在确定承办部门",
+            "en": "Staff are choosing the department",
+        },
+        "tkt_ev_acknowledged": {"zh": "{department}已签收", "en": "{department} acknowledged it"},
+        "tkt_ev_info_requested": {
+            "zh": "{department}请您补充：{body}",
+            "en": "{department} asked you: {body}",
+        },
+        "tkt_ev_information_added": {"zh": "您补充了信息：{body}", "en": "You added: {body}"},
+        "tkt_ev_replied": {"zh": "{department}答复：{body}", "en": "{department} replied: {body}"},
+        "tkt_ev_returned": {
+            "zh": "{department}退回（非本部门职责）：{body}",
+            "en": "{department} handed it back (not theirs): {body}",
+        },
+        "tkt_ev_rejected": {"zh": "不予受理：{body}", "en": "Not accepted: {body}"},
+        "tkt_ev_extended": {
+            "zh": "答复期限延长至 {date}：{body}",
+            "en": "Reply deadline extended to {date}: {body}",
+        },
+        "tkt_ev_reminder": {
+            "zh": "已提醒承办部门：{which}期限 {date} 将至",
+            "en": "The department was reminded: {which} due {date}",
+        },
+        "tkt_ev_overdue": {
+            "zh": "{which}期限 {date} 已过",
+            "en": "The {which} deadline {date} passed",
+        },
+        "tkt_ev_escalated": {"zh": "已提请督办", "en": "Escalated to the supervisor (督办)"},
+        "tkt_ev_supporter_added": {
+            "zh": "又有居民附议（共 {count} 人）",
+            "en": "Another resident added their voice ({count} in all)",
+        },
+        "tkt_ev_rated": {"zh": "您的评价：{stars}{solved}", "en": "Your rating: {stars}{solved}"},
+        "tkt_ev_rating_comment": {"zh": "您的评论：{body}", "en": "Your comment: {body}"},
+        "tkt_ev_reopened": {
+            "zh": "问题未解决，已重新交{department}办理",
+            "en": "Not solved: reopened with {department}",
+        },
+        "tkt_ev_closed": {"zh": "已办结", "en": "Closed"},
+        "tkt_ev_closed_reason": {"zh": "已办结：{body}", "en": "Closed: {body}"},
+        "tkt_ev_other": {"zh": "{kind}", "en": "{kind}"},
+        "tkt_solved_yes": {"zh": "（已解决）", "en": " (solved)"},
+        "tkt_solved_no": {"zh": "（未解决）", "en": " (not solved)"},
+        # -- notices pushed to the resident --------------------------------------------------
+        "tkt_notice_acknowledged": {
+            "zh": "📬 您的{type} <b>{number}</b> 已由{department}签收，答复期限 {date}。",
+            "en": "📬 {department} acknowledged your {type} <b>{number}</b>; reply due by {date}.",
+        },
+        "tkt_notice_assigned": {
+            "zh": "📨 您的{type} <b>{number}</b> 已转交{department}办理。{note}",
+            "en": "📨 Your {type} <b>{number}</b> is now with {department}. {note}",
+        },
+        "tkt_notice_info_requested": {
+            "zh": "❓ {department}需要您补充信息（<b>{number}</b>）：\n<blockquote>{question}</blockquote>\n"
+            "请点下面的按钮补充。",
+            "en": "❓ {department} needs more information about <b>{number}</b>:\n"
+            "<blockquote>{question}</blockquote>\nPress the button below to answer.",
+        },
+        "tkt_notice_replied": {
+            "zh": "💬 {department}答复了您的{type} <b>{number}</b>：\n<blockquote>{reply}</blockquote>\n"
+            "您的问题解决了吗？",
+            "en": "💬 {department} answered your {type} <b>{number}</b>:\n"
+            "<blockquote>{reply}</blockquote>\nIs your problem solved?",
+        },
+        "tkt_notice_returned": {
+            "zh": "🔄 <b>{number}</b>：{department}认为不属于本部门职责，已退回。原因：{reason}\n"
+            "工作人员会重新分派，新的承办部门确定后会告诉您。",
+            "en": "🔄 <b>{number}</b>: {department} says it is not theirs and handed it back. "
+            "Reason: {reason}\nStaff will pass it to the right department and tell you which.",
+        },
+        "tkt_notice_rejected": {
+            "zh": "⛔ <b>{number}</b> 不予受理。原因：{reason}",
+            "en": "⛔ <b>{number}</b> was not accepted. Reason: {reason}",
+        },
+        "tkt_notice_extended": {
+            "zh": "⏳ <b>{number}</b> 的答复期限延长 {days} 个工作日，至 {date}。原因：{reason}",
+            "en": "⏳ The reply deadline of <b>{number}</b> is extended by {days} working days, "
+            "to {date}. Reason: {reason}",
+        },
+        "tkt_notice_escalated": {
+            "zh": "⏰ <b>{number}</b> 已超过答复期限（{date}），已提请督办部门督办，我们会继续跟进。",
+            "en": "⏰ <b>{number}</b> is past its reply deadline ({date}). It has been escalated "
+            "to the supervisor (督办); we keep following it.",
+        },
+        "tkt_notice_closed_timeout": {
+            "zh": "✅ <b>{number}</b> 已办结（{days} 天内未收到您的评价）。",
+            "en": "✅ <b>{number}</b> is closed (no rating within {days} days).",
+        },
+        "tkt_notice_closed_staff": {
+            "zh": "✅ <b>{number}</b> 已办结：{reason}",
+            "en": "✅ <b>{number}</b> is closed: {reason}",
+        },
+        "tkt_notice_reopened": {
+            "zh": "🔁 <b>{number}</b> 已重新交{department}办理。",
+            "en": "🔁 <b>{number}</b> was reopened with {department}.",
+        },
+        "tkt_button_view": {"zh": "🔎 查看详情", "en": "🔎 Details"},
+        "tkt_button_add_information": {"zh": "📝 补充信息", "en": "📝 Add information"},
+        "tkt_button_solved": {"zh": "✅ 已解决", "en": "✅ Solved"},
+        "tkt_button_not_solved": {"zh": "❌ 未解决", "en": "❌ Not solved"},
+        # -- the department's chat -------------------------------------------------------------
+        "tkt_dept_new": {
+            "zh": "🆕 <b>新{type}</b> {number}\n类别：{category}\n提交时间：{created}\n"
+            "签收期限：{ack}　答复期限：{reply}\n\n<blockquote>{description}</blockquote>\n{details}",
+            "en": "🆕 <b>New {type}</b> {number}\nCategory: {category}\nFiled: {created}\n"
+            "Acknowledge by {ack}, reply by {reply}\n\n<blockquote>{description}</blockquote>\n"
+            "{details}",
+        },
+        "tkt_dept_reopened": {
+            "zh": "🔁 <b>居民表示问题未解决，重新交办</b> {number}\n评分：{stars}　{comment}\n"
+            "新的答复期限：{reply}\n\n<blockquote>{description}</blockquote>\n{details}",
+            "en": "🔁 <b>Reopened: the resident says it is not solved</b> {number}\n"
+            "Rating: {stars} {comment}\nNew reply deadline: {reply}\n\n"
+            "<blockquote>{description}</blockquote>\n{details}",
+        },
+        "tkt_dept_information": {
+            "zh": "📎 <b>居民补充信息</b> {number}\n<blockquote>{body}</blockquote>{photos}",
+            "en": "📎 <b>The resident added information</b> {number}\n"
+            "<blockquote>{body}</blockquote>{photos}",
+        },
+        "tkt_dept_reminder": {
+            "zh": "⏰ <b>提醒</b>：{number} 的{which}期限 {date} 将至，请及时处理。",
+            "en": "⏰ <b>Reminder</b>: the {which} deadline of {number} is {date}.",
+        },
+        "tkt_dept_escalated": {
+            "zh": "🚨 <b>督办</b>：{number} 已超过{which}期限（{date}），请立即处理。",
+            "en": "🚨 <b>Escalated (督办)</b>: {number} is past its {which} deadline ({date}).",
+        },
+        "tkt_dept_closed": {
+            "zh": "✅ {number} 已办结。{rating}",
+            "en": "✅ {number} is closed. {rating}",
+        },
+        "tkt_dept_rating": {"zh": "居民评价：{stars}{solved}", "en": "Rating: {stars}{solved}"},
+        "tkt_dept_rejected": {
+            "zh": "⛔ {number} 已由工作人员作不予受理处理：{reason}",
+            "en": "⛔ Staff did not accept {number}: {reason}",
+        },
+        "tkt_dept_withdrawn": {
+            "zh": "↪️ {number} 已由工作人员改派其他部门，贵单位无需再处理。",
+            "en": "↪️ Staff passed {number} to another department; nothing more to do here.",
+        },
+        "tkt_dept_photos": {
+            "zh": "\n📷 照片 {count} 张（见上方）",
+            "en": "\n📷 {count} photo(s) above",
+        },
+        "tkt_dept_location": {"zh": "📍 地点：{place}\n", "en": "📍 Place: {place}\n"},
+        "tkt_dept_map": {
+            "zh": "📍 位置：{latitude}, {longitude}\n",
+            "en": "📍 Location: {latitude}, {longitude}\n",
+        },
+        "tkt_dept_identity": {
+            "zh": "👤 联系人：{name}　{phone}（居民同意提供）\n",
+            "en": "👤 Contact: {name} {phone} (shared with the resident's consent)\n",
+        },
+        "tkt_dept_no_identity": {
+            "zh": "👤 居民未同意提供身份和联系方式；需要时请用“请居民补充”。\n",
+            "en": "👤 The resident did not agree to share who they are; use “Ask the resident”.\n",
+        },
+        "tkt_dept_anonymous": {"zh": "👤 匿名举报\n", "en": "👤 Anonymous report\n"},
+        "tkt_dept_supporters": {
+            "zh": "👥 附议居民：{count} 人\n",
+            "en": "👥 Supported by {count} residents\n",
+        },
+        "tkt_dept_ack": {"zh": "✅ 签收", "en": "✅ Acknowledge"},
+        "tkt_dept_reply": {"zh": "💬 答复", "en": "💬 Reply"},
+        "tkt_dept_hand_back": {"zh": "↩️ 退单", "en": "↩️ Not ours (hand back)"},
+        "tkt_dept_ask": {"zh": "❓ 请居民补充", "en": "❓ Ask the resident"},
+        "tkt_dept_extend": {"zh": "⏳ 延期", "en": "⏳ Extend"},
+        # -- the staff chat and the supervisor's ---------------------------------------------
+        "tkt_staff_triage": {
+            "zh": "🗂 <b>待分派</b> {number}（{type} · {category}）\n<blockquote>{description}</blockquote>\n"
+            "点下方按钮分派，或发送 /assign {number} 部门ID；不予受理：/reject {number} 原因",
+            "en": "🗂 <b>To route</b> {number} ({type} · {category})\n"
+            "<blockquote>{description}</blockquote>\nPress a button below or send "
+            "/assign {number} DEPARTMENT-ID; to refuse it: /reject {number} REASON",
+        },
+        "tkt_staff_returned": {
+            "zh": "🔄 <b>退单</b> {number}（{type} · {category}）：{department}退回。\n原因：{reason}\n"
+            "请发送 /assign {number} 部门ID 重新分派。",
+            "en": "🔄 <b>Handed back</b> {number} ({type} · {category}) by {department}.\n"
+            "Reason: {reason}\nSend /assign {number} DEPARTMENT-ID to reassign it.",
+        },
+        "tkt_staff_delivery_failed": {
+            "zh": "⚠️ <b>投递失败</b> {number} → {department}（{channel}），已尝试 {attempts} 次，"
+            "已停止重试：{error}",
+            "en": "⚠️ <b>Delivery failed</b> {number} → {department} ({channel}) after {attempts} "
+            "tries; no more tries: {error}",
+        },
+        "tkt_supervisor_escalated": {
+            "zh": "🚨 <b>督办</b> {number}（{type} · {category}）\n承办：{department}\n"
+            "{which}期限 {date} 已过，尚未办理。",
+            "en": "🚨 <b>Overdue</b> {number} ({type} · {category})\nHeld by: {department}\n"
+            "The {which} deadline {date} passed without action.",
+        },
+    },
+)
+
+
+def _local_date(value: object, zone: dt.tzinfo) -> str:
+    if not isinstance(value, str) or not value:
+        return "—"
+    try:
+        return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d")
+    except ValueError:
+        return value[:10]
+
+
+def _local_time(value: object, zone: dt.tzinfo) -> str:
+    if not isinstance(value, str) or not value:
+        return "—"
+    try:
+        return dt.datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return value[:16]
+
+
+def type_name(ticket_type: str, language: str) -> Html:
+    key = f"tkt_type_{ticket_type}"
+    return t(key, language) if ticket_type in _TYPES else Html("")
+
+
+_TYPES = ("complaint", "report", "suggestion", "help", "disclosure")
+
+
+def status_name(status: str, language: str) -> Html:
+    return t(f"tkt_status_{status}", language)
+
+
+def stars(rating: object) -> str:
+    count = rating if isinstance(rating, int) and 1 <= rating <= 5 else 0
+    return "★" * count + "☆" * (5 - count)
+
+
+def _which(data: Mapping[str, Any], language: str) -> Html:
+    return t("tkt_which_ack" if data.get("which") == "ack" else "tkt_which_reply", language)
+
+
+# -- residents ---------------------------------------------------------------------------------
+
+
+def resident_notice(
+    payload: Mapping[str, Any], language: str, zone: dt.tzinfo, names: DepartmentNames
+) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+    """Return the notice a resident gets about an event, or None when it needs none."""
+    event = payload["event"]
+    kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
+    ticket_id = int(payload["ticket_id"])
+    number = payload["number"]
+    department = names(payload.get("department_id"), language) or t("tkt_staff", language)
+    view = InlineKeyboardButton(t("tkt_button_view", language), callback_data=view_data(ticket_id))
+    kind_of = type_name(payload.get("type", ""), language)
+    deadline = _local_date(payload.get("reply_deadline"), zone)
+    buttons: list[list[InlineKeyboardButton]] = [[view]]
+    if kind == "acknowledged":
+        text = t(
+            "tkt_notice_acknowledged",
+            language,
+            type=kind_of,
+            number=number,
+            department=department,
+            date=deadline,
+        )
+    elif kind == "assigned":
+        text = t(
+            "tkt_notice_assigned",
+            language,
+            type=kind_of,
+            number=number,
+            department=department,
+            note=body,
+        )
+    elif kind == "info_requested":
+        text = t(
+            "tkt_notice_info_requested",
+            language,
+            department=department,
+            number=number,
+            question=body,
+        )
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    t("tkt_button_add_information", language),
+                    callback_data=add_information_data(ticket_id),
+                )
+            ],
+            [view],
+        ]
+    elif kind == "replied":
+        text = t(
+            "tkt_notice_replied",
+            language,
+            department=department,
+            type=kind_of,
+            number=number,
+            reply=body,
+        )
+        buttons = [
+            [
+                InlineKeyboardButton(
+                    t("tkt_button_solved", language), callback_data=solved_data(ticket_id, True)
+                ),
+                InlineKeyboardButton(
+                    t("tkt_button_not_solved", language),
+                    callback_data=solved_data(ticket_id, False),
+                ),
+            ],
+            [view],
+        ]
+    elif kind == "returned":
+        former = names(data.get("from_department_id"), language) or t("tkt_staff", language)
+        text = t("tkt_notice_returned", language, number=number, department=former, reason=body)
+    elif kind == "rejected":
+        text = t("tkt_notice_rejected", language, number=number, reason=body)
+        buttons = []
+    elif kind == "extended":
+        text = t(
+            "tkt_notice_extended",
+            language,
+            number=number,
+            days=data.get("working_days", ""),
+            date=data.get("reply_date", deadline),
+            reason=body,
+        )
+    elif kind == "escalated":
+        text = t(
+            "tkt_notice_escalated",
+            language,
+            number=number,
+            date=data.get("deadline_date", deadline),
+        )
+    elif kind == "closed":
+        if data.get("by") == "system":
+            text = t(
+                "tkt_notice_closed_timeout", language, number=number, days=data.get("days", "")
+            )
+        else:
+            text = t("tkt_notice_closed_staff", language, number=number, reason=body)
+    elif kind == "reopened":
+        text = t("tkt_notice_reopened", language, number=number, department=department)
+    else:
+        return None
+    return text, InlineKeyboardMarkup(buttons) if buttons else None
+
+
+def timeline_line(
+    entry: TimelineEntry, language: str, zone: dt.tzinfo, names: DepartmentNames
+) -> Html | None:
+    """Return one event as the resident reads it in their ticket's timeline."""
+    data = entry.data
+    department = names(data.get("department_id") or data.get("actor_department_id"), language)
+    department = department or t("tkt_staff", language)
+    when = entry.at.astimezone(zone).strftime("%m-%d %H:%M")
+    kind = entry.kind
+    body = _short(entry.body)
+    if kind == "deadline_set":
+        if data.get("reason") == "reassigned":
+            text = t("tkt_ev_deadline_ack", language, date=data.get("ack_date", ""))
+        else:
+            text = t("tkt_ev_deadline_set", language, date=data.get("reply_date", ""))
+    elif kind == "returned":
+        former = names(data.get("from_department_id"), language) or t("tkt_staff", language)
+        text = t("tkt_ev_returned", language, department=former, body=body)
+    elif kind == "extended":
+        text = t("tkt_ev_extended", language, date=data.get("reply_date", ""), body=body)
+    elif kind in ("reminder", "overdue"):
+        text = t(
+            f"tkt_ev_{kind}",
+            language,
+            which=_which(data, language),
+            date=data.get("deadline_date", ""),
+        )
+    elif kind == "supporter_added":
+        text = t("tkt_ev_supporter_added", language, count=data.get("supporters", ""))
+    elif kind == "rated":
+        solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
+        text = t("tkt_ev_rated", language, stars=stars(data.get("rating")), solved=solved)
+    elif kind == "closed" and body:
+        text = t("tkt_ev_closed_reason", language, body=body)
+    elif kind in _PLAIN_EVENTS:
+        text = t(f"tkt_ev_{kind}", language, department=department, body=body)
+    else:
+        return None
+    return Html(f"<code>{when}</code> {text}")
+
+
+_PLAIN_EVENTS = frozenset(
+    {
+        "received",
+        "assigned",
+        "triage",
+        "acknowledged",
+        "info_requested",
+        "information_added",
+        "replied",
+        "rejected",
+        "escalated",
+        "rating_comment",
+        "reopened",
+        "closed",
+    }
+)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- departments --------------------------------------------------------------------------------
+
+
+def department_buttons(
+    number: str, ticket_type: str, status: str, language: str
+) -> InlineKeyboardMarkup | None:
+    """Return the buttons a department's card shows in a ticket's current status."""
+    row: list[InlineKeyboardButton] = []
+    if status == "assigned":
+        row.append(
+            InlineKeyboardButton(
+                t("tkt_dept_ack", language), callback_data=department_action_data("ack", number)
+            )
+        )
+    if status not in ("assigned", "acknowledged"):
+        return None
+    row.append(
+        InlineKeyboardButton(
+            t("tkt_dept_reply", language), callback_data=department_action_data("reply", number)
+        )
+    )
+    second = [
+        InlineKeyboardButton(
+            t("tkt_dept_hand_back", language),
+            callback_data=department_action_data("back", number),
+        ),
+        InlineKeyboardButton(
+            t("tkt_dept_ask", language), callback_data=department_action_data("ask", number)
+        ),
+    ]
+    if ticket_type == "disclosure":
+        second.append(
+            InlineKeyboardButton(
+                t("tkt_dept_extend", language),
+                callback_data=department_action_data("ext", number),
+            )
+        )
+    return InlineKeyboardMarkup([row, second])
+
+
+def _details(ticket: Mapping[str, Any], language: str) -> Html:
+    parts: list[str] = []
+    location = ticket.get("location") or {}
+    if location.get("text"):
+        parts.append(t("tkt_dept_location", language, place=location["text"]))
+    if location.get("latitude") is not None:
+        parts.append(
+            t(
+                "tkt_dept_map",
+                language,
+                latitude=f"{float(location['latitude']):.5f}",
+                longitude=f"{float(location.get('longitude') or 0):.5f}",
+            )
+        )
+    if ticket.get("anonymous"):
+        parts.append(t("tkt_dept_anonymous", language))
+    elif ticket.get("resident"):
+        resident = ticket["resident"]
+        parts.append(
+            t(
+                "tkt_dept_identity",
+                language,
+                name=resident.get("name") or "—",
+                phone=resident.get("phone") or "—",
+            )
+        )
+    else:
+        parts.append(t("tkt_dept_no_identity", language))
+    if ticket.get("supporters"):
+        parts.append(t("tkt_dept_supporters", language, count=ticket["supporters"]))
+    if ticket.get("photos"):
+        parts.append(t("tkt_dept_photos", language, count=ticket["photos"]))
+    return Html("".join(parts))
+
+
+def department_message(
+    payload: Mapping[str, Any], language: str, zone: dt.tzinfo
+) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+    """Return what a department's chat shows for an event (None: nothing to show)."""
+    event, ticket = payload["event"], payload["ticket"]
+    kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
+    number = ticket["number"]
+    ticket_type = ticket.get("type", "")
+    common = {
+        "type": type_name(ticket_type, language),
+        "number": number,
+        "category": ticket.get("category", ""),
+        "created": _local_time(ticket.get("created_at"), zone),
+        "ack": _local_date(ticket.get("ack_deadline"), zone),
+        "reply": _local_date(ticket.get("reply_deadline"), zone),
+        "description": _short(ticket.get("description", ""), 3000),
+        "details": _details(ticket, language),
+    }
+    buttons = department_buttons(number, ticket_type, "assigned", language)
+    if kind == "assigned":
+        return t("tkt_dept_new", language, **common), buttons
+    if kind == "reopened":
+        comment = body or ""
+        text = t(
+            "tkt_dept_reopened",
+            language,
+            stars=stars(data.get("rating")),
+            comment=comment,
+            **{
+                k: v
+                for k, v in common.items()
+                if k in ("number", "reply", "description", "details")
+            },
+        )
+        return text, buttons
+    if kind == "information_added":
+        photos = t("tkt_dept_photos", language, count=data["photos"]) if data.get("photos") else ""
+        return t(
+            "tkt_dept_information", language, number=number, body=body or "—", photos=Html(photos)
+        ), None
+    if kind == "reminder":
+        return (
+            t(
+                "tkt_dept_reminder",
+                language,
+                number=number,
+                which=_which(data, language),
+                date=data.get("deadline_date", ""),
+            ),
+            None,
+        )
+    if kind == "escalated":
+        return (
+            t(
+                "tkt_dept_escalated",
+                language,
+                number=number,
+                which=_which(data, language),
+                date=data.get("deadline_date", ""),
+            ),
+            None,
+        )
+    if kind == "closed":
+        rating = ""
+        if data.get("rating"):
+            solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
+            rating = t("tkt_dept_rating", language, stars=stars(data.get("rating")), solved=solved)
+        return t("tkt_dept_closed", language, number=number, rating=Html(rating)), None
+    if kind == "rejected":
+        return t("tkt_dept_rejected", language, number=number, reason=body), None
+    if kind == "withdrawn":
+        return t("tkt_dept_withdrawn", language, number=number), None
+    return None
+
+
+# -- staff and supervisor ------------------------------------------------------------------------
+
+
+def staff_message(
+    payload: Mapping[str, Any], language: str, names: DepartmentNames
+) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+    """Return the staff chat's alert for an event (triage, hand-back, failed delivery)."""
+    event = payload["event"]
+    kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
+    number = payload["number"]
+    common = {
+        "number": number,
+        "type": type_name(payload.get("type", ""), language),
+        "category": payload.get("category", ""),
+    }
+    if kind == "triage":
+        description = _short(str(payload.get("description", "")), 500)
+        markup = None
+        candidates = [c for c in data.get("candidates", []) if isinstance(c, str)]
+        if candidates:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        InlineKeyboardButton(
+                            "→ " + (names(c, language) or c),
+                            callback_data=staff_assign_data(int(payload["ticket_id"]), c),
+                        )
+                    ]
+                    for c in candidates[:3]
+                ]
+            )
+        return t("tkt_staff_triage", language, description=description, **common), markup
+    if kind == "returned":
+        former = names(data.get("from_department_id"), language) or "—"
+        return t("tkt_staff_returned", language, department=former, reason=body, **common), None
+    if kind == "delivery_failed":
+        department = names(data.get("department_id"), language) or data.get("department_id", "—")
+        return (
+            t(
+                "tkt_staff_delivery_failed",
+                language,
+                number=number,
+                department=department,
+                channel=data.get("channel", ""),
+                attempts=data.get("attempts", ""),
+                error=_short(str(data.get("error", "")), 300),
+            ),
+            None,
+        )
+    return None
+
+
+def supervisor_message(
+    payload: Mapping[str, Any], language: str, names: DepartmentNames
+) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+    """Return the supervisor chat's 督办 alert for an overdue ticket."""
+    event = payload["event"]
+    if event["kind"] != "escalated":
+        return None
+    data = event.get("data") or {}
+    department = names(payload.get("department_id"), language) or t("tkt_no_department", language)
+    return (
+        t(
+            "tkt_supervisor_escalated",
+            language,
+            number=payload["number"],
+            type=type_name(payload.get("type", ""), language),
+            category=payload.get("category", ""),
+            department=department,
+            which=_which(data, language),
+            date=data.get("deadline_date", ""),
+        ),
+        None,
+    )

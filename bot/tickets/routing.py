@@ -1,0 +1,116 @@
+"""Which department handles a ticket: from its category and its text.
+
+Each department in knowledge/departments.toml lists the complaint categories it handles and the
+keywords residents use for its matters. The category the resident picked is the strongest signal;
+keywords in the text confirm it, or point elsewhere. A ticket whose best department is not clearly
+ahead goes to the staff triage queue instead of to a guess: a ticket sent to the wrong office
+loses days, a ticket in triage loses minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from bot.answering.knowledge_base import Department, KnowledgeBase
+from bot.core.text import normalize
+
+# Weights of the two signals; the resident's category alone is enough to route.
+CATEGORY_WEIGHT = 0.6
+KEYWORD_WEIGHT = 0.25
+MAX_KEYWORD_HITS = 2
+# How much a rival department's score takes off the confidence in the best one.
+RIVAL_PENALTY = 0.3
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingDecision:
+    """The department a ticket goes to (None: staff triage), with the confidence and why."""
+
+    department_id: str | None
+    confidence: float
+    reason: str
+    scores: dict[str, float] = field(default_factory=dict)
+    keywords: tuple[str, ...] = ()
+
+
+def complaint_categories(kb: KnowledgeBase) -> list[str]:
+    """Return the categories residents can file under, in the departments' order."""
+    seen: dict[str, None] = {}
+    for department in kb.departments.values():
+        for category in department.complaint_categories:
+            seen.setdefault(category, None)
+    return list(seen)
+
+
+def complaint_category_name(kb: KnowledgeBase, category: str, language: str) -> str:
+    """Return a complaint category's name in a language (complaint_categories_en for English)."""
+    if language == "en":
+        for department in kb.departments.values():
+            if category in department.complaint_categories and department.complaint_categories_en:
+                index = department.complaint_categories.index(category)
+                return department.complaint_categories_en[index]
+        return kb.category_name(category, language)
+    return category
+
+
+def departments_for_category(kb: KnowledgeBase, category: str) -> list[Department]:
+    """Return the departments that list a category."""
+    return [d for d in kb.departments.values() if category in d.complaint_categories]
+
+
+@lru_cache(maxsize=8192)
+def _folded(keyword: str) -> str:
+    return normalize(keyword)
+
+
+def _keyword_hits(department: Department, text: str) -> list[str]:
+    found: list[str] = []
+    for keyword in department.complaint_keywords:
+        folded = _folded(keyword)
+        if folded and folded in text and keyword not in found:
+            found.append(keyword)
+    return found
+
+
+def route_ticket(
+    kb: KnowledgeBase,
+    category: str,
+    text: str,
+    *,
+    min_confidence: float = 0.5,
+    generic_categories: tuple[str, ...] = ("其他",),
+) -> RoutingDecision:
+    """Pick the department for a ticket, or none (staff triage) when not confident enough."""
+    normalized = normalize(text)
+    category_departments = (
+        set()
+        if category in generic_categories
+        else {d.id for d in departments_for_category(kb, category)}
+    )
+    scores: dict[str, float] = {}
+    hits: dict[str, list[str]] = {}
+    for department in kb.departments.values():
+        found = _keyword_hits(department, normalized)
+        score = KEYWORD_WEIGHT * min(len(found), MAX_KEYWORD_HITS)
+        if department.id in category_departments:
+            score += CATEGORY_WEIGHT
+        if score > 0:
+            scores[department.id] = round(min(score, 1.0), 4)
+            hits[department.id] = found
+    if not scores:
+        return RoutingDecision(None, 0.0, "no_signal")
+    ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+    best_id, best = ranked[0]
+    second = ranked[1][1] if len(ranked) > 1 else 0.0
+    confidence = round(max(0.0, best - RIVAL_PENALTY * second), 4)
+    if len(ranked) > 1 and ranked[1][1] == best:
+        return RoutingDecision(None, confidence, "tie", scores)
+    if confidence < min_confidence:
+        return RoutingDecision(None, confidence, "low_confidence", scores, tuple(hits[best_id]))
+    reason = (
+        "category_and_keywords"
+        if best_id in category_departments and hits[best_id]
+        else ("category" if best_id in category_departments else "keywords")
+    )
+    return RoutingDecision(best_id, confidence, reason, scores, tuple(hits[best_id]))

@@ -1,0 +1,322 @@
+"""The ticket side of a running process: the delivery worker, the ticket clock, and the signed
+callback endpoint, started and stopped together.
+
+`python -m bot run` starts them beside the Telegram bot with the application's Bot (so Telegram
+deliveries share its rate limiter):
+
+    workers = TicketWorkers(services.tickets, application.bot)
+    await workers.start()   # once the application runs
+    ...
+    await workers.stop()    # before it stops
+
+`python -m bot worker` runs them in a process of their own, e.g. as extra delivery workers
+against one PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import signal
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy import select
+from telegram import Bot, InlineKeyboardMarkup
+from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
+
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.api.callbacks import build_callback_app
+from bot.core.config import Settings
+from bot.core.db import create_engine, session_factory, upgrade_database
+from bot.core.i18n import Html, language_or_default
+from bot.core.models import Resident, TicketAttachment
+from bot.core.workdays import time_zone
+from bot.tickets.clock import TicketClock
+from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
+from bot.tickets.desk import TicketDesk
+from bot.tickets.messages import (
+    department_message,
+    resident_notice,
+    staff_message,
+    supervisor_message,
+)
+from tryout.department_demo import DemoDepartment, demo_base_url, setup_demo_routes
+
+if TYPE_CHECKING:
+    from bot.core.services import Services
+
+log = logging.getLogger(__name__)
+
+TELEGRAM_CHANNELS = ("telegram", "resident", "staff", "supervisor")
+# Photos a department card shows before its text (Telegram albums hold 10).
+MAX_PHOTOS_SHOWN = 10
+
+
+class TelegramChannel:
+    """Delivers to Telegram chats: departments' chats, residents, staff and the supervisor."""
+
+    def __init__(self, desk: TicketDesk, bot: Bot) -> None:
+        self.desk = desk
+        self.settings = desk.settings
+        self.bot = bot
+        self.zone = time_zone(self.settings.tickets.timezone)
+
+    def _names(self, department_id: str | None, language: str) -> str | None:
+        return self.desk.department_name(department_id, language)
+
+    async def deliver(self, item: Delivery) -> None:
+        try:
+            if item.channel == "telegram":
+                await self._to_department(item)
+            elif item.channel == "resident":
+                await self._to_resident(item)
+            elif item.channel == "staff":
+                await self._to_staff(item)
+            elif item.channel == "supervisor":
+                await self._to_supervisor(item)
+            else:
+                raise DeliveryFailed(f"unknown channel {item.channel}", permanent=True)
+        except RetryAfter as error:
+            seconds = error.retry_after
+            wait = seconds.total_seconds() if isinstance(seconds, dt.timedelta) else float(seconds)
+            raise DeliveryFailed("Telegram flood control", retry_after=wait) from error
+        except ChatMigrated as error:
+            raise DeliveryFailed(
+                f"the chat became supergroup {error.new_chat_id}: update config.toml",
+                permanent=True,
+            ) from error
+        except Forbidden as error:
+            if item.channel == "resident":
+                raise DeliveryFailed(
+                    f"resident unreachable: {error.message}", drop=True, resident_blocked=True
+                ) from error
+            raise DeliveryFailed(f"Telegram refused: {error.message}") from error
+        except BadRequest as error:
+            if item.channel == "resident" and "chat not found" in error.message.lower():
+                raise DeliveryFailed("resident chat not found", drop=True) from error
+            raise DeliveryFailed(f"Telegram: {error.message}", permanent=True) from error
+        except TelegramError as error:
+            raise DeliveryFailed(f"Telegram: {error.message}") from error
+
+    async def _send(self, chat_id: int, message: tuple[Html, InlineKeyboardMarkup | None]) -> None:
+        text, markup = message
+        await self.bot.send_message(chat_id, text, reply_markup=markup, parse_mode="HTML")
+
+    async def _to_department(self, item: Delivery) -> None:
+        config = self.settings.departments.get(item.department_id)
+        if config is None or config.telegram_chat_id is None:
+            raise DeliveryFailed(f"{item.department_id} has no Telegram chat", permanent=True)
+        language = self.settings.telegram.staff_language
+        message = department_message(item.payload, language, self.zone)
+        if message is None:
+            return
+        kind = item.payload["event"]["kind"]
+        photos = 0
+        if kind in ("assigned", "reopened"):
+            photos = int(item.payload["ticket"].get("photos") or 0)
+        elif kind == "information_added":
+            photos = int((item.payload["event"].get("data") or {}).get("photos") or 0)
+        if photos:
+            for file_id in (await self._photos(item.ticket_id))[-photos:][:MAX_PHOTOS_SHOWN]:
+                await self.bot.send_photo(
+                    config.telegram_chat_id, file_id, caption=item.payload["ticket"]["number"]
+                )
+        await self._send(config.telegram_chat_id, message)
+
+    async def _photos(self, ticket_id: int) -> list[str]:
+        async with self.desk.sessions() as session:
+            result = await session.execute(
+                select(TicketAttachment.telegram_file_id)
+                .where(TicketAttachment.ticket_id == ticket_id, TicketAttachment.kind == "photo")
+                .order_by(TicketAttachment.id)
+            )
+            return list(result.scalars())
+
+    async def _to_resident(self, item: Delivery) -> None:
+        resident_id = item.payload.get("resident_id")
+        async with self.desk.sessions() as session:
+            resident = await session.get(Resident, resident_id) if resident_id else None
+        if resident is None:
+            raise DeliveryFailed("no resident to tell", drop=True)
+        language = language_or_default(resident.language)
+        message = resident_notice(item.payload, language, self.zone, self._names)
+        if message is None:
+            return
+        await self._send(resident.chat_id, message)
+
+    async def _to_staff(self, item: Delivery) -> None:
+        chat_id = self.settings.telegram.staff_chat_id
+        if chat_id is None:
+            raise DeliveryFailed("no staff chat configured ([telegram] staff_chat_id)", drop=True)
+        language = self.settings.telegram.staff_language
+        message = staff_message(item.payload, language, self._names)
+        if message is not None:
+            await self._send(chat_id, message)
+
+    async def _to_supervisor(self, item: Delivery) -> None:
+        telegram = self.settings.telegram
+        # Without a supervisor chat, overdue tickets go to the staff chat rather than nowhere.
+        chat_id = telegram.supervisor_chat_id or telegram.staff_chat_id
+        if chat_id is None:
+            raise DeliveryFailed("no supervisor or staff chat configured", drop=True)
+        message = supervisor_message(item.payload, telegram.staff_language, self._names)
+        if message is not None:
+            await self._send(chat_id, message)
+
+
+def delivery_channels(
+    desk: TicketDesk, bot: Bot | None, http: aiohttp.ClientSession
+) -> dict[str, Channel]:
+    """Return the channels a worker can serve: webhooks always, Telegram chats with a bot."""
+    channels: dict[str, Channel] = {"webhook": WebhookChannel(desk.settings, http)}
+    if bot is not None:
+        telegram = TelegramChannel(desk, bot)
+        channels.update(dict.fromkeys(TELEGRAM_CHANNELS, telegram))
+    return channels
+
+
+class TicketWorkers:
+    """Starts and stops the delivery worker, the ticket clock and the callback endpoint."""
+
+    def __init__(
+        self,
+        desk: TicketDesk,
+        bot: Bot | None,
+        *,
+        run_clock: bool = True,
+        callbacks: bool | None = None,
+    ) -> None:
+        self.desk = desk
+        self.bot = bot
+        self.run_clock = run_clock
+        self.serve_callbacks = desk.settings.callbacks.enabled if callbacks is None else callbacks
+        self.worker: DeliveryWorker | None = None
+        self.clock = TicketClock(desk)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._http: aiohttp.ClientSession | None = None
+        self._runner: web.AppRunner | None = None
+        # The try-out's pretend department system, when [callbacks] demo_department is set.
+        self.demo: DemoDepartment | None = None
+
+    async def start(self) -> None:
+        """Start delivering, ticking and (if enabled) listening for department callbacks."""
+        _check_departments(self.desk)
+        self._stop.clear()
+        self._http = aiohttp.ClientSession()
+        self.worker = DeliveryWorker(self.desk, delivery_channels(self.desk, self.bot, self._http))
+        self.desk.on_change(self.worker.wake)
+        self._tasks.append(
+            asyncio.create_task(self.worker.run_forever(self._stop), name="ticket-delivery")
+        )
+        if self.run_clock:
+            self._tasks.append(
+                asyncio.create_task(self.clock.run_forever(self._stop), name="ticket-clock")
+            )
+        if self.serve_callbacks:
+            settings = self.desk.settings.callbacks
+            app = build_callback_app(self.desk)
+            self.demo = setup_demo_routes(app, self.desk.settings)
+            self._runner = web.AppRunner(app, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, settings.host, settings.port).start()
+            log.info(
+                "department callbacks on http://%s:%d/api/departments/…",
+                settings.host,
+                settings.port,
+            )
+
+    async def stop(self) -> None:
+        """Stop everything; a delivery under way is given back to the outbox, not lost."""
+        self._stop.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=5)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks.clear()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+def _check_departments(desk: TicketDesk) -> None:
+    """Log what is wrong with [departments.*]: unknown ids, secrets missing from the environment."""
+    known = desk.knowledge().departments
+    for department_id, config in desk.settings.departments.items():
+        if department_id not in known:
+            log.error("[departments.%s]: no such department in departments.toml", department_id)
+        if config.secret_env and config.secret() is None:
+            log.error(
+                "[departments.%s]: environment variable %s is not set: webhooks to it fail "
+                "and its callbacks are refused",
+                department_id,
+                config.secret_env,
+            )
+
+
+async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
+    """Run delivery, the clock and callbacks in this process until SIGINT/SIGTERM (or once).
+
+    A worker needs the departments, not the question matcher, so it loads the knowledge base
+    without building the matcher's index and starts in a fraction of the bot's time.
+    """
+    kb = load_knowledge_base(settings.knowledge_dir)
+    engine = create_engine(settings.database_url, echo=settings.database.echo)
+    await upgrade_database(engine)
+    desk = TicketDesk(settings, session_factory(engine), lambda: kb)
+    bot: Bot | None = None
+    if settings.telegram_token:
+        bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
+        await bot.initialize()
+    else:
+        log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
+    try:
+        if once:
+            async with aiohttp.ClientSession() as http:
+                worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
+                report = await TicketClock(desk).sweep()
+                delivered = await worker.run_until_idle()
+            log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+            return 0
+        workers = TicketWorkers(desk, bot)
+        await workers.start()
+        stopped = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for name in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(name, stopped.set)
+        await stopped.wait()
+        await workers.stop()
+        return 0
+    finally:
+        if bot is not None:
+            await bot.shutdown()
+        await engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def serving_ticket_workers(services: Services, application: Any) -> AsyncIterator[None]:
+    """Run the ticket workers beside the bot in `python -m bot run` (bot.runner.RUN_SERVICES)."""
+    bot = getattr(application, "bot", None)
+    workers = TicketWorkers(services.tickets, bot if isinstance(bot, Bot) else None)
+    await workers.start()
+    if workers.demo is not None:
+        print(
+            "  Departments: 城市管理局 answers in the group “城市管理局工单群”; 生态环境局's own\n"
+            f"  system (a demo) is at {demo_base_url(services.settings.callbacks)}\n",
+            flush=True,
+        )
+    try:
+        yield
+    finally:
+        await workers.stop()
