@@ -132,9 +132,14 @@ def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Fit the matcher's score model on the knowledge base's own questions."""
     from bot.answering.calibration import calibrate, model_as_dict, write_weights
     from bot.answering.knowledge_base import load_knowledge_base
+    from bot.answering.semantic import cache_for
+    from bot.answering.store import signals_from
 
     kb = load_knowledge_base(_knowledge_dir(args, settings))
-    model = calibrate(kb)
+    signals = signals_from(settings)
+    status = signals.embedder()
+    semantic = cache_for(signals.embedding_cache, status.embedder) if status.embedder else None
+    model = calibrate(kb, semantic)
     print(json.dumps(model_as_dict(model), ensure_ascii=False, indent=2))
     if args.write:
         write_weights(model)

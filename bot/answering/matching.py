@@ -37,8 +37,10 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from bot.answering.intents import OFF_TOPIC_EXAMPLES, OFF_TOPIC_MARGIN, Intent, report_cues
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
+from bot.answering.semantic import EmbeddingCache
 from bot.answering.small_talk import is_small_talk
 from bot.core.text import (
     char_sound,
@@ -51,7 +53,10 @@ from bot.core.text import (
     unique,
 )
 
-Decision = Literal["answer", "suggest", "escalate"]
+# answer: the card; suggest: a choice; escalate: a person answers; report: offer to file the
+# message as a ticket; decline: small talk or out of scope, a polite word (and a button to
+# reach a person) instead of a hand-off.
+Decision = Literal["answer", "suggest", "escalate", "report", "decline"]
 
 # Words that say nothing about which service is meant. They still count for fuzzy similarity.
 _CHINESE_FILLERS = frozenset(
@@ -128,6 +133,7 @@ class MatchResult:
     decision: Decision
     candidates: tuple[Candidate, ...]
     reason: str
+    intent: Intent = "question"
 
     @property
     def best(self) -> Candidate | None:
@@ -183,6 +189,8 @@ FEATURE_NAMES = (
     "first",
     "evidence",
     "missing_word",
+    "semantic",
+    "semantic_gap",
 )
 # The confidence model sees the best candidate's absolute features (nothing relative to the
 # other candidates, which would make any best look good) and how far it leads the second.
@@ -196,10 +204,13 @@ CONFIDENCE_NAMES = (
     "keyword_hit",
     "evidence",
     "missing_word",
+    "semantic",
+    "semantic_lead",
     "rank_probability",
     "lead",
 )
-_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:9]]
+_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:10]]
+_SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
 WEIGHTS_FILE = Path(__file__).resolve().parent / "calibration" / "weights.json"
 
 
@@ -212,16 +223,23 @@ class ScoreModel:
 
 
 _GUESS = ScoreModel(
-    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0),
-    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 1.0, 2.0),
+    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0),
+    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 1.0, 2.0),
 )
 
 
-def load_score_model(path: Path = WEIGHTS_FILE) -> ScoreModel:
-    """Return the fitted score model (`python -m bot calibrate`), or a neutral guess before any."""
-    if not path.is_file():
-        return _GUESS
-    fitted = json.loads(path.read_text(encoding="utf-8"))
+@dataclass(frozen=True, slots=True)
+class ScoreModels:
+    """The fitted models with the semantic signal, and without it (the model did not load)."""
+
+    semantic: ScoreModel
+    lexical: ScoreModel
+
+    def for_signal(self, semantic: bool) -> ScoreModel:
+        return self.semantic if semantic else self.lexical
+
+
+def _model_from(fitted: dict[str, Any]) -> ScoreModel:
     rank = dict(zip(FEATURE_NAMES, _GUESS.rank, strict=True)) | fitted.get("rank", {})
     confidence = dict(zip(CONFIDENCE_NAMES, _GUESS.confidence, strict=True)) | fitted.get(
         "confidence", {}
@@ -230,6 +248,21 @@ def load_score_model(path: Path = WEIGHTS_FILE) -> ScoreModel:
         rank=tuple(float(rank[n]) for n in FEATURE_NAMES),
         confidence=tuple(float(confidence[n]) for n in CONFIDENCE_NAMES),
     )
+
+
+def load_score_models(path: Path = WEIGHTS_FILE) -> ScoreModels:
+    """Return the fitted score models (`python -m bot calibrate`), or a neutral guess."""
+    if not path.is_file():
+        return ScoreModels(_GUESS, _GUESS)
+    fitted = json.loads(path.read_text(encoding="utf-8"))
+    semantic = _model_from(fitted)
+    lexical = _model_from(fitted.get("lexical", fitted))
+    return ScoreModels(semantic=semantic, lexical=lexical)
+
+
+def load_score_model(path: Path = WEIGHTS_FILE) -> ScoreModel:
+    """Return the fitted score model that uses the semantic signal."""
+    return load_score_models(path).semantic
 
 
 def _sigmoid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -253,14 +286,31 @@ def confidence_features(
     best = int(order[0])
     second = float(probabilities[order[1]]) if order.size > 1 else 0.0
     first = float(probabilities[best])
-    return np.concatenate((rows[best, _CONFIDENCE_COLUMNS], [first, first - second]))
+    semantic = rows[:, _SEMANTIC_COLUMN]
+    others = np.delete(semantic, best)
+    semantic_lead = float(semantic[best] - (others.max() if others.size else 0.0))
+    return np.concatenate(
+        (rows[best, _CONFIDENCE_COLUMNS], [semantic_lead, first, first - second])
+    )
 
 
-DEFAULT_MODEL = load_score_model()
+DEFAULT_MODELS = load_score_models()
 
 # How many candidates BM25 hands to the re-ranking; beyond the first dozen the right item is
 # practically never found, and the fuzzy scores cost time per candidate.
 _CANDIDATE_POOL = 16
+# How many items nearest in meaning join them.
+_SEMANTIC_POOL = 8
+# A question of at most this many characters of content (an English word counts two) is vague
+# when a second item ranks at least _VAGUE_SECOND of the best one's ranking probability.
+_VAGUE_CHARS = 4
+_VAGUE_SECOND = 0.3
+_VAGUE_FLOOR = 0.2
+# A message with problem words whose best card is less sure than this also offers a ticket.
+_REPORT_OVER_ANSWER = 0.9
+# The beginning of an item's answer is embedded too: it says what the item is about when its
+# phrasings are few (a new city's base, a real FAQ with one title per entry).
+_SEMANTIC_ANSWER_CHARS = int(__import__("os").environ.get("SEMANS", "120"))
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 _ANSWER_FIELD_WEIGHT = 0.3
@@ -780,25 +830,81 @@ class Matcher:
         self,
         kb: KnowledgeBase,
         thresholds: MatchingThresholds | None = None,
-        model: ScoreModel = DEFAULT_MODEL,
+        model: ScoreModel | ScoreModels = DEFAULT_MODELS,
         held_out: frozenset[tuple[str, str]] = frozenset(),
+        *,
+        semantic: EmbeddingCache | None = None,
+        lexicon: Sequence[Sequence[str]] = (),
     ) -> None:
+        """Index `kb`. `semantic` adds the embedding signal; `lexicon` adds synonym groups
+        after the knowledge base's own (a word in both keeps the knowledge base's group)."""
         self.kb = kb
         self.thresholds = thresholds or MatchingThresholds()
+        self.semantic = semantic
+        self._off_topic_vectors: npt.NDArray[np.float32] | None = None
+        if isinstance(model, ScoreModels):
+            model = model.for_signal(semantic is not None)
         self.model = model
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
         self._vocabulary: dict[str, int] = {}
         with _collection_paused():
-            self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb))
+            self.analyzer = _TextAnalyzer([*kb.synonyms, *lexicon], _item_terms(kb))
             self._build(held_out)
+            self._build_semantic(held_out)
 
     # -- index ----------------------------------------------------------------------------------
 
-    def _token_id(self, token: str) -> int:
-        vocabulary = self._vocabulary
-        return vocabulary.setdefault(token, len(vocabulary))
+    def _build_semantic(self, held_out: frozenset[tuple[str, str]]) -> None:
+        """Embed every item's phrasings and keywords (from the disk cache where it has them).
+
+        Each item keeps its texts' vectors (float16, for the exact similarity of candidates)
+        and their normalised mean, which picks candidates with one product per item.
+        """
+        self._sem_vectors = np.zeros((0, 0), dtype=np.float16)
+        self._sem_first = np.zeros(len(self.items) + 1, dtype=np.int64)
+        self._sem_centroids = np.zeros((0, 0), dtype=np.float32)
+        if self.semantic is None or not self.items:
+            return
+        texts: list[str] = []
+        counts: list[int] = []
+        for item in self.items:
+            phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
+            kept = unique(normalize(p) for p in phrasings if p and (item.id, p) not in held_out)
+            if item.keywords:
+                kept.append(normalize(" ".join(item.keywords)))
+            if _SEMANTIC_ANSWER_CHARS and item.answer:
+                kept.append(normalize(item.answer[:_SEMANTIC_ANSWER_CHARS]))
+            kept = [k for k in kept if k] or [item.id.replace("-", " ")]
+            texts.extend(kept)
+            counts.append(len(kept))
+        vectors = self.semantic.embed(texts)
+        self._sem_first = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+        self._sem_vectors = vectors.astype(np.float16)
+        sums = np.add.reduceat(vectors, self._sem_first[:-1], axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        self._sem_centroids = np.divide(
+            sums, norms, out=np.zeros_like(sums), where=norms > 0
+        ).astype(np.float32)
+
+    def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
+        """The embedding of a (normalised) question, or None without the semantic signal."""
+        if self.semantic is None or not text or self._sem_centroids.size == 0:
+            return None
+        vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([text])[0]
+        return vector
+
+    def _semantic_scores(
+        self, vector: npt.NDArray[np.float32], positions: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float64]:
+        """The best cosine between the question and each candidate's texts."""
+        first = self._sem_first[positions]
+        counts = self._sem_first[positions + 1] - first
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        rows = np.repeat(first - starts, counts) + np.arange(int(counts.sum()))
+        cosines = self._sem_vectors[rows].astype(np.float32) @ vector
+        return np.maximum.reduceat(cosines, starts).astype(np.float64)
 
     def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""
@@ -1124,14 +1230,25 @@ class Matcher:
         ).astype(np.float64)
 
     def features(
-        self, question: str, normalized: str | None = None
+        self,
+        question: str,
+        normalized: str | None = None,
+        vector: npt.NDArray[np.float32] | None = None,
     ) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
-        """Return the analysed question, the candidate item positions and their feature rows."""
+        """Return the analysed question, the candidate item positions and their feature rows.
+
+        `vector` is the question's embedding when the caller has it already."""
         query = self._analyze(question, normalized)
         empty = np.zeros((0, len(FEATURE_NAMES)))
-        if not query.canonical or query.all_ids.size == 0 or not self.items:
+        if not query.canonical or not self.items:
             return query, [], empty
-        scores = self._bm25(query)
+        if vector is None:
+            vector = self.question_vector(
+                normalize(question) if normalized is None else normalized
+            )
+        if query.all_ids.size == 0 and vector is None:
+            return query, [], empty
+        scores = self._bm25(query) if query.all_ids.size else np.zeros(len(self.items), np.float64)
         pool = min(_CANDIDATE_POOL, len(self.items))
         if pool < len(self.items):
             top = np.argpartition(-scores, pool - 1)[:pool]
@@ -1139,10 +1256,17 @@ class Matcher:
             top = np.arange(len(self.items))
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
+        if vector is not None:
+            # Items near in meaning join the candidates, whatever words they share.
+            near = self._sem_centroids @ vector
+            count = min(_SEMANTIC_POOL, len(self.items))
+            picked = np.argpartition(-near, count - 1)[:count]
+            picked = picked[np.argsort(-near[picked], kind="stable")]
+            top = np.concatenate((top, picked[~np.isin(picked, top)]))
         if top.size == 0:
             return query, [], empty
         positions = top.tolist()
-        best_bm25 = float(scores[top[0]])
+        best_bm25 = max(float(scores[top[0]]), 1e-9)
 
         # Query coverage: the IDF-weighted share of the question's words that the item has
         # (in its title, questions or keywords; half as much when only its answer has them).
@@ -1237,6 +1361,10 @@ class Matcher:
         rows[0, 8] = 1.0
         rows[:, 9] = covered / (covered + 8.0)
         rows[:, 10] = missing_word
+        if vector is not None:
+            semantic = self._semantic_scores(vector, top.astype(np.int64))
+            rows[:, 11] = semantic
+            rows[:, 12] = semantic.max() - semantic
         return query, positions, rows
 
     def match(self, question: str) -> MatchResult:
@@ -1260,25 +1388,35 @@ class Matcher:
 
     def _match(self, question: str) -> MatchResult:
         normalized = normalize(question)
-        query, positions, rows = self.features(question, normalized)
         if is_small_talk(normalized):
             return MatchResult(
                 question=question,
-                normalized=query.canonical,
-                language=query.language,
-                decision="escalate",
+                normalized=normalized,
+                language=detect_language(question),
+                decision="decline",
                 candidates=(),
                 reason="small_talk",
+                intent="small_talk",
             )
+        vector = self.question_vector(normalized)
+        query, positions, rows = self.features(question, normalized, vector)
+        cues = report_cues(normalized)
         if not positions:
             reason = "empty" if not query.canonical else "no_match"
+            decision: Decision = "escalate"
+            intent: Intent = "question"
+            if cues:
+                decision, reason, intent = "report", "problem_words", "report"
+            elif query.canonical and self._off_topic(vector, rows):
+                decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
             return MatchResult(
                 question=question,
                 normalized=query.canonical,
                 language=query.language,
-                decision="escalate",
+                decision=decision,
                 candidates=(),
                 reason=reason,
+                intent=intent,
             )
         order, probabilities = rank_candidates(rows, self.model)
         confidence = float(
@@ -1306,6 +1444,23 @@ class Matcher:
         # How far the best leads: the share of its ranking probability the second lacks.
         lead = 1.0 - second / best_probability
         decision, reason = self._decide(confidence, lead)
+        intent = "question"
+        off_topic = decision == "escalate" and not cues and self._off_topic(vector, rows)
+        # "医保", "房子": one word fits several items; the resident picks rather than getting
+        # a confident card, or a person, for what a choice answers.
+        if decision != "suggest" and not off_topic and order.size > 1:
+            second_close = float(probabilities[order[1]]) >= _VAGUE_SECOND * best_probability
+            if (
+                (decision == "answer" and second_close)
+                or (decision == "escalate" and confidence >= _VAGUE_FLOOR)
+            ) and self._vague(query.canonical):
+                decision, reason = "suggest", "vague"
+        if cues and (decision != "answer" or confidence < _REPORT_OVER_ANSWER):
+            intent = "report"
+            if decision == "escalate":
+                decision, reason = "report", "problem_words"
+        elif off_topic:
+            decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
         place = self.places.other_place(normalized)
         if place:
             decision, reason = "escalate", f"other_place:{place}"
@@ -1316,7 +1471,33 @@ class Matcher:
             decision=decision,
             candidates=candidates,
             reason=reason,
+            intent=intent,
         )
+
+    @staticmethod
+    def _vague(canonical: str) -> bool:
+        """One or two words with nothing else: too little to pick one item."""
+        latin = [w for w in latin_words(canonical) if w not in _ENGLISH_STOPWORDS]
+        cjk = "".join(c for c in canonical if has_cjk(c))
+        for filler in sorted(_CHINESE_FILLERS, key=len, reverse=True):
+            cjk = cjk.replace(filler, "")
+        return len(cjk) + 2 * len(latin) <= _VAGUE_CHARS and bool(cjk or latin)
+
+    def _off_topic(
+        self, vector: npt.NDArray[np.float32] | None, rows: npt.NDArray[np.float64]
+    ) -> bool:
+        """Nearer in meaning to everyday topics than to anything in the knowledge base."""
+        if vector is None or self.semantic is None:
+            return False
+        if self._off_topic_vectors is None:
+            self._off_topic_vectors = self.semantic.embed(
+                [normalize(t) for t in OFF_TOPIC_EXAMPLES]
+            )
+        off = float((self._off_topic_vectors @ vector).max())
+        near = float(rows[:, _SEMANTIC_COLUMN].max()) if rows.size else 0.0
+        if not rows.size:
+            near = float((self._sem_centroids @ vector).max())
+        return off >= near + OFF_TOPIC_MARGIN
 
     def _decide(self, confidence: float, lead: float) -> tuple[Decision, str]:
         thresholds = self.thresholds

@@ -10,7 +10,7 @@ import re
 
 _PHRASES_ZH = (
     "你好 您好 你们好 大家好 早上好 上午好 中午好 下午好 晚上好 早安 午安 晚安 嗨 "
-    "哈喽 哈罗 哈啰 在吗 在不在 有人吗 有人在吗 有没有人 谢谢你们 谢谢你 谢谢您 "
+    "哈喽 哈罗 哈啰 还在吗 还在不在 你还在吗 在么 在嘛 人呢 在吗 在不在 有人吗 有人在吗 有没有人 谢谢你们 谢谢你 谢谢您 "
     "谢谢 多谢 感谢 谢了 辛苦了 不客气 好的 好滴 好吧 知道了 明白了 了解了 了解 "
     "收到 懂了 行吧 可以了 没事了 没事 没有了 再见 拜拜 回头见 你是谁 你是机器人 "
     "你是真人 你是人工 你是ai 你是人 真人 机器人 人工智能 你叫什么名字 你叫什么 "
@@ -20,7 +20,7 @@ _PHRASES_ZH = (
 ).split()
 _PHRASES_EN = (
     "good morning|good afternoon|good evening|good night|thank you very much|thank you|thanks|"
-    "thx|hello|hi|hey|ok|okay|bye|goodbye|see you|are you a robot|are you a bot|are you human|"
+    "thx|hello|hi|hey|ok|okay|bye|goodbye|see you|are you there|anyone there|is anyone there|are you a robot|are you a bot|are you human|"
     "are you a real person|are you real|who are you|what is your name|what's your name|"
     "what can you do|test|testing|yes|no|lol|haha|cool|great|nice|got it|understood|please"
 )

