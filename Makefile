@@ -29,6 +29,7 @@ ask: $(VENV)/.runtime
 lint: $(VENV)/.dev
 	$(BIN)/ruff check bot handlers tryout tests benchmarks
 	$(BIN)/ruff format --check bot handlers tryout tests benchmarks
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
