@@ -38,6 +38,7 @@ from bot.core.config import DeliverySettings, Settings
 from bot.core.models import OutboxMessage, Resident
 from bot.tickets.desk import Actor, TicketDesk
 from bot.tickets.signatures import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_headers
+from bot.tickets.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +417,7 @@ class DeliveryWorker:
                         session,
                         ticket,
                         moment,
-                        "delivery_failed",
+                        EventKind.DELIVERY_FAILED,
                         Actor.system(self.name),
                         data={
                             "outbox_id": item.id,

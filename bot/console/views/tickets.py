@@ -36,6 +36,7 @@ from bot.tickets.desk import (
     TimelineEntry,
     triage_filter,
 )
+from bot.tickets.vocabulary import EventKind, TicketStatus, TicketType
 
 TRIAGE_LIMIT = 200
 QUEUE_LIMIT = 300
@@ -58,13 +59,16 @@ def reply_state(ticket: Ticket, now: dt.datetime) -> str:
     """Return the highlight of a ticket's reply deadline."""
     if ticket.overdue and ticket.replied_at is None:
         return "overdue"
-    finished = ticket.replied_at is not None or ticket.status in ("closed", "rejected")
+    finished = ticket.replied_at is not None or ticket.status in (
+        TicketStatus.CLOSED,
+        TicketStatus.REJECTED,
+    )
     return deadline_state(ticket.reply_deadline, finished, now)
 
 
 def ack_state(ticket: Ticket, now: dt.datetime) -> str:
     """Return the highlight of a ticket's acknowledgement deadline."""
-    if ticket.status != "assigned":
+    if ticket.status != TicketStatus.ASSIGNED:
         return ""
     return deadline_state(ticket.ack_deadline, False, now)
 
@@ -168,11 +172,11 @@ def actions_for(viewer: Viewer, ticket: Ticket) -> set[str]:
         if ticket.status not in HELD_STATUSES:
             return set()
         allowed = {"reply", "hand_back"}
-        if ticket.status == "assigned":
+        if ticket.status == TicketStatus.ASSIGNED:
             allowed.add("acknowledge")
         if ticket.resident_id is not None:
             allowed.add("ask")
-        if ticket.type == "disclosure" and not ticket.extended:
+        if ticket.type == TicketType.DISCLOSURE and not ticket.extended:
             allowed.add("extend")
         return allowed
     if viewer.role == "staff" and ticket.status in OPEN_STATUSES:
@@ -243,13 +247,13 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             code = "acknowledged"
         elif action == "reply":
             outcome = form_text(form, "outcome", 32) or None
-            if ticket.type == "disclosure" and outcome not in DISCLOSURE_OUTCOMES:
+            if ticket.type == TicketType.DISCLOSURE and outcome not in DISCLOSURE_OUTCOMES:
                 raise redirect_with(request, "ticket", {"number": ticket.number}, "invalid")
             await desk.reply(
                 ticket.id,
                 actor,
                 form_text(form, "text", MAX_OFFICER_TEXT + 1),
-                outcome=outcome if ticket.type == "disclosure" else None,
+                outcome=outcome if ticket.type == TicketType.DISCLOSURE else None,
             )
             code = "replied"
         elif action == "hand_back":
@@ -343,7 +347,7 @@ async def triage(request: web.Request) -> dict[str, Any]:
                 select(TicketEvent.ticket_id, TicketEvent.body, TicketEvent.data)
                 .where(
                     TicketEvent.ticket_id.in_([t.id for t in tickets]),
-                    TicketEvent.kind == "returned",
+                    TicketEvent.kind == EventKind.RETURNED,
                 )
                 .order_by(TicketEvent.id)
             )
