@@ -18,13 +18,12 @@ The Telegram handlers and the web console both call `TicketDesk`; nothing here k
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import secrets
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import DISCLOSURE_EXTENSION_DAYS, Settings
-from bot.core.db import conflict_insert
+from bot.core.db import conflict_insert, write_gate
 from bot.core.models import (
     Ticket,
     TicketAttachment,
@@ -336,13 +335,9 @@ class TicketDesk:
         self.clock = clock
         self._listeners: list[Callable[[], None]] = []
         # SQLite has one writer at a time and its busy handler is not fair under load; within a
-        # process, ticket transactions queue for it in order instead.
-        bind = sessions.kw.get("bind")
-        dialect = bind.dialect.name if bind is not None else ""
-        self._sqlite_writes = asyncio.Lock() if dialect == "sqlite" else None
-
-    def _serialised(self) -> AbstractAsyncContextManager[object]:
-        return self._sqlite_writes if self._sqlite_writes is not None else nullcontext()
+        # process, ticket transactions queue for it in order, behind the same gate as every
+        # other write to the database (questions, residents, conversations).
+        self._write_gate = write_gate(sessions)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed change (the delivery worker wakes up on it)."""
@@ -443,7 +438,7 @@ class TicketDesk:
         # the end of the transaction, so concurrent filings wait for each other the least.
         placeholder = f"TMP-{secrets.token_hex(14)}"
         recorded: list[tuple[TicketEvent, bool]] = []
-        async with self._serialised(), self.sessions() as session, session.begin():
+        async with self._write_gate, self.sessions() as session, session.begin():
             ticket = Ticket(
                 number=placeholder,
                 type=draft.type,
@@ -1159,7 +1154,7 @@ class TicketDesk:
         read next cannot change under the caller's feet.
         """
         now = self.clock()
-        async with self._serialised(), self.sessions() as session, session.begin():
+        async with self._write_gate, self.sessions() as session, session.begin():
             ticket_id = (
                 await session.execute(
                     update(Ticket)
