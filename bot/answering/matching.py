@@ -612,10 +612,6 @@ class _TextAnalyzer:
             value += _REWRITTEN
         return value
 
-    def canonical_text(self, text: str) -> str:
-        """Return normalised text with synonyms unified and homophone typos repaired."""
-        return self.analyze(normalize(text)).canonical
-
 
 def _english_token(word: str) -> str | None:
     """Return the token of one English word, or None for a stop word or a single letter."""
@@ -795,10 +791,6 @@ class Matcher:
             self._build(held_out)
 
     # -- index ----------------------------------------------------------------------------------
-
-    def _token_id(self, token: str) -> int:
-        vocabulary = self._vocabulary
-        return vocabulary.setdefault(token, len(vocabulary))
 
     def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""

@@ -213,11 +213,3 @@ class QuestionLog:
             )
             await session.commit()
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    async def mark_escalated(self, question_id: int) -> None:
-        """Note that the question went to a person."""
-        async with self._gate, self.sessions() as session:
-            await session.execute(
-                update(Question).where(Question.id == question_id).values(escalated=True)
-            )
-            await session.commit()

@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -462,9 +462,3 @@ class DeliveryWorker:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def channels_of(settings: Settings) -> Iterable[str]:
-    """Return the department channels config.toml uses (to check a worker can serve them)."""
-    for config in settings.departments.values():
-        yield from (c for c in config.channels if c != "console")
