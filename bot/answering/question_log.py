@@ -1,6 +1,8 @@
 """The record of every question: what the resident asked, what the matcher decided, how it ended.
 
-Managers read it to see what residents ask and what the bot could not answer (design.md §5).
+Managers read it to see what residents ask and what the bot could not answer (docs/console.md,
+"Managers": 未答问题), and the monthly figures count the questions the bot answered without a
+person (docs/tickets.md, "Figures and `report`").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ summary kept for listing. Every change here is one transaction that locks the ti
 event, updates the summary and adds the outbox rows the event causes (see `bot.tickets.outbox`), so the
 department, the resident and the figures never disagree, and nothing is ever deleted.
 
-Lifecycle (design.md §4):
+Lifecycle (docs/tickets.md, at the top; the words are those of `bot.tickets.vocabulary`):
 
     received ─▶ assigned ─▶ acknowledged ─▶ replied ─▶ closed
        │           │  └─ returned (退单) ─▶ staff reassign ─▶ assigned

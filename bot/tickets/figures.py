@@ -1,4 +1,5 @@
-"""The figures of design.md §5, per department and per month; the one definition everybody uses.
+"""The figures of docs/tickets.md ("Figures and `report`"), per department and per month; the one
+definition everybody uses.
 
 For a month M (calendar month in the deployment's time zone) and a department D (the department
 holding the ticket now; triage tickets count only in the total):
