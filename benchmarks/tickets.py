@@ -41,12 +41,13 @@ import asyncpg
 from aiohttp import web
 
 from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.api.signatures import verified_body
 from bot.core.config import DepartmentChannels, Settings, load_settings
 from bot.core.db import create_engine, session_factory, upgrade_database
 from bot.core.models import Resident
 from bot.tickets.delivery import DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk, TicketDraft
-from bot.tickets.signatures import IDEMPOTENCY_HEADER, verified_body
+from bot.tickets.signatures import IDEMPOTENCY_HEADER
 from tryout.local_bot_api import ChatMessage, LocalBotApi, SimChat, SimUser
 from tryout.local_bot_api.ptb import running_application
 

@@ -17,11 +17,12 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.store import KnowledgeStore, LoadedKnowledge
+from bot.api.signatures import verified_body
 from bot.core.config import DepartmentChannels, Settings
 from bot.core.models import Resident
 from bot.core.workdays import time_zone
 from bot.tickets.desk import TicketDesk, TicketDraft
-from bot.tickets.signatures import IDEMPOTENCY_HEADER, SignatureError, verified_body
+from bot.tickets.signatures import IDEMPOTENCY_HEADER, SignatureError
 from bot.workers import TicketWorkers
 from tests.fixtures_conversation import BotHarness
 from tryout.local_bot_api import ChatMessage, ChatTranscript, LocalBotApi, SimChat, SimUser

@@ -1,4 +1,4 @@
-"""The figures of design.md §5 on both databases, from tickets that went through the real desk,
+"""The figures of docs/tickets.md ("Figures and `report`") on both databases, from tickets that went through the real desk,
 and `python -m bot report` printing them.
 """
 

@@ -26,13 +26,9 @@ import aiohttp
 from aiohttp import web
 
 from bot.api.callbacks import CALLBACK_PATH
+from bot.api.signatures import verified_body
 from bot.core.config import CallbackSettings, DepartmentChannels, Settings
-from bot.tickets.signatures import (
-    IDEMPOTENCY_HEADER,
-    SignatureError,
-    signed_headers,
-    verified_body,
-)
+from bot.tickets.signatures import IDEMPOTENCY_HEADER, SignatureError, signed_headers
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Load and validate the knowledge base: service guides, disclosure items, departments, synonyms.
 
-The format is the contract of design.md §2 and docs/knowledge-base.md. Loading collects every
+The format is the contract of docs/knowledge-base.md. Loading collects every
 problem (file, field, what is wrong) instead of stopping at the first, so that whoever edits the
 files can fix them all in one pass.
 """

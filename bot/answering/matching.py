@@ -662,10 +662,6 @@ class _TextAnalyzer:
             value += _REWRITTEN
         return value
 
-    def canonical_text(self, text: str) -> str:
-        """Return normalised text with synonyms unified and homophone typos repaired."""
-        return self.analyze(normalize(text)).canonical
-
 
 def _english_token(word: str) -> str | None:
     """Return the token of one English word, or None for a stop word or a single letter."""

@@ -1,6 +1,8 @@
 """The record of every question: what the resident asked, what the matcher decided, how it ended.
 
-Managers read it to see what residents ask and what the bot could not answer (design.md §5).
+Managers read it to see what residents ask and what the bot could not answer (docs/console.md,
+"Managers": 未答问题), and the monthly figures count the questions the bot answered without a
+person (docs/tickets.md, "Figures and `report`").
 """
 
 from __future__ import annotations
@@ -213,11 +215,3 @@ class QuestionLog:
             )
             await session.commit()
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-    async def mark_escalated(self, question_id: int) -> None:
-        """Note that the question went to a person."""
-        async with self._gate, self.sessions() as session:
-            await session.execute(
-                update(Question).where(Question.id == question_id).values(escalated=True)
-            )
-            await session.commit()

@@ -115,13 +115,6 @@ class KnowledgeStore:
     def matcher(self) -> Matcher:
         return self._current.matcher
 
-    def reload_now(self) -> LoadedKnowledge:
-        """Load and index again, then swap; on any problem keep the old pair and raise."""
-        fresh = build_knowledge(self.directory, self.thresholds, self.signals)
-        self._current = fresh
-        log.info("knowledge base reloaded: %d items", len(fresh.kb.items))
-        return fresh
-
     async def reload(self) -> LoadedKnowledge:
         """Reload in a worker thread so the bot keeps answering while the index is built."""
         async with self._lock:

@@ -1,1 +1,1 @@
-"""The web console for staff, department officers, managers and admins (design.md §6)."""
+"""The web console for staff, department officers, managers and admins (docs/console.md)."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.tickets.disclosure_report import UNKNOWN_OUTCOME
+from bot.tickets.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
+
 LANGUAGES = ("zh", "en")
 
 ENGLISH: dict[str, str] = {
@@ -237,23 +240,23 @@ ENGLISH: dict[str, str] = {
     "（群众不可见）": "(not shown to the resident)",
 }
 
-# kind -> code -> (Chinese, English)
+# kind -> code -> (Chinese, English); the ticket codes are those of bot.tickets.vocabulary.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "type": {
-        "complaint": ("投诉", "Complaint"),
-        "report": ("举报", "Report"),
-        "suggestion": ("建议", "Suggestion"),
-        "help": ("求助", "Help request"),
-        "disclosure": ("依申请公开", "Disclosure application"),
+        TicketType.COMPLAINT: ("投诉", "Complaint"),
+        TicketType.REPORT: ("举报", "Report"),
+        TicketType.SUGGESTION: ("建议", "Suggestion"),
+        TicketType.HELP: ("求助", "Help request"),
+        TicketType.DISCLOSURE: ("依申请公开", "Disclosure application"),
     },
     "status": {
-        "received": ("已受理", "Received"),
-        "assigned": ("已交办", "Assigned"),
-        "acknowledged": ("已签收", "Acknowledged"),
-        "replied": ("已答复", "Replied"),
-        "closed": ("已办结", "Closed"),
-        "returned": ("已退回", "Handed back"),
-        "rejected": ("不予受理", "Rejected"),
+        TicketStatus.RECEIVED: ("已受理", "Received"),
+        TicketStatus.ASSIGNED: ("已交办", "Assigned"),
+        TicketStatus.ACKNOWLEDGED: ("已签收", "Acknowledged"),
+        TicketStatus.REPLIED: ("已答复", "Replied"),
+        TicketStatus.CLOSED: ("已办结", "Closed"),
+        TicketStatus.RETURNED: ("已退回", "Handed back"),
+        TicketStatus.REJECTED: ("不予受理", "Rejected"),
     },
     "role": {
         "staff": ("工作人员", "Staff"),
@@ -262,13 +265,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "admin": ("系统管理员", "Administrator"),
     },
     "outcome": {
-        "disclosed": ("予以公开", "Disclosed"),
-        "partly_disclosed": ("部分公开", "Partly disclosed"),
-        "withheld": ("不予公开", "Withheld"),
-        "not_held": ("无法提供", "Not held"),
-        "not_processed": ("不予处理", "Not processed"),
-        "other": ("其他处理", "Other"),
-        "unknown": ("未注明", "Not stated"),
+        DisclosureOutcome.DISCLOSED: ("予以公开", "Disclosed"),
+        DisclosureOutcome.PARTLY_DISCLOSED: ("部分公开", "Partly disclosed"),
+        DisclosureOutcome.WITHHELD: ("不予公开", "Withheld"),
+        DisclosureOutcome.NOT_HELD: ("无法提供", "Not held"),
+        DisclosureOutcome.NOT_PROCESSED: ("不予处理", "Not processed"),
+        DisclosureOutcome.OTHER: ("其他处理", "Other"),
+        UNKNOWN_OUTCOME: ("未注明", "Not stated"),
     },
     "rating": {
         "5": ("5 分", "5"),
@@ -281,25 +284,26 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "unrated": ("已答复未评价", "Replied, not rated"),
     },
     "event": {
-        "received": ("受理", "Received"),
-        "triage": ("转人工分派", "Sent to triage"),
-        "assigned": ("交办", "Assigned"),
-        "deadline_set": ("设定期限", "Deadlines set"),
-        "acknowledged": ("签收", "Acknowledged"),
-        "replied": ("答复", "Replied"),
-        "returned": ("退回", "Handed back"),
-        "rejected": ("不予受理", "Rejected"),
-        "closed": ("办结", "Closed"),
-        "reopened": ("重新办理", "Reopened"),
-        "info_requested": ("请群众补充材料", "Information requested"),
-        "information_added": ("群众补充材料", "Information added"),
-        "extended": ("延期", "Extended"),
-        "reminder": ("到期提醒", "Reminder"),
-        "overdue": ("超期", "Overdue"),
-        "escalated": ("督办", "Escalated to the supervisor"),
-        "rated": ("群众评价", "Rated"),
-        "rating_comment": ("评价留言", "Rating comment"),
-        "supporter_added": ("群众附议", "Supporter added"),
+        EventKind.RECEIVED: ("受理", "Received"),
+        EventKind.TRIAGE: ("转人工分派", "Sent to triage"),
+        EventKind.ASSIGNED: ("交办", "Assigned"),
+        EventKind.DEADLINE_SET: ("设定期限", "Deadlines set"),
+        EventKind.ACKNOWLEDGED: ("签收", "Acknowledged"),
+        EventKind.REPLIED: ("答复", "Replied"),
+        EventKind.RETURNED: ("退回", "Handed back"),
+        EventKind.REJECTED: ("不予受理", "Rejected"),
+        EventKind.CLOSED: ("办结", "Closed"),
+        EventKind.REOPENED: ("重新办理", "Reopened"),
+        EventKind.INFO_REQUESTED: ("请群众补充材料", "Information requested"),
+        EventKind.INFORMATION_ADDED: ("群众补充材料", "Information added"),
+        EventKind.EXTENDED: ("延期", "Extended"),
+        EventKind.REMINDER: ("到期提醒", "Reminder"),
+        EventKind.OVERDUE: ("超期", "Overdue"),
+        EventKind.ESCALATED: ("督办", "Escalated to the supervisor"),
+        EventKind.RATED: ("群众评价", "Rated"),
+        EventKind.RATING_COMMENT: ("评价留言", "Rating comment"),
+        EventKind.SUPPORTER_ADDED: ("群众附议", "Supporter added"),
+        EventKind.DELIVERY_FAILED: ("投递失败", "Delivery failed"),
     },
     "actor": {
         "resident": ("群众", "Resident"),

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from bot.tickets.vocabulary import TicketType as TicketType
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
 
@@ -115,8 +117,7 @@ class WebSettings(_Section):
     trusted_proxies: tuple[str, ...] = ()
 
 
-TicketType = Literal["complaint", "report", "suggestion", "help", "disclosure"]
-TICKET_TYPES: tuple[TicketType, ...] = ("complaint", "report", "suggestion", "help", "disclosure")
+TICKET_TYPES: tuple[TicketType, ...] = tuple(TicketType)
 # The Regulations on Government Information Disclosure (art. 33): 20 working days to reply,
 # extendable once by at most 20 more.
 DISCLOSURE_REPLY_DAYS = 20
@@ -140,11 +141,11 @@ class DeadlineOverride(_Section):
 
 
 DEFAULT_DEADLINES: dict[TicketType, DeadlineDays] = {
-    "complaint": DeadlineDays(ack=1, reply=15),
-    "report": DeadlineDays(ack=1, reply=15),
-    "suggestion": DeadlineDays(ack=2, reply=20),
-    "help": DeadlineDays(ack=1, reply=5),
-    "disclosure": DeadlineDays(ack=1, reply=DISCLOSURE_REPLY_DAYS),
+    TicketType.COMPLAINT: DeadlineDays(ack=1, reply=15),
+    TicketType.REPORT: DeadlineDays(ack=1, reply=15),
+    TicketType.SUGGESTION: DeadlineDays(ack=2, reply=20),
+    TicketType.HELP: DeadlineDays(ack=1, reply=5),
+    TicketType.DISCLOSURE: DeadlineDays(ack=1, reply=DISCLOSURE_REPLY_DAYS),
 }
 
 
@@ -179,10 +180,10 @@ class TicketSettings(_Section):
         merged = DEFAULT_DEADLINES | dict(self.deadlines)
         object.__setattr__(self, "deadlines", merged)
         limit = DISCLOSURE_REPLY_DAYS
-        if merged["disclosure"].reply > limit:
+        if merged[TicketType.DISCLOSURE].reply > limit:
             raise ValueError(f"deadlines.disclosure.reply must be at most {limit} (the law)")
         for override in self.deadline_overrides:
-            if override.type == "disclosure" and (override.reply or 0) > limit:
+            if override.type == TicketType.DISCLOSURE and (override.reply or 0) > limit:
                 raise ValueError(f"a disclosure override's reply must be at most {limit}")
         return self
 

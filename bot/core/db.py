@@ -80,10 +80,12 @@ def write_gate(
 
     SQLite lets one writer in at a time and makes the others sleep and retry with growing
     pauses (up to 100 ms each), so under load concurrent writers of one process wait far longer
-    than the writes take. Queuing them in the process first keeps every write short.
+    than the writes take. Queuing them in the process first keeps every write short. Every
+    writer of a database (tickets, questions, residents, conversations) holds the same lock, so
+    they queue behind each other rather than meeting in SQLite's busy handler.
     """
-    engine = sessions.kw["bind"]
-    if engine.dialect.name != "sqlite":
+    engine = sessions.kw.get("bind")
+    if engine is None or engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     gate = _WRITE_GATES.get(engine.sync_engine)
     if gate is None:

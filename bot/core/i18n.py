@@ -66,11 +66,6 @@ def t(key: str, language: str | None, /, **params: object) -> Html:
     return Html(template.format(**{name: _escaped(value) for name, value in params.items()}))
 
 
-def has_string(key: str) -> bool:
-    """Tell whether the catalog holds `key`."""
-    return key in _CATALOG
-
-
 add_strings(
     "conversation",
     {

@@ -68,7 +68,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-# -- residents and questions (issue: residents talk to the bot) ----------------------------------
+# -- residents and their questions ---------------------------------------------------------------
 
 
 class Resident(Base):
@@ -168,7 +168,7 @@ class BotState(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-# -- tickets (issue: complaints, reports, suggestions, disclosure applications) ------------------
+# -- tickets: complaints, reports, suggestions, help requests, disclosure applications -----------
 
 
 class TicketCounter(Base):
@@ -217,11 +217,12 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    # complaint, report, suggestion, help, disclosure
+    # A bot.tickets.vocabulary.TicketType value: complaint, report, suggestion, help, disclosure
     type: Mapped[str] = mapped_column(String(16), index=True)
     category: Mapped[str] = mapped_column(String(128), index=True)
     department_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    # received, assigned, acknowledged, replied, closed, returned, rejected (see design.md §4)
+    # A bot.tickets.vocabulary.TicketStatus value: received, assigned, acknowledged, replied,
+    # closed, returned, rejected (the lifecycle is in docs/tickets.md)
     status: Mapped[str] = mapped_column(String(16), default="received")
     resident_id: Mapped[int | None] = mapped_column(
         ForeignKey("residents.id"), nullable=True, index=True
@@ -350,7 +351,7 @@ class CallbackNonce(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# -- web console (issue: web console for staff, officers and managers) ---------------------------
+# -- the web console: accounts, audit log, login throttling, sessions ----------------------------
 
 
 class User(Base):

@@ -228,26 +228,12 @@ def _fold_syllable(syllable: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def char_sounds(char: str) -> frozenset[str]:
-    """Return every folded pinyin reading of one Chinese character (empty for anything else)."""
-    readings = pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")
-    if not readings:
-        return frozenset()
-    return frozenset(_fold_syllable(r) for r in readings[0] if r.isalpha())
-
-
-@lru_cache(maxsize=65536)
 def char_sound(char: str) -> str:
     """Return the first folded pinyin reading of a Chinese character, or the character itself."""
     readings = pinyin(char, style=Style.NORMAL, heteronym=False, errors="ignore")
     if readings and readings[0] and readings[0][0].isalpha():
         return _fold_syllable(readings[0][0])
     return char
-
-
-def sounds_of(run: str) -> list[str]:
-    """Return the folded pinyin syllable of each character of a run of Chinese characters."""
-    return [char_sound(c) for c in run]
 
 
 @lru_cache(maxsize=1)

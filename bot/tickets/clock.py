@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, and_, select
 
 from bot.core.models import Ticket
 from bot.tickets.desk import HELD_STATUSES, OPEN_STATUSES, Actor, TicketDesk
+from bot.tickets.vocabulary import EventKind, TicketStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class TicketClock:
         # Overdue first: a ticket past its deadline needs no reminder any more.
         report.overdue += await self._each(
             and_(
-                Ticket.status == "assigned",
+                Ticket.status == TicketStatus.ASSIGNED,
                 Ticket.ack_overdue.is_(False),
                 Ticket.ack_deadline < now,
             ),
@@ -71,7 +72,7 @@ class TicketClock:
         if self.settings.ack_reminder_hours > 0:
             report.reminders += await self._each(
                 and_(
-                    Ticket.status == "assigned",
+                    Ticket.status == TicketStatus.ASSIGNED,
                     Ticket.ack_reminded_at.is_(None),
                     Ticket.ack_deadline >= now,
                     Ticket.ack_deadline <= now + ack_window,
@@ -90,7 +91,7 @@ class TicketClock:
             )
         timeout = dt.timedelta(days=self.settings.rating_timeout_days)
         report.closed += await self._each(
-            and_(Ticket.status == "replied", Ticket.replied_at < now - timeout),
+            and_(Ticket.status == TicketStatus.REPLIED, Ticket.replied_at < now - timeout),
             lambda ref: self._close_unrated(ref),
         )
         if report.total:
@@ -124,7 +125,11 @@ class TicketClock:
         async with self.desk.locked_ticket(ref) as (session, ticket, now):
             if which == "ack":
                 deadline = ticket.ack_deadline
-                if ticket.status != "assigned" or ticket.ack_reminded_at or not deadline:
+                if (
+                    ticket.status != TicketStatus.ASSIGNED
+                    or ticket.ack_reminded_at
+                    or not deadline
+                ):
                     return False
                 ticket.ack_reminded_at = now
             else:
@@ -138,7 +143,7 @@ class TicketClock:
                 session,
                 ticket,
                 now,
-                "reminder",
+                EventKind.REMINDER,
                 _CLOCK,
                 data={
                     "which": which,
@@ -153,7 +158,7 @@ class TicketClock:
         async with self.desk.locked_ticket(ref) as (session, ticket, now):
             deadline = ticket.ack_deadline
             if (
-                ticket.status != "assigned"
+                ticket.status != TicketStatus.ASSIGNED
                 or ticket.ack_overdue
                 or not deadline
                 or deadline >= now
@@ -167,10 +172,10 @@ class TicketClock:
                 "deadline_date": self.desk.policy.local_date(deadline).isoformat(),
                 "department_id": ticket.department_id,
             }
-            await self.desk.record(session, ticket, now, "overdue", _CLOCK, data=data)
+            await self.desk.record(session, ticket, now, EventKind.OVERDUE, _CLOCK, data=data)
             # A late 签收 is the supervisor's business; the resident hears when the reply is late.
             await self.desk.record(
-                session, ticket, now, "escalated", _CLOCK, data=data, notify_resident=False
+                session, ticket, now, EventKind.ESCALATED, _CLOCK, data=data, notify_resident=False
             )
             return True
 
@@ -195,26 +200,26 @@ class TicketClock:
                     self.desk.policy.local_date(deadline), self.desk.policy.local_date(now)
                 ),
             }
-            await self.desk.record(session, ticket, now, "overdue", _CLOCK, data=data)
-            await self.desk.record(session, ticket, now, "escalated", _CLOCK, data=data)
+            await self.desk.record(session, ticket, now, EventKind.OVERDUE, _CLOCK, data=data)
+            await self.desk.record(session, ticket, now, EventKind.ESCALATED, _CLOCK, data=data)
             return True
 
     async def _close_unrated(self, ref: int) -> bool:
         timeout = dt.timedelta(days=self.settings.rating_timeout_days)
         async with self.desk.locked_ticket(ref) as (session, ticket, now):
             if (
-                ticket.status != "replied"
+                ticket.status != TicketStatus.REPLIED
                 or not ticket.replied_at
                 or ticket.replied_at >= now - timeout
             ):
                 return False
-            ticket.status = "closed"
+            ticket.status = TicketStatus.CLOSED
             ticket.closed_at = now
             await self.desk.record(
                 session,
                 ticket,
                 now,
-                "closed",
+                EventKind.CLOSED,
                 _CLOCK,
                 data={
                     "by": "system",

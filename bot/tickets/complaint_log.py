@@ -21,19 +21,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
 from bot.core.models import Ticket, utcnow
+from bot.tickets.vocabulary import TicketStatus, TicketType
 
-TICKET_TYPES = ("complaint", "report", "suggestion", "help", "disclosure")
-TICKET_STATUSES = (
-    "received",
-    "assigned",
-    "acknowledged",
-    "replied",
-    "closed",
-    "returned",
-    "rejected",
-)
+# The choices of the type and status filters, in the order the console lists them.
+TICKET_TYPES: tuple[TicketType, ...] = tuple(TicketType)
+TICKET_STATUSES: tuple[TicketStatus, ...] = tuple(TicketStatus)
 # Tickets no longer waiting for the department.
-FINISHED_STATUSES = ("replied", "closed", "rejected")
+FINISHED_STATUSES = (TicketStatus.REPLIED, TicketStatus.CLOSED, TicketStatus.REJECTED)
 RATING_CHOICES = ("5", "4", "3", "2", "1", "satisfied", "unsatisfied", "unrated")
 UNROUTED = "-"
 MAX_SEARCH_CHARS = 100

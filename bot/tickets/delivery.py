@@ -25,7 +25,7 @@ import logging
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -38,6 +38,7 @@ from bot.core.config import DeliverySettings, Settings
 from bot.core.models import OutboxMessage, Resident
 from bot.tickets.desk import Actor, TicketDesk
 from bot.tickets.signatures import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_headers
+from bot.tickets.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -416,7 +417,7 @@ class DeliveryWorker:
                         session,
                         ticket,
                         moment,
-                        "delivery_failed",
+                        EventKind.DELIVERY_FAILED,
                         Actor.system(self.name),
                         data={
                             "outbox_id": item.id,
@@ -461,9 +462,3 @@ class DeliveryWorker:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def channels_of(settings: Settings) -> Iterable[str]:
-    """Return the department channels config.toml uses (to check a worker can serve them)."""
-    for config in settings.departments.values():
-        yield from (c for c in config.channels if c != "console")

@@ -5,7 +5,7 @@ summary kept for listing. Every change here is one transaction that locks the ti
 event, updates the summary and adds the outbox rows the event causes (see `bot.tickets.outbox`), so the
 department, the resident and the figures never disagree, and nothing is ever deleted.
 
-Lifecycle (design.md §4):
+Lifecycle (docs/tickets.md, at the top; the words are those of `bot.tickets.vocabulary`):
 
     received ─▶ assigned ─▶ acknowledged ─▶ replied ─▶ closed
        │           │  └─ returned (退单) ─▶ staff reassign ─▶ assigned
@@ -18,13 +18,12 @@ The Telegram handlers and the web console both call `TicketDesk`; nothing here k
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import re
 import secrets
 import unicodedata
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -33,13 +32,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.knowledge_base import KnowledgeBase
-from bot.core.config import (
-    DISCLOSURE_EXTENSION_DAYS,
-    TICKET_TYPES,
-    Settings,
-    TicketType,
-)
-from bot.core.db import conflict_insert
+from bot.core.config import DISCLOSURE_EXTENSION_DAYS, Settings
+from bot.core.db import conflict_insert, write_gate
 from bot.core.models import (
     Ticket,
     TicketAttachment,
@@ -52,33 +46,35 @@ from bot.core.text import normalize
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
 from bot.tickets.outbox import OutboxWriter
 from bot.tickets.routing import RoutingDecision, complaint_categories, route_ticket
+from bot.tickets.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 
-TicketStatus = Literal[
-    "received", "assigned", "acknowledged", "replied", "closed", "returned", "rejected"
-]
 ActorType = Literal["resident", "staff", "department", "system"]
 
 # Still being worked on: a resident may add information, others may add their voice.
-OPEN_STATUSES: frozenset[str] = frozenset({"received", "assigned", "acknowledged", "returned"})
+OPEN_STATUSES: frozenset[TicketStatus] = frozenset(
+    {
+        TicketStatus.RECEIVED,
+        TicketStatus.ASSIGNED,
+        TicketStatus.ACKNOWLEDGED,
+        TicketStatus.RETURNED,
+    }
+)
 # A department holds the ticket.
-HELD_STATUSES: frozenset[str] = frozenset({"assigned", "acknowledged"})
+HELD_STATUSES: frozenset[TicketStatus] = frozenset(
+    {TicketStatus.ASSIGNED, TicketStatus.ACKNOWLEDGED}
+)
 # Waiting for staff to choose a department (the triage queue), with department_id empty.
-TRIAGE_STATUSES: frozenset[str] = frozenset({"received", "returned"})
-FINAL_STATUSES: frozenset[str] = frozenset({"closed", "rejected"})
+TRIAGE_STATUSES: frozenset[TicketStatus] = frozenset(
+    {TicketStatus.RECEIVED, TicketStatus.RETURNED}
+)
+FINAL_STATUSES: frozenset[TicketStatus] = frozenset({TicketStatus.CLOSED, TicketStatus.REJECTED})
 # Types whose open tickets other residents are shown and may support. Reports, help requests
 # and disclosure applications are about one person or accuse one, so they are never shown.
-VOICE_TYPES: frozenset[str] = frozenset({"complaint", "suggestion"})
+VOICE_TYPES: frozenset[TicketType] = frozenset({TicketType.COMPLAINT, TicketType.SUGGESTION})
 # Only reports may be anonymous (a disclosure application needs the applicant by law).
-ANONYMOUS_TYPES: frozenset[str] = frozenset({"report"})
+ANONYMOUS_TYPES: frozenset[TicketType] = frozenset({TicketType.REPORT})
 # How a disclosure application was answered, as the annual disclosure report counts them.
-DISCLOSURE_OUTCOMES: tuple[str, ...] = (
-    "disclosed",  # 予以公开
-    "partly_disclosed",  # 部分公开
-    "withheld",  # 不予公开
-    "not_held",  # 无法提供（本机关不掌握、没有现成信息等）
-    "not_processed",  # 不予处理
-    "other",  # 其他处理
-)
+DISCLOSURE_OUTCOMES: tuple[DisclosureOutcome, ...] = tuple(DisclosureOutcome)
 # Longest text an officer or staff member may send at once (a Telegram message holds 4,096).
 MAX_OFFICER_TEXT = 3000
 MAX_REASON_TEXT = 1000
@@ -256,7 +252,7 @@ class TicketDetail:
 
     @property
     def can_rate(self) -> bool:
-        return self.summary.status == "replied" and self.summary.role == "filed"
+        return self.summary.status == TicketStatus.REPLIED and self.summary.role == "filed"
 
 
 def clean_text(text: str | None, *, limit: int, what: str, required: bool = True) -> str:
@@ -339,13 +335,9 @@ class TicketDesk:
         self.clock = clock
         self._listeners: list[Callable[[], None]] = []
         # SQLite has one writer at a time and its busy handler is not fair under load; within a
-        # process, ticket transactions queue for it in order instead.
-        bind = sessions.kw.get("bind")
-        dialect = bind.dialect.name if bind is not None else ""
-        self._sqlite_writes = asyncio.Lock() if dialect == "sqlite" else None
-
-    def _serialised(self) -> AbstractAsyncContextManager[object]:
-        return self._sqlite_writes if self._sqlite_writes is not None else nullcontext()
+        # process, ticket transactions queue for it in order, behind the same gate as every
+        # other write to the database (questions, residents, conversations).
+        self._write_gate = write_gate(sessions)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed change (the delivery worker wakes up on it)."""
@@ -371,8 +363,10 @@ class TicketDesk:
     def validate_draft(self, draft: TicketDraft) -> TicketDraft:
         """Return the draft with its texts cleaned; raise InvalidTicketInput on what cannot be filed."""
         limits = self.settings.tickets
-        if draft.type not in TICKET_TYPES:
-            raise InvalidTicketInput(f"unknown ticket type {draft.type!r}", code="type")
+        try:
+            ticket_type = TicketType(draft.type)
+        except ValueError:
+            raise InvalidTicketInput(f"unknown ticket type {draft.type!r}", code="type") from None
         if draft.category not in self.categories():
             raise InvalidTicketInput(f"unknown category {draft.category!r}", code="category")
         description = clean_text(
@@ -396,7 +390,7 @@ class TicketDesk:
             what="the place",
             required=False,
         )
-        if draft.type == "disclosure" and not (name and phone and draft.share_identity):
+        if ticket_type == TicketType.DISCLOSURE and not (name and phone and draft.share_identity):
             # The law needs the applicant's name and contact (条例 第二十九条).
             raise InvalidTicketInput(
                 "a disclosure application needs the applicant's name and contact",
@@ -407,7 +401,7 @@ class TicketDesk:
                 raise InvalidTicketInput("the location is out of range", code="location")
         anonymous = draft.anonymous
         return TicketDraft(
-            type=draft.type,
+            type=ticket_type,
             category=draft.category,
             description=description,
             resident_id=draft.resident_id,
@@ -444,13 +438,13 @@ class TicketDesk:
         # the end of the transaction, so concurrent filings wait for each other the least.
         placeholder = f"TMP-{secrets.token_hex(14)}"
         recorded: list[tuple[TicketEvent, bool]] = []
-        async with self._serialised(), self.sessions() as session, session.begin():
+        async with self._write_gate, self.sessions() as session, session.begin():
             ticket = Ticket(
                 number=placeholder,
                 type=draft.type,
                 category=draft.category,
                 department_id=None,
-                status="received",
+                status=TicketStatus.RECEIVED,
                 resident_id=draft.resident_id,
                 language=draft.language,
                 description=draft.description,
@@ -490,7 +484,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "received",
+                EventKind.RECEIVED,
                 resident,
                 data={
                     "type": draft.type,
@@ -506,7 +500,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "deadline_set",
+                EventKind.DEADLINE_SET,
                 Actor.system("deadlines"),
                 data=deadlines.as_event_data(self.policy.zone) | {"reason": "received"},
                 deliver=False,
@@ -518,7 +512,7 @@ class TicketDesk:
                     session,
                     ticket,
                     now,
-                    "assigned",
+                    EventKind.ASSIGNED,
                     Actor.system("routing"),
                     data={
                         "department_id": routing.department_id,
@@ -535,7 +529,7 @@ class TicketDesk:
                     session,
                     ticket,
                     now,
-                    "triage",
+                    EventKind.TRIAGE,
                     Actor.system("routing"),
                     data={
                         "routing": routing.reason,
@@ -569,10 +563,12 @@ class TicketDesk:
     async def acknowledge(self, ref: int | str, actor: Actor) -> Ticket:
         """Acknowledge (签收) a ticket on behalf of its department."""
         async with self.locked_ticket(ref) as (session, ticket, now):
-            self._require(ticket, actor, {"assigned"}, "acknowledge")
-            ticket.status = "acknowledged"
+            self._require(ticket, actor, {TicketStatus.ASSIGNED}, "acknowledge")
+            ticket.status = TicketStatus.ACKNOWLEDGED
             ticket.acknowledged_at = now
-            await self.record(session, ticket, now, "acknowledged", actor, data=self._dept(ticket))
+            await self.record(
+                session, ticket, now, EventKind.ACKNOWLEDGED, actor, data=self._dept(ticket)
+            )
             return ticket
 
     async def reply(
@@ -587,17 +583,17 @@ class TicketDesk:
             # A reply without a separate 签收 acknowledges the ticket at the same moment.
             implicit_ack = ticket.acknowledged_at is None
             ticket.acknowledged_at = ticket.acknowledged_at or now
-            ticket.status = "replied"
+            ticket.status = TicketStatus.REPLIED
             ticket.replied_at = now
             ticket.awaiting_resident = False
-            if ticket.type == "disclosure":
+            if ticket.type == TicketType.DISCLOSURE:
                 ticket.outcome = outcome or ticket.outcome
             on_time = ticket.reply_deadline is None or now <= ticket.reply_deadline
             await self.record(
                 session,
                 ticket,
                 now,
-                "replied",
+                EventKind.REPLIED,
                 actor,
                 body=body,
                 data=self._dept(ticket)
@@ -611,7 +607,7 @@ class TicketDesk:
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, HELD_STATUSES, "hand_back")
             former = self._dept(ticket)
-            ticket.status = "returned"
+            ticket.status = TicketStatus.RETURNED
             ticket.department_id = None
             ticket.acknowledged_at = None
             ticket.awaiting_resident = False
@@ -619,7 +615,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "returned",
+                EventKind.RETURNED,
                 actor,
                 body=body,
                 data={"from_department_id": former["department_id"]},
@@ -649,7 +645,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "assigned",
+                EventKind.ASSIGNED,
                 actor,
                 body=note,
                 data={"department_id": department_id, "reason": "reassigned", "from": former},
@@ -659,7 +655,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "deadline_set",
+                EventKind.DEADLINE_SET,
                 Actor.system("deadlines"),
                 data={
                     "reason": "reassigned",
@@ -675,10 +671,10 @@ class TicketDesk:
         body = clean_text(reason, limit=MAX_REASON_TEXT, what="the reason")
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, OPEN_STATUSES, "reject", staff_only=True)
-            ticket.status = "rejected"
+            ticket.status = TicketStatus.REJECTED
             ticket.closed_at = now
             ticket.awaiting_resident = False
-            await self.record(session, ticket, now, "rejected", actor, body=body)
+            await self.record(session, ticket, now, EventKind.REJECTED, actor, body=body)
             return ticket
 
     async def ask_resident(self, ref: int | str, actor: Actor, question: str) -> Ticket:
@@ -692,7 +688,13 @@ class TicketDesk:
                 )
             ticket.awaiting_resident = True
             await self.record(
-                session, ticket, now, "info_requested", actor, body=body, data=self._dept(ticket)
+                session,
+                ticket,
+                now,
+                EventKind.INFO_REQUESTED,
+                actor,
+                body=body,
+                data=self._dept(ticket),
             )
             return ticket
 
@@ -705,7 +707,7 @@ class TicketDesk:
             )
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, HELD_STATUSES, "extend")
-            if ticket.type != "disclosure":
+            if ticket.type != TicketType.DISCLOSURE:
                 raise TransitionNotAllowed(
                     "only disclosure applications are extended", code="type"
                 )
@@ -723,7 +725,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "extended",
+                EventKind.EXTENDED,
                 actor,
                 body=body,
                 data=self._dept(ticket)
@@ -741,12 +743,14 @@ class TicketDesk:
         """Close a ticket that is not final (staff), e.g. the resident withdrew it by phone."""
         body = clean_text(reason, limit=MAX_REASON_TEXT, what="the reason")
         async with self.locked_ticket(ref) as (session, ticket, now):
-            self._require(ticket, actor, OPEN_STATUSES | {"replied"}, "close", staff_only=True)
-            ticket.status = "closed"
+            self._require(
+                ticket, actor, OPEN_STATUSES | {TicketStatus.REPLIED}, "close", staff_only=True
+            )
+            ticket.status = TicketStatus.CLOSED
             ticket.closed_at = now
             ticket.awaiting_resident = False
             await self.record(
-                session, ticket, now, "closed", actor, body=body, data={"by": "staff"}
+                session, ticket, now, EventKind.CLOSED, actor, body=body, data={"by": "staff"}
             )
             return ticket
 
@@ -796,7 +800,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "information_added",
+                EventKind.INFORMATION_ADDED,
                 actor,
                 body=body,
                 data={"photos": len(photos), "answers_request": was_asked},
@@ -826,7 +830,7 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "supporter_added",
+                EventKind.SUPPORTER_ADDED,
                 # Residents are never shown to each other.
                 Actor("resident", ""),
                 data={"supporters": ticket.supporters},
@@ -848,7 +852,7 @@ class TicketDesk:
         note = clean_text(comment, limit=MAX_REASON_TEXT, what="the comment", required=False)
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require_owner(ticket, resident_id)
-            if ticket.status != "replied":
+            if ticket.status != TicketStatus.REPLIED:
                 raise TransitionNotAllowed(
                     f"{ticket.number} is {ticket.status}", code=ticket.status
                 )
@@ -862,20 +866,20 @@ class TicketDesk:
                 session,
                 ticket,
                 now,
-                "rated",
+                EventKind.RATED,
                 actor,
                 body=note,
                 data=rating_data,
                 notify_resident=False,
             )
             if solved:
-                ticket.status = "closed"
+                ticket.status = TicketStatus.CLOSED
                 ticket.closed_at = now
                 await self.record(
                     session,
                     ticket,
                     now,
-                    "closed",
+                    EventKind.CLOSED,
                     actor,
                     data={"by": "resident"} | rating_data,
                     notify_resident=False,
@@ -894,7 +898,13 @@ class TicketDesk:
             ticket.rating_comment = note
             actor = Actor("resident", "" if ticket.anonymous else str(resident_id))
             await self.record(
-                session, ticket, now, "rating_comment", actor, body=note, notify_resident=False
+                session,
+                ticket,
+                now,
+                EventKind.RATING_COMMENT,
+                actor,
+                body=note,
+                notify_resident=False,
             )
             return ticket
 
@@ -922,7 +932,7 @@ class TicketDesk:
             session,
             ticket,
             now,
-            "reopened",
+            EventKind.REOPENED,
             actor,
             body=note,
             data=self._dept(ticket) | rating_data,
@@ -932,7 +942,7 @@ class TicketDesk:
             session,
             ticket,
             now,
-            "deadline_set",
+            EventKind.DEADLINE_SET,
             Actor.system("deadlines"),
             data=deadlines.as_event_data(self.policy.zone) | {"reason": "reopened"},
         )
@@ -1144,7 +1154,7 @@ class TicketDesk:
         read next cannot change under the caller's feet.
         """
         now = self.clock()
-        async with self._serialised(), self.sessions() as session, session.begin():
+        async with self._write_gate, self.sessions() as session, session.begin():
             ticket_id = (
                 await session.execute(
                     update(Ticket)
@@ -1166,7 +1176,7 @@ class TicketDesk:
         session: AsyncSession,
         ticket: Ticket,
         now: dt.datetime,
-        kind: str,
+        kind: EventKind,
         actor: Actor,
         *,
         body: str = "",
@@ -1213,7 +1223,7 @@ class TicketDesk:
 
     def _assign(self, ticket: Ticket, department_id: str, now: dt.datetime) -> None:
         ticket.department_id = department_id
-        ticket.status = "assigned"
+        ticket.status = TicketStatus.ASSIGNED
         ticket.assigned_at = now
         ticket.acknowledged_at = None
         ticket.ack_overdue = False
@@ -1227,7 +1237,7 @@ class TicketDesk:
     def _require(
         ticket: Ticket,
         actor: Actor,
-        statuses: frozenset[str] | set[str],
+        statuses: frozenset[TicketStatus] | set[TicketStatus],
         action: str,
         *,
         staff_only: bool = False,
@@ -1252,10 +1262,10 @@ class TicketDesk:
 
 def _type_of(ticket: Ticket) -> TicketType:
     """Return a stored ticket's type, checked (the column is plain text)."""
-    for kind in TICKET_TYPES:
-        if ticket.type == kind:
-            return kind
-    raise TicketError(f"{ticket.number} has an unknown type {ticket.type!r}")
+    try:
+        return TicketType(ticket.type)
+    except ValueError:
+        raise TicketError(f"{ticket.number} has an unknown type {ticket.type!r}") from None
 
 
 def _summary(ticket: Ticket, role: str) -> TicketSummary:

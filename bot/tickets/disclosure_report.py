@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Ticket, utcnow
+from bot.tickets.vocabulary import TicketType
 
 UNKNOWN_OUTCOME = "unknown"
 
@@ -97,7 +98,7 @@ async def disclosure_report(
     cutoff = min(end, now or utcnow())
     answered = and_(Ticket.replied_at >= start, Ticket.replied_at < end)
     relevant = and_(
-        Ticket.type == "disclosure",
+        Ticket.type == TicketType.DISCLOSURE,
         Ticket.created_at < end,
         or_(Ticket.created_at >= start, _open_at(start)),
     )
@@ -135,7 +136,7 @@ async def disclosure_report(
         per_department[department_id] = figures
     outcomes = await session.execute(
         select(Ticket.department_id, Ticket.outcome, func.count())
-        .where(Ticket.type == "disclosure", answered)
+        .where(Ticket.type == TicketType.DISCLOSURE, answered)
         .group_by(Ticket.department_id, Ticket.outcome)
     )
     for department_id, outcome, count in outcomes.all():

@@ -1,4 +1,5 @@
-"""The figures of design.md §5, per department and per month; the one definition everybody uses.
+"""The figures of docs/tickets.md ("Figures and `report`"), per department and per month; the one
+definition everybody uses.
 
 For a month M (calendar month in the deployment's time zone) and a department D (the department
 holding the ticket now; triage tickets count only in the total):
@@ -34,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Question, Ticket, utcnow
 from bot.core.workdays import time_zone
+from bot.tickets.vocabulary import TicketStatus
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -242,7 +244,7 @@ async def figures_for_month(
                     Ticket.assigned_at >= start,
                     Ticket.assigned_at < end,
                     Ticket.department_id.is_not(None),
-                    Ticket.status != "rejected",
+                    Ticket.status != TicketStatus.REJECTED,
                     or_(Ticket.acknowledged_at.is_not(None), Ticket.ack_deadline < now),
                 ]
             )
@@ -265,8 +267,8 @@ async def figures_for_month(
                 [
                     Ticket.reply_deadline >= start,
                     Ticket.reply_deadline < end,
-                    Ticket.status != "rejected",
-                    ~and_(Ticket.status == "closed", Ticket.replied_at.is_(None)),
+                    Ticket.status != TicketStatus.REJECTED,
+                    ~and_(Ticket.status == TicketStatus.CLOSED, Ticket.replied_at.is_(None)),
                     or_(Ticket.replied_at.is_not(None), Ticket.reply_deadline < now),
                 ]
             )

@@ -18,6 +18,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.i18n import Html, add_strings, t
 from bot.tickets.desk import TimelineEntry
+from bot.tickets.vocabulary import EventKind, TicketType
 
 # Department name in a language, by id (None for no or an unknown department).
 DepartmentNames = Callable[[str | None, str], str | None]
@@ -308,11 +309,11 @@ def _local_time(value: object, zone: dt.tzinfo) -> str:
 
 
 def type_name(ticket_type: str, language: str) -> Html:
-    key = f"tkt_type_{ticket_type}"
-    return t(key, language) if ticket_type in _TYPES else Html("")
+    """Return a ticket type's name in a language (empty for a type the bot does not know)."""
+    return t(f"tkt_type_{ticket_type}", language) if ticket_type in _TYPES else Html("")
 
 
-_TYPES = ("complaint", "report", "suggestion", "help", "disclosure")
+_TYPES = frozenset(TicketType)
 
 
 def status_name(status: str, language: str) -> Html:
@@ -446,29 +447,29 @@ def timeline_line(
     when = entry.at.astimezone(zone).strftime("%m-%d %H:%M")
     kind = entry.kind
     body = _short(entry.body)
-    if kind == "deadline_set":
+    if kind == EventKind.DEADLINE_SET:
         if data.get("reason") == "reassigned":
             text = t("tkt_ev_deadline_ack", language, date=data.get("ack_date", ""))
         else:
             text = t("tkt_ev_deadline_set", language, date=data.get("reply_date", ""))
-    elif kind == "returned":
+    elif kind == EventKind.RETURNED:
         former = names(data.get("from_department_id"), language) or t("tkt_staff", language)
         text = t("tkt_ev_returned", language, department=former, body=body)
-    elif kind == "extended":
+    elif kind == EventKind.EXTENDED:
         text = t("tkt_ev_extended", language, date=data.get("reply_date", ""), body=body)
-    elif kind in ("reminder", "overdue"):
+    elif kind in (EventKind.REMINDER, EventKind.OVERDUE):
         text = t(
             f"tkt_ev_{kind}",
             language,
             which=_which(data, language),
             date=data.get("deadline_date", ""),
         )
-    elif kind == "supporter_added":
+    elif kind == EventKind.SUPPORTER_ADDED:
         text = t("tkt_ev_supporter_added", language, count=data.get("supporters", ""))
-    elif kind == "rated":
+    elif kind == EventKind.RATED:
         solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
         text = t("tkt_ev_rated", language, stars=stars(data.get("rating")), solved=solved)
-    elif kind == "closed" and body:
+    elif kind == EventKind.CLOSED and body:
         text = t("tkt_ev_closed_reason", language, body=body)
     elif kind in _PLAIN_EVENTS:
         text = t(f"tkt_ev_{kind}", language, department=department, body=body)
@@ -479,18 +480,18 @@ def timeline_line(
 
 _PLAIN_EVENTS = frozenset(
     {
-        "received",
-        "assigned",
-        "triage",
-        "acknowledged",
-        "info_requested",
-        "information_added",
-        "replied",
-        "rejected",
-        "escalated",
-        "rating_comment",
-        "reopened",
-        "closed",
+        EventKind.RECEIVED,
+        EventKind.ASSIGNED,
+        EventKind.TRIAGE,
+        EventKind.ACKNOWLEDGED,
+        EventKind.INFO_REQUESTED,
+        EventKind.INFORMATION_ADDED,
+        EventKind.REPLIED,
+        EventKind.REJECTED,
+        EventKind.ESCALATED,
+        EventKind.RATING_COMMENT,
+        EventKind.REOPENED,
+        EventKind.CLOSED,
     }
 )
 

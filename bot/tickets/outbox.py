@@ -27,29 +27,38 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import Settings
 from bot.core.models import OutboxMessage, Ticket, TicketAttachment, TicketEvent
+from bot.tickets.vocabulary import WITHDRAWN, EventKind
 
 # Events a department hears about; `withdrawn` goes to a department a ticket was taken from.
 DEPARTMENT_EVENTS = frozenset(
-    {"assigned", "information_added", "reminder", "escalated", "reopened", "closed", "rejected"}
+    {
+        EventKind.ASSIGNED,
+        EventKind.INFORMATION_ADDED,
+        EventKind.REMINDER,
+        EventKind.ESCALATED,
+        EventKind.REOPENED,
+        EventKind.CLOSED,
+        EventKind.REJECTED,
+    }
 )
 # Events the resident is told about as they happen; the caller passes notify_resident=False
 # for the resident's own actions (confirmed in the chat) and for the assignment at filing.
 RESIDENT_EVENTS = frozenset(
     {
-        "assigned",
-        "acknowledged",
-        "info_requested",
-        "replied",
-        "returned",
-        "rejected",
-        "extended",
-        "escalated",
-        "closed",
-        "reopened",
+        EventKind.ASSIGNED,
+        EventKind.ACKNOWLEDGED,
+        EventKind.INFO_REQUESTED,
+        EventKind.REPLIED,
+        EventKind.RETURNED,
+        EventKind.REJECTED,
+        EventKind.EXTENDED,
+        EventKind.ESCALATED,
+        EventKind.CLOSED,
+        EventKind.REOPENED,
     }
 )
-STAFF_EVENTS = frozenset({"triage", "returned", "delivery_failed"})
-SUPERVISOR_EVENTS = frozenset({"escalated"})
+STAFF_EVENTS = frozenset({EventKind.TRIAGE, EventKind.RETURNED, EventKind.DELIVERY_FAILED})
+SUPERVISOR_EVENTS = frozenset({EventKind.ESCALATED})
 
 PAYLOAD_VERSION = 1
 
@@ -205,7 +214,7 @@ class OutboxWriter:
             channels = self.department_channels(former_department)
             if channels:
                 attachments = attachments or await _attachments(session, ticket.id)
-                payload = department_payload(ticket, event, kb, attachments, kind="withdrawn")
+                payload = department_payload(ticket, event, kb, attachments, kind=WITHDRAWN)
                 for channel in channels:
                     add(channel, former_department, payload, f"{channel}:{former_department}")
         notice = notice_payload(ticket, event, kb)

@@ -8,16 +8,14 @@ The signed message is the timestamp, a dot, and the raw body bytes:
 Signing the timestamp with the body means a captured request cannot be sent again later with a
 fresh timestamp; the receiver also refuses timestamps outside a window, and (for callbacks to the
 bot) a nonce it has already seen. The secret is per department, from the environment variable
-named by [departments.<id>] secret_env.
+named by [departments.<id>] secret_env. Only bytes and headers here: reading an HTTP request is
+the web side's business (`bot.api.signatures.verified_body`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import time
-
-from aiohttp import web
 
 SIGNATURE_HEADER = "X-Signature"
 TIMESTAMP_HEADER = "X-Timestamp"
@@ -63,23 +61,3 @@ def verify(
     if not hmac.compare_digest(expected.encode(), signature.strip().encode("utf-8", "replace")):
         raise SignatureError("the signature does not match")
     return moment
-
-
-async def verified_body(
-    request: web.Request, secret: bytes, *, tolerance_seconds: float = 300
-) -> bytes:
-    """Read a signed request's body and check its signature; raise SignatureError if forged.
-
-    What a department's system does with the bot's webhooks (and what the bot's own test
-    endpoints and try-out department do).
-    """
-    body = await request.read()
-    verify(
-        secret,
-        timestamp=request.headers.get(TIMESTAMP_HEADER),
-        signature=request.headers.get(SIGNATURE_HEADER),
-        body=body,
-        now=time.time(),
-        tolerance_seconds=tolerance_seconds,
-    )
-    return body

@@ -1,4 +1,5 @@
-"""Managers: the figures of design.md §5 per department and month, as charts and tables.
+"""Managers: the figures of docs/tickets.md ("Figures and `report`") per department and month, as
+charts and tables (docs/console.md, "Managers").
 
 The numbers come from `bot.tickets.figures` (the definitions `python -m bot report` prints). A month is a
 few grouped queries; a year's trend is twelve of them, so the figures of months already over are

@@ -30,7 +30,7 @@ from bot.tickets.complaint_log import (
     list_tickets,
 )
 from bot.tickets.desk import DISCLOSURE_OUTCOMES
-from bot.tickets.disclosure_report import disclosure_report
+from bot.tickets.disclosure_report import UNKNOWN_OUTCOME, disclosure_report
 from bot.tickets.routing import complaint_categories
 
 EXPORT_BATCH = 2000
@@ -278,7 +278,7 @@ async def disclosure(request: web.Request) -> dict[str, Any]:
         "report": report,
         "year": year,
         "years": list(range(current, current - 6, -1)),
-        "outcomes": [*DISCLOSURE_OUTCOMES, "unknown"],
+        "outcomes": [*DISCLOSURE_OUTCOMES, UNKNOWN_OUTCOME],
         "departments": department_names(request),
     }
 
@@ -294,7 +294,7 @@ async def export_disclosure(request: web.Request) -> web.StreamResponse:
     async with services.sessions() as session:
         report = await disclosure_report(session, year, request.app[ZONE])
     departments = department_names(request)
-    outcomes = [*DISCLOSURE_OUTCOMES, "unknown"]
+    outcomes = [*DISCLOSURE_OUTCOMES, UNKNOWN_OUTCOME]
     header = [
         _("部门"),
         _("本年新收"),

@@ -1,19 +1,18 @@
 """Tickets in the console: the staff triage queue, a department's queue, one ticket and its actions.
 
-Who sees a ticket: managers every ticket; officers their own department's; staff those waiting in
-triage. Anyone else gets the same 404 as for a number that does not exist (and the attempt is
-audited), so guessing numbers tells nothing. Actions go through `TicketDesk`, the same code the
-departments' Telegram buttons and signed callbacks use.
+Who sees a ticket is the rule of `bot.tickets.reads.may_see`: managers every ticket; officers
+their own department's; staff those waiting in triage. Anyone else gets the same 404 as for a
+number that does not exist (and the attempt is audited), so guessing numbers tells nothing.
+Actions go through `TicketDesk`, the same code the departments' Telegram buttons and signed
+callbacks use.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
@@ -21,7 +20,7 @@ from bot.console.rendering import page, render
 from bot.console.security import VIEWER, Viewer, allow, client_ip
 from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
-from bot.core.models import Resident, Ticket, TicketEvent, utcnow
+from bot.core.models import Ticket, utcnow
 from bot.tickets.complaint_log import Cursor, LogFilters, list_tickets
 from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
@@ -29,13 +28,21 @@ from bot.tickets.desk import (
     MAX_OFFICER_TEXT,
     MAX_REASON_TEXT,
     OPEN_STATUSES,
-    TRIAGE_STATUSES,
     Actor,
     TicketDesk,
     TicketError,
     TimelineEntry,
-    triage_filter,
 )
+from bot.tickets.reads import (
+    Identity,
+    department_waiting,
+    identity_of,
+    may_see,
+    may_see_identity,
+    ticket_by_number,
+    triage_queue,
+)
+from bot.tickets.vocabulary import TicketStatus, TicketType
 
 TRIAGE_LIMIT = 200
 QUEUE_LIMIT = 300
@@ -58,38 +65,18 @@ def reply_state(ticket: Ticket, now: dt.datetime) -> str:
     """Return the highlight of a ticket's reply deadline."""
     if ticket.overdue and ticket.replied_at is None:
         return "overdue"
-    finished = ticket.replied_at is not None or ticket.status in ("closed", "rejected")
+    finished = ticket.replied_at is not None or ticket.status in (
+        TicketStatus.CLOSED,
+        TicketStatus.REJECTED,
+    )
     return deadline_state(ticket.reply_deadline, finished, now)
 
 
 def ack_state(ticket: Ticket, now: dt.datetime) -> str:
     """Return the highlight of a ticket's acknowledgement deadline."""
-    if ticket.status != "assigned":
+    if ticket.status != TicketStatus.ASSIGNED:
         return ""
     return deadline_state(ticket.ack_deadline, False, now)
-
-
-def may_see(viewer: Viewer, ticket: Ticket) -> bool:
-    """Tell whether a console user may open a ticket."""
-    if viewer.role == "manager":
-        return True
-    if viewer.role == "officer":
-        return viewer.department_id is not None and ticket.department_id == viewer.department_id
-    if viewer.role == "staff":
-        return ticket.status in TRIAGE_STATUSES and ticket.department_id is None
-    return False
-
-
-def may_see_identity(viewer: Viewer, ticket: Ticket) -> bool:
-    """Tell whether a user may see who filed a ticket and how to reach them.
-
-    Nobody sees it for an anonymous report; a department only with the resident's consent.
-    """
-    if ticket.anonymous:
-        return False
-    if viewer.role == "manager":
-        return True
-    return viewer.role == "officer" and ticket.share_identity
 
 
 async def visible_ticket(request: web.Request) -> Ticket:
@@ -98,7 +85,7 @@ async def visible_ticket(request: web.Request) -> Ticket:
     viewer = request[VIEWER]
     number = request.match_info["number"].strip().upper()[:32]
     async with services.sessions() as session:
-        ticket = await session.scalar(select(Ticket).where(Ticket.number == number))
+        ticket = await ticket_by_number(session, number)
         if ticket is None or not may_see(viewer, ticket):
             await record_audit(
                 session,
@@ -114,35 +101,13 @@ async def visible_ticket(request: web.Request) -> Ticket:
     return ticket
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who filed a ticket, for those allowed to know."""
-
-    contact_name: str | None
-    contact_phone: str | None
-    resident_name: str | None
-    telegram_user_id: int | None
-
-    @property
-    def any(self) -> bool:
-        return any(
-            (self.contact_name, self.contact_phone, self.resident_name, self.telegram_user_id)
-        )
-
-
 async def _identity(request: web.Request, ticket: Ticket) -> Identity | None:
     viewer = request[VIEWER]
     if not may_see_identity(viewer, ticket):
         return None
     services = request.app[SERVICES]
     async with services.sessions() as session:
-        resident = await session.get(Resident, ticket.resident_id) if ticket.resident_id else None
-        identity = Identity(
-            contact_name=ticket.contact_name,
-            contact_phone=ticket.contact_phone,
-            resident_name=resident.display_name if resident else None,
-            telegram_user_id=resident.telegram_user_id if resident else None,
-        )
+        identity = await identity_of(session, ticket)
         if identity.any:
             await record_audit(
                 session,
@@ -150,16 +115,11 @@ async def _identity(request: web.Request, ticket: Ticket) -> Identity | None:
                 action="ticket.view_personal_data",
                 target_type="ticket",
                 target_id=ticket.number,
-                detail={"fields": [k for k, v in vars_of(identity).items() if v]},
+                detail={"fields": identity.shown()},
                 ip=client_ip(request),
             )
             await session.commit()
     return identity
-
-
-def vars_of(identity: Identity) -> dict[str, Any]:
-    """Return an identity's fields by name."""
-    return {name: getattr(identity, name) for name in identity.__slots__}
 
 
 def actions_for(viewer: Viewer, ticket: Ticket) -> set[str]:
@@ -168,11 +128,11 @@ def actions_for(viewer: Viewer, ticket: Ticket) -> set[str]:
         if ticket.status not in HELD_STATUSES:
             return set()
         allowed = {"reply", "hand_back"}
-        if ticket.status == "assigned":
+        if ticket.status == TicketStatus.ASSIGNED:
             allowed.add("acknowledge")
         if ticket.resident_id is not None:
             allowed.add("ask")
-        if ticket.type == "disclosure" and not ticket.extended:
+        if ticket.type == TicketType.DISCLOSURE and not ticket.extended:
             allowed.add("extend")
         return allowed
     if viewer.role == "staff" and ticket.status in OPEN_STATUSES:
@@ -243,13 +203,13 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             code = "acknowledged"
         elif action == "reply":
             outcome = form_text(form, "outcome", 32) or None
-            if ticket.type == "disclosure" and outcome not in DISCLOSURE_OUTCOMES:
+            if ticket.type == TicketType.DISCLOSURE and outcome not in DISCLOSURE_OUTCOMES:
                 raise redirect_with(request, "ticket", {"number": ticket.number}, "invalid")
             await desk.reply(
                 ticket.id,
                 actor,
                 form_text(form, "text", MAX_OFFICER_TEXT + 1),
-                outcome=outcome if ticket.type == "disclosure" else None,
+                outcome=outcome if ticket.type == TicketType.DISCLOSURE else None,
             )
             code = "replied"
         elif action == "hand_back":
@@ -327,32 +287,10 @@ async def triage(request: web.Request) -> dict[str, Any]:
     """List the tickets no department holds, oldest first, with why they are here."""
     services = request.app[SERVICES]
     async with services.sessions() as session:
-        tickets = list(
-            (
-                await session.execute(
-                    select(Ticket)
-                    .where(triage_filter())
-                    .order_by(Ticket.created_at, Ticket.id)
-                    .limit(TRIAGE_LIMIT)
-                )
-            ).scalars()
-        )
-        reasons: dict[int, str] = {}
-        if tickets:
-            events = await session.execute(
-                select(TicketEvent.ticket_id, TicketEvent.body, TicketEvent.data)
-                .where(
-                    TicketEvent.ticket_id.in_([t.id for t in tickets]),
-                    TicketEvent.kind == "returned",
-                )
-                .order_by(TicketEvent.id)
-            )
-            for ticket_id, body, data in events.all():
-                former = (data or {}).get("from_department_id") or ""
-                reasons[ticket_id] = f"{former}: {body}" if former else body
+        queue = await triage_queue(session, limit=TRIAGE_LIMIT)
     return {
-        "tickets": tickets,
-        "reasons": reasons,
+        "tickets": queue.tickets,
+        "reasons": queue.reasons,
         "departments": department_names(request),
         "now": utcnow(),
     }
@@ -367,19 +305,7 @@ async def department_queue(request: web.Request) -> dict[str, Any]:
     department = viewer.department_id
     now = utcnow()
     async with services.sessions() as session:
-        waiting = list(
-            (
-                await session.execute(
-                    select(Ticket)
-                    .where(
-                        Ticket.department_id == department,
-                        Ticket.status.in_(HELD_STATUSES),
-                    )
-                    .order_by(Ticket.reply_deadline.is_(None), Ticket.reply_deadline, Ticket.id)
-                    .limit(QUEUE_LIMIT)
-                )
-            ).scalars()
-        )
+        waiting = await department_waiting(session, department, limit=QUEUE_LIMIT)
         page = await list_tickets(
             session,
             LogFilters.parse(dict(request.query)),

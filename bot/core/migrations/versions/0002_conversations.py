@@ -1,4 +1,7 @@
-"""conversations (placeholder: filled by the conversation work of issue 3)
+"""conversations: empty (the tables the conversations use are created by 0001)
+
+Kept because it is part of the revision chain: a database stamped with this revision could not
+be upgraded without it.
 
 Revision ID: 0002_conversations
 Revises: 0001
