@@ -90,7 +90,8 @@ def test_embeddings_are_kept_on_disk_and_reused_by_the_next_start(
     vectors = first.embed(texts)
 
     assert first.misses == 2
-    assert first.path is not None and first.path.is_file()
+    assert first.path is not None
+    assert first.path.is_file()
     # A new process: nothing encoded again, the same vectors (to float16 precision).
     second = EmbeddingCache(tmp_path, embedder)
     again = second.embed(texts)
@@ -224,7 +225,9 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
 
 
 @pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗"])
-def test_small_talk_is_declined_politely_not_handed_on(city: LoadedKnowledge, message: str) -> None:
+def test_small_talk_is_declined_politely_not_handed_on(
+    city: LoadedKnowledge, message: str
+) -> None:
     result = city.matcher.match(message)
 
     assert result.decision == "decline"
@@ -300,6 +303,9 @@ def test_useful_and_confidently_wrong_are_counted_per_question(city: LoadedKnowl
         city.matcher.match("身份证丢了怎么补办"),
     )
 
-    assert right.useful and right.top1 and not right.confidently_wrong
+    assert right.useful
+    assert right.top1
+    assert not right.confidently_wrong
     assert also.top1
-    assert wrong.confidently_wrong and not wrong.useful
+    assert wrong.confidently_wrong
+    assert not wrong.useful
