@@ -32,18 +32,13 @@ async def _with_session(
 ) -> T:
     """Run `work(session, departments, *arguments)` in one committed transaction."""
     from bot.answering.knowledge_base import load_knowledge_base
-    from bot.core.db import create_engine, session_factory, upgrade_database
+    from bot.core.services import open_database
 
     departments = set(load_knowledge_base(settings.knowledge_dir).departments)
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade_database(engine)
-        async with session_factory(engine)() as session:
-            result = await work(session, departments, *arguments)
-            await session.commit()
-            return result
-    finally:
-        await engine.dispose()
+    async with open_database(settings, migrate=True) as sessions, sessions() as session:
+        result = await work(session, departments, *arguments)
+        await session.commit()
+        return result
 
 
 def command_user(args: argparse.Namespace, settings: Settings) -> int:

@@ -156,7 +156,7 @@ async def running(
     """
     from telegram import Update
 
-    from bot.core.services import Services
+    from bot.core.services import open_services
     from bot.telegram.application import build_application, publish_commands
 
     async with AsyncExitStack() as stack:
@@ -181,8 +181,7 @@ async def running(
 
             settings = tryout_ticket_settings(api, settings)
             base_url = api.base_url
-        services = await Services.start(settings, knowledge=knowledge)
-        stack.push_async_callback(services.close)
+        services = await stack.enter_async_context(open_services(settings, knowledge=knowledge))
         application = build_application(services, token=token, base_url=base_url)
         await stack.enter_async_context(application)
         await publish_commands(application)

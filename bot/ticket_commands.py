@@ -14,7 +14,7 @@ from bot.core.config import Settings
 def command_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print the figures of one month, per department and in total."""
     from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
-    from bot.core.db import create_engine, session_factory
+    from bot.core.services import open_database
     from bot.tickets.figures import Month, figures_for_month, format_report
 
     try:
@@ -32,14 +32,10 @@ def command_report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def read() -> str:
-        engine = create_engine(settings.database_url)
-        try:
-            async with session_factory(engine)() as session:
-                figures = await figures_for_month(
-                    session, month, args.department, timezone=settings.tickets.timezone
-                )
-        finally:
-            await engine.dispose()
+        async with open_database(settings, migrate=False) as sessions, sessions() as session:
+            figures = await figures_for_month(
+                session, month, args.department, timezone=settings.tickets.timezone
+            )
         if args.json:
             return json.dumps(figures.as_dict(), ensure_ascii=False, indent=2)
         names = {d.id: d.name for d in kb.departments.values()}

@@ -21,7 +21,7 @@ import datetime as dt
 import logging
 import signal
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -32,9 +32,9 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.api.callbacks import build_callback_app
 from bot.core.config import Settings
-from bot.core.db import create_engine, session_factory, upgrade_database
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
+from bot.core.services import Services, open_database
 from bot.core.workdays import time_zone
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
@@ -46,9 +46,6 @@ from bot.tickets.messages import (
     supervisor_message,
 )
 from tryout.department_demo import DemoDepartment, demo_base_url, setup_demo_routes
-
-if TYPE_CHECKING:
-    from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -272,36 +269,34 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     without building the matcher's index and starts in a fraction of the bot's time.
     """
     kb = load_knowledge_base(settings.knowledge_dir)
-    engine = create_engine(settings.database_url, echo=settings.database.echo)
-    await upgrade_database(engine)
-    desk = TicketDesk(settings, session_factory(engine), lambda: kb)
-    bot: Bot | None = None
-    if settings.telegram_token:
-        bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
-        await bot.initialize()
-    else:
-        log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
-    try:
-        if once:
-            async with aiohttp.ClientSession() as http:
-                worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
-                report = await TicketClock(desk).sweep()
-                delivered = await worker.run_until_idle()
-            log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+    async with open_database(settings, migrate=True) as sessions:
+        desk = TicketDesk(settings, sessions, lambda: kb)
+        bot: Bot | None = None
+        if settings.telegram_token:
+            bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
+            await bot.initialize()
+        else:
+            log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
+        try:
+            if once:
+                async with aiohttp.ClientSession() as http:
+                    worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
+                    report = await TicketClock(desk).sweep()
+                    delivered = await worker.run_until_idle()
+                log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+                return 0
+            workers = TicketWorkers(desk, bot)
+            await workers.start()
+            stopped = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for name in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(name, stopped.set)
+            await stopped.wait()
+            await workers.stop()
             return 0
-        workers = TicketWorkers(desk, bot)
-        await workers.start()
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for name in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(name, stopped.set)
-        await stopped.wait()
-        await workers.stop()
-        return 0
-    finally:
-        if bot is not None:
-            await bot.shutdown()
-        await engine.dispose()
+        finally:
+            if bot is not None:
+                await bot.shutdown()
 
 
 @contextlib.asynccontextmanager
