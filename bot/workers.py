@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -45,11 +45,12 @@ from bot.tickets.messages import (
     staff_message,
     supervisor_message,
 )
-from tryout.department_demo import DemoDepartment, demo_base_url, setup_demo_routes
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_CHANNELS = ("telegram", "resident", "staff", "supervisor")
+# Adds routes of its own to the callback listener's application before it starts.
+CallbackRoutes = Callable[[web.Application], None]
 # Photos a department card shows before its text (Telegram albums hold 10).
 MAX_PHOTOS_SHOWN = 10
 
@@ -187,19 +188,20 @@ class TicketWorkers:
         *,
         run_clock: bool = True,
         callbacks: bool | None = None,
+        callback_routes: Sequence[CallbackRoutes] = (),
     ) -> None:
         self.desk = desk
         self.bot = bot
         self.run_clock = run_clock
         self.serve_callbacks = desk.settings.callbacks.enabled if callbacks is None else callbacks
+        # More routes served beside the callback endpoint, on the same listener.
+        self.callback_routes = tuple(callback_routes)
         self.worker: DeliveryWorker | None = None
         self.clock = TicketClock(desk)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
-        # The try-out's pretend department system, when [callbacks] demo_department is set.
-        self.demo: DemoDepartment | None = None
 
     async def start(self) -> None:
         """Start delivering, ticking and (if enabled) listening for department callbacks."""
@@ -218,7 +220,8 @@ class TicketWorkers:
         if self.serve_callbacks:
             settings = self.desk.settings.callbacks
             app = build_callback_app(self.desk)
-            self.demo = setup_demo_routes(app, self.desk.settings)
+            for add_routes in self.callback_routes:
+                add_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, settings.host, settings.port).start()
@@ -300,17 +303,18 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
 
 
 @contextlib.asynccontextmanager
-async def serving_ticket_workers(services: Services, application: Any) -> AsyncIterator[None]:
-    """Run the ticket workers beside the bot in `python -m bot run` (bot.runner.RUN_SERVICES)."""
+async def serving_ticket_workers(
+    services: Services, application: Any, *, callback_routes: Sequence[CallbackRoutes] = ()
+) -> AsyncIterator[None]:
+    """Run the ticket workers beside the bot in `python -m bot run` (bot.runner.RUN_SERVICES).
+
+    `callback_routes` are served beside the department callback endpoint.
+    """
     bot = getattr(application, "bot", None)
-    workers = TicketWorkers(services.tickets, bot if isinstance(bot, Bot) else None)
+    workers = TicketWorkers(
+        services.tickets, bot if isinstance(bot, Bot) else None, callback_routes=callback_routes
+    )
     await workers.start()
-    if workers.demo is not None:
-        print(
-            "  Departments: 城市管理局 answers in the group “城市管理局工单群”; 生态环境局's own\n"
-            f"  system (a demo) is at {demo_base_url(services.settings.callbacks)}\n",
-            flush=True,
-        )
     try:
         yield
     finally:

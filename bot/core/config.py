@@ -215,9 +215,6 @@ class CallbackSettings(_Section):
     # A callback whose X-Timestamp is further than this from the bot's clock is refused.
     tolerance_seconds: int = Field(300, ge=10, le=3600)
     max_body_bytes: int = Field(65536, ge=1024, le=1048576)
-    # The local try-out also serves a pretend system of this department on the same listener
-    # (tryout.department_demo), to watch a webhook arrive and answer it by signed callback.
-    demo_department: str = ""
 
 
 class DepartmentChannels(_Section):
