@@ -12,10 +12,8 @@ This is the one module of the product that knows the try-out, and it imports it 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import errno
 import functools
 import gc
 import logging
@@ -151,32 +149,3 @@ async def run(settings: Settings) -> None:
         gc.freeze()
         await stop.wait()
     log.info("stopped")
-
-
-def command_run(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the bot and everything else in one process."""
-    try:
-        asyncio.run(run(settings))
-    except OSError as error:
-        if error.errno != errno.EADDRINUSE:
-            raise
-        # Most often a second copy of the bot, or another program on the same port.
-        log.error("%s", error)
-        print(
-            f"{error.strerror or error}. Another copy of the bot may be running: stop it, or "
-            "choose other ports in config.toml ([telegram] tryout_port, [web] port, "
-            "[callbacks] port, [telegram] webhook_port).\n"
-            "端口已被占用：可能已有一个机器人在运行。请先停止它，或在 config.toml 中改用其他端口。",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def add_run_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `run` to the command line."""
-    parser = commands.add_parser(
-        "run",
-        help="run the bot (and the web console); without TELEGRAM_BOT_TOKEN, the local try-out",
-    )
-    parser.set_defaults(handler=command_run)

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from bot.answering.store import KnowledgeStore
+from bot.cli import command_run
 from bot.console.accounts import find_user, verify_password
 from bot.core.config import load_settings
-from bot.runner import command_run, running
+from bot.runner import running
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT
 from tryout.runner import TRYOUT_ACCOUNTS
