@@ -316,7 +316,7 @@ def command_report(args: argparse.Namespace, settings: Settings) -> int:
     async def read() -> str:
         async with open_database(settings, migrate=False) as sessions, sessions() as session:
             figures = await figures_for_month(
-                session, month, args.department, timezone=settings.tickets.timezone
+                session, month, args.department, timezone=settings.timezone
             )
         if args.json:
             return json.dumps(figures.as_dict(), ensure_ascii=False, indent=2)

@@ -62,7 +62,7 @@ class TelegramChannel:
         self.desk = desk
         self.settings = desk.settings
         self.bot = bot
-        self.zone = time_zone(self.settings.tickets.timezone)
+        self.zone = time_zone(self.settings.timezone)
 
     def _names(self, department_id: str | None, language: str) -> str | None:
         return self.desk.department_name(department_id, language)
