@@ -1,7 +1,9 @@
-"""`python -m bot ask | kb check | evaluate`, run as a separate process the way tools and staff do.
+"""`python -m bot ask | kb check | evaluate`, run as a separate process the way tools and staff do,
+and the command line as a whole: every command README.md documents, in one parser.
 
-`ask --json` is a contract other tools rely on (design.md §3): one JSON object per question, in
-order, `item_id` the best candidate whatever the decision and null only when there is none.
+`ask --json` is a contract other tools rely on (README.md, "Asking from the command line"): one
+JSON object per question, in order, `item_id` the best candidate whatever the decision and null
+only when there is none.
 """
 
 from __future__ import annotations
