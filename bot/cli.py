@@ -1,17 +1,35 @@
-"""The `python -m bot` command line: one subcommand per job, each importing only what it needs."""
+"""The `python -m bot` command line: every subcommand and its arguments are defined here.
+
+One subcommand per job (README.md lists them; `python -m bot --help` too), each importing only
+what it needs; the work itself is done in its domain (bot/runner.py runs the bot, bot/workers.py
+the ticket workers, bot/console the web console). Commands that use the database open it through
+bot/core/services.py.
+
+Passwords never go on the command line (where `ps` and shell history would keep them): `user add`
+asks for one at a prompt, or reads one line from standard input when that is not a terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import errno
+import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.core.config import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 Command = Callable[[argparse.Namespace, Settings], int]
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def _lines(stream: Iterable[str]) -> Iterable[str]:
@@ -147,6 +165,180 @@ def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def command_run(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the bot and everything else in one process."""
+    from bot.runner import run
+
+    try:
+        asyncio.run(run(settings))
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        # Most often a second copy of the bot, or another program on the same port.
+        log.error("%s", error)
+        print(
+            f"{error.strerror or error}. Another copy of the bot may be running: stop it, or "
+            "choose other ports in config.toml ([telegram] tryout_port, [web] port, "
+            "[callbacks] port, [telegram] webhook_port).\n"
+            "端口已被占用：可能已有一个机器人在运行。请先停止它，或在 config.toml 中改用其他端口。",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def command_web(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the web console alone, without the Telegram bot."""
+    from bot.console.app import run_standalone
+
+    host = args.host or settings.web.host
+    port = args.port or settings.web.port
+    print(f"web console on http://{host}:{port}/ (Ctrl+C stops it)", flush=True)
+    run_standalone(settings, host, port)
+    return 0
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password / 密码: ")
+        if getpass.getpass("Again / 再次输入: ") != first:
+            raise ValueError("the two passwords differ / 两次输入不一致")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def _with_session(
+    settings: Settings, work: Callable[..., Awaitable[T]], *arguments: object
+) -> T:
+    """Run `work(session, departments, *arguments)` in one committed transaction."""
+    from bot.answering.knowledge_base import load_knowledge_base
+    from bot.core.services import open_database
+
+    departments = set(load_knowledge_base(settings.knowledge_dir).departments)
+    async with open_database(settings, migrate=True) as sessions, sessions() as session:
+        result = await work(session, departments, *arguments)
+        await session.commit()
+        return result
+
+
+def command_user(args: argparse.Namespace, settings: Settings) -> int:
+    """Add, disable, enable or list console accounts, or reset a password."""
+    from sqlalchemy import select
+
+    from bot.answering.knowledge_base import KnowledgeBaseError
+    from bot.console.accounts import (
+        AccountError,
+        create_user,
+        find_user,
+        one_time_password,
+        reset_password,
+        set_disabled,
+    )
+    from bot.core.models import User
+
+    async def add(session: AsyncSession, departments: set[str], password: str) -> str:
+        user = await create_user(
+            session,
+            username=args.username,
+            password=password,
+            role=args.role,
+            departments=departments,
+            department_id=args.department,
+            display_name=args.name or "",
+            must_change_password=args.one_time,
+        )
+        return f"created {user.username} ({user.role}{', ' + user.department_id if user.department_id else ''})"
+
+    async def existing(session: AsyncSession) -> User:
+        user = await find_user(session, args.username)
+        if user is None:
+            raise AccountError(f"没有账号 {args.username}", f"no account {args.username!r}")
+        return user
+
+    async def disable(session: AsyncSession, _: set[str]) -> str:
+        user = await existing(session)
+        await set_disabled(session, user, not args.enable)
+        return f"{'enabled' if args.enable else 'disabled'} {user.username}"
+
+    async def reset(session: AsyncSession, _: set[str]) -> str:
+        user = await existing(session)
+        password = await reset_password(session, user)
+        return (
+            f"one-time password for {user.username} (shown once; it must be changed at the next "
+            f"login):\n{password}"
+        )
+
+    async def listing(session: AsyncSession, _: set[str]) -> str:
+        users = (await session.execute(select(User).order_by(User.username))).scalars()
+        return "\n".join(
+            f"{u.username:<24} {u.role:<8} {u.department_id or '-':<24} "
+            f"{'disabled' if u.disabled else 'active'}"
+            for u in users
+        )
+
+    try:
+        if args.user_command == "add":
+            password = one_time_password() if args.one_time else _read_password()
+            message = asyncio.run(_with_session(settings, add, password))
+            if args.one_time:
+                message += f"\none-time password (shown once; change at first login):\n{password}"
+        elif args.user_command == "disable":
+            message = asyncio.run(_with_session(settings, disable))
+        elif args.user_command == "reset-password":
+            message = asyncio.run(_with_session(settings, reset))
+        else:
+            message = asyncio.run(_with_session(settings, listing))
+    except AccountError as error:
+        print(f"{error.chinese} / {error.english}", file=sys.stderr)
+        return 2
+    except (ValueError, KnowledgeBaseError) as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(message)
+    return 0
+
+
+def command_report(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the figures of one month, per department and in total."""
+    from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.core.services import open_database
+    from bot.tickets.figures import Month, figures_for_month, format_report
+
+    try:
+        month = Month.parse(args.month)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    try:
+        kb = load_knowledge_base(settings.knowledge_dir)
+    except KnowledgeBaseError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if args.department and args.department not in kb.departments:
+        print(f"unknown department {args.department!r} (see departments.toml)", file=sys.stderr)
+        return 2
+
+    async def read() -> str:
+        async with open_database(settings, migrate=False) as sessions, sessions() as session:
+            figures = await figures_for_month(
+                session, month, args.department, timezone=settings.timezone
+            )
+        if args.json:
+            return json.dumps(figures.as_dict(), ensure_ascii=False, indent=2)
+        names = {d.id: d.name for d in kb.departments.values()}
+        return format_report(figures, names)
+
+    print(asyncio.run(read()))
+    return 0
+
+
+def command_worker(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver tickets, keep their deadlines and take department callbacks until interrupted."""
+    from bot.workers import run_worker_process
+
+    return asyncio.run(run_worker_process(settings, once=args.once))
+
+
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
@@ -155,9 +347,7 @@ def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser(
-    extra: Sequence[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = (),
-) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="The public-service bot.")
     parser.add_argument(
@@ -205,20 +395,58 @@ def build_parser(
     )
     calibration.set_defaults(handler=command_calibrate)
 
-    for add in extra:
-        add(commands)
+    run = commands.add_parser(
+        "run",
+        help="run the bot (and the web console); without TELEGRAM_BOT_TOKEN, the local try-out",
+    )
+    run.set_defaults(handler=command_run)
+
+    report = commands.add_parser(
+        "report", help="print a month's figures (response, on time, rating, satisfaction)"
+    )
+    report.add_argument("--month", required=True, help="the month, e.g. 2026-11")
+    report.add_argument("--department", help="one department id (default: each and all)")
+    report.add_argument("--json", action="store_true", help="print the figures as JSON")
+    report.set_defaults(handler=command_report)
+
+    worker = commands.add_parser(
+        "worker",
+        help="deliver tickets and run their clock without the Telegram bot (extra processes)",
+    )
+    worker.add_argument(
+        "--once", action="store_true", help="deliver what is due, sweep deadlines once, and exit"
+    )
+    worker.set_defaults(handler=command_worker)
+
+    web = commands.add_parser("web", help="serve the web console alone (see docs/console.md)")
+    web.add_argument("--host", help="address to listen on (default: [web] host)")
+    web.add_argument("--port", type=int, help="port (default: [web] port)")
+    web.set_defaults(handler=command_web)
+
+    user = commands.add_parser("user", help="console accounts: add, disable, reset-password, list")
+    actions = user.add_subparsers(dest="user_command", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add", help="add an account; the password is asked for (or read from standard input)"
+    )
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=("staff", "officer", "manager", "admin"))
+    add.add_argument("--department", help="department id (officers only)")
+    add.add_argument("--name", help="display name")
+    add.add_argument(
+        "--one-time",
+        action="store_true",
+        help="generate a one-time password instead of asking; it must be changed at first login",
+    )
+    disable = actions.add_parser("disable", help="disable an account (its sessions end at once)")
+    disable.add_argument("username")
+    disable.add_argument("--enable", action="store_true", help="enable it again instead")
+    reset = actions.add_parser(
+        "reset-password", help="print a one-time password; it must be changed at next login"
+    )
+    reset.add_argument("username")
+    actions.add_parser("list", help="list the accounts")
+    user.set_defaults(handler=command_user)
     return parser
-
-
-def _service_commands() -> list[
-    Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
-]:
-    """Return the adders of the subcommands that run services (bot, web, reports)."""
-    from bot.console_cli import add_console_commands
-    from bot.runner import add_run_command
-    from bot.ticket_commands import add_ticket_commands
-
-    return [add_run_command, add_ticket_commands, add_console_commands]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -228,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             stream.reconfigure(encoding="utf-8", errors="replace")
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(encoding="utf-8", errors="replace")
-    parser = build_parser(_service_commands())
+    parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

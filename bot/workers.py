@@ -20,8 +20,8 @@ import contextlib
 import datetime as dt
 import logging
 import signal
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -32,9 +32,9 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.api.callbacks import build_callback_app
 from bot.core.config import Settings
-from bot.core.db import create_engine, session_factory, upgrade_database
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
+from bot.core.services import Services, open_database
 from bot.core.workdays import time_zone
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
@@ -45,14 +45,12 @@ from bot.tickets.messages import (
     staff_message,
     supervisor_message,
 )
-from tryout.department_demo import DemoDepartment, demo_base_url, setup_demo_routes
-
-if TYPE_CHECKING:
-    from bot.core.services import Services
 
 log = logging.getLogger(__name__)
 
 TELEGRAM_CHANNELS = ("telegram", "resident", "staff", "supervisor")
+# Adds routes of its own to the callback listener's application before it starts.
+CallbackRoutes = Callable[[web.Application], None]
 # Photos a department card shows before its text (Telegram albums hold 10).
 MAX_PHOTOS_SHOWN = 10
 
@@ -64,7 +62,7 @@ class TelegramChannel:
         self.desk = desk
         self.settings = desk.settings
         self.bot = bot
-        self.zone = time_zone(self.settings.tickets.timezone)
+        self.zone = time_zone(self.settings.timezone)
 
     def _names(self, department_id: str | None, language: str) -> str | None:
         return self.desk.department_name(department_id, language)
@@ -190,19 +188,20 @@ class TicketWorkers:
         *,
         run_clock: bool = True,
         callbacks: bool | None = None,
+        callback_routes: Sequence[CallbackRoutes] = (),
     ) -> None:
         self.desk = desk
         self.bot = bot
         self.run_clock = run_clock
         self.serve_callbacks = desk.settings.callbacks.enabled if callbacks is None else callbacks
+        # More routes served beside the callback endpoint, on the same listener.
+        self.callback_routes = tuple(callback_routes)
         self.worker: DeliveryWorker | None = None
         self.clock = TicketClock(desk)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
         self._runner: web.AppRunner | None = None
-        # The try-out's pretend department system, when [callbacks] demo_department is set.
-        self.demo: DemoDepartment | None = None
 
     async def start(self) -> None:
         """Start delivering, ticking and (if enabled) listening for department callbacks."""
@@ -221,7 +220,8 @@ class TicketWorkers:
         if self.serve_callbacks:
             settings = self.desk.settings.callbacks
             app = build_callback_app(self.desk)
-            self.demo = setup_demo_routes(app, self.desk.settings)
+            for add_routes in self.callback_routes:
+                add_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, settings.host, settings.port).start()
@@ -272,50 +272,49 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     without building the matcher's index and starts in a fraction of the bot's time.
     """
     kb = load_knowledge_base(settings.knowledge_dir)
-    engine = create_engine(settings.database_url, echo=settings.database.echo)
-    await upgrade_database(engine)
-    desk = TicketDesk(settings, session_factory(engine), lambda: kb)
-    bot: Bot | None = None
-    if settings.telegram_token:
-        bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
-        await bot.initialize()
-    else:
-        log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
-    try:
-        if once:
-            async with aiohttp.ClientSession() as http:
-                worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
-                report = await TicketClock(desk).sweep()
-                delivered = await worker.run_until_idle()
-            log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+    async with open_database(settings, migrate=True) as sessions:
+        desk = TicketDesk(settings, sessions, lambda: kb)
+        bot: Bot | None = None
+        if settings.telegram_token:
+            bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
+            await bot.initialize()
+        else:
+            log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
+        try:
+            if once:
+                async with aiohttp.ClientSession() as http:
+                    worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
+                    report = await TicketClock(desk).sweep()
+                    delivered = await worker.run_until_idle()
+                log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+                return 0
+            workers = TicketWorkers(desk, bot)
+            await workers.start()
+            stopped = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for name in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(name, stopped.set)
+            await stopped.wait()
+            await workers.stop()
             return 0
-        workers = TicketWorkers(desk, bot)
-        await workers.start()
-        stopped = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for name in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(name, stopped.set)
-        await stopped.wait()
-        await workers.stop()
-        return 0
-    finally:
-        if bot is not None:
-            await bot.shutdown()
-        await engine.dispose()
+        finally:
+            if bot is not None:
+                await bot.shutdown()
 
 
 @contextlib.asynccontextmanager
-async def serving_ticket_workers(services: Services, application: Any) -> AsyncIterator[None]:
-    """Run the ticket workers beside the bot in `python -m bot run` (bot.runner.RUN_SERVICES)."""
+async def serving_ticket_workers(
+    services: Services, application: Any, *, callback_routes: Sequence[CallbackRoutes] = ()
+) -> AsyncIterator[None]:
+    """Run the ticket workers beside the bot in `python -m bot run` (bot.runner.RUN_SERVICES).
+
+    `callback_routes` are served beside the department callback endpoint.
+    """
     bot = getattr(application, "bot", None)
-    workers = TicketWorkers(services.tickets, bot if isinstance(bot, Bot) else None)
+    workers = TicketWorkers(
+        services.tickets, bot if isinstance(bot, Bot) else None, callback_routes=callback_routes
+    )
     await workers.start()
-    if workers.demo is not None:
-        print(
-            "  Departments: 城市管理局 answers in the group “城市管理局工单群”; 生态环境局's own\n"
-            f"  system (a demo) is at {demo_base_url(services.settings.callbacks)}\n",
-            flush=True,
-        )
     try:
         yield
     finally:

@@ -1,13 +1,16 @@
-"""`python -m bot ask | kb check | evaluate`, run as a separate process the way tools and staff do.
+"""`python -m bot ask | kb check | evaluate`, run as a separate process the way tools and staff do,
+and the command line as a whole: every command README.md documents, in one parser.
 
-`ask --json` is a contract other tools rely on (design.md §3): one JSON object per question, in
-order, `item_id` the best candidate whatever the decision and null only when there is none.
+`ask --json` is a contract other tools rely on (README.md, "Asking from the command line"): one
+JSON object per question, in order, `item_id` the best candidate whatever the decision and null
+only when there is none.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -354,3 +357,60 @@ def test_evaluate_names_a_missing_evaluation_set(guide_folder: KnowledgeFolder) 
     assert done.returncode == 2
     assert "no-such-set.toml: cannot read the evaluation set" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# Every command of README.md, as it is written there, and the function that does it.
+DOCUMENTED_COMMANDS = [
+    (["ask", "--knowledge", "DIR", "--json", "社保卡丢了怎么办"], "command_ask"),
+    (["kb", "check", "--knowledge", "DIR"], "command_kb_check"),
+    (["evaluate", "--set", "FILE", "--failures", "--json"], "command_evaluate"),
+    (["calibrate", "--write"], "command_calibrate"),
+    (["run"], "command_run"),
+    (["report", "--month", "2026-11", "--department", "ID", "--json"], "command_report"),
+    (["worker", "--once"], "command_worker"),
+    (["web", "--host", "0.0.0.0", "--port", "8080"], "command_web"),
+    (["user", "add", "admin", "--role", "admin", "--name", "系统管理员"], "command_user"),
+    (
+        [
+            *("user", "add", "zhao", "--role", "officer"),
+            *("--department", "urban-management", "--one-time"),
+        ],
+        "command_user",
+    ),
+    (["user", "list"], "command_user"),
+    (["user", "disable", "NAME", "--enable"], "command_user"),
+    (["user", "reset-password", "NAME"], "command_user"),
+]
+
+
+@pytest.mark.parametrize(("argv", "handler"), DOCUMENTED_COMMANDS)
+def test_one_parser_knows_every_documented_command(argv: list[str], handler: str) -> None:
+    from bot import cli
+
+    args = cli.build_parser().parse_args(["--config", "config.toml", "-v", *argv])
+    assert args.handler is getattr(cli, handler)
+
+
+def test_help_lists_every_command() -> None:
+    done = run_bot("--help")
+
+    assert done.returncode == 0, done.stderr
+    listed = re.findall(r"^    (\S+) ", done.stdout, re.MULTILINE)
+    assert listed == [
+        "ask",
+        "kb",
+        "evaluate",
+        "calibrate",
+        "run",
+        "report",
+        "worker",
+        "web",
+        "user",
+    ]
+
+
+def test_the_command_line_lives_in_one_module() -> None:
+    import importlib.util
+
+    assert importlib.util.find_spec("bot.console_cli") is None
+    assert importlib.util.find_spec("bot.ticket_commands") is None

@@ -535,7 +535,7 @@ async def test_the_run_command_serves_the_console_unless_it_is_switched_off(
     port = free_port()
     web_settings = services.settings.web.model_copy(update={"port": port})
     services.settings = services.settings.model_copy(update={"web": web_settings})
-    assert "bot.console.app:serving_console" in RUN_SERVICES
+    assert serving_console in RUN_SERVICES
     async with (
         serving_console(services, None),
         aiohttp.ClientSession() as http,

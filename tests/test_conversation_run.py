@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from bot.answering.store import KnowledgeStore
+from bot.cli import command_run
 from bot.console.accounts import find_user, verify_password
 from bot.core.config import load_settings
-from bot.runner import TRYOUT_ACCOUNTS, command_run, running
+from bot.runner import running
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT
+from tryout.runner import TRYOUT_ACCOUNTS
 
 
 async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
@@ -84,3 +86,36 @@ def test_a_port_in_use_is_said_plainly_and_the_run_ends(
     assert f"('127.0.0.1', {port})" in error
     assert "Another copy of the bot may be running" in error
     assert "端口已被占用" in error
+
+
+async def test_the_try_out_banner_names_the_chat_the_console_and_the_department_system(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiohttp import web
+
+    from tryout.department_demo import SECRET_ENV, demo_base_url
+    from tryout.runner import banner, start_tryout
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv(SECRET_ENV, "a-secret-of-the-test")
+    base = load_settings(REPO_ROOT / "config.toml")
+    settings = base.model_copy(
+        update={"callbacks": base.callbacks.model_copy(update={"port": free_port()})}
+    )
+    async with start_tryout(settings, port=0) as tryout:
+        assert tryout.settings.telegram.staff_chat_id == tryout.api.tryout.staff_group.id
+        assert tryout.token.split(":")[0].isdigit()
+        plain = banner(tryout, None)
+        assert plain.startswith("\n  本地试用 Local try-out (no TELEGRAM_BOT_TOKEN set)\n")
+        assert f"  Open {tryout.api.tryout_url} in your browser.\n" in plain
+        assert "Departments" not in plain
+        assert "Web console" not in plain
+
+        tryout.serve_demo_department(web.Application())
+        assert tryout.demo is not None
+        text = banner(tryout, "pass-word")
+        departments, rest = text.split("\n\n\n  本地试用", 1)
+        assert demo_base_url(tryout.settings.callbacks) in departments
+        assert f"http://{settings.web.host}:{settings.web.port}/" in rest
+        assert ", ".join(username for username, *_ in TRYOUT_ACCOUNTS) in rest
+        assert "with the password pass-word (new at every start)." in rest

@@ -40,8 +40,8 @@ _ACTIONS = ("acknowledge", "reply", "ask_resident", "hand_back")
 
 
 def demo_base_url(callbacks: CallbackSettings) -> str:
-    """Return the pretend department system's address."""
-    return f"http://{callbacks.host}:{callbacks.port}/demo/departments/{callbacks.demo_department}"
+    """Return the pretend department system's address (on the callback listener)."""
+    return f"http://{callbacks.host}:{callbacks.port}/demo/departments/{DEMO_DEPARTMENT}"
 
 
 def _free_port() -> int:
@@ -68,12 +68,7 @@ def tryout_ticket_settings(api: Any, settings: Settings) -> Settings:
     os.environ.setdefault(SECRET_ENV, secrets.token_urlsafe(32))
     port = settings.callbacks.port or _free_port()
     callbacks = settings.callbacks.model_copy(
-        update={
-            "enabled": True,
-            "host": "127.0.0.1",
-            "port": port,
-            "demo_department": DEMO_DEPARTMENT,
-        }
+        update={"enabled": True, "host": "127.0.0.1", "port": port}
     )
     departments = dict(settings.departments)
     departments[TELEGRAM_DEPARTMENT] = DepartmentChannels(
@@ -186,17 +181,20 @@ class DemoDepartment:
 
 
 def setup_demo_routes(app: web.Application, settings: Settings) -> DemoDepartment | None:
-    """Serve the pretend system of [callbacks] demo_department on the callback listener."""
+    """Serve the pretend department system on the callback listener (`app`).
+
+    Nothing is served unless `tryout_ticket_settings` gave the department its secret.
+    """
     callbacks = settings.callbacks
-    config = settings.departments.get(callbacks.demo_department)
+    config = settings.departments.get(DEMO_DEPARTMENT)
     secret = config.secret() if config else None
-    if not callbacks.demo_department or secret is None:
+    if secret is None:
         return None
-    base = f"/demo/departments/{callbacks.demo_department}"
+    base = f"/demo/departments/{DEMO_DEPARTMENT}"
     callback_url = f"http://{callbacks.host}:{callbacks.port}" + CALLBACK_PATH.format(
-        department_id=callbacks.demo_department
+        department_id=DEMO_DEPARTMENT
     )
-    demo = DemoDepartment(callbacks.demo_department, secret, callback_url)
+    demo = DemoDepartment(DEMO_DEPARTMENT, secret, callback_url)
     app.router.add_get(base, demo.page)
     app.router.add_post(base + "/webhook", demo.webhook)
     app.router.add_post(base + "/act", demo.act)

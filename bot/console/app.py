@@ -30,7 +30,7 @@ from bot.console.sessions import sweep_expired
 from bot.console.state import SERVICES, ZONE
 from bot.console.views.figures import setup_figures
 from bot.core.config import Settings
-from bot.core.services import Services
+from bot.core.services import Services, open_services
 
 log = logging.getLogger(__name__)
 
@@ -139,11 +139,12 @@ def run_standalone(settings: Settings, host: str, port: int) -> None:
     """
 
     async def make_app() -> web.Application:
-        services = await Services.start(settings)
-        bot = None
+        opened = contextlib.AsyncExitStack()
+        services = await opened.enter_async_context(open_services(settings))
         if settings.telegram_token:
             bot = standalone_bot(settings)
             await bot.initialize()
+            opened.push_async_callback(bot.shutdown)
             services.escalations.attach_bot(bot)
         else:
             log.warning("no TELEGRAM_BOT_TOKEN: answers from the console cannot be delivered")
@@ -151,9 +152,7 @@ def run_standalone(settings: Settings, host: str, port: int) -> None:
 
         async def close_services(_: web.Application) -> AsyncIterator[None]:
             yield
-            if bot is not None:
-                await bot.shutdown()
-            await services.close()
+            await opened.aclose()
 
         app.cleanup_ctx.append(close_services)
         return app

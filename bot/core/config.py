@@ -7,17 +7,24 @@ folder, so a deployment can keep its config, knowledge base and database togethe
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+log = logging.getLogger(__name__)
 
 from bot.tickets.vocabulary import TicketType as TicketType
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+# Sections that had a `timezone` key of their own before the top-level one; still read.
+OLD_TIMEZONE_SECTIONS = ("telegram", "tickets")
 
 
 class ConfigError(Exception):
@@ -86,7 +93,9 @@ class TelegramSettings(_Section):
     # (official Chinese calendar) in this time zone, and usually answer within this many hours.
     staff_hours: str = Field("09:00-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
     staff_answer_hours: int = Field(2, ge=1)
-    timezone: str = "Asia/Shanghai"
+    # A copy of the top-level `timezone`, filled in by Settings (the old key [telegram] timezone
+    # is still read, with a warning).
+    timezone: str = DEFAULT_TIMEZONE
     # Language of the bot's messages in the staff group.
     staff_language: Literal["zh", "en"] = "zh"
     # Telegram allows about 30 messages a second overall and 20 a minute per group; 0 switches a
@@ -170,7 +179,9 @@ class TicketSettings(_Section):
     ack_reminder_hours: float = Field(4, ge=0)
     reply_reminder_hours: float = Field(24, ge=0)
     sweep_interval_seconds: float = Field(60, gt=0)
-    timezone: str = "Asia/Shanghai"
+    # A copy of the top-level `timezone`, filled in by Settings (the old key [tickets] timezone
+    # is still read, with a warning).
+    timezone: str = DEFAULT_TIMEZONE
     deadlines: dict[TicketType, DeadlineDays] = Field(default_factory=dict)
     deadline_overrides: tuple[DeadlineOverride, ...] = ()
 
@@ -223,9 +234,6 @@ class CallbackSettings(_Section):
     # A callback whose X-Timestamp is further than this from the bot's clock is refused.
     tolerance_seconds: int = Field(300, ge=10, le=3600)
     max_body_bytes: int = Field(65536, ge=1024, le=1048576)
-    # The local try-out also serves a pretend system of this department on the same listener
-    # (tryout.department_demo), to watch a webhook arrive and answer it by signed callback.
-    demo_department: str = ""
 
 
 class DepartmentChannels(_Section):
@@ -263,6 +271,9 @@ class Settings(_Section):
     source: Path = DEFAULT_CONFIG
     city: str = "示例市"
     city_en: str = "Shili City"
+    # The city's time zone: office hours, deadlines, days and months of the figures, and every
+    # time shown to residents, staff and departments.
+    timezone: str = DEFAULT_TIMEZONE
     knowledge: KnowledgeSettings = KnowledgeSettings()
     matching: MatchingSettings = MatchingSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -274,6 +285,11 @@ class Settings(_Section):
     callbacks: CallbackSettings = CallbackSettings()
     # [departments.<id>]: delivery channels per department id of knowledge/departments.toml.
     departments: dict[str, DepartmentChannels] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_timezone(cls, data: Any) -> Any:
+        return _resolve_timezone(data) if isinstance(data, dict) else data
 
     @property
     def base_dir(self) -> Path:
@@ -310,11 +326,90 @@ class Settings(_Section):
         return value if isinstance(value, dict) else {}
 
 
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
+def _old_timezone(section: Any) -> str | None:
+    """Return the `timezone` a section was given (as TOML or as a model), if any."""
+    if isinstance(section, dict):
+        value = section.get("timezone")
+        return None if value is None else str(value)
+    if isinstance(section, TelegramSettings | TicketSettings):
+        return section.timezone if "timezone" in section.model_fields_set else None
+    return None
+
+
+def _resolve_timezone(data: dict[str, Any]) -> dict[str, Any]:
+    """Settle the one time zone and copy it into [telegram] and [tickets] for their readers.
+
+    The top-level `timezone` is the setting; the old [telegram] timezone and [tickets] timezone
+    are still read, with a warning (once) that names the key to use instead. Two that differ
+    are refused: which one was meant cannot be guessed.
+    """
+    source = data.get("source") or "the config file"
+    old = {
+        name: given
+        for name in OLD_TIMEZONE_SECTIONS
+        if (given := _old_timezone(data.get(name))) is not None
+    }
+    if "timezone" in data:
+        zone = str(data["timezone"])
+        for name, value in old.items():
+            if value != zone:
+                raise PydanticCustomError(
+                    "timezone_conflict",
+                    f'[{name}] timezone = "{value}" differs from timezone = "{zone}": there is '
+                    "one time zone now, the top-level `timezone`; remove "
+                    f"[{name}] timezone",
+                )
+            _warn_once(
+                f"{source}: [{name}] timezone is no longer needed: the top-level `timezone` "
+                "is used; remove it"
+            )
+    elif old:
+        if len(set(old.values())) > 1:
+            raise PydanticCustomError(
+                "timezone_conflict",
+                f'[telegram] timezone = "{old["telegram"]}" and [tickets] timezone = '
+                f'"{old["tickets"]}" differ, but there is one time zone now: write the one you '
+                'mean as `timezone = "…"` at the top of the config file (before any [section]) '
+                "and remove both",
+            )
+        zone = next(iter(old.values()))
+        for name in old:
+            _warn_once(
+                f'{source}: [{name}] timezone is deprecated: write timezone = "{zone}" at the '
+                "top of the config file (before any [section]) instead"
+            )
+    else:
+        return _copy_timezone(data, DEFAULT_TIMEZONE)
+    return _copy_timezone(data | {"timezone": zone}, zone)
+
+
+def _copy_timezone(data: dict[str, Any], zone: str) -> dict[str, Any]:
+    data = dict(data)
+    for name in OLD_TIMEZONE_SECTIONS:
+        section = data.get(name)
+        if isinstance(section, TelegramSettings | TicketSettings):
+            data[name] = section.model_copy(update={"timezone": zone})
+        elif isinstance(section, dict):
+            data[name] = section | {"timezone": zone}
+        elif section is None:
+            data[name] = {"timezone": zone}
+    return data
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         where = ".".join(str(p) for p in problem["loc"])
-        lines.append(f"  [{where}] {problem['msg']}")
+        lines.append(f"  [{where}] {problem['msg']}" if where else f"  {problem['msg']}")
     return "\n".join(lines)
 
 

@@ -1,10 +1,22 @@
 """The services of one process, built once and handed to both the Telegram application and the
 web console: settings, database, knowledge base. Nothing here knows about Telegram or HTTP.
+
+Every command opens what it needs here, and only here:
+
+    async with open_services(settings) as services:              # run, web
+        ...
+    async with open_database(settings, migrate=True) as sessions:  # user, worker, report
+        ...
+
+`open_database` is the part of `open_services` for commands that need the database but not the
+matcher (whose index takes seconds to build).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -52,9 +64,7 @@ class Services:
         knowledge = knowledge or KnowledgeStore(
             settings.knowledge_dir, thresholds_from(settings), signals_from(settings)
         )
-        engine = create_engine(settings.database_url, echo=settings.database.echo)
-        if migrate:
-            await upgrade_database(engine)
+        engine = await _open_engine(settings, migrate=migrate)
         log.info(
             "services ready: %d knowledge items, database %s",
             len(knowledge.kb.items),
@@ -76,3 +86,39 @@ class Services:
     async def close(self) -> None:
         """Release the database connections."""
         await self.engine.dispose()
+
+
+async def _open_engine(settings: Settings, *, migrate: bool) -> AsyncEngine:
+    """Create the engine of the settings' database and, if asked, migrate it to the latest schema."""
+    engine = create_engine(settings.database_url, echo=settings.database.echo)
+    if migrate:
+        try:
+            await upgrade_database(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+    return engine
+
+
+@contextlib.asynccontextmanager
+async def open_services(
+    settings: Settings, *, migrate: bool = True, knowledge: KnowledgeStore | None = None
+) -> AsyncIterator[Services]:
+    """Start the services (see `Services.start`) and close them when the block ends."""
+    services = await Services.start(settings, migrate=migrate, knowledge=knowledge)
+    try:
+        yield services
+    finally:
+        await services.close()
+
+
+@contextlib.asynccontextmanager
+async def open_database(
+    settings: Settings, *, migrate: bool
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Open the database alone (migrating it first if asked); release it when the block ends."""
+    engine = await _open_engine(settings, migrate=migrate)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()

@@ -1,7 +1,8 @@
 """The Telegram application, built in one place from the settings (the composition root).
 
 Handlers live in the `handlers/` package, one module per conversation, each exporting
-`register(app)`. `HANDLER_MODULES` says in which order they are registered, which matters:
+`register(app)`. `HANDLER_MODULES` holds the modules themselves, imported here by name so that a
+missing one stops the bot at import, and says in which order they are registered, which matters:
 within a handler group the first handler that accepts an update handles it, so conversations
 that collect free text, photos and locations come before the free-text question handler, and
 the fallback comes last. Guards live in negative groups and run before everything else.
@@ -11,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import html
-import importlib
 import logging
 from collections.abc import Awaitable, Hashable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
 from telegram.constants import ChatType, ParseMode
@@ -26,32 +26,51 @@ from bot.core.services import Services
 from bot.telegram.context import CONTEXT_TYPES, BotApplication, BotContext
 from bot.telegram.persistence import DatabasePersistence
 from bot.telegram.request import AiohttpRequest
+from handlers import (
+    browse,
+    complaints,
+    departments,
+    fallback,
+    guards,
+    questions,
+    staff,
+    start,
+    status,
+)
 
 log = logging.getLogger(__name__)
 
-# Registration order (see the module docstring). Modules of other areas that are not there yet
-# are skipped with a note in the log, so each area can land on its own.
-HANDLER_MODULES: tuple[str, ...] = (
+
+class HandlerModule(Protocol):
+    """A module of `handlers/`: it adds its handlers to the application."""
+
+    __name__: str
+
+    def register(self, application: BotApplication) -> None: ...
+
+
+# Registration order (see the module docstring).
+HANDLER_MODULES: tuple[HandlerModule, ...] = (
     # Negative groups: unknown update types, edited messages, group chats other than the staff
     # chat, the per-resident flood limit, and loading the resident (language) for the rest.
-    "handlers.guards",
+    guards,
     # /start, /help, /language and the main menu (callback data "m:", "lang:").
-    "handlers.start",
+    start,
     # The staff group: replies to escalation posts answer residents; "learn this phrasing".
-    "handlers.staff",
+    staff,
     # Complaints, reports, suggestions, disclosure applications (callback data "cmp:",
     # /complain). Before questions and fallback: the conversation collects text and photos.
-    "handlers.complaints",
+    complaints,
     # My tickets (callback data "tkt:", /status).
-    "handlers.status",
+    status,
     # Departments answering tickets in their own Telegram chats.
-    "handlers.departments",
+    departments,
     # Browsing categories, items and cards (callback data "b:").
-    "handlers.browse",
+    browse,
     # Free text goes to the matcher; answer feedback, suggestions, talk to a person ("q:").
-    "handlers.questions",
+    questions,
     # Last: stickers, photos, voice, files, locations and stale buttons nobody else took.
-    "handlers.fallback",
+    fallback,
 )
 
 REPOST_JOB = "repost_escalations"
@@ -122,20 +141,11 @@ async def report_error(update: object, context: BotContext) -> None:
         log.warning("could not tell chat %s about the error: %s", chat.id, html.escape(str(error)))
 
 
-def register_handlers(application: BotApplication, modules: Sequence[str]) -> list[str]:
-    """Import each handler module and call its register(app); return the modules registered."""
-    registered = []
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                raise
-            log.info("handler module %s is not installed; skipped", name)
-            continue
+def register_handlers(application: BotApplication, modules: Sequence[HandlerModule]) -> list[str]:
+    """Call each handler module's register(app) in order; return the names of the modules."""
+    for module in modules:
         module.register(application)
-        registered.append(name)
-    return registered
+    return [module.__name__ for module in modules]
 
 
 async def repost_escalations(context: BotContext) -> None:
@@ -181,7 +191,7 @@ def build_application(
     *,
     token: str | None = None,
     base_url: str | None = None,
-    handler_modules: Sequence[str] = HANDLER_MODULES,
+    handler_modules: Sequence[HandlerModule] = HANDLER_MODULES,
 ) -> BotApplication:
     """Build the Application: token and Bot API URL from the settings unless given."""
     settings = services.settings
