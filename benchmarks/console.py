@@ -36,7 +36,7 @@ from bot.console.views.figures import FIGURES_CACHE, FiguresCache, previous_mont
 from bot.core.config import load_settings
 from bot.core.db import create_engine, upgrade_database
 from bot.core.models import Ticket, utcnow
-from bot.core.services import Services
+from bot.services import Services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "benchmarks" / "results"

@@ -319,7 +319,7 @@ async def file_in_chat(api: LocalBotApi, user: SimUser, chat: SimChat, index: in
 async def measure_chat(
     settings: Settings, knowledge: KnowledgeStore, count: int, residents: int, backend: str
 ) -> Result:
-    from bot.core.services import Services
+    from bot.services import Services
     from bot.telegram.application import build_application
     from bot.workers import TicketWorkers
 

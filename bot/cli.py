@@ -3,7 +3,7 @@
 One subcommand per job (README.md lists them; `python -m bot --help` too), each importing only
 what it needs; the work itself is done in its domain (bot/runner.py runs the bot, bot/workers.py
 the ticket workers, bot/console the web console). Commands that use the database open it through
-bot/core/services.py.
+bot/services.py.
 
 Passwords never go on the command line (where `ps` and shell history would keep them): `user add`
 asks for one at a prompt, or reads one line from standard input when that is not a terminal.
@@ -212,7 +212,7 @@ async def _with_session(
 ) -> T:
     """Run `work(session, departments, *arguments)` in one committed transaction."""
     from bot.answering.knowledge_base import load_knowledge_base
-    from bot.core.services import open_database
+    from bot.services import open_database
 
     departments = set(load_knowledge_base(settings.knowledge_dir).departments)
     async with open_database(settings, migrate=True) as sessions, sessions() as session:
@@ -301,7 +301,7 @@ def command_user(args: argparse.Namespace, settings: Settings) -> int:
 def command_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print the figures of one month, per department and in total."""
     from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
-    from bot.core.services import open_database
+    from bot.services import open_database
     from bot.tickets.figures import Month, figures_for_month, format_report
 
     try:

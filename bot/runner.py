@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bot.answering.store import KnowledgeStore
 from bot.console.app import serving_console
 from bot.core.config import Settings
-from bot.core.services import Services, open_services
+from bot.services import Services, open_services
 from bot.telegram.context import BotApplication
 from bot.workers import CallbackRoutes, serving_ticket_workers
 

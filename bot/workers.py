@@ -34,8 +34,8 @@ from bot.api.callbacks import build_callback_app
 from bot.core.config import Settings
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
-from bot.core.services import Services, open_database
 from bot.core.workdays import time_zone
+from bot.services import Services, open_database
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk

@@ -11,7 +11,7 @@ from sqlalchemy import insert
 
 from benchmarks.console_data import ticket_rows
 from bot.core.models import Question, Ticket, utcnow
-from bot.core.services import Services
+from bot.services import Services
 from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_console import URBAN, add_escalation, add_resident, complaint
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.answering.store import KnowledgeStore, thresholds_from
 from bot.core.config import load_settings
-from bot.core.services import Services
+from bot.services import Services
 from bot.tickets.desk import TicketDesk
 from tests.console_demo import add_demo_work
 from tests.fixtures_console import (

@@ -22,7 +22,7 @@ from bot.answering.escalations import EscalationDesk
 from bot.answering.question_log import QuestionLog
 from bot.console.accounts import create_user, use_password_hasher
 from bot.console.app import init_app
-from bot.core.services import Services
+from bot.services import Services
 from bot.tickets.desk import TicketDesk, TicketDraft
 
 PASSWORD = "correct-horse-battery-staple"

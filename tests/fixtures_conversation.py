@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering.store import KnowledgeStore, thresholds_from
 from bot.core.config import Settings, load_settings
-from bot.core.services import Services
+from bot.services import Services
 from bot.telegram.application import build_application
 from bot.telegram.context import BotApplication
 from tryout.local_bot_api import (

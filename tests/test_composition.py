@@ -1,6 +1,6 @@
 """How a process is put together: the handler modules and the run services are imported, not
 named in strings; the product leaves the try-out to the runner; every command opens the database
-through bot/core/services.py."""
+through bot/services.py."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.answering.store import KnowledgeStore, LoadedKnowledge
 from bot.console.app import serving_console
 from bot.core.config import Settings
-from bot.core.services import Services, open_database, open_services
 from bot.runner import RUN_SERVICES
+from bot.services import Services, open_database, open_services
 from bot.telegram.application import HANDLER_MODULES, register_handlers
 from bot.tickets.desk import TicketDesk
 from bot.workers import TicketWorkers, serving_ticket_workers

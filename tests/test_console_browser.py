@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 
 from bot.answering.store import KnowledgeStore, thresholds_from
 from bot.core.models import Escalation, Ticket, utcnow
-from bot.core.services import Services
+from bot.services import Services
 from bot.tickets.desk import Actor
 from tests.fixtures_console import (
     ACCESS_MATRIX,

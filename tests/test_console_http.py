@@ -22,8 +22,8 @@ from bot.console.app import serving_console
 from bot.console.security import CONTENT_SECURITY_POLICY, roles_of
 from bot.console.state import ZONE
 from bot.core.models import AuditEntry, Ticket, User, WebSession, utcnow
-from bot.core.services import Services
 from bot.runner import RUN_SERVICES
+from bot.services import Services
 from bot.tickets.figures import Month, figures_for_month
 from tests.fixtures_console import (
     ACCESS_MATRIX,

@@ -10,9 +10,9 @@ from jinja2.ext import extract_from_ast
 
 from bot.console.messages import NOTICES
 from bot.console.translations import ENGLISH, LABELS, label, translator
+from bot.core.vocabulary import EventKind
 from bot.tickets.complaint_log import RATING_CHOICES, TICKET_STATUSES, TICKET_TYPES
 from bot.tickets.desk import DISCLOSURE_OUTCOMES
-from bot.tickets.vocabulary import EventKind
 
 WEB = Path(__file__).resolve().parent.parent / "bot" / "console"
 

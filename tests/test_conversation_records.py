@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from bot.core.models import BotState, Escalation, Question, Resident, utcnow
-from bot.core.services import Services
+from bot.services import Services
 from bot.telegram.persistence import DatabasePersistence
 
 

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.models import Ticket
+from bot.core.vocabulary import TicketStatus, TicketType
 from bot.tickets.desk import Actor, TicketDesk
 from bot.tickets.reads import (
     department_waiting,
@@ -18,7 +19,6 @@ from bot.tickets.reads import (
     ticket_by_number,
     triage_queue,
 )
-from bot.tickets.vocabulary import TicketStatus, TicketType
 from tests.fixtures_tickets import MovableClock, add_resident, draft
 
 URBAN = "urban-management"

@@ -13,11 +13,11 @@ from bot.console.translations import LABELS, label
 from bot.core.config import DEFAULT_DEADLINES, TICKET_TYPES
 from bot.core.i18n import LANGUAGES
 from bot.core.models import Ticket, TicketEvent
+from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import time_zone
 from bot.tickets.clock import TicketClock
 from bot.tickets.desk import DISCLOSURE_OUTCOMES, Actor, TicketDesk, TimelineEntry
 from bot.tickets.messages import staff_message, status_name, timeline_line, type_name
-from bot.tickets.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from tests.fixtures_tickets import MovableClock, add_resident, draft
 
 ZONE = time_zone("Asia/Shanghai")

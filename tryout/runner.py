@@ -20,7 +20,7 @@ from aiohttp import web
 
 from bot.console.accounts import create_user, find_user, hash_password, one_time_password
 from bot.core.config import Settings
-from bot.core.services import Services
+from bot.services import Services
 from tryout.department_demo import (
     DemoDepartment,
     demo_base_url,

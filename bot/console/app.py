@@ -30,7 +30,7 @@ from bot.console.sessions import sweep_expired
 from bot.console.state import SERVICES, ZONE
 from bot.console.views.figures import setup_figures
 from bot.core.config import Settings
-from bot.core.services import Services, open_services
+from bot.services import Services, open_services
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from bot.core.services import Services
+from bot.services import Services
 
 SERVICES = web.AppKey("services", Services)
 ZONE = web.AppKey("zone", ZoneInfo)

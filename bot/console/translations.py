@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.tickets.disclosure_report import UNKNOWN_OUTCOME
-from bot.tickets.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 
 LANGUAGES = ("zh", "en")
 
@@ -240,7 +240,7 @@ ENGLISH: dict[str, str] = {
     "（群众不可见）": "(not shown to the resident)",
 }
 
-# kind -> code -> (Chinese, English); the ticket codes are those of bot.tickets.vocabulary.
+# kind -> code -> (Chinese, English); the ticket codes are those of bot.core.vocabulary.
 LABELS: dict[str, dict[str, tuple[str, str]]] = {
     "type": {
         TicketType.COMPLAINT: ("投诉", "Complaint"),

@@ -217,11 +217,11 @@ class Ticket(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     number: Mapped[str] = mapped_column(String(32), unique=True)
-    # A bot.tickets.vocabulary.TicketType value: complaint, report, suggestion, help, disclosure
+    # A bot.core.vocabulary.TicketType value: complaint, report, suggestion, help, disclosure
     type: Mapped[str] = mapped_column(String(16), index=True)
     category: Mapped[str] = mapped_column(String(128), index=True)
     department_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    # A bot.tickets.vocabulary.TicketStatus value: received, assigned, acknowledged, replied,
+    # A bot.core.vocabulary.TicketStatus value: received, assigned, acknowledged, replied,
     # closed, returned, rejected (the lifecycle is in docs/tickets.md)
     status: Mapped[str] = mapped_column(String(16), default="received")
     resident_id: Mapped[int | None] = mapped_column(

@@ -22,7 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Defaults
 
 from bot.core.i18n import t
-from bot.core.services import Services
+from bot.services import Services
 from bot.telegram.context import CONTEXT_TYPES, BotApplication, BotContext
 from bot.telegram.persistence import DatabasePersistence
 from bot.telegram.request import AiohttpRequest

@@ -10,7 +10,7 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.core.i18n import language_or_default
 from bot.core.residents import ResidentProfile
-from bot.core.services import Services
+from bot.services import Services
 
 
 class BotData:

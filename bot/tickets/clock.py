@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, select
 
 from bot.core.models import Ticket
+from bot.core.vocabulary import EventKind, TicketStatus
 from bot.tickets.desk import HELD_STATUSES, OPEN_STATUSES, Actor, TicketDesk
-from bot.tickets.vocabulary import EventKind, TicketStatus
 
 log = logging.getLogger(__name__)
 

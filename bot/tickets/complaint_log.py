@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
 from bot.core.models import Ticket, utcnow
-from bot.tickets.vocabulary import TicketStatus, TicketType
+from bot.core.vocabulary import TicketStatus, TicketType
 
 # The choices of the type and status filters, in the order the console lists them.
 TICKET_TYPES: tuple[TicketType, ...] = tuple(TicketType)

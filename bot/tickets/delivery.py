@@ -36,9 +36,9 @@ from sqlalchemy.orm import aliased
 
 from bot.core.config import DeliverySettings, Settings
 from bot.core.models import OutboxMessage, Resident
+from bot.core.vocabulary import EventKind
 from bot.tickets.desk import Actor, TicketDesk
 from bot.tickets.signatures import EVENT_HEADER, IDEMPOTENCY_HEADER, signed_headers
-from bot.tickets.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 

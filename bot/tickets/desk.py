@@ -5,7 +5,7 @@ summary kept for listing. Every change here is one transaction that locks the ti
 event, updates the summary and adds the outbox rows the event causes (see `bot.tickets.outbox`), so the
 department, the resident and the figures never disagree, and nothing is ever deleted.
 
-Lifecycle (docs/tickets.md, at the top; the words are those of `bot.tickets.vocabulary`):
+Lifecycle (docs/tickets.md, at the top; the words are those of `bot.core.vocabulary`):
 
     received ─▶ assigned ─▶ acknowledged ─▶ replied ─▶ closed
        │           │  └─ returned (退单) ─▶ staff reassign ─▶ assigned
@@ -43,10 +43,10 @@ from bot.core.models import (
     utcnow,
 )
 from bot.core.text import normalize
+from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
 from bot.tickets.outbox import OutboxWriter
 from bot.tickets.routing import RoutingDecision, complaint_categories, route_ticket
-from bot.tickets.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 
 ActorType = Literal["resident", "staff", "department", "system"]
 

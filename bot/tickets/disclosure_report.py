@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Ticket, utcnow
-from bot.tickets.vocabulary import TicketType
+from bot.core.vocabulary import TicketType
 
 UNKNOWN_OUTCOME = "unknown"
 

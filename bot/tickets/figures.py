@@ -34,8 +34,8 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Question, Ticket, utcnow
+from bot.core.vocabulary import TicketStatus
 from bot.core.workdays import time_zone
-from bot.tickets.vocabulary import TicketStatus
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 

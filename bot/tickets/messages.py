@@ -17,8 +17,8 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.i18n import Html, add_strings, t
+from bot.core.vocabulary import EventKind, TicketType
 from bot.tickets.desk import TimelineEntry
-from bot.tickets.vocabulary import EventKind, TicketType
 
 # Department name in a language, by id (None for no or an unknown department).
 DepartmentNames = Callable[[str | None, str], str | None]

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import Settings
 from bot.core.models import OutboxMessage, Ticket, TicketAttachment, TicketEvent
-from bot.tickets.vocabulary import WITHDRAWN, EventKind
+from bot.core.vocabulary import WITHDRAWN, EventKind
 
 # Events a department hears about; `withdrawn` goes to a department a ticket was taken from.
 DEPARTMENT_EVENTS = frozenset(

@@ -17,8 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Resident, Ticket, TicketEvent
+from bot.core.vocabulary import EventKind
 from bot.tickets.desk import HELD_STATUSES, TRIAGE_STATUSES, triage_filter
-from bot.tickets.vocabulary import EventKind
 
 
 class Reader(Protocol):

@@ -21,6 +21,7 @@ from bot.console.security import VIEWER, Viewer, allow, client_ip
 from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
 from bot.core.models import Ticket, utcnow
+from bot.core.vocabulary import TicketStatus, TicketType
 from bot.tickets.complaint_log import Cursor, LogFilters, list_tickets
 from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
@@ -42,7 +43,6 @@ from bot.tickets.reads import (
     ticket_by_number,
     triage_queue,
 )
-from bot.tickets.vocabulary import TicketStatus, TicketType
 
 TRIAGE_LIMIT = 200
 QUEUE_LIMIT = 300
