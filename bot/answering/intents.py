@@ -36,7 +36,7 @@ _REPORT_ZH = (
 _REPORT_EN = (
     r"broken|not working|doesn'?t work|out of order|noise|noisy|loud|too loud|leak(?:ing|s)?|"
     r"garbage|trash|rubbish|litter(?:ing)?|pothole|street ?light|blocked|flood(?:ed|ing)?|"
-    r"smell(?:s|y)?|stink(?:s|y)?|illegal(?:ly)?|dump(?:ed|ing)?|complain(?:t)?|report|"
+    r"smell(?:s|y)?|stink(?:s|y)?|illegal(?:ly)?|dump(?:ed|ing)?|complain(?:t)?|"
     r"construction at night|stray dogs?|unpaid wages?|scam(?:med)?|pollution|polluting"
 )
 REPORT_CUES = tuple(_REPORT_ZH)
