@@ -36,15 +36,15 @@ from bot.core.db import create_engine, session_factory, upgrade_database
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
-from bot.tickets.clock import TicketClock
-from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
-from bot.tickets.desk import TicketDesk
-from bot.tickets.messages import (
+from bot.telegram.ticket_keyboards import (
     department_message,
     resident_notice,
     staff_message,
     supervisor_message,
 )
+from bot.tickets.clock import TicketClock
+from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
+from bot.tickets.desk import TicketDesk
 from tryout.department_demo import DemoDepartment, demo_base_url, setup_demo_routes
 
 if TYPE_CHECKING:

@@ -1,21 +1,22 @@
 """Departments answer tickets in their own Telegram chats; staff route tickets from theirs.
 
-A department with the `telegram` channel gets each ticket as a card with buttons (callback data
-"dpt:<action>:<ticket number>"):
+A department with the `telegram` channel gets each ticket as a card with buttons
+(DepartmentAction in bot/telegram/callback_data.py, by the ticket's public number):
 
     [✅ 签收]  acknowledge at once
     [💬 答复]  [↩️ 退单]  [❓ 请居民补充]  [⏳ 延期 (disclosure only)]
                └─ the bot asks for the text with a message carrying a tag 〔TS-2026-000123·reply〕;
                   the officer answers by replying to that message, and the text goes through
-                  bot.tickets.desk (a disclosure reply first asks how it was answered: dpt:out:…)
+                  bot.tickets.desk (a disclosure reply first asks how it was answered:
+                  DisclosureOutcome)
 
 Only members of the chat configured for the ticket's current department may act: the chat must
 be that department's, and Telegram must confirm the person is a member of it. Buttons of a
 ticket that has moved on are answered with what happened instead.
 
 In the staff chat, staff route triage tickets: the buttons under a triage alert
-("stf:asg:<ticket id>:<department>"), `/assign TS-2026-000123 department-id` and
-`/reject TS-2026-000123 reason`.
+(StaffAssign), `/assign TS-2026-000123 department-id` and `/reject TS-2026-000123 reason`.
+How departments and staff work with tickets is described in docs/tickets.md.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import time
 from telegram import (
     ChatMember,
     ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Update,
     User,
@@ -37,7 +37,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.core.i18n import add_strings, t
 from bot.core.models import Ticket
+from bot.telegram.callback_data import (
+    DepartmentAction,
+    DisclosureOutcome,
+    StaffAssign,
+    button,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.ticket_keyboards import department_buttons
 from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
     MAX_OFFICER_TEXT,
@@ -45,7 +53,6 @@ from bot.tickets.desk import (
     TicketError,
     TicketNotFound,
 )
-from bot.tickets.messages import department_buttons
 from handlers.guards import GROUP_CHAT_ALLOWANCES
 from handlers.staff import StaffRoster
 
@@ -242,11 +249,11 @@ def register(application: BotApplication) -> None:
         assert query.data is not None
         language = _language(context)
         message = query.message
-        parts = query.data.split(":")
-        if message is None or len(parts) < 3 or not _NUMBER.match(parts[2]):
+        card = DepartmentAction.decode(query.data) or DisclosureOutcome.decode(query.data)
+        if message is None or card is None:
             await query.answer(t("stale_button", language), show_alert=True)
             return
-        action, number = parts[1], parts[2]
+        number = card.number
         chat_id = message.chat.id
         if chat_id not in department_chats(context) or not await members.is_member(
             context, chat_id, query.from_user
@@ -261,6 +268,14 @@ def register(application: BotApplication) -> None:
             return
         user = query.from_user
         actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
+        if isinstance(card, DisclosureOutcome):
+            if card.outcome not in DISCLOSURE_OUTCOMES:
+                await query.answer(t("stale_button", language), show_alert=True)
+                return
+            await query.answer()
+            await _prompt(context, chat_id, number, "reply", card.outcome)
+            return
+        action = card.action
         if action == "ack":
             try:
                 ticket = await context.services.tickets.acknowledge(number, actor)
@@ -280,12 +295,7 @@ def register(application: BotApplication) -> None:
         if action == "reply" and ticket.type == "disclosure":
             await query.answer()
             buttons = [
-                [
-                    InlineKeyboardButton(
-                        t(f"dpt_outcome_{code}", language),
-                        callback_data=f"dpt:out:{number}:{code}",
-                    )
-                ]
+                [button(t(f"dpt_outcome_{code}", language), DisclosureOutcome(number, code))]
                 for code in DISCLOSURE_OUTCOMES
             ]
             await context.bot.send_message(
@@ -293,17 +303,6 @@ def register(application: BotApplication) -> None:
                 t("dpt_choose_outcome", language, number=number),
                 reply_markup=InlineKeyboardMarkup(buttons),
             )
-            return
-        if action == "out":
-            outcome = parts[3] if len(parts) > 3 and parts[3] in DISCLOSURE_OUTCOMES else None
-            if outcome is None:
-                await query.answer(t("stale_button", language), show_alert=True)
-                return
-            await query.answer()
-            await _prompt(context, chat_id, number, "reply", outcome)
-            return
-        if action not in ("reply", "back", "ask", "ext"):
-            await query.answer(t("stale_button", language), show_alert=True)
             return
         await query.answer()
         await _prompt(context, chat_id, number, action)
@@ -380,7 +379,7 @@ def register(application: BotApplication) -> None:
         assert query is not None
         assert query.data is not None
         language = _language(context)
-        parts = query.data.split(":")
+        chosen = StaffAssign.decode(query.data)
         chat = update.effective_chat
         if (
             chat is None
@@ -389,11 +388,11 @@ def register(application: BotApplication) -> None:
         ):
             await query.answer(t("staff_only", language), show_alert=True)
             return
-        if len(parts) != 4 or not parts[2].isdigit() or not parts[3]:
+        if chosen is None:
             await query.answer(t("stale_button", language), show_alert=True)
             return
         await query.answer()
-        await _assign(update, context, int(parts[2]), parts[3], query.from_user)
+        await _assign(update, context, chosen.ticket_id, chosen.department_id, query.from_user)
 
     async def _assign(
         update: Update, context: BotContext, ref: int | str, department_id: str, user: User
@@ -471,14 +470,18 @@ def register(application: BotApplication) -> None:
             if config.telegram_chat_id is not None
         }
     )
-    application.add_handler(CallbackQueryHandler(pressed, pattern=r"^dpt:"))
+    application.add_handler(
+        CallbackQueryHandler(pressed, pattern=prefix_of(DepartmentAction, DisclosureOutcome))
+    )
     if chat_ids:
         application.add_handler(
             MessageHandler(
                 filters.Chat(chat_ids) & filters.REPLY & filters.TEXT & ~filters.COMMAND, replied
             )
         )
-    application.add_handler(CallbackQueryHandler(staff_assign_button, pattern=r"^stf:asg:"))
+    application.add_handler(
+        CallbackQueryHandler(staff_assign_button, pattern=StaffAssign.prefix())
+    )
     staff_chat_id = settings.telegram.staff_chat_id if settings else None
     if staff_chat_id is not None:
         staff_chat = filters.Chat(staff_chat_id)

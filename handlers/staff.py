@@ -2,7 +2,7 @@
 
     escalation post ◀─ reply (text) ─── staff member ─▶ answer_escalation ─▶ resident
          │                                 first answer wins; the post shows who answered
-         └─ [📚 learn this phrasing] ─▶ pick an item (s:L:<escalation>:<item>) or /learn ITEM-ID
+         └─ [📚 learn this phrasing] ─▶ pick an item (LearnItem) or /learn ITEM-ID
                                          ─▶ question appended to the item's file, KB reloaded
 
 Only members of the staff group (asked of Telegram with getChatMember, cached briefly) can do
@@ -14,15 +14,16 @@ from __future__ import annotations
 import re
 import time
 
-from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import ChatMember, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.answering.escalations import EscalationView
 from bot.answering.learning import LearnResult
 from bot.core.i18n import t
+from bot.telegram.callback_data import LearnButton, LearnItem, button, item_token, prefix_of
 from bot.telegram.context import BotApplication, BotContext
-from handlers.browse import clip_label, find_item, item_token
+from handlers.browse import clip_label, find_item
 
 _MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
 _STAFF_SECONDS = 300.0
@@ -148,18 +149,30 @@ def register(application: BotApplication) -> None:
         ):
             await query.answer(t("staff_only", language), show_alert=True)
             return
-        parts = query.data.split(":")
-        if len(parts) < 3 or not parts[2].isdigit():
+        pressed = LearnButton.decode(query.data) or LearnItem.decode(query.data)
+        if pressed is None:
             await query.answer(t("stale_button", language), show_alert=True)
             return
         desk = context.services.escalations
-        view = await desk.get(int(parts[2]))
+        view = await desk.get(pressed.escalation_id)
         if view is None:
             await query.answer(t("stale_button", language), show_alert=True)
             return
         message = query.message
         assert isinstance(message, Message)
-        if parts[1] == "l" and len(parts) == 3:
+        if isinstance(pressed, LearnItem):
+            item = find_item(context.services.knowledge.kb, pressed.item)
+            await query.answer()
+            if item is None:
+                await query.edit_message_text(
+                    t("staff_learn_unknown_item", language, item=pressed.item)
+                )
+                return
+            result = await teach(context, view, item.id, query.from_user.full_name)
+            await query.edit_message_text(
+                _learn_report(result, language, query.from_user.full_name)
+            )
+        elif pressed.action == "offer":
             if view.status != "answered":
                 await query.answer(t("staff_learn_not_answered", language), show_alert=True)
                 return
@@ -167,42 +180,24 @@ def register(application: BotApplication) -> None:
             kb = context.services.knowledge.kb
             rows = [
                 [
-                    InlineKeyboardButton(
+                    button(
                         clip_label(f"{c.get('title', '')} ({c.get('id', '')})"),
-                        callback_data=f"s:L:{view.id}:{item_token(str(c.get('id', '')))}",
+                        LearnItem(view.id, item_token(str(c.get("id", "")))),
                     )
                 ]
                 for c in view.candidates[:3]
                 if str(c.get("id", "")) in kb.items
             ]
             rows.append(
-                [
-                    InlineKeyboardButton(
-                        t("staff_learn_cancel", language), callback_data=f"s:c:{view.id}"
-                    )
-                ]
+                [button(t("staff_learn_cancel", language), LearnButton("cancel", view.id))]
             )
             await message.reply_text(
                 t("staff_learn_choose", language, question=clip_label(view.question, 200)),
                 reply_markup=InlineKeyboardMarkup(rows),
             )
-        elif parts[1] == "L" and len(parts) == 4:
-            item = find_item(context.services.knowledge.kb, parts[3])
-            await query.answer()
-            if item is None:
-                await query.edit_message_text(
-                    t("staff_learn_unknown_item", language, item=parts[3])
-                )
-                return
-            result = await teach(context, view, item.id, query.from_user.full_name)
-            await query.edit_message_text(
-                _learn_report(result, language, query.from_user.full_name)
-            )
-        elif parts[1] == "c" and len(parts) == 3:
+        else:
             await query.answer()
             await message.delete()
-        else:
-            await query.answer(t("stale_button", language), show_alert=True)
 
     async def learn_command(update: Update, context: BotContext) -> None:
         """/learn ITEM-ID, as a reply to an answered escalation post."""
@@ -228,7 +223,9 @@ def register(application: BotApplication) -> None:
         await message.reply_text(_learn_report(result, language, _staff_name(message)))
 
     # Buttons are checked inside (a forged "s:" button from any chat is refused politely).
-    application.add_handler(CallbackQueryHandler(learn_button, pattern=r"^s:"))
+    application.add_handler(
+        CallbackQueryHandler(learn_button, pattern=prefix_of(LearnButton, LearnItem))
+    )
     services = application.bot_data.services
     staff_chat_id = services.settings.telegram.staff_chat_id if services else None
     if staff_chat_id is None:

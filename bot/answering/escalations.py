@@ -19,7 +19,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -27,6 +27,7 @@ from bot.core.config import Settings
 from bot.core.db import write_gate
 from bot.core.i18n import Html, t
 from bot.core.models import Escalation, Question, Resident, utcnow
+from bot.telegram.callback_data import LearnButton, button
 from bot.telegram.message_split import pack_lines, text_lines
 
 log = logging.getLogger(__name__)
@@ -300,14 +301,7 @@ class EscalationDesk:
         if view.status != "answered" or view.learned_item_id:
             return None
         return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t("staff_learn_button", self.staff_language),
-                        callback_data=f"s:l:{view.id}",
-                    )
-                ]
-            ]
+            [[button(t("staff_learn_button", self.staff_language), LearnButton("offer", view.id))]]
         )
 
     async def post(self, escalation: int | EscalationView) -> bool:

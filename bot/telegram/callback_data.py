@@ -39,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal, Self, TypeAlias
 
+from telegram import InlineKeyboardButton
+
 # Telegram's limit on callback data, in bytes of UTF-8.
 MAX_BYTES = 64
 # Item ids up to this long travel as they are; longer ones as a hash.
@@ -641,6 +643,19 @@ KINDS: tuple[type[CallbackData], ...] = (
 )
 
 
+def prefix_of(*kinds: type[CallbackData]) -> str:
+    """Return the regex routing every button that starts as these kinds' buttons all start.
+
+    A handler that owns a family of buttons routes the whole family to itself, so that a
+    malformed or forged member gets the family's own polite answer.
+    """
+    shared = kinds[0].PREFIX
+    for kind in kinds[1:]:
+        while not kind.PREFIX.startswith(shared):
+            shared = shared[:-1]
+    return "^" + re.escape(shared)
+
+
 def decode_any(data: object) -> CallbackData | None:
     """Return the button `data` is, of whichever kind; None for anything else."""
     for kind in KINDS:
@@ -648,3 +663,8 @@ def decode_any(data: object) -> CallbackData | None:
         if decoded is not None:
             return decoded
     return None
+
+
+def button(label: str, data: CallbackData) -> InlineKeyboardButton:
+    """Return an inline button carrying `data`."""
+    return InlineKeyboardButton(label, callback_data=data.encode())
