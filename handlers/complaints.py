@@ -578,7 +578,8 @@ async def described(update: Update, context: BotContext) -> int:
     language = context.language
     limits = context.services.settings.tickets
     try:
-        text = clean_text(message.text, limit=limits.max_description_chars, what="description")
+        # The desk's own check, the one filing applies again at the end.
+        text = context.services.tickets.clean_description(message.text)
     except InvalidTicketInput as error:
         if error.code == "too_long":
             await message.reply_text(
@@ -593,9 +594,6 @@ async def described(update: Update, context: BotContext) -> int:
             await message.reply_text(
                 t("cmp_too_short", language, low=limits.min_description_chars)
             )
-        return DESCRIBE
-    if len(text) < limits.min_description_chars:
-        await message.reply_text(t("cmp_too_short", language, low=limits.min_description_chars))
         return DESCRIBE
     draft = _draft(context)
     draft["description"] = text

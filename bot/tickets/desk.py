@@ -5,7 +5,7 @@ summary kept for listing. Every change here is one transaction that locks the ti
 event, updates the summary and adds the outbox rows the event causes (see `bot.tickets.outbox`), so the
 department, the resident and the figures never disagree, and nothing is ever deleted.
 
-Lifecycle (design.md §4):
+Lifecycle (docs/tickets.md):
 
     received ─▶ assigned ─▶ acknowledged ─▶ replied ─▶ closed
        │           │  └─ returned (退单) ─▶ staff reassign ─▶ assigned
@@ -368,6 +368,14 @@ class TicketDesk:
 
     # -- filing -------------------------------------------------------------------------------
 
+    def clean_description(self, text: str | None) -> str:
+        """Return a description fit to file; InvalidTicketInput (empty, too_long, too_short)."""
+        limits = self.settings.tickets
+        description = clean_text(text, limit=limits.max_description_chars, what="the description")
+        if len(description) < limits.min_description_chars:
+            raise InvalidTicketInput("the description is too short", code="too_short")
+        return description
+
     def validate_draft(self, draft: TicketDraft) -> TicketDraft:
         """Return the draft with its texts cleaned; raise InvalidTicketInput on what cannot be filed."""
         limits = self.settings.tickets
@@ -375,11 +383,7 @@ class TicketDesk:
             raise InvalidTicketInput(f"unknown ticket type {draft.type!r}", code="type")
         if draft.category not in self.categories():
             raise InvalidTicketInput(f"unknown category {draft.category!r}", code="category")
-        description = clean_text(
-            draft.description, limit=limits.max_description_chars, what="the description"
-        )
-        if len(description) < limits.min_description_chars:
-            raise InvalidTicketInput("the description is too short", code="too_short")
+        description = self.clean_description(draft.description)
         if len(draft.photos) > limits.max_photos:
             raise InvalidTicketInput(f"more than {limits.max_photos} photos", code="photos")
         if draft.anonymous and draft.type not in ANONYMOUS_TYPES:
