@@ -13,17 +13,13 @@ nothing.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.answering.escalations import Cause
+from bot.answering.escalations import Cause, route_question
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
-from bot.answering.staff_hours import OfficeHours
-from bot.core.i18n import Html, t
-from bot.core.models import utcnow
+from bot.core.i18n import t
 from bot.telegram.callback_data import (
     QuestionButton,
     SuggestionChoice,
@@ -45,36 +41,22 @@ def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
     ]
 
 
-def when_staff_answer(context: BotContext, now: dt.datetime | None = None) -> Html:
-    """Tell the resident roughly when a person will answer (office hours, working days)."""
-    services = context.services
-    telegram = services.settings.telegram
-    # The tickets' calendar: one per process, so a year it does not know is logged once.
-    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone, services.tickets.calendar)
-    moment = now or utcnow()
-    language = context.language
-    if hours.is_open(moment):
-        return t("escalated_in_hours", language, hours=telegram.staff_answer_hours)
-    opening = hours.next_opening(moment)
-    when = f"{opening:%Y-%m-%d %H:%M}" if language == "en" else f"{opening:%m月%d日 %H:%M}"
-    return t("escalated_after_hours", language, hours=hours.label, when=when)
-
-
 async def escalate(message: Message, context: BotContext, question_id: int, cause: Cause) -> None:
     """Hand a question to staff and tell the resident when to expect an answer."""
-    desk = context.services.escalations
-    opened = await desk.open(question_id, cause)
-    if opened is None:
-        await message.reply_text(t("escalation_already_open", context.language), do_quote=False)
-        return
+    services = context.services
+    desk = services.escalations
+    handover = await desk.hand_over(
+        question_id, cause, context.language, services.tickets.calendar
+    )
     # Stored first; the resident hears back before the staff post goes out, which they do not
     # wait for (the re-post job posts any escalation that missed its first post).
-    await message.reply_text(when_staff_answer(context), do_quote=False)
-    await desk.post(opened)
+    await message.reply_text(handover.notice, do_quote=False)
+    if handover.escalation is not None:
+        await desk.post(handover.escalation)
 
 
 async def answer_text(update: Update, context: BotContext) -> None:
-    """Answer a resident's free-text question."""
+    """Answer a resident's free-text question, as bot.answering.escalations.route_question says."""
     message = update.effective_message
     assert message is not None
     assert message.text is not None
@@ -89,30 +71,23 @@ async def answer_text(update: Update, context: BotContext) -> None:
         text = text[:MAX_QUESTION_CHARS]
 
     result = services.knowledge.matcher.match(text)
-    if context.user_data is not None and context.user_data.pop(AWAITING_PERSON, None):
-        question_id = await services.questions.record_for_person(
-            resident_id=resident.id,
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            language=language,
-            result=result,
-        )
-        await escalate(message, context, question_id, "person")
-        return
-
-    escalating = result.decision == "escalate" and result.reason not in ("small_talk", "empty")
-    question_id = await services.questions.record(
+    wants_person = bool(context.user_data and context.user_data.pop(AWAITING_PERSON, None))
+    route = route_question(
+        result, wants_person=wants_person, settings=services.settings, language=language
+    )
+    record = services.questions.record_for_person if wants_person else services.questions.record
+    question_id = await record(
         resident_id=resident.id,
         chat_id=message.chat_id,
         message_id=message.message_id,
         language=language,
         result=result,
     )
-    if result.reason == "small_talk":
+    if route.reply == "small_talk":
         await message.reply_text(t("small_talk", language), reply_markup=main_menu(language))
-    elif result.reason == "empty":
+    elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
-    elif result.decision == "answer" and result.best is not None:
+    elif route.reply == "answer" and result.best is not None:
         await send_card(
             message,
             services.knowledge.kb,
@@ -120,20 +95,12 @@ async def answer_text(update: Update, context: BotContext) -> None:
             language,
             extra_rows=[feedback_row(question_id, language)],
         )
-    elif result.decision == "suggest":
+    elif route.reply == "suggest":
         await offer_suggestions(message, context, question_id, result)
-    elif escalating:
-        if result.reason.startswith("other_place:"):
-            settings = services.settings
-            await message.reply_text(
-                t(
-                    "escalated_other_place",
-                    language,
-                    place=result.reason.removeprefix("other_place:"),
-                    city=settings.city_en if language == "en" else settings.city,
-                )
-            )
-        await escalate(message, context, question_id, "escalate")
+    elif route.cause is not None:
+        if route.preface is not None:
+            await message.reply_text(route.preface)
+        await escalate(message, context, question_id, route.cause)
 
 
 async def offer_suggestions(

@@ -1,12 +1,13 @@
 """The staff group: answering escalated questions by replying, and teaching the bot phrasings.
 
-    escalation post ◀─ reply (text) ─── staff member ─▶ answer_escalation ─▶ resident
+    escalation post ◀─ reply (text) ─── staff member ─▶ answer_escalation ─▶ outbox ─▶ resident
          │                                 first answer wins; the post shows who answered
          └─ [📚 learn this phrasing] ─▶ pick an item (LearnItem) or /learn ITEM-ID
                                          ─▶ question appended to the item's file, KB reloaded
 
 Only members of the staff group (asked of Telegram with getChatMember, cached briefly) can do
-staff things; buttons pressed or commands sent anywhere else are refused politely.
+staff things; buttons pressed or commands sent anywhere else are refused politely. What staff
+do is described in docs/telegram.md.
 """
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ import re
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.answering.escalations import EscalationView
+from bot.answering.escalations import MAX_ANSWER_CHARS, EscalationView
 from bot.answering.learning import LearnResult
-from bot.core.i18n import t
+from bot.core.i18n import add_strings, t
 from bot.telegram.callback_data import LearnButton, LearnItem, button, item_token, prefix_of
 from bot.telegram.context import BotApplication, BotContext
 from handlers.browse import clip_label, find_item
+
+add_strings(
+    "staff",
+    {
+        "staff_answer_queued": {
+            "zh": "⏳ 答复已记录，暂时没能发给居民，系统会自动重试。",
+            "en": "⏳ The answer is recorded but could not be sent just now; it will be sent "
+            "again automatically.",
+        },
+    },
+)
 
 
 async def is_staff(context: BotContext, user: User | None, message: Message | None = None) -> bool:
@@ -91,6 +103,8 @@ async def answer_by_reply(update: Update, context: BotContext) -> None:
     )
     if outcome.status == "delivered":
         await message.reply_text(t("staff_answer_sent", language))
+    elif outcome.status == "queued":
+        await message.reply_text(t("staff_answer_queued", language))
     elif outcome.status == "undeliverable":
         await message.reply_text(t("staff_answer_undeliverable", language))
     elif outcome.status == "already_answered" and outcome.escalation is not None:
@@ -98,8 +112,6 @@ async def answer_by_reply(update: Update, context: BotContext) -> None:
             t("staff_already_answered", language, name=outcome.escalation.answered_by or "?")
         )
     elif outcome.problem == "too_long":
-        from bot.answering.escalations import MAX_ANSWER_CHARS
-
         await message.reply_text(t("staff_answer_too_long", language, limit=MAX_ANSWER_CHARS))
     else:
         await message.reply_text(t("staff_answer_empty", language))
