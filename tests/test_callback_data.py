@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.telegram.callback_data import (
-    KINDS,
+    BUTTON_KINDS,
     MAX_BYTES,
     BrowseCategories,
     BrowseCategory,
@@ -89,10 +89,10 @@ STRATEGIES: dict[type[CallbackData], st.SearchStrategy[CallbackData]] = {
 
 
 def test_every_kind_has_a_strategy() -> None:
-    assert set(STRATEGIES) == set(KINDS)
+    assert set(STRATEGIES) == set(BUTTON_KINDS)
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=lambda kind: kind.__name__)
+@pytest.mark.parametrize("kind", BUTTON_KINDS, ids=lambda kind: kind.__name__)
 @BOUNDED
 @given(data=st.data())
 def test_every_kind_survives_a_round_trip_within_64_bytes(
@@ -166,7 +166,7 @@ def test_the_wire_format_is_the_one_in_residents_chats(button: CallbackData, wir
 
 
 def test_the_wire_format_covers_every_kind() -> None:
-    assert {type(button) for button, _ in WIRE_FORMAT} == set(KINDS)
+    assert {type(button) for button, _ in WIRE_FORMAT} == set(BUTTON_KINDS)
 
 
 MALFORMED = [
@@ -241,7 +241,7 @@ MALFORMED = [
 @pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_or_forged_data_reads_as_nothing(data: str) -> None:
     assert decode_any(data) is None
-    assert not any(kind.matches(data) for kind in KINDS)
+    assert not any(kind.matches(data) for kind in BUTTON_KINDS)
 
 
 @pytest.mark.parametrize("data", [None, 7, b"q:h:1", ["q:h:1"]])

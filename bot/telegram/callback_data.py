@@ -4,8 +4,9 @@ Each kind of button is a small frozen dataclass: `encode()` gives the string Tel
 (at most 64 bytes, Telegram's limit) and `decode(data)` reads one back, or returns None for
 anything that is not exactly what `encode` makes: a forged button, a truncated one, one of
 another kind. `decode_any(data)` tries every kind. Handlers route updates by a kind's `prefix()`
-(a regex for `CallbackQueryHandler`) or, where only well-formed data may enter a step, by its
-`matches` predicate, and then decode.
+or a family's `prefix_of(...)` (regexes for `CallbackQueryHandler`, so that malformed data
+still reaches the handler that answers it politely) or, where only well-formed data may enter a
+step, by a kind's `matches` predicate; then they decode.
 
 The wire format is the one buttons already sitting in residents' chats carry, so it must not
 change: docs/telegram.md and docs/tickets.md describe what each button does.
@@ -615,7 +616,7 @@ CallbackData: TypeAlias = (
     | StaffAssign
 )
 
-KINDS: tuple[type[CallbackData], ...] = (
+BUTTON_KINDS: tuple[type[CallbackData], ...] = (
     MenuButton,
     LanguageChoice,
     BrowseCategories,
@@ -658,7 +659,7 @@ def prefix_of(*kinds: type[CallbackData]) -> str:
 
 def decode_any(data: object) -> CallbackData | None:
     """Return the button `data` is, of whichever kind; None for anything else."""
-    for kind in KINDS:
+    for kind in BUTTON_KINDS:
         decoded = kind.decode(data)
         if decoded is not None:
             return decoded
