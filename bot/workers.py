@@ -36,15 +36,17 @@ from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
 from bot.services import Services, open_database
-from bot.tickets.clock import TicketClock
-from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
-from bot.tickets.desk import TicketDesk
-from bot.tickets.messages import (
+from bot.telegram.escalation_posts import answer_messages
+from bot.telegram.ticket_keyboards import (
     department_message,
     resident_notice,
     staff_message,
     supervisor_message,
 )
+from bot.tickets.clock import TicketClock
+from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
+from bot.tickets.desk import TicketDesk
+from bot.tickets.outbox import is_escalation_answer
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,7 @@ class TelegramChannel:
             photos = int(item.payload["ticket"].get("photos") or 0)
         elif kind == "information_added":
             photos = int((item.payload["event"].get("data") or {}).get("photos") or 0)
-        if photos:
+        if photos and item.ticket_id is not None:
             for file_id in (await self._photos(item.ticket_id))[-photos:][:MAX_PHOTOS_SHOWN]:
                 await self.bot.send_photo(
                     config.telegram_chat_id, file_id, caption=item.payload["ticket"]["number"]
@@ -141,6 +143,10 @@ class TelegramChannel:
             resident = await session.get(Resident, resident_id) if resident_id else None
         if resident is None:
             raise DeliveryFailed("no resident to tell", drop=True)
+        if is_escalation_answer(item.payload):
+            for text in answer_messages(item.payload):
+                await self.bot.send_message(resident.chat_id, text, parse_mode="HTML")
+            return
         language = language_or_default(resident.language)
         message = resident_notice(item.payload, language, self.zone, self._names)
         if message is None:

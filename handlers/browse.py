@@ -1,22 +1,18 @@
 """Browsing: kinds → categories → items → the answer card, with paged inline keyboards.
 
-Callback data (Telegram allows 64 bytes; Chinese category names would not fit, so categories
-travel as a short hash and long item ids as one too):
-
-    b:k:<kind>:<page>                 categories of guides or disclosure items
-    b:c:<kind>:<category>:<page>      items of one category
-    b:i:<item>                        an item's answer card
-
-Anything that does not parse or no longer exists (a forged button, or one from before a
-knowledge-base reload) is answered politely and changes nothing.
+Buttons (bot/telegram/callback_data.py: BrowseCategories, BrowseCategory, BrowseItem) carry a
+kind and a page, a category as a short hash (Chinese names would not fit in Telegram's 64
+bytes), or an item id (long ones as a hash too). Anything that does not parse or no longer
+exists (a forged button, or one from before a knowledge-base reload) is answered politely and
+changes nothing.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler
@@ -24,6 +20,16 @@ from telegram.ext import CallbackQueryHandler
 from bot.answering.cards import build_card
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.core.i18n import t
+from bot.telegram.callback_data import (
+    BrowseCategories,
+    BrowseCategory,
+    BrowseItem,
+    CallbackData,
+    button,
+    category_token,
+    item_token,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.message_split import card_messages
 from handlers.start import back_to_menu
@@ -31,22 +37,7 @@ from handlers.start import back_to_menu
 KINDS = ("guide", "disclosure")
 CATEGORIES_PER_PAGE = 8
 ITEMS_PER_PAGE = 8
-_MAX_PLAIN_ITEM_ID = 40
 _BUTTON_TEXT = 60
-
-
-def _digest(text: str, size: int) -> str:
-    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()[:size]
-
-
-def category_token(category: str) -> str:
-    """Return a short, stable token for a category name."""
-    return _digest(category, 10)
-
-
-def item_token(item_id: str) -> str:
-    """Return the item id, or a short hash of it when it is too long for callback data."""
-    return item_id if len(item_id) <= _MAX_PLAIN_ITEM_ID else "#" + _digest(item_id, 16)
 
 
 def find_item(kb: KnowledgeBase, token: str) -> Item | None:
@@ -71,18 +62,15 @@ def _items(kb: KnowledgeBase, kind: str, category: str) -> list[Item]:
     return [i for i in kb.items_in_category(category) if i.kind == kind]
 
 
-def _pager(prefix: str, page: int, pages: int, language: str) -> list[InlineKeyboardButton]:
+def pager(
+    to_page: Callable[[int], CallbackData], page: int, pages: int, language: str
+) -> list[InlineKeyboardButton]:
+    """Return "previous" and "next" (where there is such a page); `to_page` makes their data."""
     row = []
     if page > 0:
-        row.append(
-            InlineKeyboardButton(
-                t("page_previous", language), callback_data=f"{prefix}:{page - 1}"
-            )
-        )
+        row.append(button(t("page_previous", language), to_page(page - 1)))
     if page < pages - 1:
-        row.append(
-            InlineKeyboardButton(t("page_next", language), callback_data=f"{prefix}:{page + 1}")
-        )
+        row.append(button(t("page_next", language), to_page(page + 1)))
     return row
 
 
@@ -96,16 +84,16 @@ def categories_view(
         return None
     shown = categories[page * CATEGORIES_PER_PAGE : (page + 1) * CATEGORIES_PER_PAGE]
     buttons = [
-        InlineKeyboardButton(
+        button(
             clip_label(kb.category_name(c, language), 30),
-            callback_data=f"b:c:{kind}:{category_token(c)}:0",
+            BrowseCategory(kind, category_token(c)),
         )
         for c in shown
     ]
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
-    pager = _pager(f"b:k:{kind}", page, pages, language)
-    if pager:
-        rows.append(pager)
+    pages_row = pager(lambda n: BrowseCategories(kind, n), page, pages, language)
+    if pages_row:
+        rows.append(pages_row)
     rows.append([back_to_menu(language)])
     key = "browse_categories" if kind == "guide" else "disclosure_categories"
     return t(key, language, count=len(categories)), InlineKeyboardMarkup(rows)
@@ -124,19 +112,15 @@ def items_view(
         return None
     shown = items[page * ITEMS_PER_PAGE : (page + 1) * ITEMS_PER_PAGE]
     rows = [
-        [
-            InlineKeyboardButton(
-                clip_label(i.get_text("title", language)), callback_data=f"b:i:{item_token(i.id)}"
-            )
-        ]
+        [button(clip_label(i.get_text("title", language)), BrowseItem(item_token(i.id)))]
         for i in shown
     ]
-    pager = _pager(f"b:c:{kind}:{token}", page, pages, language)
-    if pager:
-        rows.append(pager)
+    pages_row = pager(lambda n: BrowseCategory(kind, token, n), page, pages, language)
+    if pages_row:
+        rows.append(pages_row)
     rows.append(
         [
-            InlineKeyboardButton(t("back_to_categories", language), callback_data=f"b:k:{kind}:0"),
+            button(t("back_to_categories", language), BrowseCategories(kind)),
             back_to_menu(language),
         ]
     )
@@ -160,9 +144,9 @@ def related_buttons(
         if related is not None:
             rows.append(
                 [
-                    InlineKeyboardButton(
+                    button(
                         clip_label("🔗 " + related.get_text("title", language)),
-                        callback_data=f"b:i:{item_token(related.id)}",
+                        BrowseItem(item_token(related.id)),
                     )
                 ]
             )
@@ -220,24 +204,19 @@ async def browse(update: Update, context: BotContext) -> None:
     """Show categories, a category's items, or an item's card, as the button says."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     language = context.language
     kb = context.services.knowledge.kb
-    parts = query.data.split(":")
     view: tuple[str, InlineKeyboardMarkup] | None = None
-    try:
-        if parts[1] == "k" and len(parts) == 4 and parts[2] in KINDS:
-            view = categories_view(kb, parts[2], int(parts[3]), language)
-        elif parts[1] == "c" and len(parts) == 5 and parts[2] in KINDS:
-            view = items_view(kb, parts[2], parts[3], int(parts[4]), language)
-        elif parts[1] == "i" and len(parts) == 3:
-            item = find_item(kb, parts[2])
-            if item is not None and query.message is not None:
-                await query.answer()
-                await send_card(query.message, kb, item, language)  # type: ignore[arg-type]
-                return
-    except ValueError:
-        view = None
+    if (pressed := BrowseCategories.decode(query.data)) and pressed.kind in KINDS:
+        view = categories_view(kb, pressed.kind, pressed.page, language)
+    elif (chosen := BrowseCategory.decode(query.data)) and chosen.kind in KINDS:
+        view = items_view(kb, chosen.kind, chosen.category, chosen.page, language)
+    elif opened := BrowseItem.decode(query.data):
+        item = find_item(kb, opened.item)
+        if item is not None and query.message is not None:
+            await query.answer()
+            await send_card(query.message, kb, item, language)  # type: ignore[arg-type]
+            return
     if view is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
@@ -248,4 +227,8 @@ async def browse(update: Update, context: BotContext) -> None:
 
 def register(application: BotApplication) -> None:
     """Register the browsing buttons."""
-    application.add_handler(CallbackQueryHandler(browse, pattern=r"^b:"))
+    application.add_handler(
+        CallbackQueryHandler(
+            browse, pattern=prefix_of(BrowseCategories, BrowseCategory, BrowseItem)
+        )
+    )

@@ -8,11 +8,13 @@
 
 Every step has "back" and "cancel"; /cancel works too. The half-filled form lives in user_data
 and the conversation is persistent (the database persistence), so a restart of the bot in the
-middle of a form loses nothing. Callback data all start with "cmp:" and stay under 64 bytes.
+middle of a form loses nothing. The form's buttons are the Complaint* kinds of
+bot/telegram/callback_data.py. What residents see is described in docs/tickets.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import re
@@ -34,6 +36,16 @@ from telegram.warnings import PTBUserWarning
 
 from bot.core.config import TICKET_TYPES
 from bot.core.i18n import Html, add_strings, t
+from bot.telegram.callback_data import (
+    ComplaintCategory,
+    ComplaintCategoryPage,
+    ComplaintContact,
+    ComplaintStep,
+    ComplaintType,
+    ComplaintVoice,
+    button,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
 from bot.tickets.desk import (
     ANONYMOUS_TYPES,
@@ -45,6 +57,7 @@ from bot.tickets.desk import (
 )
 from bot.tickets.messages import type_name
 from bot.tickets.routing import complaint_category_name
+from handlers.browse import pager
 
 CONVERSATION = "complaint_form"
 DRAFT = "complaint"
@@ -319,11 +332,9 @@ async def expired(update: Update, context: BotContext) -> int:
 
 
 def _nav(language: str, *, back: bool = True) -> list[InlineKeyboardButton]:
-    row = [InlineKeyboardButton(t("cmp_button_cancel", language), callback_data="cmp:cancel")]
+    row = [button(t("cmp_button_cancel", language), ComplaintStep("cancel"))]
     if back:
-        row.insert(
-            0, InlineKeyboardButton(t("cmp_button_back", language), callback_data="cmp:back")
-        )
+        row.insert(0, button(t("cmp_button_back", language), ComplaintStep("back")))
     return row
 
 
@@ -345,8 +356,7 @@ async def ask_type(update: Update, context: BotContext) -> int:
     language = context.language
     _touch(context)["step"] = TYPE
     buttons = [
-        [InlineKeyboardButton(t(f"cmp_button_{kind}", language), callback_data=f"cmp:t:{kind}")]
-        for kind in TICKET_TYPES
+        [button(t(f"cmp_button_{kind}", language), ComplaintType(kind))] for kind in TICKET_TYPES
     ]
     buttons.append(_nav(language, back=False))
     await _message(update).reply_text(
@@ -355,41 +365,28 @@ async def ask_type(update: Update, context: BotContext) -> int:
     return TYPE
 
 
-def _category_data(category: str) -> str:
-    data = f"cmp:c:{category}"
-    return data if len(data.encode()) <= 64 else ""
-
-
 async def ask_category(update: Update, context: BotContext, page: int = 0) -> int:
     language = context.language
     _touch(context)["step"] = CATEGORY
     draft = _draft(context)
     desk = context.services.tickets
-    categories = [c for c in desk.categories() if _category_data(c)]
+    categories = [c for c in desk.categories() if ComplaintCategory(c).fits()]
     pages = max(1, math.ceil(len(categories) / CATEGORIES_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     shown = categories[page * CATEGORIES_PER_PAGE : (page + 1) * CATEGORIES_PER_PAGE]
     kb = context.services.knowledge.kb
     buttons = [
         [
-            InlineKeyboardButton(
+            button(
                 complaint_category_name(kb, category, language)[:60],
-                callback_data=_category_data(category),
+                ComplaintCategory(category),
             )
         ]
         for category in shown
     ]
-    pager = []
-    if page > 0:
-        pager.append(
-            InlineKeyboardButton(t("page_previous", language), callback_data=f"cmp:cp:{page - 1}")
-        )
-    if page < pages - 1:
-        pager.append(
-            InlineKeyboardButton(t("page_next", language), callback_data=f"cmp:cp:{page + 1}")
-        )
-    if pager:
-        buttons.append(pager)
+    pages_row = pager(ComplaintCategoryPage, page, pages, language)
+    if pages_row:
+        buttons.append(pages_row)
     buttons.append(_nav(language))
     await _message(update).reply_text(
         t(
@@ -427,7 +424,7 @@ async def ask_attachments(update: Update, context: BotContext) -> int:
         t("cmp_attach", language, high=context.services.settings.tickets.max_photos),
         reply_markup=InlineKeyboardMarkup(
             [
-                [InlineKeyboardButton(t("cmp_button_next", language), callback_data="cmp:next")],
+                [button(t("cmp_button_next", language), ComplaintStep("next"))],
                 _nav(language),
             ]
         ),
@@ -450,10 +447,7 @@ async def ask_contact(update: Update, context: BotContext) -> int:
     else:
         text = t("cmp_contact_general", language)
         choices = [("cmp_button_share", "share"), ("cmp_button_private", "private")]
-    buttons = [
-        [InlineKeyboardButton(t(key, language), callback_data=f"cmp:k:{mode}")]
-        for key, mode in choices
-    ]
+    buttons = [[button(t(key, language), ComplaintContact(mode))] for key, mode in choices]
     buttons.append(_nav(language))
     await _message(update).reply_text(text, reply_markup=InlineKeyboardMarkup(buttons))
     return CONTACT
@@ -513,11 +507,7 @@ async def ask_review(update: Update, context: BotContext) -> int:
         ),
         reply_markup=InlineKeyboardMarkup(
             [
-                [
-                    InlineKeyboardButton(
-                        t("cmp_button_submit", language), callback_data="cmp:submit"
-                    )
-                ],
+                [button(t("cmp_button_submit", language), ComplaintStep("submit"))],
                 _nav(language),
             ]
         ),
@@ -551,36 +541,33 @@ async def start_form(update: Update, context: BotContext) -> int:
 async def chose_type(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    kind = query.data.removeprefix("cmp:t:")
-    if kind not in TICKET_TYPES:
+    chosen = ComplaintType.decode(query.data)
+    if chosen is None or chosen.ticket_type not in TICKET_TYPES:
         await query.answer(t("stale_button", context.language))
         return TYPE
     await query.answer()
     draft = _draft(context)
-    draft["type"] = kind
+    draft["type"] = chosen.ticket_type
     return await ask_category(update, context)
 
 
 async def turned_category_page(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     await query.answer()
-    page = query.data.removeprefix("cmp:cp:")
-    return await ask_category(update, context, int(page) if page.isdigit() else 0)
+    turned = ComplaintCategoryPage.decode(query.data)
+    return await ask_category(update, context, turned.page if turned is not None else 0)
 
 
 async def chose_category(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    category = query.data.removeprefix("cmp:c:")
-    if category not in context.services.tickets.categories():
+    chosen = ComplaintCategory.decode(query.data)
+    if chosen is None or chosen.category not in context.services.tickets.categories():
         await query.answer(t("stale_button", context.language))
         return await ask_category(update, context)
     await query.answer()
-    _draft(context)["category"] = category
+    _draft(context)["category"] = chosen.category
     return await ask_description(update, context)
 
 
@@ -591,7 +578,8 @@ async def described(update: Update, context: BotContext) -> int:
     language = context.language
     limits = context.services.settings.tickets
     try:
-        text = clean_text(message.text, limit=limits.max_description_chars, what="description")
+        # The desk's own check, the one filing applies again at the end.
+        text = context.services.tickets.clean_description(message.text)
     except InvalidTicketInput as error:
         if error.code == "too_long":
             await message.reply_text(
@@ -606,9 +594,6 @@ async def described(update: Update, context: BotContext) -> int:
             await message.reply_text(
                 t("cmp_too_short", language, low=limits.min_description_chars)
             )
-        return DESCRIBE
-    if len(text) < limits.min_description_chars:
-        await message.reply_text(t("cmp_too_short", language, low=limits.min_description_chars))
         return DESCRIBE
     draft = _draft(context)
     draft["description"] = text
@@ -634,11 +619,8 @@ async def described(update: Update, context: BotContext) -> int:
         for s in similar
     ]
     voice = t("cmp_button_voice", language)
-    buttons = [
-        [InlineKeyboardButton(f"{voice} {s.number}", callback_data=f"cmp:v:{s.number}")]
-        for s in similar
-    ]
-    buttons.append([InlineKeyboardButton(t("cmp_button_own", language), callback_data="cmp:own")])
+    buttons = [[button(f"{voice} {s.number}", ComplaintVoice(s.number))] for s in similar]
+    buttons.append([button(t("cmp_button_own", language), ComplaintStep("own"))])
     buttons.append(_nav(language))
     _touch(context)["step"] = SIMILAR
     await message.reply_text(
@@ -652,16 +634,17 @@ async def added_voice(update: Update, context: BotContext) -> int:
     """Support an existing ticket instead of filing a new one."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     language = context.language
     resident = context.resident
-    number = query.data.removeprefix("cmp:v:")
+    voice = ComplaintVoice.decode(query.data)
     if resident is None:
         await query.answer(t("stale_button", language))
         return SIMILAR
-    try:
-        ticket = await context.services.tickets.add_voice(number, resident.id)
-    except TicketError:
+    ticket = None
+    if voice is not None:
+        with contextlib.suppress(TicketError):
+            ticket = await context.services.tickets.add_voice(voice.number, resident.id)
+    if ticket is None:
         await query.answer()
         await _message(update).reply_text(t("cmp_voice_refused", language))
         return await ask_attachments(update, context)
@@ -731,8 +714,8 @@ async def attachments_done(update: Update, context: BotContext) -> int:
 async def chose_contact(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    mode = query.data.removeprefix("cmp:k:")
+    chosen = ComplaintContact.decode(query.data)
+    mode = chosen.mode if chosen is not None else None
     draft = _draft(context)
     allowed = ("anon", "share") if draft.get("type") in ANONYMOUS_TYPES else ("share", "private")
     if mode not in allowed:
@@ -878,15 +861,15 @@ def build_form(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
     private = filters.ChatType.PRIVATE
     text = private & filters.TEXT & ~filters.COMMAND
     anything_else = private & ~filters.COMMAND
-    back = CallbackQueryHandler(went_back, pattern=r"^cmp:back$")
+    back = CallbackQueryHandler(went_back, pattern=ComplaintStep("back").pattern())
     # A message where a button is wanted: say so, and stay on the step.
     waiting = MessageHandler(anything_else, use_the_buttons)
 
     states: dict[object, list[Any]] = {
-        TYPE: [CallbackQueryHandler(chose_type, pattern=r"^cmp:t:"), waiting],
+        TYPE: [CallbackQueryHandler(chose_type, pattern=ComplaintType.prefix()), waiting],
         CATEGORY: [
-            CallbackQueryHandler(chose_category, pattern=r"^cmp:c:"),
-            CallbackQueryHandler(turned_category_page, pattern=r"^cmp:cp:\d+$"),
+            CallbackQueryHandler(chose_category, pattern=ComplaintCategory.prefix()),
+            CallbackQueryHandler(turned_category_page, pattern=ComplaintCategoryPage.matches),
             back,
             waiting,
         ],
@@ -896,8 +879,8 @@ def build_form(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
             MessageHandler(anything_else, text_please),
         ],
         SIMILAR: [
-            CallbackQueryHandler(added_voice, pattern=r"^cmp:v:"),
-            CallbackQueryHandler(file_own, pattern=r"^cmp:own$"),
+            CallbackQueryHandler(added_voice, pattern=ComplaintVoice.prefix()),
+            CallbackQueryHandler(file_own, pattern=ComplaintStep("own").pattern()),
             back,
             waiting,
         ],
@@ -905,14 +888,22 @@ def build_form(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
             MessageHandler(private & filters.PHOTO, added_photo),
             MessageHandler(private & filters.LOCATION, added_location),
             MessageHandler(text, added_place),
-            CallbackQueryHandler(attachments_done, pattern=r"^cmp:next$"),
+            CallbackQueryHandler(attachments_done, pattern=ComplaintStep("next").pattern()),
             back,
             waiting,
         ],
-        CONTACT: [CallbackQueryHandler(chose_contact, pattern=r"^cmp:k:"), back, waiting],
+        CONTACT: [
+            CallbackQueryHandler(chose_contact, pattern=ComplaintContact.prefix()),
+            back,
+            waiting,
+        ],
         NAME: [MessageHandler(text, named), back, waiting],
         PHONE: [MessageHandler(text | (private & filters.CONTACT), phoned), back, waiting],
-        REVIEW: [CallbackQueryHandler(submit, pattern=r"^cmp:submit$"), back, waiting],
+        REVIEW: [
+            CallbackQueryHandler(submit, pattern=ComplaintStep("submit").pattern()),
+            back,
+            waiting,
+        ],
         ConversationHandler.TIMEOUT: [TypeHandler(Update, expired)],
     }
     with warnings.catch_warnings():
@@ -922,12 +913,12 @@ def build_form(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
         return ConversationHandler(
             entry_points=[
                 CommandHandler("complain", start_form, filters=private),
-                CallbackQueryHandler(start_form, pattern=r"^cmp:start$"),
+                CallbackQueryHandler(start_form, pattern=ComplaintStep("start").pattern()),
             ],
             states=states,
             fallbacks=[
                 CommandHandler("cancel", cancel, filters=private),
-                CallbackQueryHandler(cancel, pattern=r"^cmp:cancel$"),
+                CallbackQueryHandler(cancel, pattern=ComplaintStep("cancel").pattern()),
             ],
             name=CONVERSATION,
             persistent=True,
@@ -948,4 +939,9 @@ def register(application: BotApplication) -> None:
     services = application.bot_data.services
     timeout = services.settings.tickets.form_timeout_minutes if services else 60
     application.add_handler(build_form(timeout))
-    application.add_handler(CallbackQueryHandler(stale_button, pattern=r"^cmp:"))
+    application.add_handler(
+        CallbackQueryHandler(
+            stale_button,
+            pattern=prefix_of(ComplaintStep, ComplaintType, ComplaintCategory, ComplaintVoice),
+        )
+    )

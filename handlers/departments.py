@@ -1,33 +1,31 @@
 """Departments answer tickets in their own Telegram chats; staff route tickets from theirs.
 
-A department with the `telegram` channel gets each ticket as a card with buttons (callback data
-"dpt:<action>:<ticket number>"):
+A department with the `telegram` channel gets each ticket as a card with buttons
+(DepartmentAction in bot/telegram/callback_data.py, by the ticket's public number):
 
     [✅ 签收]  acknowledge at once
     [💬 答复]  [↩️ 退单]  [❓ 请居民补充]  [⏳ 延期 (disclosure only)]
                └─ the bot asks for the text with a message carrying a tag 〔TS-2026-000123·reply〕;
                   the officer answers by replying to that message, and the text goes through
-                  bot.tickets.desk (a disclosure reply first asks how it was answered: dpt:out:…)
+                  bot.tickets.desk (a disclosure reply first asks how it was answered:
+                  DisclosureOutcome)
 
 Only members of the chat configured for the ticket's current department may act: the chat must
 be that department's, and Telegram must confirm the person is a member of it. Buttons of a
 ticket that has moved on are answered with what happened instead.
 
 In the staff chat, staff route triage tickets: the buttons under a triage alert
-("stf:asg:<ticket id>:<department>"), `/assign TS-2026-000123 department-id` and
-`/reject TS-2026-000123 reason`.
+(StaffAssign), `/assign TS-2026-000123 department-id` and `/reject TS-2026-000123 reason`.
+How departments and staff work with tickets is described in docs/tickets.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-import time
 
 from telegram import (
-    ChatMember,
     ForceReply,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     Update,
     User,
@@ -37,7 +35,15 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, f
 
 from bot.core.i18n import add_strings, t
 from bot.core.models import Ticket
+from bot.telegram.callback_data import (
+    DepartmentAction,
+    DisclosureOutcome,
+    StaffAssign,
+    button,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.ticket_keyboards import department_buttons
 from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
     MAX_OFFICER_TEXT,
@@ -45,12 +51,8 @@ from bot.tickets.desk import (
     TicketError,
     TicketNotFound,
 )
-from bot.tickets.messages import department_buttons
-from handlers.guards import GROUP_CHAT_ALLOWANCES
-from handlers.staff import StaffRoster
+from handlers.staff import is_staff
 
-_MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
-_MEMBERSHIP_SECONDS = 300.0
 _TAG = re.compile(r"〔(TS-\d{4}-\d{6,9})·(reply|back|ask|ext)(?:·([a-z_]+))?〕")
 _NUMBER = re.compile(r"^TS-\d{4}-\d{6,9}$")
 _DAYS_AND_REASON = re.compile(r"^\s*(\d{1,2})\s*(?:天|个工作日|days?)?[\s,，:：]*(.*)$", re.S)
@@ -161,29 +163,11 @@ def department_chats(context: BotContext) -> dict[int, set[str]]:
     return chats
 
 
-class ChatMembers:
-    """Who is a member of which chat, asked of Telegram and remembered for a few minutes."""
-
-    def __init__(self) -> None:
-        self._known: dict[tuple[int, int], tuple[bool, float]] = {}
-
-    async def is_member(self, context: BotContext, chat_id: int, user: User | None) -> bool:
-        if user is None or user.is_bot:
-            return False
-        now = time.monotonic()
-        known = self._known.get((chat_id, user.id))
-        if known is not None and now < known[1]:
-            return known[0]
-        try:
-            member = await context.bot.get_chat_member(chat_id, user.id)
-            present = member.status in _MEMBER_STATUSES or (
-                member.status == ChatMember.RESTRICTED
-                and bool(getattr(member, "is_member", False))
-            )
-        except TelegramError:
-            present = False
-        self._known[(chat_id, user.id)] = (present, now + (_MEMBERSHIP_SECONDS if present else 30))
-        return present
+async def _is_member(context: BotContext, chat_id: int, user: User | None) -> bool:
+    """Tell whether a person (never a bot) is a member of a department's chat."""
+    if user is None or user.is_bot:
+        return False
+    return await context.bot_data.members.is_member(context.bot, chat_id, user.id)
 
 
 def served_group(context: BotContext, chat_id: int) -> bool:
@@ -227,241 +211,233 @@ def _error_text(error: TicketError, ticket: Ticket, context: BotContext) -> str:
     return t("dpt_not_now", language, number=ticket.number, status=status)
 
 
-def register(application: BotApplication) -> None:
-    """Register the department chats' buttons and replies, and staff routing commands."""
-    members = ChatMembers()
-    staff = StaffRoster()
-
-    if served_group not in GROUP_CHAT_ALLOWANCES:
-        GROUP_CHAT_ALLOWANCES.append(served_group)
-
-    async def pressed(update: Update, context: BotContext) -> None:
-        """Handle a department card's button."""
-        query = update.callback_query
-        assert query is not None
-        assert query.data is not None
-        language = _language(context)
-        message = query.message
-        parts = query.data.split(":")
-        if message is None or len(parts) < 3 or not _NUMBER.match(parts[2]):
-            await query.answer(t("stale_button", language), show_alert=True)
-            return
-        action, number = parts[1], parts[2]
-        chat_id = message.chat.id
-        if chat_id not in department_chats(context) or not await members.is_member(
-            context, chat_id, query.from_user
-        ):
-            await query.answer(t("dpt_not_member", language), show_alert=True)
-            return
-        ticket, problem = await _ticket_of_chat(context, chat_id, number)
-        if ticket is None or problem:
-            await query.answer(
-                _problem_text(problem or "unknown", number, language), show_alert=True
-            )
-            return
-        user = query.from_user
-        actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
-        if action == "ack":
-            try:
-                ticket = await context.services.tickets.acknowledge(number, actor)
-            except TicketError as error:
-                await query.answer(_error_text(error, ticket, context), show_alert=True)
-                return
-            await query.answer()
-            # The card may be old or deleted; the acknowledgement stands either way.
-            with contextlib.suppress(TelegramError):
-                await query.edit_message_reply_markup(
-                    department_buttons(number, ticket.type, ticket.status, language)
-                )
-            await context.bot.send_message(
-                chat_id, t("dpt_done_ack", language, name=user.full_name, number=number)
-            )
-            return
-        if action == "reply" and ticket.type == "disclosure":
-            await query.answer()
-            buttons = [
-                [
-                    InlineKeyboardButton(
-                        t(f"dpt_outcome_{code}", language),
-                        callback_data=f"dpt:out:{number}:{code}",
-                    )
-                ]
-                for code in DISCLOSURE_OUTCOMES
-            ]
-            await context.bot.send_message(
-                chat_id,
-                t("dpt_choose_outcome", language, number=number),
-                reply_markup=InlineKeyboardMarkup(buttons),
-            )
-            return
-        if action == "out":
-            outcome = parts[3] if len(parts) > 3 and parts[3] in DISCLOSURE_OUTCOMES else None
-            if outcome is None:
-                await query.answer(t("stale_button", language), show_alert=True)
-                return
-            await query.answer()
-            await _prompt(context, chat_id, number, "reply", outcome)
-            return
-        if action not in ("reply", "back", "ask", "ext"):
+async def card_button(update: Update, context: BotContext) -> None:
+    """Handle a department card's button."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    language = _language(context)
+    message = query.message
+    card = DepartmentAction.decode(query.data) or DisclosureOutcome.decode(query.data)
+    if message is None or card is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    number = card.number
+    chat_id = message.chat.id
+    if chat_id not in department_chats(context) or not await _is_member(
+        context, chat_id, query.from_user
+    ):
+        await query.answer(t("dpt_not_member", language), show_alert=True)
+        return
+    ticket, problem = await _ticket_of_chat(context, chat_id, number)
+    if ticket is None or problem:
+        await query.answer(_problem_text(problem or "unknown", number, language), show_alert=True)
+        return
+    user = query.from_user
+    actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
+    if isinstance(card, DisclosureOutcome):
+        if card.outcome not in DISCLOSURE_OUTCOMES:
             await query.answer(t("stale_button", language), show_alert=True)
             return
         await query.answer()
-        await _prompt(context, chat_id, number, action)
-
-    async def _prompt(
-        context: BotContext, chat_id: int, number: str, action: str, outcome: str = ""
-    ) -> None:
-        language = _language(context)
-        tag = f"〔{number}·{action}" + (f"·{outcome}" if outcome else "") + "〕"
+        await _prompt(context, chat_id, number, "reply", card.outcome)
+        return
+    action = card.action
+    if action == "ack":
+        try:
+            ticket = await context.services.tickets.acknowledge(number, actor)
+        except TicketError as error:
+            await query.answer(_error_text(error, ticket, context), show_alert=True)
+            return
+        await query.answer()
+        # The card may be old or deleted; the acknowledgement stands either way.
+        with contextlib.suppress(TelegramError):
+            await query.edit_message_reply_markup(
+                department_buttons(number, ticket.type, ticket.status, language)
+            )
+        await context.bot.send_message(
+            chat_id, t("dpt_done_ack", language, name=user.full_name, number=number)
+        )
+        return
+    if action == "reply" and ticket.type == "disclosure":
+        await query.answer()
+        buttons = [
+            [button(t(f"dpt_outcome_{code}", language), DisclosureOutcome(number, code))]
+            for code in DISCLOSURE_OUTCOMES
+        ]
         await context.bot.send_message(
             chat_id,
-            t(f"dpt_prompt_{action}", language, number=number) + "\n" + tag,
-            reply_markup=ForceReply(),
+            t("dpt_choose_outcome", language, number=number),
+            reply_markup=InlineKeyboardMarkup(buttons),
         )
+        return
+    await query.answer()
+    await _prompt(context, chat_id, number, action)
 
-    async def replied(update: Update, context: BotContext) -> None:
-        """Take an officer's reply to one of the bot's prompts."""
-        message = update.effective_message
-        if message is None or message.reply_to_message is None:
-            return
-        prompt = message.reply_to_message
-        if prompt.from_user is None or prompt.from_user.id != context.bot.id:
-            return
-        found = _TAG.search(prompt.text or "")
-        if found is None:
-            return
-        number, action, outcome = found.group(1), found.group(2), found.group(3)
-        language = _language(context)
-        chat_id = message.chat.id
-        if not await members.is_member(context, chat_id, message.from_user):
-            await message.reply_text(t("dpt_not_member", language))
-            return
-        ticket, problem = await _ticket_of_chat(context, chat_id, number)
-        if ticket is None or problem:
-            await message.reply_text(_problem_text(problem or "unknown", number, language))
-            return
-        user = message.from_user
-        assert user is not None
-        actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
-        desk = context.services.tickets
-        text = message.text or ""
-        try:
-            if action == "reply":
-                await desk.reply(number, actor, text, outcome=outcome)
-                done = t("dpt_done_reply", language, number=number)
-            elif action == "back":
-                await desk.hand_back(number, actor, text)
-                done = t("dpt_done_back", language, number=number)
-            elif action == "ask":
-                await desk.ask_resident(number, actor, text)
-                done = t("dpt_done_ask", language, number=number)
-            else:
-                parsed = _DAYS_AND_REASON.match(text)
-                if parsed is None or not parsed.group(2).strip():
-                    await message.reply_text(t("dpt_bad_days", language))
-                    return
-                extended = await desk.extend(number, actor, int(parsed.group(1)), parsed.group(2))
-                date = (
-                    desk.policy.local_date(extended.reply_deadline).isoformat()
-                    if extended.reply_deadline
-                    else ""
-                )
-                done = t("dpt_done_ext", language, number=number, date=date)
-        except TicketError as error:
-            await message.reply_text(_error_text(error, ticket, context))
-            return
-        await message.reply_text(done)
 
-    # -- staff routing -------------------------------------------------------------------------
+async def _prompt(
+    context: BotContext, chat_id: int, number: str, action: str, outcome: str = ""
+) -> None:
+    language = _language(context)
+    tag = f"〔{number}·{action}" + (f"·{outcome}" if outcome else "") + "〕"
+    await context.bot.send_message(
+        chat_id,
+        t(f"dpt_prompt_{action}", language, number=number) + "\n" + tag,
+        reply_markup=ForceReply(),
+    )
 
-    async def staff_assign_button(update: Update, context: BotContext) -> None:
-        """Assign a triage ticket to the department on the pressed button."""
-        query = update.callback_query
-        assert query is not None
-        assert query.data is not None
-        language = _language(context)
-        parts = query.data.split(":")
-        chat = update.effective_chat
-        if (
-            chat is None
-            or chat.id != context.services.settings.telegram.staff_chat_id
-            or not await staff.is_staff(context, query.from_user)
-        ):
-            await query.answer(t("staff_only", language), show_alert=True)
-            return
-        if len(parts) != 4 or not parts[2].isdigit() or not parts[3]:
-            await query.answer(t("stale_button", language), show_alert=True)
-            return
-        await query.answer()
-        await _assign(update, context, int(parts[2]), parts[3], query.from_user)
 
-    async def _assign(
-        update: Update, context: BotContext, ref: int | str, department_id: str, user: User
-    ) -> None:
-        language = _language(context)
-        message = update.effective_message
-        assert message is not None
-        desk = context.services.tickets
-        try:
-            ticket = await desk.reassign(
-                ref, Actor.staff(str(user.id), user.full_name), department_id
+async def officer_replied(update: Update, context: BotContext) -> None:
+    """Take an officer's reply to one of the bot's prompts."""
+    message = update.effective_message
+    if message is None or message.reply_to_message is None:
+        return
+    prompt = message.reply_to_message
+    if prompt.from_user is None or prompt.from_user.id != context.bot.id:
+        return
+    found = _TAG.search(prompt.text or "")
+    if found is None:
+        return
+    number, action, outcome = found.group(1), found.group(2), found.group(3)
+    language = _language(context)
+    chat_id = message.chat.id
+    if not await _is_member(context, chat_id, message.from_user):
+        await message.reply_text(t("dpt_not_member", language))
+        return
+    ticket, problem = await _ticket_of_chat(context, chat_id, number)
+    if ticket is None or problem:
+        await message.reply_text(_problem_text(problem or "unknown", number, language))
+        return
+    user = message.from_user
+    assert user is not None
+    actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
+    desk = context.services.tickets
+    text = message.text or ""
+    try:
+        if action == "reply":
+            await desk.reply(number, actor, text, outcome=outcome)
+            done = t("dpt_done_reply", language, number=number)
+        elif action == "back":
+            await desk.hand_back(number, actor, text)
+            done = t("dpt_done_back", language, number=number)
+        elif action == "ask":
+            await desk.ask_resident(number, actor, text)
+            done = t("dpt_done_ask", language, number=number)
+        else:
+            parsed = _DAYS_AND_REASON.match(text)
+            if parsed is None or not parsed.group(2).strip():
+                await message.reply_text(t("dpt_bad_days", language))
+                return
+            extended = await desk.extend(number, actor, int(parsed.group(1)), parsed.group(2))
+            date = (
+                desk.policy.local_date(extended.reply_deadline).isoformat()
+                if extended.reply_deadline
+                else ""
             )
-        except TicketError as error:
-            await message.reply_text(t("stf_failed", language, reason=str(error)))
-            return
-        name = desk.department_name(department_id, language) or department_id
+            done = t("dpt_done_ext", language, number=number, date=date)
+    except TicketError as error:
+        await message.reply_text(_error_text(error, ticket, context))
+        return
+    await message.reply_text(done)
+
+
+# -- staff routing -------------------------------------------------------------------------
+
+
+async def staff_assign_button(update: Update, context: BotContext) -> None:
+    """Assign a triage ticket to the department on the pressed button."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    language = _language(context)
+    chosen = StaffAssign.decode(query.data)
+    chat = update.effective_chat
+    if (
+        chat is None
+        or chat.id != context.services.settings.telegram.staff_chat_id
+        or not await is_staff(context, query.from_user)
+    ):
+        await query.answer(t("staff_only", language), show_alert=True)
+        return
+    if chosen is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    await query.answer()
+    await _assign(update, context, chosen.ticket_id, chosen.department_id, query.from_user)
+
+
+async def _assign(
+    update: Update, context: BotContext, ref: int | str, department_id: str, user: User
+) -> None:
+    language = _language(context)
+    message = update.effective_message
+    assert message is not None
+    desk = context.services.tickets
+    try:
+        ticket = await desk.reassign(ref, Actor.staff(str(user.id), user.full_name), department_id)
+    except TicketError as error:
+        await message.reply_text(t("stf_failed", language, reason=str(error)))
+        return
+    name = desk.department_name(department_id, language) or department_id
+    await message.reply_text(
+        t("stf_assigned", language, name=user.full_name, number=ticket.number, department=name)
+    )
+
+
+async def staff_assign_command(update: Update, context: BotContext) -> None:
+    """/assign TS-2026-000123 department-id"""
+    message = update.effective_message
+    assert message is not None
+    language = _language(context)
+    if not await is_staff(context, message.from_user, message):
+        await message.reply_text(t("staff_only", language))
+        return
+    arguments = context.args or []
+    departments = context.services.knowledge.kb.departments
+    if (
+        len(arguments) != 2
+        or not _NUMBER.match(arguments[0].upper())
+        or arguments[1] not in departments
+    ):
         await message.reply_text(
-            t("stf_assigned", language, name=user.full_name, number=ticket.number, department=name)
+            t("stf_assign_usage", language, ids=" ".join(sorted(departments)))
         )
+        return
+    assert message.from_user is not None
+    await _assign(update, context, arguments[0].upper(), arguments[1], message.from_user)
 
-    async def staff_assign_command(update: Update, context: BotContext) -> None:
-        """/assign TS-2026-000123 department-id"""
-        message = update.effective_message
-        assert message is not None
-        language = _language(context)
-        if not await staff.is_staff(context, message.from_user, message):
-            await message.reply_text(t("staff_only", language))
-            return
-        arguments = context.args or []
-        departments = context.services.knowledge.kb.departments
-        if (
-            len(arguments) != 2
-            or not _NUMBER.match(arguments[0].upper())
-            or arguments[1] not in departments
-        ):
-            await message.reply_text(
-                t("stf_assign_usage", language, ids=" ".join(sorted(departments)))
-            )
-            return
-        assert message.from_user is not None
-        await _assign(update, context, arguments[0].upper(), arguments[1], message.from_user)
 
-    async def staff_reject_command(update: Update, context: BotContext) -> None:
-        """/reject TS-2026-000123 reason"""
-        message = update.effective_message
-        assert message is not None
-        language = _language(context)
-        if not await staff.is_staff(context, message.from_user, message):
-            await message.reply_text(t("staff_only", language))
-            return
-        arguments = context.args or []
-        if len(arguments) < 2 or not _NUMBER.match(arguments[0].upper()):
-            await message.reply_text(t("stf_reject_usage", language))
-            return
-        user = message.from_user
-        assert user is not None
-        reason = (message.text or "").split(None, 2)[2]
-        try:
-            ticket = await context.services.tickets.reject(
-                arguments[0].upper(), Actor.staff(str(user.id), user.full_name), reason
-            )
-        except TicketError as error:
-            await message.reply_text(t("stf_failed", language, reason=str(error)))
-            return
-        await message.reply_text(
-            t("stf_rejected", language, name=user.full_name, number=ticket.number)
+async def staff_reject_command(update: Update, context: BotContext) -> None:
+    """/reject TS-2026-000123 reason"""
+    message = update.effective_message
+    assert message is not None
+    language = _language(context)
+    if not await is_staff(context, message.from_user, message):
+        await message.reply_text(t("staff_only", language))
+        return
+    arguments = context.args or []
+    if len(arguments) < 2 or not _NUMBER.match(arguments[0].upper()):
+        await message.reply_text(t("stf_reject_usage", language))
+        return
+    user = message.from_user
+    assert user is not None
+    reason = (message.text or "").split(None, 2)[2]
+    try:
+        ticket = await context.services.tickets.reject(
+            arguments[0].upper(), Actor.staff(str(user.id), user.full_name), reason
         )
+    except TicketError as error:
+        await message.reply_text(t("stf_failed", language, reason=str(error)))
+        return
+    await message.reply_text(
+        t("stf_rejected", language, name=user.full_name, number=ticket.number)
+    )
 
+
+def register(application: BotApplication) -> None:
+    """Register the department chats' buttons and replies, and staff routing commands."""
+    if served_group not in application.bot_data.served_groups:
+        application.bot_data.served_groups.append(served_group)
     services = application.bot_data.services
     settings = services.settings if services else None
     chat_ids = sorted(
@@ -471,14 +447,19 @@ def register(application: BotApplication) -> None:
             if config.telegram_chat_id is not None
         }
     )
-    application.add_handler(CallbackQueryHandler(pressed, pattern=r"^dpt:"))
+    application.add_handler(
+        CallbackQueryHandler(card_button, pattern=prefix_of(DepartmentAction, DisclosureOutcome))
+    )
     if chat_ids:
         application.add_handler(
             MessageHandler(
-                filters.Chat(chat_ids) & filters.REPLY & filters.TEXT & ~filters.COMMAND, replied
+                filters.Chat(chat_ids) & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+                officer_replied,
             )
         )
-    application.add_handler(CallbackQueryHandler(staff_assign_button, pattern=r"^stf:asg:"))
+    application.add_handler(
+        CallbackQueryHandler(staff_assign_button, pattern=StaffAssign.prefix())
+    )
     staff_chat_id = settings.telegram.staff_chat_id if settings else None
     if staff_chat_id is not None:
         staff_chat = filters.Chat(staff_chat_id)

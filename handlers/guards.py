@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 
 from telegram import ChatMember, ChatMemberUpdated, Message, Update
 from telegram.constants import ChatType
@@ -31,11 +30,7 @@ from bot.core.residents import language_from_telegram
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.flood import FloodGate
 
-# Other areas that serve group chats of their own (e.g. departments answering tickets in their
-# Telegram chats) append a test here in their register(app): (context, chat id) -> allowed.
 log = logging.getLogger(__name__)
-
-GROUP_CHAT_ALLOWANCES: list[Callable[[BotContext, int], bool]] = []
 
 GROUP_UNKNOWN = -50
 GROUP_EDITED = -40
@@ -48,6 +43,15 @@ _SERVED = (
     "callback_query",
     "my_chat_member",
 )
+
+
+def served_elsewhere(context: BotContext, chat_id: int) -> bool:
+    """Tell whether another area serves this group chat (e.g. a department's ticket chat).
+
+    Areas that serve group chats of their own add a test to `bot_data.served_groups` in their
+    register(app).
+    """
+    return any(serves(context, chat_id) for serves in context.bot_data.served_groups)
 
 
 async def stop_unserved_updates(update: Update, context: BotContext) -> None:
@@ -75,7 +79,7 @@ async def note_blocked_or_unblocked(update: Update, context: BotContext) -> None
                 change.chat.id,
                 t("staff_group_ready", settings.telegram.staff_language, city=settings.city),
             )
-        elif any(allows(context, change.chat.id) for allows in GROUP_CHAT_ALLOWANCES):
+        elif served_elsewhere(context, change.chat.id):
             # A department's or the supervisors' group: their own module greets them, if at all.
             pass
         else:
@@ -110,7 +114,7 @@ async def ask_strangers_to_talk_privately(update: Update, context: BotContext) -
         return
     if chat.id == context.services.settings.telegram.staff_chat_id:
         return
-    if any(allows(context, chat.id) for allows in GROUP_CHAT_ALLOWANCES):
+    if served_elsewhere(context, chat.id):
         return
     # Also how an admin finds the id of a new staff group (docs/telegram.md).
     log.info("update from group %r (id %d), which is not the staff group", chat.title, chat.id)
@@ -132,36 +136,37 @@ def _addressed_to_bot(message: Message, username: str) -> bool:
     return text.startswith("/") or f"@{username}".lower() in text.lower()
 
 
+async def hold_back_floods(update: Update, context: BotContext) -> None:
+    """Let each resident send at most `flood_messages` per window; tell them once."""
+    user = update.effective_user
+    chat = update.effective_chat
+    gate = context.bot_data.flood_gate
+    if gate is None or user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return
+    verdict = gate.check(user.id, time.monotonic())
+    if verdict.allowed:
+        return
+    if verdict.notify:
+        language = await _profile(update, context)
+        if update.callback_query is not None:
+            await update.callback_query.answer(
+                t("flood", language, seconds=verdict.retry_after), show_alert=True
+            )
+        else:
+            await context.bot.send_message(
+                chat.id, t("flood", language, seconds=verdict.retry_after)
+            )
+    elif update.callback_query is not None:
+        await update.callback_query.answer()
+    raise ApplicationHandlerStop
+
+
 def register(application: BotApplication) -> None:
     """Register the guards in their negative groups."""
-    settings = application.bot_data.services.settings if application.bot_data.services else None
-    limit = settings.telegram.flood_messages if settings else 20
-    window = settings.telegram.flood_window_seconds if settings else 60
-    gate = FloodGate(limit, window)
-
-    async def hold_back_floods(update: Update, context: BotContext) -> None:
-        """Let each resident send at most `limit` messages per window; tell them once."""
-        user = update.effective_user
-        chat = update.effective_chat
-        if user is None or chat is None or chat.type != ChatType.PRIVATE:
-            return
-        verdict = gate.check(user.id, time.monotonic())
-        if verdict.allowed:
-            return
-        if verdict.notify:
-            language = await _profile(update, context)
-            if update.callback_query is not None:
-                await update.callback_query.answer(
-                    t("flood", language, seconds=verdict.retry_after), show_alert=True
-                )
-            else:
-                await context.bot.send_message(
-                    chat.id, t("flood", language, seconds=verdict.retry_after)
-                )
-        elif update.callback_query is not None:
-            await update.callback_query.answer()
-        raise ApplicationHandlerStop
-
+    services = application.bot_data.services
+    limit = services.settings.telegram.flood_messages if services else 20
+    window = services.settings.telegram.flood_window_seconds if services else 60
+    application.bot_data.flood_gate = FloodGate(limit, window)
     # Within one group only the first matching handler runs: the specific one goes first.
     application.add_handler(
         ChatMemberHandler(note_blocked_or_unblocked, ChatMemberHandler.MY_CHAT_MEMBER),

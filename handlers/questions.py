@@ -5,70 +5,58 @@
                      ├─ escalate  ─▶ staff group; the resident is told roughly when
                      └─ small talk / nothing readable ─▶ a friendly word and the menu
 
-Callback data: q:<action>:<question id>[:<item>], with action h (helpful), n (not helpful),
-p (talk to a person), c (chose a suggested item), x (none of these). The question must be the
-resident's own; a forged or foreign id is answered politely and changes nothing.
+Buttons (bot/telegram/callback_data.py: QuestionButton, SuggestionChoice) name the question:
+helpful, not helpful, talk to a person, none of these, or the suggested item chosen. The
+question must be the resident's own; a forged or foreign id is answered politely and changes
+nothing.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.answering.escalations import Cause
+from bot.answering.escalations import Cause, route_question
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
-from bot.answering.staff_hours import OfficeHours
-from bot.core.i18n import Html, t
-from bot.core.models import utcnow
+from bot.core.i18n import t
+from bot.telegram.callback_data import (
+    QuestionButton,
+    SuggestionChoice,
+    button,
+    item_token,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
-from handlers.browse import clip_label, find_item, item_token, send_card
+from handlers.browse import clip_label, find_item, send_card
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
 
 
 def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
     """Return the buttons under an answer card."""
     return [
-        InlineKeyboardButton(t("answer_helpful", language), callback_data=f"q:h:{question_id}"),
-        InlineKeyboardButton(
-            t("answer_not_helpful", language), callback_data=f"q:n:{question_id}"
-        ),
-        InlineKeyboardButton(t("answer_person", language), callback_data=f"q:p:{question_id}"),
+        button(t("answer_helpful", language), QuestionButton("helpful", question_id)),
+        button(t("answer_not_helpful", language), QuestionButton("not_helpful", question_id)),
+        button(t("answer_person", language), QuestionButton("person", question_id)),
     ]
-
-
-def when_staff_answer(context: BotContext, now: dt.datetime | None = None) -> Html:
-    """Tell the resident roughly when a person will answer (office hours, working days)."""
-    services = context.services
-    telegram = services.settings.telegram
-    # The tickets' calendar: one per process, so a year it does not know is logged once.
-    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone, services.tickets.calendar)
-    moment = now or utcnow()
-    language = context.language
-    if hours.is_open(moment):
-        return t("escalated_in_hours", language, hours=telegram.staff_answer_hours)
-    opening = hours.next_opening(moment)
-    when = f"{opening:%Y-%m-%d %H:%M}" if language == "en" else f"{opening:%m月%d日 %H:%M}"
-    return t("escalated_after_hours", language, hours=hours.label, when=when)
 
 
 async def escalate(message: Message, context: BotContext, question_id: int, cause: Cause) -> None:
     """Hand a question to staff and tell the resident when to expect an answer."""
-    desk = context.services.escalations
-    opened = await desk.open(question_id, cause)
-    if opened is None:
-        await message.reply_text(t("escalation_already_open", context.language), do_quote=False)
-        return
+    services = context.services
+    desk = services.escalations
+    handover = await desk.hand_over(
+        question_id, cause, context.language, services.tickets.calendar
+    )
     # Stored first; the resident hears back before the staff post goes out, which they do not
     # wait for (the re-post job posts any escalation that missed its first post).
-    await message.reply_text(when_staff_answer(context), do_quote=False)
-    await desk.post(opened)
+    await message.reply_text(handover.notice, do_quote=False)
+    if handover.escalation is not None:
+        await desk.post(handover.escalation)
 
 
 async def answer_text(update: Update, context: BotContext) -> None:
-    """Answer a resident's free-text question."""
+    """Answer a resident's free-text question, as bot.answering.escalations.route_question says."""
     message = update.effective_message
     assert message is not None
     assert message.text is not None
@@ -83,30 +71,23 @@ async def answer_text(update: Update, context: BotContext) -> None:
         text = text[:MAX_QUESTION_CHARS]
 
     result = services.knowledge.matcher.match(text)
-    if context.user_data is not None and context.user_data.pop(AWAITING_PERSON, None):
-        question_id = await services.questions.record_for_person(
-            resident_id=resident.id,
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            language=language,
-            result=result,
-        )
-        await escalate(message, context, question_id, "person")
-        return
-
-    escalating = result.decision == "escalate" and result.reason not in ("small_talk", "empty")
-    question_id = await services.questions.record(
+    wants_person = bool(context.user_data and context.user_data.pop(AWAITING_PERSON, None))
+    route = route_question(
+        result, wants_person=wants_person, settings=services.settings, language=language
+    )
+    record = services.questions.record_for_person if wants_person else services.questions.record
+    question_id = await record(
         resident_id=resident.id,
         chat_id=message.chat_id,
         message_id=message.message_id,
         language=language,
         result=result,
     )
-    if result.reason == "small_talk":
+    if route.reply == "small_talk":
         await message.reply_text(t("small_talk", language), reply_markup=main_menu(language))
-    elif result.reason == "empty":
+    elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
-    elif result.decision == "answer" and result.best is not None:
+    elif route.reply == "answer" and result.best is not None:
         await send_card(
             message,
             services.knowledge.kb,
@@ -114,20 +95,12 @@ async def answer_text(update: Update, context: BotContext) -> None:
             language,
             extra_rows=[feedback_row(question_id, language)],
         )
-    elif result.decision == "suggest":
+    elif route.reply == "suggest":
         await offer_suggestions(message, context, question_id, result)
-    elif escalating:
-        if result.reason.startswith("other_place:"):
-            settings = services.settings
-            await message.reply_text(
-                t(
-                    "escalated_other_place",
-                    language,
-                    place=result.reason.removeprefix("other_place:"),
-                    city=settings.city_en if language == "en" else settings.city,
-                )
-            )
-        await escalate(message, context, question_id, "escalate")
+    elif route.cause is not None:
+        if route.preface is not None:
+            await message.reply_text(route.preface)
+        await escalate(message, context, question_id, route.cause)
 
 
 async def offer_suggestions(
@@ -138,16 +111,14 @@ async def offer_suggestions(
     limit = context.services.settings.matching.max_suggestions
     rows = [
         [
-            InlineKeyboardButton(
+            button(
                 clip_label(c.item.get_text("title", language)),
-                callback_data=f"q:c:{question_id}:{item_token(c.item.id)}",
+                SuggestionChoice(question_id, item_token(c.item.id)),
             )
         ]
         for c in result.suggestions(limit)
     ]
-    rows.append(
-        [InlineKeyboardButton(t("suggest_none", language), callback_data=f"q:x:{question_id}")]
-    )
+    rows.append([button(t("suggest_none", language), QuestionButton("none_fits", question_id))])
     await message.reply_text(t("suggest_intro", language), reply_markup=InlineKeyboardMarkup(rows))
 
 
@@ -155,55 +126,24 @@ async def question_button(update: Update, context: BotContext) -> None:
     """Handle the buttons under answers and suggestions."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     language = context.language
     resident = context.resident
-    parts = query.data.split(":")
+    pressed = QuestionButton.decode(query.data) or SuggestionChoice.decode(query.data)
     message = query.message
-    if resident is None or len(parts) not in (3, 4) or not parts[2].isdigit() or message is None:
+    if resident is None or pressed is None or message is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
     assert isinstance(message, Message)
-    action, question_id = parts[1], int(parts[2])
+    question_id = pressed.question_id
     services = context.services
     question = await services.questions.owned(question_id, resident.id)
     if question is None:
         await query.answer(t("not_your_button", language), show_alert=True)
         return
 
-    if action in ("h", "n") and len(parts) == 3:
-        outcome = await services.questions.record_feedback(
-            question_id, resident.id, "helpful" if action == "h" else "not_helpful"
-        )
-        await query.answer()
-        if outcome == "already":
-            await message.reply_text(t("feedback_already", language), do_quote=False)
-        elif action == "h":
-            await message.reply_text(t("thanks_helpful", language), do_quote=False)
-        else:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(
-                            t("answer_person", language), callback_data=f"q:p:{question_id}"
-                        )
-                    ],
-                    [back_to_menu(language)],
-                ]
-            )
-            await message.reply_text(
-                t("sorry_not_helpful", language), reply_markup=markup, do_quote=False
-            )
-    elif action == "p" and len(parts) == 3:
-        await query.answer()
-        cause: Cause = "not_helpful" if question.feedback == "not_helpful" else "person"
-        await escalate(message, context, question_id, cause)
-    elif action == "x" and len(parts) == 3:
-        await query.answer()
-        await escalate(message, context, question_id, "person")
-    elif action == "c" and len(parts) == 4:
+    if isinstance(pressed, SuggestionChoice):
         kb = services.knowledge.kb
-        item = find_item(kb, parts[3])
+        item = find_item(kb, pressed.item)
         offered = {c.get("id") for c in question.candidates}
         if item is None or item.id not in offered:
             await query.answer(t("stale_button", language), show_alert=True)
@@ -213,8 +153,32 @@ async def question_button(update: Update, context: BotContext) -> None:
         await send_card(
             message, kb, item, language, extra_rows=[feedback_row(question_id, language)]
         )
+    elif pressed.action in ("helpful", "not_helpful"):
+        outcome = await services.questions.record_feedback(
+            question_id, resident.id, pressed.action
+        )
+        await query.answer()
+        if outcome == "already":
+            await message.reply_text(t("feedback_already", language), do_quote=False)
+        elif pressed.action == "helpful":
+            await message.reply_text(t("thanks_helpful", language), do_quote=False)
+        else:
+            markup = InlineKeyboardMarkup(
+                [
+                    [button(t("answer_person", language), QuestionButton("person", question_id))],
+                    [back_to_menu(language)],
+                ]
+            )
+            await message.reply_text(
+                t("sorry_not_helpful", language), reply_markup=markup, do_quote=False
+            )
+    elif pressed.action == "person":
+        await query.answer()
+        cause: Cause = "not_helpful" if question.feedback == "not_helpful" else "person"
+        await escalate(message, context, question_id, cause)
     else:
-        await query.answer(t("stale_button", language), show_alert=True)
+        await query.answer()
+        await escalate(message, context, question_id, "person")
 
 
 def register(application: BotApplication) -> None:
@@ -228,4 +192,6 @@ def register(application: BotApplication) -> None:
             answer_text,
         )
     )
-    application.add_handler(CallbackQueryHandler(question_button, pattern=r"^q:"))
+    application.add_handler(
+        CallbackQueryHandler(question_button, pattern=prefix_of(QuestionButton, SuggestionChoice))
+    )

@@ -1,67 +1,50 @@
 """The staff group: answering escalated questions by replying, and teaching the bot phrasings.
 
-    escalation post ◀─ reply (text) ─── staff member ─▶ answer_escalation ─▶ resident
+    escalation post ◀─ reply (text) ─── staff member ─▶ answer_escalation ─▶ outbox ─▶ resident
          │                                 first answer wins; the post shows who answered
-         └─ [📚 learn this phrasing] ─▶ pick an item (s:L:<escalation>:<item>) or /learn ITEM-ID
+         └─ [📚 learn this phrasing] ─▶ pick an item (LearnItem) or /learn ITEM-ID
                                          ─▶ question appended to the item's file, KB reloaded
 
 Only members of the staff group (asked of Telegram with getChatMember, cached briefly) can do
-staff things; buttons pressed or commands sent anywhere else are refused politely.
+staff things; buttons pressed or commands sent anywhere else are refused politely. What staff
+do is described in docs/telegram.md.
 """
 
 from __future__ import annotations
 
 import re
-import time
 
-from telegram import ChatMember, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
-from telegram.error import TelegramError
+from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.answering.escalations import EscalationView
+from bot.answering.escalations import MAX_ANSWER_CHARS, EscalationView
 from bot.answering.learning import LearnResult
-from bot.core.i18n import t
+from bot.core.i18n import add_strings, t
+from bot.telegram.callback_data import LearnButton, LearnItem, button, item_token, prefix_of
 from bot.telegram.context import BotApplication, BotContext
-from handlers.browse import clip_label, find_item, item_token
+from handlers.browse import clip_label, find_item
 
-_MEMBER_STATUSES = (ChatMember.OWNER, ChatMember.ADMINISTRATOR, ChatMember.MEMBER)
-_STAFF_SECONDS = 300.0
-_NOT_STAFF_SECONDS = 30.0
+add_strings(
+    "staff",
+    {
+        "staff_answer_queued": {
+            "zh": "⏳ 答复已记录，暂时没能发给居民，系统会自动重试。",
+            "en": "⏳ The answer is recorded but could not be sent just now; it will be sent "
+            "again automatically.",
+        },
+    },
+)
 
 
-class StaffRoster:
-    """Who is in the staff group, asked of Telegram and remembered for a few minutes."""
-
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[bool, float]] = {}
-
-    async def is_staff(
-        self, context: BotContext, user: User | None, message: Message | None = None
-    ) -> bool:
-        """Tell whether `user` is a member of the staff group."""
-        staff_chat_id = context.services.settings.telegram.staff_chat_id
-        if staff_chat_id is None or user is None:
-            return False
-        # An anonymous administrator posts as the group itself.
-        if message is not None and message.sender_chat is not None:
-            return message.sender_chat.id == staff_chat_id
-        now = time.monotonic()
-        known = self._known.get(user.id)
-        if known is not None and now < known[1]:
-            return known[0]
-        try:
-            member = await context.bot.get_chat_member(staff_chat_id, user.id)
-        except TelegramError:
-            member = None
-        staff = member is not None and (
-            member.status in _MEMBER_STATUSES
-            or (
-                member.status == ChatMember.RESTRICTED
-                and bool(getattr(member, "is_member", False))
-            )
-        )
-        self._known[user.id] = (staff, now + (_STAFF_SECONDS if staff else _NOT_STAFF_SECONDS))
-        return staff
+async def is_staff(context: BotContext, user: User | None, message: Message | None = None) -> bool:
+    """Tell whether `user` is a member of the staff group (asked of Telegram, cached briefly)."""
+    staff_chat_id = context.services.settings.telegram.staff_chat_id
+    if staff_chat_id is None or user is None:
+        return False
+    # An anonymous administrator posts as the group itself.
+    if message is not None and message.sender_chat is not None:
+        return message.sender_chat.id == staff_chat_id
+    return await context.bot_data.members.is_member(context.bot, staff_chat_id, user.id)
 
 
 def _staff_name(message: Message) -> str:
@@ -100,135 +83,126 @@ async def _escalation_replied_to(message: Message, context: BotContext) -> Escal
     return view
 
 
+async def answer_by_reply(update: Update, context: BotContext) -> None:
+    """Send a staff member's reply to an escalation post to the resident who asked."""
+    message = update.effective_message
+    if message is None or not _in_staff_chat(update, context):
+        return
+    view = await _escalation_replied_to(message, context)
+    if view is None:
+        return  # staff talking among themselves
+    language = context.language
+    if not await is_staff(context, message.from_user, message):
+        await message.reply_text(t("staff_only", language))
+        return
+    if not message.text:
+        await message.reply_text(t("staff_answer_empty", language))
+        return
+    outcome = await context.services.escalations.answer_escalation(
+        view.id, message.text, staff_name=_staff_name(message), via="telegram"
+    )
+    if outcome.status == "delivered":
+        await message.reply_text(t("staff_answer_sent", language))
+    elif outcome.status == "queued":
+        await message.reply_text(t("staff_answer_queued", language))
+    elif outcome.status == "undeliverable":
+        await message.reply_text(t("staff_answer_undeliverable", language))
+    elif outcome.status == "already_answered" and outcome.escalation is not None:
+        await message.reply_text(
+            t("staff_already_answered", language, name=outcome.escalation.answered_by or "?")
+        )
+    elif outcome.problem == "too_long":
+        await message.reply_text(t("staff_answer_too_long", language, limit=MAX_ANSWER_CHARS))
+    else:
+        await message.reply_text(t("staff_answer_empty", language))
+
+
+async def learn_button(update: Update, context: BotContext) -> None:
+    """Offer the items a staff-answered question can be taught to, or teach one."""
+    query = update.callback_query
+    assert query is not None
+    assert query.data is not None
+    language = context.services.settings.telegram.staff_language
+    if not _in_staff_chat(update, context) or not await is_staff(context, query.from_user):
+        await query.answer(t("staff_only", language), show_alert=True)
+        return
+    pressed = LearnButton.decode(query.data) or LearnItem.decode(query.data)
+    if pressed is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    desk = context.services.escalations
+    view = await desk.get(pressed.escalation_id)
+    if view is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    message = query.message
+    assert isinstance(message, Message)
+    if isinstance(pressed, LearnItem):
+        item = find_item(context.services.knowledge.kb, pressed.item)
+        await query.answer()
+        if item is None:
+            await query.edit_message_text(
+                t("staff_learn_unknown_item", language, item=pressed.item)
+            )
+            return
+        result = await teach(context, view, item.id, query.from_user.full_name)
+        await query.edit_message_text(_learn_report(result, language, query.from_user.full_name))
+    elif pressed.action == "offer":
+        if view.status != "answered":
+            await query.answer(t("staff_learn_not_answered", language), show_alert=True)
+            return
+        await query.answer()
+        kb = context.services.knowledge.kb
+        rows = [
+            [
+                button(
+                    clip_label(f"{c.get('title', '')} ({c.get('id', '')})"),
+                    LearnItem(view.id, item_token(str(c.get("id", "")))),
+                )
+            ]
+            for c in view.candidates[:3]
+            if str(c.get("id", "")) in kb.items
+        ]
+        rows.append([button(t("staff_learn_cancel", language), LearnButton("cancel", view.id))])
+        await message.reply_text(
+            t("staff_learn_choose", language, question=clip_label(view.question, 200)),
+            reply_markup=InlineKeyboardMarkup(rows),
+        )
+    else:
+        await query.answer()
+        await message.delete()
+
+
+async def learn_command(update: Update, context: BotContext) -> None:
+    """/learn ITEM-ID, as a reply to an answered escalation post."""
+    message = update.effective_message
+    if message is None or not _in_staff_chat(update, context):
+        return
+    language = context.language
+    if not await is_staff(context, message.from_user, message):
+        await message.reply_text(t("staff_only", language))
+        return
+    view = await _escalation_replied_to(message, context)
+    if view is None or len(context.args or []) != 1:
+        await message.reply_text(t("staff_learn_usage", language))
+        return
+    if view.status != "answered":
+        await message.reply_text(t("staff_learn_not_answered", language))
+        return
+    item_id = (context.args or [""])[0]
+    if item_id not in context.services.knowledge.kb.items:
+        await message.reply_text(t("staff_learn_unknown_item", language, item=item_id))
+        return
+    result = await teach(context, view, item_id, _staff_name(message))
+    await message.reply_text(_learn_report(result, language, _staff_name(message)))
+
+
 def register(application: BotApplication) -> None:
     """Register the staff group's handlers."""
-    roster = StaffRoster()
-
-    async def answer_by_reply(update: Update, context: BotContext) -> None:
-        """Send a staff member's reply to an escalation post to the resident who asked."""
-        message = update.effective_message
-        if message is None or not _in_staff_chat(update, context):
-            return
-        view = await _escalation_replied_to(message, context)
-        if view is None:
-            return  # staff talking among themselves
-        language = context.language
-        if not await roster.is_staff(context, message.from_user, message):
-            await message.reply_text(t("staff_only", language))
-            return
-        if not message.text:
-            await message.reply_text(t("staff_answer_empty", language))
-            return
-        outcome = await context.services.escalations.answer_escalation(
-            view.id, message.text, staff_name=_staff_name(message), via="telegram"
-        )
-        if outcome.status == "delivered":
-            await message.reply_text(t("staff_answer_sent", language))
-        elif outcome.status == "undeliverable":
-            await message.reply_text(t("staff_answer_undeliverable", language))
-        elif outcome.status == "already_answered" and outcome.escalation is not None:
-            await message.reply_text(
-                t("staff_already_answered", language, name=outcome.escalation.answered_by or "?")
-            )
-        elif outcome.problem == "too_long":
-            from bot.answering.escalations import MAX_ANSWER_CHARS
-
-            await message.reply_text(t("staff_answer_too_long", language, limit=MAX_ANSWER_CHARS))
-        else:
-            await message.reply_text(t("staff_answer_empty", language))
-
-    async def learn_button(update: Update, context: BotContext) -> None:
-        """Offer the items a staff-answered question can be taught to, or teach one."""
-        query = update.callback_query
-        assert query is not None
-        assert query.data is not None
-        language = context.services.settings.telegram.staff_language
-        if not _in_staff_chat(update, context) or not await roster.is_staff(
-            context, query.from_user
-        ):
-            await query.answer(t("staff_only", language), show_alert=True)
-            return
-        parts = query.data.split(":")
-        if len(parts) < 3 or not parts[2].isdigit():
-            await query.answer(t("stale_button", language), show_alert=True)
-            return
-        desk = context.services.escalations
-        view = await desk.get(int(parts[2]))
-        if view is None:
-            await query.answer(t("stale_button", language), show_alert=True)
-            return
-        message = query.message
-        assert isinstance(message, Message)
-        if parts[1] == "l" and len(parts) == 3:
-            if view.status != "answered":
-                await query.answer(t("staff_learn_not_answered", language), show_alert=True)
-                return
-            await query.answer()
-            kb = context.services.knowledge.kb
-            rows = [
-                [
-                    InlineKeyboardButton(
-                        clip_label(f"{c.get('title', '')} ({c.get('id', '')})"),
-                        callback_data=f"s:L:{view.id}:{item_token(str(c.get('id', '')))}",
-                    )
-                ]
-                for c in view.candidates[:3]
-                if str(c.get("id", "")) in kb.items
-            ]
-            rows.append(
-                [
-                    InlineKeyboardButton(
-                        t("staff_learn_cancel", language), callback_data=f"s:c:{view.id}"
-                    )
-                ]
-            )
-            await message.reply_text(
-                t("staff_learn_choose", language, question=clip_label(view.question, 200)),
-                reply_markup=InlineKeyboardMarkup(rows),
-            )
-        elif parts[1] == "L" and len(parts) == 4:
-            item = find_item(context.services.knowledge.kb, parts[3])
-            await query.answer()
-            if item is None:
-                await query.edit_message_text(
-                    t("staff_learn_unknown_item", language, item=parts[3])
-                )
-                return
-            result = await teach(context, view, item.id, query.from_user.full_name)
-            await query.edit_message_text(
-                _learn_report(result, language, query.from_user.full_name)
-            )
-        elif parts[1] == "c" and len(parts) == 3:
-            await query.answer()
-            await message.delete()
-        else:
-            await query.answer(t("stale_button", language), show_alert=True)
-
-    async def learn_command(update: Update, context: BotContext) -> None:
-        """/learn ITEM-ID, as a reply to an answered escalation post."""
-        message = update.effective_message
-        if message is None or not _in_staff_chat(update, context):
-            return
-        language = context.language
-        if not await roster.is_staff(context, message.from_user, message):
-            await message.reply_text(t("staff_only", language))
-            return
-        view = await _escalation_replied_to(message, context)
-        if view is None or len(context.args or []) != 1:
-            await message.reply_text(t("staff_learn_usage", language))
-            return
-        if view.status != "answered":
-            await message.reply_text(t("staff_learn_not_answered", language))
-            return
-        item_id = (context.args or [""])[0]
-        if item_id not in context.services.knowledge.kb.items:
-            await message.reply_text(t("staff_learn_unknown_item", language, item=item_id))
-            return
-        result = await teach(context, view, item_id, _staff_name(message))
-        await message.reply_text(_learn_report(result, language, _staff_name(message)))
-
     # Buttons are checked inside (a forged "s:" button from any chat is refused politely).
-    application.add_handler(CallbackQueryHandler(learn_button, pattern=r"^s:"))
+    application.add_handler(
+        CallbackQueryHandler(learn_button, pattern=prefix_of(LearnButton, LearnItem))
+    )
     services = application.bot_data.services
     staff_chat_id = services.settings.telegram.staff_chat_id if services else None
     if staff_chat_id is None:

@@ -1,28 +1,35 @@
 """/start, /help, /language and the main menu.
 
-Menu buttons and their callback data (64 bytes at most, Telegram's limit):
+The main menu's buttons (their data in bot/telegram/callback_data.py):
 
-    m:ask          how to ask                    (here)
-    b:k:guide:0    service guide categories      (handlers/browse.py)
-    b:k:disclosure:0  disclosure categories      (handlers/browse.py)
-    cmp:start      complaints, reports, …        (handlers/complaints.py, issue 4; /complain)
-    tkt:start      my tickets                    (handlers/status.py, issue 4; /status)
-    m:person       talk to a person              (here: the next message goes to staff)
-    m:lang         choose a language → lang:zh / lang:en
-    m:menu         the menu again
+    💬 ask                  how to ask                         (here)
+    📚 public services      service guide categories           (handlers/browse.py)
+    📂 disclosure           disclosure categories              (handlers/browse.py)
+    📝 complaints           the complaint form; /complain      (handlers/complaints.py)
+    🔎 my tickets           the resident's tickets; /status    (handlers/status.py)
+    🙋 talk to a person     here: the next message goes to staff
+    🌐 language             简体中文 / English
+    ⬅️ menu                 the menu again
+
+What residents see is described in docs/telegram.md.
 """
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.core.i18n import LANGUAGES, t
+from bot.telegram.callback_data import (
+    BrowseCategories,
+    ComplaintStep,
+    LanguageChoice,
+    MenuButton,
+    TicketList,
+    button,
+)
 from bot.telegram.context import BotApplication, BotContext
 
-COMPLAINT_CALLBACK = "cmp:start"
-TICKETS_CALLBACK = "tkt:start"
 # user_data flag: the resident asked for a person; their next text goes to staff as it is.
 AWAITING_PERSON = "awaiting_person"
 
@@ -32,40 +39,31 @@ def main_menu(language: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(t("menu_ask", language), callback_data="m:ask"),
-                InlineKeyboardButton(t("menu_browse", language), callback_data="b:k:guide:0"),
+                button(t("menu_ask", language), MenuButton("ask")),
+                button(t("menu_browse", language), BrowseCategories("guide")),
             ],
             [
-                InlineKeyboardButton(
-                    t("menu_disclosure", language), callback_data="b:k:disclosure:0"
-                ),
-                InlineKeyboardButton(
-                    t("menu_complaint", language), callback_data=COMPLAINT_CALLBACK
-                ),
+                button(t("menu_disclosure", language), BrowseCategories("disclosure")),
+                button(t("menu_complaint", language), ComplaintStep("start")),
             ],
             [
-                InlineKeyboardButton(t("menu_tickets", language), callback_data=TICKETS_CALLBACK),
-                InlineKeyboardButton(t("menu_person", language), callback_data="m:person"),
+                button(t("menu_tickets", language), TicketList()),
+                button(t("menu_person", language), MenuButton("person")),
             ],
-            [InlineKeyboardButton(t("menu_language", language), callback_data="m:lang")],
+            [button(t("menu_language", language), MenuButton("lang"))],
         ]
     )
 
 
 def back_to_menu(language: str) -> InlineKeyboardButton:
     """Return the button that brings the main menu back."""
-    return InlineKeyboardButton(t("menu_back", language), callback_data="m:menu")
+    return button(t("menu_back", language), MenuButton("menu"))
 
 
 def language_menu() -> InlineKeyboardMarkup:
     """Return the language choice (each label in its own language)."""
     return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton("简体中文", callback_data="lang:zh"),
-                InlineKeyboardButton("English", callback_data="lang:en"),
-            ]
-        ]
+        [[button("简体中文", LanguageChoice("zh")), button("English", LanguageChoice("en"))]]
     )
 
 
@@ -109,11 +107,11 @@ async def set_language(update: Update, context: BotContext) -> None:
     """Remember the language the resident picked, and show the menu in it."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
-    language = query.data.removeprefix("lang:")
-    if language not in LANGUAGES or context.resident is None:
+    choice = LanguageChoice.decode(query.data)
+    if choice is None or choice.language not in LANGUAGES or context.resident is None:
         await query.answer(t("stale_button", context.language))
         return
+    language = choice.language
     await context.services.residents.set_language(context.resident.telegram_user_id, language)
     await query.answer()
     await query.edit_message_text(t("language_set", language))
@@ -126,9 +124,9 @@ async def menu_action(update: Update, context: BotContext) -> None:
     """Handle the main menu's own buttons: ask, talk to a person, menu again."""
     query = update.callback_query
     assert query is not None
-    assert query.data is not None
     language = context.language
-    action = query.data.removeprefix("m:")
+    pressed = MenuButton.decode(query.data)
+    action = pressed.action if pressed is not None else None
     message = update.effective_message
     assert message is not None
     if action == "ask":
@@ -154,10 +152,5 @@ def register(application: BotApplication) -> None:
     application.add_handler(CommandHandler("start", start, filters=private))
     application.add_handler(CommandHandler("help", show_help, filters=private))
     application.add_handler(CommandHandler("language", choose_language, filters=private))
-    application.add_handler(CallbackQueryHandler(set_language, pattern=r"^lang:"))
-    application.add_handler(CallbackQueryHandler(menu_action, pattern=r"^m:"))
-
-
-def is_private(update: Update) -> bool:
-    """Tell whether the update comes from a private chat."""
-    return update.effective_chat is not None and update.effective_chat.type == ChatType.PRIVATE
+    application.add_handler(CallbackQueryHandler(set_language, pattern=LanguageChoice.prefix()))
+    application.add_handler(CallbackQueryHandler(menu_action, pattern=MenuButton.prefix()))

@@ -1,13 +1,14 @@
 """My tickets: /status lists the resident's own tickets (and those they support), a ticket's
 details with its public timeline, adding information, and the rating after a reply (回访).
 
-Callback data ("tkt:", built in bot/tickets/messages.py where the notices use them too):
+Buttons (bot/telegram/callback_data.py; the notices of bot/telegram/ticket_keyboards.py carry
+the same ones):
 
-    tkt:start | tkt:p:<page>          the list (the main menu's "my tickets" is tkt:start)
-    tkt:v:<id>                        one ticket
-    tkt:add:<id>                      add information ──▶ the next text or photo
-    tkt:s:<id>:<1|0>                  solved? ──▶ tkt:rt:<id>:<1|0>:<stars> ──▶ optional comment
-    tkt:skip | tkt:x                  no comment / stop adding information
+    TicketList                        the list (the main menu's "my tickets" is its first page)
+    TicketView                        one ticket
+    TicketAddInformation              add information ──▶ the next text or photo
+    TicketSolved                      solved? ──▶ TicketRating (stars) ──▶ optional comment
+    TicketFollowup                    no comment / stop adding information
 
 Whose ticket it is is checked by bot.tickets.desk on every action: a forged id shows nothing of
 another resident's ticket. Adding information and the comment are one persistent conversation,
@@ -21,7 +22,7 @@ import time
 import warnings
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -33,8 +34,19 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.core.i18n import Html, add_strings, t
+from bot.telegram.callback_data import (
+    TicketAddInformation,
+    TicketFollowup,
+    TicketList,
+    TicketRating,
+    TicketSolved,
+    TicketView,
+    button,
+    prefix_of,
+)
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.message_split import pack_lines
+from bot.telegram.ticket_keyboards import add_information_button, solved_row
 from bot.tickets.desk import (
     MAX_REASON_TEXT,
     InvalidTicketInput,
@@ -43,16 +55,7 @@ from bot.tickets.desk import (
     TicketError,
     TicketNotFound,
 )
-from bot.tickets.messages import (
-    TICKETS_MENU,
-    add_information_data,
-    rating_data,
-    stars,
-    status_name,
-    timeline_line,
-    type_name,
-    view_data,
-)
+from bot.tickets.messages import stars, status_name, timeline_line, type_name
 from bot.tickets.routing import complaint_category_name
 
 CONVERSATION = "ticket_followup"
@@ -178,13 +181,6 @@ def _message(update: Update) -> Message:
     return message
 
 
-def _ticket_id(data: str, position: int = 2) -> int | None:
-    parts = data.split(":")
-    if len(parts) <= position or not parts[position].isdigit() or len(parts[position]) > 12:
-        return None
-    return int(parts[position])
-
-
 async def show_list(update: Update, context: BotContext) -> None:
     """List the resident's tickets, newest first, a page at a time."""
     query = update.callback_query
@@ -194,10 +190,8 @@ async def show_list(update: Update, context: BotContext) -> None:
         await query.answer()
     if resident is None:
         return
-    page = 0
-    if query is not None and query.data and query.data.startswith("tkt:p:"):
-        raw = query.data.removeprefix("tkt:p:")
-        page = int(raw) if raw.isdigit() and len(raw) < 6 else 0
+    listed = TicketList.decode(query.data) if query is not None else None
+    page = listed.page if listed is not None and listed.page is not None else 0
     desk = context.services.tickets
     count = await desk.count_tickets_of_resident(resident.id)
     if count == 0:
@@ -214,16 +208,12 @@ async def show_list(update: Update, context: BotContext) -> None:
             f"{mark}{ticket.number} · {complaint_category_name(kb, ticket.category, language)}"
             f" · {status_name(ticket.status, language)}"
         )
-        buttons.append([InlineKeyboardButton(label[:64], callback_data=view_data(ticket.id))])
+        buttons.append([button(label[:64], TicketView(ticket.id))])
     pager = []
     if page > 0:
-        pager.append(
-            InlineKeyboardButton(t("page_previous", language), callback_data=f"tkt:p:{page - 1}")
-        )
+        pager.append(button(t("page_previous", language), TicketList(page - 1)))
     if page < pages - 1:
-        pager.append(
-            InlineKeyboardButton(t("page_next", language), callback_data=f"tkt:p:{page + 1}")
-        )
+        pager.append(button(t("page_next", language), TicketList(page + 1)))
     if pager:
         buttons.append(pager)
     await _message(update).reply_text(
@@ -304,11 +294,12 @@ async def show_ticket(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     language = context.language
-    ticket_id = _ticket_id(query.data or "")
+    shown = TicketView.decode(query.data)
     resident = context.resident
-    if ticket_id is None or resident is None:
+    if shown is None or resident is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
+    ticket_id = shown.ticket_id
     try:
         detail = await context.services.tickets.ticket_for_resident(ticket_id, resident.id)
     except TicketNotFound:
@@ -317,28 +308,10 @@ async def show_ticket(update: Update, context: BotContext) -> None:
     await query.answer()
     buttons = []
     if detail.can_add_information:
-        buttons.append(
-            [
-                InlineKeyboardButton(
-                    t("tkt_button_add_information", language),
-                    callback_data=add_information_data(ticket_id),
-                )
-            ]
-        )
+        buttons.append([add_information_button(ticket_id, language)])
     if detail.can_rate:
-        buttons.append(
-            [
-                InlineKeyboardButton(
-                    t("tkt_button_solved", language), callback_data=f"tkt:s:{ticket_id}:1"
-                ),
-                InlineKeyboardButton(
-                    t("tkt_button_not_solved", language), callback_data=f"tkt:s:{ticket_id}:0"
-                ),
-            ]
-        )
-    buttons.append(
-        [InlineKeyboardButton(t("tkt_button_list", language), callback_data=TICKETS_MENU)]
-    )
+        buttons.append(solved_row(ticket_id, language))
+    buttons.append([button(t("tkt_button_list", language), TicketList())])
     pieces = pack_lines(_detail_lines(detail, context))
     message = _message(update)
     for index, piece in enumerate(pieces):
@@ -353,17 +326,11 @@ async def ask_rating(update: Update, context: BotContext) -> None:
     query = update.callback_query
     assert query is not None
     language = context.language
-    parts = (query.data or "").split(":")
-    ticket_id = _ticket_id(query.data or "")
-    if (
-        ticket_id is None
-        or len(parts) != 4
-        or parts[3] not in ("0", "1")
-        or context.resident is None
-    ):
+    asked = TicketSolved.decode(query.data)
+    if asked is None or context.resident is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
-    solved = parts[3] == "1"
+    ticket_id, solved = asked.ticket_id, asked.solved
     try:
         detail = await context.services.tickets.ticket_for_resident(ticket_id, context.resident.id)
     except TicketNotFound:
@@ -380,10 +347,7 @@ async def ask_rating(update: Update, context: BotContext) -> None:
             )
         )
         return
-    row = [
-        InlineKeyboardButton("★" * n, callback_data=rating_data(ticket_id, solved, n))
-        for n in range(1, 6)
-    ]
+    row = [button("★" * n, TicketRating(ticket_id, solved, n)) for n in range(1, 6)]
     await _message(update).reply_text(
         t("tkt_rate_prompt", language, number=detail.summary.number),
         reply_markup=InlineKeyboardMarkup([row[:3], row[3:]]),
@@ -404,22 +368,15 @@ async def rated(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
     language = context.language
-    parts = (query.data or "").split(":")
-    ticket_id = _ticket_id(query.data or "")
+    rating = TicketRating.decode(query.data)
     resident = context.resident
-    if (
-        ticket_id is None
-        or resident is None
-        or len(parts) != 5
-        or parts[3] not in ("0", "1")
-        or parts[4] not in ("1", "2", "3", "4", "5")
-    ):
+    if rating is None or resident is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return ConversationHandler.END
     desk = context.services.tickets
-    solved = parts[3] == "1"
+    ticket_id, solved = rating.ticket_id, rating.solved
     try:
-        ticket = await desk.rate(ticket_id, resident.id, solved=solved, rating=int(parts[4]))
+        ticket = await desk.rate(ticket_id, resident.id, solved=solved, rating=rating.stars)
     except TicketNotFound:
         await query.answer(t("tkt_not_found", language), show_alert=True)
         return ConversationHandler.END
@@ -437,9 +394,7 @@ async def rated(update: Update, context: BotContext) -> int:
         return ConversationHandler.END
     await query.answer()
     _followup(context).update(ticket=ticket_id, touched=time.time())
-    skip = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t("tkt_button_skip", language), callback_data="tkt:skip")]]
-    )
+    skip = InlineKeyboardMarkup([[button(t("tkt_button_skip", language), TicketFollowup("skip"))]])
     if solved:
         text = t("tkt_rated_closed", language, stars=stars(ticket.rating), number=ticket.number)
     else:
@@ -510,10 +465,11 @@ async def ask_information(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
     language = context.language
-    ticket_id = _ticket_id(query.data or "")
-    if ticket_id is None or context.resident is None:
+    adding = TicketAddInformation.decode(query.data)
+    if adding is None or context.resident is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return ConversationHandler.END
+    ticket_id = adding.ticket_id
     try:
         detail = await context.services.tickets.ticket_for_resident(ticket_id, context.resident.id)
     except TicketNotFound:
@@ -532,9 +488,7 @@ async def ask_information(update: Update, context: BotContext) -> int:
         )
         return ConversationHandler.END
     _followup(context).update(ticket=ticket_id, touched=time.time())
-    stop = InlineKeyboardMarkup(
-        [[InlineKeyboardButton(t("tkt_button_stop", language), callback_data="tkt:x")]]
-    )
+    stop = InlineKeyboardMarkup([[button(t("tkt_button_stop", language), TicketFollowup("stop"))]])
     await _message(update).reply_text(
         t("tkt_info_prompt", language, number=number), reply_markup=stop
     )
@@ -595,6 +549,14 @@ async def stale_button(update: Update, context: BotContext) -> None:
     await query.answer(t("stale_button", context.language), show_alert=True)
 
 
+def stop_pressed(data: object) -> bool:
+    return TicketFollowup.decode(data) == TicketFollowup("stop")
+
+
+def skip_pressed(data: object) -> bool:
+    return TicketFollowup.decode(data) == TicketFollowup("skip")
+
+
 def build_followup(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
     """Return the persistent conversation that waits for added information or a comment."""
     private = filters.ChatType.PRIVATE
@@ -604,24 +566,24 @@ def build_followup(timeout_minutes: int = 60) -> ConversationHandler[BotContext]
         warnings.filterwarnings("ignore", category=PTBUserWarning, message=".*per_message.*")
         return ConversationHandler(
             entry_points=[
-                CallbackQueryHandler(ask_information, pattern=r"^tkt:add:\d+$"),
-                CallbackQueryHandler(rated, pattern=r"^tkt:rt:"),
+                CallbackQueryHandler(ask_information, pattern=TicketAddInformation.matches),
+                CallbackQueryHandler(rated, pattern=TicketRating.prefix()),
             ],
             states={
                 WAIT_INFORMATION: [
                     MessageHandler(text | (private & filters.PHOTO), information_sent),
-                    CallbackQueryHandler(stopped, pattern=r"^tkt:x$"),
+                    CallbackQueryHandler(stopped, pattern=stop_pressed),
                 ],
                 WAIT_COMMENT: [
                     MessageHandler(text, commented),
-                    CallbackQueryHandler(skipped, pattern=r"^tkt:skip$"),
+                    CallbackQueryHandler(skipped, pattern=skip_pressed),
                 ],
                 ConversationHandler.TIMEOUT: [TypeHandler(Update, expired)],
             },
             fallbacks=[
                 CommandHandler("cancel", stopped, filters=private),
-                CallbackQueryHandler(stopped, pattern=r"^tkt:x$"),
-                CallbackQueryHandler(skipped, pattern=r"^tkt:skip$"),
+                CallbackQueryHandler(stopped, pattern=stop_pressed),
+                CallbackQueryHandler(skipped, pattern=skip_pressed),
             ],
             name=CONVERSATION,
             persistent=True,
@@ -637,7 +599,13 @@ def register(application: BotApplication) -> None:
     timeout = services.settings.tickets.form_timeout_minutes if services else 60
     application.add_handler(build_followup(timeout))
     application.add_handler(CommandHandler("status", show_list, filters=private))
-    application.add_handler(CallbackQueryHandler(show_list, pattern=r"^tkt:(start|p:\d+)$"))
-    application.add_handler(CallbackQueryHandler(show_ticket, pattern=r"^tkt:v:"))
-    application.add_handler(CallbackQueryHandler(ask_rating, pattern=r"^tkt:s:"))
-    application.add_handler(CallbackQueryHandler(stale_button, pattern=r"^tkt:"))
+    application.add_handler(CallbackQueryHandler(show_list, pattern=TicketList.matches))
+    application.add_handler(CallbackQueryHandler(show_ticket, pattern=TicketView.prefix()))
+    application.add_handler(CallbackQueryHandler(ask_rating, pattern=TicketSolved.prefix()))
+    # Anything else of the family: a comment already given, a form over, a forged button.
+    application.add_handler(
+        CallbackQueryHandler(
+            stale_button,
+            pattern=prefix_of(TicketList, TicketView, TicketRating, TicketFollowup),
+        )
+    )

@@ -12,14 +12,14 @@ from bot.answering.store import LoadedKnowledge
 from bot.core.i18n import LANGUAGES
 from bot.core.models import Ticket, TicketEvent
 from bot.core.workdays import time_zone
-from bot.tickets.desk import TimelineEntry
-from bot.tickets.messages import (
+from bot.telegram.ticket_keyboards import (
     department_message,
     resident_notice,
     staff_message,
     supervisor_message,
-    timeline_line,
 )
+from bot.tickets.desk import TimelineEntry
+from bot.tickets.messages import timeline_line
 from bot.tickets.outbox import department_payload, notice_payload
 from tryout.local_bot_api.formatting import parse_html
 

@@ -1,42 +1,64 @@
-"""Questions handed to staff: posting them to the staff group, answering them, re-posting them.
+"""Questions handed to staff: when a question goes to them and what the resident is told,
+opening escalations, recording staff answers, and which escalations are due to be posted.
 
 `EscalationDesk.answer_escalation` is the one way an answer reaches a resident, whether staff
 replied in the Telegram staff group or in the web console: the first answer wins (a conditional
-UPDATE on the row, so two staff members, or two processes, cannot both answer), the answer is
-sent to the resident's stored chat, and the staff post is edited to show who answered.
+UPDATE on the row, so two staff members, or two processes, cannot both answer), and the answer
+is written to the outbox in the same transaction (bot/tickets/outbox.py), so that it is
+delivered, and retried after a failure, like every other message to a resident.
 
-The desk needs a `telegram.Bot` to send. In the bot process it is the Application's bot; a web
-console running in a process of its own attaches `standalone_bot(settings)` instead.
+The desk knows nothing of Telegram. What it needs from there is attached, not imported:
+
+- a `StaffBoard` shows escalations to staff (the staff group: bot/telegram/escalation_posts.py);
+- a `Courier` makes the first delivery of an answer at once, so that staff hear whether it
+  reached the resident (the delivery worker with a Telegram channel).
+
+Without a board, escalations wait in the database for the web console; without a courier,
+answers wait in the outbox for a delivery worker. How staff answer is described in
+docs/telegram.md.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
 
+from bot.answering.matching import MatchResult
+from bot.answering.staff_hours import OfficeHours
 from bot.core.config import Settings
 from bot.core.db import write_gate
 from bot.core.i18n import Html, t
 from bot.core.models import Escalation, Question, Resident, utcnow
-from bot.telegram.message_split import pack_lines, text_lines
+from bot.core.workdays import WorkCalendar
+from bot.tickets.delivery import Delivery
+from bot.tickets.outbox import escalation_answer_message
 
 log = logging.getLogger(__name__)
 
 Cause = Literal["escalate", "person", "not_helpful"]
 Via = Literal["telegram", "console"]
-AnswerStatus = Literal["delivered", "undeliverable", "already_answered", "not_found", "invalid"]
+# delivered: the resident has it; queued: the first try failed, the outbox tries again;
+# undeliverable: it could not be sent (the resident blocked the bot, or nothing here can send).
+AnswerStatus = Literal[
+    "delivered", "queued", "undeliverable", "already_answered", "not_found", "invalid"
+]
+# What the delivery worker made of the first try, as the answer's outcome.
+_DELIVERY_OUTCOMES: dict[str, AnswerStatus] = {
+    "sent": "delivered",
+    "pending": "queued",
+    "lost": "queued",
+    "dropped": "undeliverable",
+    "failed": "undeliverable",
+}
 
 MAX_ANSWER_CHARS = 3000
-_QUOTE_CHARS = 300
 
 
 # The statements every escalation runs, built once (Core, not the ORM's unit of work: an
@@ -108,33 +130,55 @@ class AnswerOutcome:
     problem: str = ""
 
 
-def standalone_bot(settings: Settings, token: str | None = None) -> Bot:
-    """Return a Bot for a process without the Telegram application (e.g. the web console).
-
-    Call `await bot.initialize()` before use and `await bot.shutdown()` at the end.
-    """
-    return Bot(
-        token or settings.telegram_token,
-        base_url=settings.telegram_api_base_url,
-    )
-
-
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+class StaffBoard(Protocol):
+    """Where staff see escalations (the Telegram staff group)."""
+
+    async def post(self, view: EscalationView) -> bool:
+        """Post an open escalation (again, if it was posted before); True if it was posted."""
+        ...
+
+    async def refresh(self, view: EscalationView) -> None:
+        """Show an escalation's current state (answered by whom, learned) where it was posted."""
+        ...
+
+
+class Courier(Protocol):
+    """Delivers a claimed outbox row now (bot.tickets.delivery.DeliveryWorker.deliver)."""
+
+    async def deliver(self, item: Delivery) -> str:
+        """Deliver and record the outcome; return the row's new status (sent, pending, …)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """A question handed to staff: the new escalation (None if it was with them already) and
+    what the resident is told."""
+
+    escalation: EscalationView | None
+    notice: Html
+
+
 class EscalationDesk:
-    """Opens, posts, answers and re-posts escalations."""
+    """Opens and answers escalations, and says which are due to be posted to staff."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.settings = settings
         self.sessions = sessions
         self._gate = write_gate(sessions)
-        self.bot: Bot | None = None
+        self.board: StaffBoard | None = None
+        self.courier: Courier | None = None
 
-    def attach_bot(self, bot: Bot) -> None:
-        """Use this bot to post to staff and to deliver answers."""
-        self.bot = bot
+    def attach(self, board: StaffBoard | None = None, courier: Courier | None = None) -> None:
+        """Show escalations to staff on `board`; deliver answers at once with `courier`."""
+        if board is not None:
+            self.board = board
+        if courier is not None:
+            self.courier = courier
 
     @property
     def staff_chat_id(self) -> int | None:
@@ -254,6 +298,20 @@ class EscalationDesk:
             created_at=created_at,
         )
 
+    async def hand_over(
+        self,
+        question_id: int,
+        cause: Cause,
+        language: str,
+        calendar: WorkCalendar | None = None,
+        now: dt.datetime | None = None,
+    ) -> Handover:
+        """Hand a question to staff and say what the resident is told (posting is separate)."""
+        opened = await self.open(question_id, cause)
+        if opened is None:
+            return Handover(None, t("escalation_already_open", language))
+        return Handover(opened, staff_answer_notice(self.settings, language, calendar, now))
+
     def render_post(self, view: EscalationView) -> Html:
         """Return the staff-group post of an escalation (HTML, everything escaped)."""
         lang = self.staff_language
@@ -295,82 +353,37 @@ class EscalationDesk:
 
         return ZoneInfo(self.settings.telegram.timezone)
 
-    def learn_markup(self, view: EscalationView) -> InlineKeyboardMarkup | None:
-        """Return the staff button that teaches the knowledge base this question."""
-        if view.status != "answered" or view.learned_item_id:
-            return None
-        return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        t("staff_learn_button", self.staff_language),
-                        callback_data=f"s:l:{view.id}",
-                    )
-                ]
-            ]
-        )
-
     async def post(self, escalation: int | EscalationView) -> bool:
-        """Post (or post again) an open escalation to the staff group; True if it was posted.
+        """Post (or post again) an open escalation to staff; True if it was posted.
 
         A view just returned by `open` is posted as it is; an id is read first.
         """
-        chat_id = self.staff_chat_id
-        if chat_id is None or self.bot is None:
+        if self.staff_chat_id is None or self.board is None:
             return False
         view = await self.get(escalation) if isinstance(escalation, int) else escalation
         if view is None or view.status != "open":
             return False
-        text = self.render_post(view)
-        reposting = view.staff_message_id is not None and view.staff_chat_id == chat_id
-        if reposting:
-            minutes = int((utcnow() - (view.posted_at or view.created_at)).total_seconds() // 60)
-            prefix = t(
-                "staff_repost_prefix",
-                self.staff_language,
-                minutes=minutes,
-                count=view.repost_count + 1,
-            )
-            text = Html(prefix + text)
-        try:
-            message = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
-        except TelegramError as error:
-            log.error(
-                "escalation %d could not be posted to staff chat %d: %s", view.id, chat_id, error
-            )
-            return False
-        if reposting and view.staff_message_id is not None:
-            try:
-                await self.bot.edit_message_text(
-                    Html(
-                        self.render_post(view)
-                        + "\n\n"
-                        + t("staff_reposted_below", self.staff_language)
-                    ),
-                    chat_id=chat_id,
-                    message_id=view.staff_message_id,
-                    parse_mode=ParseMode.HTML,
-                )
-            except TelegramError as error:
-                log.info("old post of escalation %d not edited: %s", view.id, error)
+        return await self.board.post(view)
+
+    async def note_posted(
+        self, escalation_id: int, chat_id: int, message_id: int, *, reposted: bool
+    ) -> None:
+        """Remember where an escalation's current staff post is (replies to it answer it)."""
         async with self._gate, self.sessions() as session:
             await session.execute(
                 _NOTE_POSTED,
                 {
-                    "escalation": view.id,
+                    "escalation": escalation_id,
                     "chat": chat_id,
-                    "message": message.message_id,
+                    "message": message_id,
                     "at": utcnow(),
-                    "reposted": 1 if reposting else 0,
+                    "reposted": 1 if reposted else 0,
                 },
             )
             await session.commit()
-        return True
 
-    async def repost_due(self, now: dt.datetime | None = None) -> int:
-        """Post the escalations never posted, and re-post those unanswered for too long."""
-        if self.staff_chat_id is None or self.bot is None:
-            return 0
+    async def due_for_posting(self, now: dt.datetime | None = None) -> list[int]:
+        """Return the escalations never posted and those unanswered for too long (50 at most)."""
         telegram = self.settings.telegram
         cutoff = (now or utcnow()) - dt.timedelta(minutes=telegram.escalation_repost_minutes)
         async with self.sessions() as session:
@@ -388,9 +401,14 @@ class EscalationDesk:
                 .order_by(Escalation.id)
                 .limit(50)
             )
-            ids = list(due)
+            return list(due)
+
+    async def repost_due(self, now: dt.datetime | None = None) -> int:
+        """Post the escalations never posted, and re-post those unanswered for too long."""
+        if self.staff_chat_id is None or self.board is None:
+            return 0
         posted = 0
-        for escalation_id in ids:
+        for escalation_id in await self.due_for_posting(now):
             posted += await self.post(escalation_id)
         return posted
 
@@ -399,13 +417,18 @@ class EscalationDesk:
     async def answer_escalation(
         self, escalation_id: int, text: str, staff_name: str, via: Via
     ) -> AnswerOutcome:
-        """Answer an escalation and deliver the answer to the resident; the first answer wins."""
+        """Answer an escalation and send the answer to the resident; the first answer wins."""
         answer = text.strip()
         if not answer:
             return AnswerOutcome("invalid", problem="empty")
         if len(answer) > MAX_ANSWER_CHARS:
             return AnswerOutcome("invalid", problem="too_long")
         name = _clip(" ".join(staff_name.split()) or "?", 200)
+        now = utcnow()
+        # With a courier the row is leased to this call, which delivers it at once; no worker
+        # takes it meanwhile, and if this process dies the lease runs out and a worker does.
+        claim = secrets.token_hex(16) if self.courier is not None else None
+        lease = now + dt.timedelta(seconds=self.settings.delivery.lease_seconds)
         async with self._gate, self.sessions() as session:
             claimed = await session.execute(
                 update(Escalation)
@@ -415,67 +438,57 @@ class EscalationDesk:
                     answered_by=name,
                     answered_via=via,
                     answer_text=answer,
-                    answered_at=utcnow(),
+                    answered_at=now,
                 )
             )
+            found = await self._select(session, Escalation.id == escalation_id)
+            view = found[0] if found else None
+            first = claimed.rowcount == 1  # type: ignore[attr-defined]
+            message = None
+            if first and view is not None:
+                message = escalation_answer_message(
+                    escalation_id=view.id,
+                    resident_id=view.resident_id,
+                    language=view.language,
+                    question=view.question,
+                    answer=answer,
+                    now=now,
+                    claim=(claim, lease) if claim is not None else None,
+                )
+                session.add(message)
             await session.commit()
-        view = await self.get(escalation_id)
         if view is None:
             return AnswerOutcome("not_found")
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if message is None:
             return AnswerOutcome("already_answered", view)
-        delivered = await self._deliver(view)
+        status: AnswerStatus = "undeliverable"
+        if self.courier is not None and claim is not None:
+            delivered = await self.courier.deliver(
+                Delivery(
+                    id=message.id,
+                    ticket_id=None,
+                    event_id=None,
+                    department_id=message.department_id,
+                    channel=message.channel,
+                    idempotency_key=message.idempotency_key,
+                    payload=dict(message.payload),
+                    attempts=0,
+                    claim_token=claim,
+                )
+            )
+            status = _DELIVERY_OUTCOMES.get(delivered, "queued")
+        else:
+            log.warning(
+                "escalation %d answered; nothing here can send it, it waits in the outbox",
+                view.id,
+            )
         await self.refresh_staff_post(view)
-        return AnswerOutcome("delivered" if delivered else "undeliverable", view)
-
-    async def _deliver(self, view: EscalationView) -> bool:
-        if self.bot is None:
-            log.error("escalation %d answered but no bot is attached to deliver it", view.id)
-            return False
-        header = t(
-            "staff_answer_to_resident",
-            view.language,
-            question=_clip(view.question, _QUOTE_CHARS),
-            answer="",
-        )
-        lines = [header.rstrip(), "", *text_lines(view.answer_text or "")]
-        try:
-            for message in pack_lines(lines):
-                await self.bot.send_message(
-                    view.resident_chat_id, message, parse_mode=ParseMode.HTML
-                )
-        except Forbidden:
-            async with self._gate, self.sessions() as session:
-                await session.execute(
-                    update(Resident)
-                    .where(Resident.id == view.resident_id)
-                    .values(blocked_bot=True)
-                )
-                await session.commit()
-            log.info("escalation %d: the resident blocked the bot", view.id)
-            return False
-        except TelegramError as error:
-            log.error("escalation %d: answer not delivered: %s", view.id, error)
-            return False
-        return True
+        return AnswerOutcome(status, view)
 
     async def refresh_staff_post(self, view: EscalationView) -> None:
         """Show the escalation's current state on its staff post (answered by whom, learned)."""
-        if self.bot is None or view.staff_chat_id is None or view.staff_message_id is None:
-            return
-        try:
-            await self.bot.edit_message_text(
-                self.render_post(view),
-                chat_id=view.staff_chat_id,
-                message_id=view.staff_message_id,
-                parse_mode=ParseMode.HTML,
-                reply_markup=self.learn_markup(view),
-            )
-        except BadRequest as error:
-            # "message is not modified" and posts deleted by staff are harmless.
-            log.info("staff post of escalation %d not edited: %s", view.id, error)
-        except TelegramError as error:
-            log.warning("staff post of escalation %d not edited: %s", view.id, error)
+        if self.board is not None:
+            await self.board.refresh(view)
 
     async def mark_learned(self, escalation_id: int, item_id: str) -> EscalationView | None:
         """Note that staff taught the knowledge base this escalation's question."""
@@ -487,3 +500,71 @@ class EscalationDesk:
             )
             await session.commit()
         return await self.get(escalation_id)
+
+
+# -- the escalation policy: what happens to a resident's question ---------------------------------
+
+Reply = Literal["small_talk", "empty", "answer", "suggest", "staff"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionRoute:
+    """How the bot replies to a question, and why staff get it when they do."""
+
+    reply: Reply
+    # Set when the question goes to staff.
+    cause: Cause | None = None
+    # Told before the question goes to staff (e.g. that it is about another city).
+    preface: Html | None = None
+
+
+def route_question(
+    result: MatchResult, *, wants_person: bool, settings: Settings, language: str
+) -> QuestionRoute:
+    """Decide what becomes of a matched question.
+
+    A resident who asked for a person gets one whatever the matcher says. Small talk and
+    messages with nothing to read get a friendly word, never staff. The matcher's answer or
+    choice is given when it has one; everything else goes to staff, and a question about
+    another city is first told that the bot only knows this one.
+    """
+    if wants_person:
+        return QuestionRoute("staff", cause="person")
+    if result.reason == "small_talk":
+        return QuestionRoute("small_talk")
+    if result.reason == "empty":
+        return QuestionRoute("empty")
+    if result.decision == "answer" and result.best is not None:
+        return QuestionRoute("answer")
+    if result.decision == "suggest":
+        return QuestionRoute("suggest")
+    preface = None
+    if result.reason.startswith("other_place:"):
+        preface = t(
+            "escalated_other_place",
+            language,
+            place=result.reason.removeprefix("other_place:"),
+            city=settings.city_en if language == "en" else settings.city,
+        )
+    return QuestionRoute("staff", cause="escalate", preface=preface)
+
+
+def staff_answer_notice(
+    settings: Settings,
+    language: str,
+    calendar: WorkCalendar | None = None,
+    now: dt.datetime | None = None,
+) -> Html:
+    """Tell the resident roughly when a person will answer (office hours, working days).
+
+    `calendar` should be the tickets' (one per process, so a year it does not know is logged
+    once).
+    """
+    telegram = settings.telegram
+    hours = OfficeHours.parse(telegram.staff_hours, telegram.timezone, calendar)
+    moment = now or utcnow()
+    if hours.is_open(moment):
+        return t("escalated_in_hours", language, hours=telegram.staff_answer_hours)
+    opening = hours.next_opening(moment)
+    when = f"{opening:%Y-%m-%d %H:%M}" if language == "en" else f"{opening:%m月%d日 %H:%M}"
+    return t("escalated_after_hours", language, hours=hours.label, when=when)

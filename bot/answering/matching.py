@@ -907,9 +907,7 @@ class Matcher:
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([text])[0]
         return vector
 
-    def _nearest_items(
-        self, vector: npt.NDArray[np.float32], count: int
-    ) -> npt.NDArray[np.intp]:
+    def _nearest_items(self, vector: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
         """The `count` items whose centroids are nearest to the question, nearest first."""
         count = min(count, len(self.items))
         if self._sem_reduced is None:

@@ -18,7 +18,6 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from bot.answering.escalations import standalone_bot
 from bot.console.rendering import render
 from bot.console.routes import setup_routes
 from bot.console.security import (
@@ -31,6 +30,8 @@ from bot.console.state import SERVICES, ZONE
 from bot.console.views.figures import setup_figures
 from bot.core.config import Settings
 from bot.services import Services, open_services
+from bot.telegram.escalation_posts import connect as connect_staff_group
+from bot.telegram.escalation_posts import standalone_bot
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ def run_standalone(settings: Settings, host: str, port: int) -> None:
             bot = standalone_bot(settings)
             await bot.initialize()
             opened.push_async_callback(bot.shutdown)
-            services.escalations.attach_bot(bot)
+            connect_staff_group(services, bot)
         else:
             log.warning("no TELEGRAM_BOT_TOKEN: answers from the console cannot be delivered")
         app = init_app(services)

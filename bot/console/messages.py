@@ -12,6 +12,12 @@ from aiohttp import web
 # code: (kind, Chinese, English); kind "ok" or "error" picks the colour.
 NOTICES: dict[str, tuple[str, str, str]] = {
     "delivered": ("ok", "答复已发送给群众。", "The answer was sent to the resident."),
+    "queued": (
+        "error",
+        "答复已保存，暂时未能送达群众，系统会自动重试。",
+        "The answer was saved but could not be sent just now; it will be sent again "
+        "automatically.",
+    ),
     "undeliverable": (
         "error",
         "答复已保存，但未能送达群众（对方可能已屏蔽机器人）。",

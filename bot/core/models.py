@@ -312,14 +312,18 @@ class OutboxMessage(Base):
     """A delivery to a department, written in the same transaction as the event it carries.
 
     Delivered at least once by the worker; the department de-duplicates by `idempotency_key`.
+    A staff answer to an escalated question goes to the resident the same way, without a
+    ticket or an event.
     """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
-    event_id: Mapped[int] = mapped_column(ForeignKey("ticket_events.id"))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id"), nullable=True, index=True
+    )
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id"), nullable=True)
     department_id: Mapped[str] = mapped_column(String(128))
     # telegram, webhook (a department); resident, staff, supervisor (Telegram notices)
     channel: Mapped[str] = mapped_column(String(16))

@@ -24,6 +24,7 @@ from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Defau
 from bot.core.i18n import t
 from bot.services import Services
 from bot.telegram.context import CONTEXT_TYPES, BotApplication, BotContext
+from bot.telegram.escalation_posts import connect as connect_staff_group
 from bot.telegram.persistence import DatabasePersistence
 from bot.telegram.request import AiohttpRequest
 from handlers import (
@@ -236,7 +237,7 @@ def build_application(
         builder = builder.base_file_url(telegram.api_base_file_url)
     application: BotApplication = builder.build()
     application.bot_data.services = services
-    services.escalations.attach_bot(application.bot)
+    connect_staff_group(services, application.bot)
     if application.job_queue is not None:
         application.job_queue.run_repeating(
             repost_escalations, interval=REPOST_CHECK_SECONDS, first=5, name=REPOST_JOB

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
@@ -11,15 +12,27 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 from bot.core.i18n import language_or_default
 from bot.core.residents import ResidentProfile
 from bot.services import Services
+from bot.telegram.flood import FloodGate
+from bot.telegram.membership import ChatMembership
 
 
 class BotData:
-    """bot_data: the process's services (never persisted)."""
+    """bot_data: what the handlers of one application share (never persisted).
 
-    __slots__ = ("services",)
+    `services` are the process's; the rest is filled in by the handler modules' register(app).
+    """
+
+    __slots__ = ("flood_gate", "members", "served_groups", "services")
 
     def __init__(self) -> None:
         self.services: Services | None = None
+        # Who is in the staff group and the departments' chats (handlers/staff.py, departments).
+        self.members = ChatMembership()
+        # The per-resident flood limit (handlers/guards.py sets it from the settings).
+        self.flood_gate: FloodGate | None = None
+        # Group chats other than the staff group that an area serves: (context, chat id) ->
+        # served. The group guard (handlers/guards.py) lets their updates through.
+        self.served_groups: list[Callable[[BotContext, int], bool]] = []
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):

@@ -13,7 +13,9 @@ number and event id); departments de-duplicate by it. Rows of one ticket to one 
 delivered in order: a row waits while an earlier one is pending.
 
 After `max_attempts` failures a row is marked `failed`, and a `delivery_failed` event puts an
-alert in the staff chat (and in the console, which lists failed rows).
+alert in the staff chat (and in the console, which lists failed rows). A row of no ticket (a
+staff answer to an escalated question) is only logged: whoever answered was told at the time
+that it had not gone out yet.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class Delivery:
     """A claimed outbox row, detached from the database session."""
 
     id: int
-    ticket_id: int
-    event_id: int
+    # None for a staff answer to an escalated question (it belongs to no ticket).
+    ticket_id: int | None
+    event_id: int | None
     department_id: str
     channel: str
     idempotency_key: str
@@ -400,7 +403,7 @@ class DeliveryWorker:
         }
         if status == "pending":
             values["next_attempt_at"] = now + dt.timedelta(seconds=wait)
-        if status == "failed" and item.channel != "staff":
+        if status == "failed" and item.channel != "staff" and item.ticket_id is not None:
             # The alert is an event of the ticket, so it is written with the ticket locked.
             async with (
                 self._writes,

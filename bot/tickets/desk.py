@@ -360,6 +360,14 @@ class TicketDesk:
 
     # -- filing -------------------------------------------------------------------------------
 
+    def clean_description(self, text: str | None) -> str:
+        """Return a description fit to file; InvalidTicketInput (empty, too_long, too_short)."""
+        limits = self.settings.tickets
+        description = clean_text(text, limit=limits.max_description_chars, what="the description")
+        if len(description) < limits.min_description_chars:
+            raise InvalidTicketInput("the description is too short", code="too_short")
+        return description
+
     def validate_draft(self, draft: TicketDraft) -> TicketDraft:
         """Return the draft with its texts cleaned; raise InvalidTicketInput on what cannot be filed."""
         limits = self.settings.tickets
@@ -369,11 +377,7 @@ class TicketDesk:
             raise InvalidTicketInput(f"unknown ticket type {draft.type!r}", code="type") from None
         if draft.category not in self.categories():
             raise InvalidTicketInput(f"unknown category {draft.category!r}", code="category")
-        description = clean_text(
-            draft.description, limit=limits.max_description_chars, what="the description"
-        )
-        if len(description) < limits.min_description_chars:
-            raise InvalidTicketInput("the description is too short", code="too_short")
+        description = self.clean_description(draft.description)
         if len(draft.photos) > limits.max_photos:
             raise InvalidTicketInput(f"more than {limits.max_photos} photos", code="photos")
         if draft.anonymous and draft.type not in ANONYMOUS_TYPES:

@@ -2,10 +2,9 @@
 alerts, and the timeline as a resident reads it, in Simplified Chinese and English.
 
 The delivery worker renders outbox payloads with these functions; the handlers render the same
-things for /status. Callback data of the buttons are built here and parsed by the handlers
-(handlers/status.py: "tkt:", handlers/departments.py: "dpt:"), so both ends agree; each stays
-under Telegram's 64 bytes. Every text from residents, officers and staff goes through `t`,
-which escapes it.
+things for /status. The buttons under these messages are Telegram's business and are added in
+bot/telegram/ticket_keyboards.py. Every text from residents, officers and staff goes through
+`t`, which escapes it.
 """
 
 from __future__ import annotations
@@ -14,45 +13,12 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
 from bot.core.i18n import Html, add_strings, t
 from bot.core.vocabulary import EventKind, TicketType
 from bot.tickets.desk import TimelineEntry
 
 # Department name in a language, by id (None for no or an unknown department).
 DepartmentNames = Callable[[str | None, str], str | None]
-
-# -- callback data ---------------------------------------------------------------------------
-
-TICKETS_MENU = "tkt:start"
-
-
-def view_data(ticket_id: int) -> str:
-    return f"tkt:v:{ticket_id}"
-
-
-def add_information_data(ticket_id: int) -> str:
-    return f"tkt:add:{ticket_id}"
-
-
-def solved_data(ticket_id: int, solved: bool) -> str:
-    return f"tkt:s:{ticket_id}:{int(solved)}"
-
-
-def rating_data(ticket_id: int, solved: bool, stars: int) -> str:
-    return f"tkt:rt:{ticket_id}:{int(solved)}:{stars}"
-
-
-def department_action_data(action: str, number: str, extra: str = "") -> str:
-    # By number, not id: departments know tickets by their public number.
-    return f"dpt:{action}:{number}" + (f":{extra}" if extra else "")
-
-
-def staff_assign_data(ticket_id: int, department_id: str) -> str:
-    data = f"stf:asg:{ticket_id}:{department_id}"
-    return data if len(data.encode()) <= 64 else f"stf:asg:{ticket_id}:"
-
 
 add_strings(
     "tickets",
@@ -332,19 +298,16 @@ def _which(data: Mapping[str, Any], language: str) -> Html:
 # -- residents ---------------------------------------------------------------------------------
 
 
-def resident_notice(
+def resident_notice_text(
     payload: Mapping[str, Any], language: str, zone: dt.tzinfo, names: DepartmentNames
-) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+) -> Html | None:
     """Return the notice a resident gets about an event, or None when it needs none."""
     event = payload["event"]
     kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
-    ticket_id = int(payload["ticket_id"])
     number = payload["number"]
     department = names(payload.get("department_id"), language) or t("tkt_staff", language)
-    view = InlineKeyboardButton(t("tkt_button_view", language), callback_data=view_data(ticket_id))
     kind_of = type_name(payload.get("type", ""), language)
     deadline = _local_date(payload.get("reply_deadline"), zone)
-    buttons: list[list[InlineKeyboardButton]] = [[view]]
     if kind == "acknowledged":
         text = t(
             "tkt_notice_acknowledged",
@@ -371,15 +334,6 @@ def resident_notice(
             number=number,
             question=body,
         )
-        buttons = [
-            [
-                InlineKeyboardButton(
-                    t("tkt_button_add_information", language),
-                    callback_data=add_information_data(ticket_id),
-                )
-            ],
-            [view],
-        ]
     elif kind == "replied":
         text = t(
             "tkt_notice_replied",
@@ -389,24 +343,11 @@ def resident_notice(
             number=number,
             reply=body,
         )
-        buttons = [
-            [
-                InlineKeyboardButton(
-                    t("tkt_button_solved", language), callback_data=solved_data(ticket_id, True)
-                ),
-                InlineKeyboardButton(
-                    t("tkt_button_not_solved", language),
-                    callback_data=solved_data(ticket_id, False),
-                ),
-            ],
-            [view],
-        ]
     elif kind == "returned":
         former = names(data.get("from_department_id"), language) or t("tkt_staff", language)
         text = t("tkt_notice_returned", language, number=number, department=former, reason=body)
     elif kind == "rejected":
         text = t("tkt_notice_rejected", language, number=number, reason=body)
-        buttons = []
     elif kind == "extended":
         text = t(
             "tkt_notice_extended",
@@ -434,7 +375,7 @@ def resident_notice(
         text = t("tkt_notice_reopened", language, number=number, department=department)
     else:
         return None
-    return text, InlineKeyboardMarkup(buttons) if buttons else None
+    return text
 
 
 def timeline_line(
@@ -503,43 +444,6 @@ def _short(text: str, limit: int = 300) -> str:
 # -- departments --------------------------------------------------------------------------------
 
 
-def department_buttons(
-    number: str, ticket_type: str, status: str, language: str
-) -> InlineKeyboardMarkup | None:
-    """Return the buttons a department's card shows in a ticket's current status."""
-    row: list[InlineKeyboardButton] = []
-    if status == "assigned":
-        row.append(
-            InlineKeyboardButton(
-                t("tkt_dept_ack", language), callback_data=department_action_data("ack", number)
-            )
-        )
-    if status not in ("assigned", "acknowledged"):
-        return None
-    row.append(
-        InlineKeyboardButton(
-            t("tkt_dept_reply", language), callback_data=department_action_data("reply", number)
-        )
-    )
-    second = [
-        InlineKeyboardButton(
-            t("tkt_dept_hand_back", language),
-            callback_data=department_action_data("back", number),
-        ),
-        InlineKeyboardButton(
-            t("tkt_dept_ask", language), callback_data=department_action_data("ask", number)
-        ),
-    ]
-    if ticket_type == "disclosure":
-        second.append(
-            InlineKeyboardButton(
-                t("tkt_dept_extend", language),
-                callback_data=department_action_data("ext", number),
-            )
-        )
-    return InlineKeyboardMarkup([row, second])
-
-
 def _details(ticket: Mapping[str, Any], language: str) -> Html:
     parts: list[str] = []
     location = ticket.get("location") or {}
@@ -575,9 +479,7 @@ def _details(ticket: Mapping[str, Any], language: str) -> Html:
     return Html("".join(parts))
 
 
-def department_message(
-    payload: Mapping[str, Any], language: str, zone: dt.tzinfo
-) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+def department_text(payload: Mapping[str, Any], language: str, zone: dt.tzinfo) -> Html | None:
     """Return what a department's chat shows for an event (None: nothing to show)."""
     event, ticket = payload["event"], payload["ticket"]
     kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
@@ -593,9 +495,8 @@ def department_message(
         "description": _short(ticket.get("description", ""), 3000),
         "details": _details(ticket, language),
     }
-    buttons = department_buttons(number, ticket_type, "assigned", language)
     if kind == "assigned":
-        return t("tkt_dept_new", language, **common), buttons
+        return t("tkt_dept_new", language, **common)
     if kind == "reopened":
         comment = body or ""
         text = t(
@@ -609,53 +510,45 @@ def department_message(
                 if k in ("number", "reply", "description", "details")
             },
         )
-        return text, buttons
+        return text
     if kind == "information_added":
         photos = t("tkt_dept_photos", language, count=data["photos"]) if data.get("photos") else ""
         return t(
             "tkt_dept_information", language, number=number, body=body or "—", photos=Html(photos)
-        ), None
+        )
     if kind == "reminder":
-        return (
-            t(
-                "tkt_dept_reminder",
-                language,
-                number=number,
-                which=_which(data, language),
-                date=data.get("deadline_date", ""),
-            ),
-            None,
+        return t(
+            "tkt_dept_reminder",
+            language,
+            number=number,
+            which=_which(data, language),
+            date=data.get("deadline_date", ""),
         )
     if kind == "escalated":
-        return (
-            t(
-                "tkt_dept_escalated",
-                language,
-                number=number,
-                which=_which(data, language),
-                date=data.get("deadline_date", ""),
-            ),
-            None,
+        return t(
+            "tkt_dept_escalated",
+            language,
+            number=number,
+            which=_which(data, language),
+            date=data.get("deadline_date", ""),
         )
     if kind == "closed":
         rating = ""
         if data.get("rating"):
             solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
             rating = t("tkt_dept_rating", language, stars=stars(data.get("rating")), solved=solved)
-        return t("tkt_dept_closed", language, number=number, rating=Html(rating)), None
+        return t("tkt_dept_closed", language, number=number, rating=Html(rating))
     if kind == "rejected":
-        return t("tkt_dept_rejected", language, number=number, reason=body), None
+        return t("tkt_dept_rejected", language, number=number, reason=body)
     if kind == "withdrawn":
-        return t("tkt_dept_withdrawn", language, number=number), None
+        return t("tkt_dept_withdrawn", language, number=number)
     return None
 
 
 # -- staff and supervisor ------------------------------------------------------------------------
 
 
-def staff_message(
-    payload: Mapping[str, Any], language: str, names: DepartmentNames
-) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+def staff_text(payload: Mapping[str, Any], language: str, names: DepartmentNames) -> Html | None:
     """Return the staff chat's alert for an event (triage, hand-back, failed delivery)."""
     event = payload["event"]
     kind, body, data = event["kind"], event.get("body", ""), event.get("data") or {}
@@ -667,60 +560,40 @@ def staff_message(
     }
     if kind == "triage":
         description = _short(str(payload.get("description", "")), 500)
-        markup = None
-        candidates = [c for c in data.get("candidates", []) if isinstance(c, str)]
-        if candidates:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        InlineKeyboardButton(
-                            "→ " + (names(c, language) or c),
-                            callback_data=staff_assign_data(int(payload["ticket_id"]), c),
-                        )
-                    ]
-                    for c in candidates[:3]
-                ]
-            )
-        return t("tkt_staff_triage", language, description=description, **common), markup
+        return t("tkt_staff_triage", language, description=description, **common)
     if kind == "returned":
         former = names(data.get("from_department_id"), language) or "—"
-        return t("tkt_staff_returned", language, department=former, reason=body, **common), None
+        return t("tkt_staff_returned", language, department=former, reason=body, **common)
     if kind == "delivery_failed":
         department = names(data.get("department_id"), language) or data.get("department_id", "—")
-        return (
-            t(
-                "tkt_staff_delivery_failed",
-                language,
-                number=number,
-                department=department,
-                channel=data.get("channel", ""),
-                attempts=data.get("attempts", ""),
-                error=_short(str(data.get("error", "")), 300),
-            ),
-            None,
+        return t(
+            "tkt_staff_delivery_failed",
+            language,
+            number=number,
+            department=department,
+            channel=data.get("channel", ""),
+            attempts=data.get("attempts", ""),
+            error=_short(str(data.get("error", "")), 300),
         )
     return None
 
 
-def supervisor_message(
+def supervisor_text(
     payload: Mapping[str, Any], language: str, names: DepartmentNames
-) -> tuple[Html, InlineKeyboardMarkup | None] | None:
+) -> Html | None:
     """Return the supervisor chat's 督办 alert for an overdue ticket."""
     event = payload["event"]
     if event["kind"] != "escalated":
         return None
     data = event.get("data") or {}
     department = names(payload.get("department_id"), language) or t("tkt_no_department", language)
-    return (
-        t(
-            "tkt_supervisor_escalated",
-            language,
-            number=payload["number"],
-            type=type_name(payload.get("type", ""), language),
-            category=payload.get("category", ""),
-            department=department,
-            which=_which(data, language),
-            date=data.get("deadline_date", ""),
-        ),
-        None,
+    return t(
+        "tkt_supervisor_escalated",
+        language,
+        number=payload["number"],
+        type=type_name(payload.get("type", ""), language),
+        category=payload.get("category", ""),
+        department=department,
+        which=_which(data, language),
+        date=data.get("deadline_date", ""),
     )

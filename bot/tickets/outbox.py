@@ -6,7 +6,9 @@ then delivers every row at least once. Channels:
 
 - `telegram` and `webhook`: the ticket's department, as configured under [departments.<id>];
   a department with only the web console gets no rows (the console reads the tickets).
-- `resident`: a notice to the resident in their Telegram chat, in their language.
+- `resident`: a notice to the resident in their Telegram chat, in their language; also a staff
+  member's answer to a question the bot handed over (`escalation_answer_message`), which
+  belongs to no ticket.
 - `staff`: the staff chat ([telegram] staff_chat_id): triage, hand-backs, failed deliveries.
 - `supervisor`: the supervisor chat ([telegram] supervisor_chat_id): overdue tickets (督办).
 
@@ -18,7 +20,7 @@ the resident agreed to share them, and never for an anonymous report.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -151,6 +153,54 @@ def notice_payload(ticket: Ticket, event: TicketEvent, kb: KnowledgeBase) -> dic
             "at": _iso(event.created_at),
         },
     }
+
+
+ESCALATION_ANSWER = "escalation_answer"
+
+
+def escalation_answer_message(
+    *,
+    escalation_id: int,
+    resident_id: int,
+    language: str,
+    question: str,
+    answer: str,
+    now: dt.datetime,
+    claim: tuple[str, dt.datetime] | None = None,
+) -> OutboxMessage:
+    """Return the row that sends a staff answer to the resident who asked.
+
+    The caller adds it in the transaction that records the answer. `claim` (token, lease end)
+    leases it to the caller, which delivers it at once instead of waiting for a worker.
+    """
+    token, lease = claim if claim is not None else (None, None)
+    return OutboxMessage(
+        ticket_id=None,
+        event_id=None,
+        department_id="",
+        channel="resident",
+        idempotency_key=f"escalation:{escalation_id}:answer",
+        payload={
+            "version": PAYLOAD_VERSION,
+            "kind": ESCALATION_ANSWER,
+            "escalation_id": escalation_id,
+            "resident_id": resident_id,
+            "language": language,
+            "question": question,
+            "answer": answer,
+        },
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        locked_until=lease,
+        claim_token=token,
+        created_at=now,
+    )
+
+
+def is_escalation_answer(payload: Mapping[str, Any]) -> bool:
+    """Tell whether a `resident` row carries a staff answer rather than a ticket notice."""
+    return payload.get("kind") == ESCALATION_ANSWER
 
 
 class OutboxWriter:
