@@ -297,3 +297,19 @@ async def test_a_chunked_body_over_the_limit_is_too_large_not_forged(
     status, answer = await raw_exchange(callback_url, head, chunked(pieces))
     assert (status, answer) == (413, {"ok": False, "error": "body too large"})
     assert (await desk.get(pollution.number)).status == "assigned"
+
+
+async def test_a_nul_character_in_any_text_field_is_refused_by_name_and_changes_nothing(
+    desk: TicketDesk, http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket
+) -> None:
+    # PostgreSQL cannot store U+0000 in text: without the check this was a 500 there.
+    for fields, name in [
+        ({"action": "acknowledge", "officer": "李\u0000科员"}, "officer"),
+        ({"action": "reply", "text": "已处理\u0000。"}, "text"),
+        ({"action": "reply", "text": "已处理。", "outcome": "other\u0000"}, "outcome"),
+    ]:
+        status, answer = await post(
+            http, callback_url + PATH, *signed({"ticket": pollution.number} | fields)
+        )
+        assert (status, answer) == (400, {"ok": False, "error": f"invalid fields: {name}"})
+    assert (await desk.get(pollution.number)).status == "assigned"

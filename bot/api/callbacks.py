@@ -15,10 +15,10 @@ named by [departments.<id>] secret_env; a department without one has no endpoint
 
 Every request is checked in this order and refused with a 4xx that says why, and logged:
 size by Content-Length (413), department and secret (404), the body read to its end, chunked or
-not (413 past the limit), signature and timestamp window (401), JSON and schema (400), nonce
-already used (409, a replay), then the action itself (404 unknown ticket, 403 not this
-department's, 409 not possible in the ticket's state, 422 bad text). A nonce is spent even
-when the action is refused, so a captured request can never be replayed.
+not (413 past the limit), signature and timestamp window (401), JSON and schema, U+0000 in a
+text included (400), nonce already used (409, a replay), then the action itself (404 unknown
+ticket, 403 not this department's, 409 not possible in the ticket's state, 422 bad text). A
+nonce is spent even when the action is refused, so a captured request can never be replayed.
 """
 
 from __future__ import annotations
@@ -31,7 +31,14 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
@@ -69,6 +76,15 @@ class CallbackBody(BaseModel):
     officer: str = Field("", max_length=100)
     outcome: str | None = Field(None, max_length=32)
     days: int | None = Field(None, ge=1, le=20)
+
+    @field_validator("text", "officer", "outcome")
+    @classmethod
+    def _without_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL cannot store U+0000 in text; a sender that puts one in has a bug to fix,
+        # so it is told which field rather than having its words quietly changed.
+        if value is not None and "\x00" in value:
+            raise ValueError("U+0000 (NUL) is not allowed in text")
+        return value
 
 
 def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
