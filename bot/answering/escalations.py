@@ -24,7 +24,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot.core.config import Settings
-from bot.core.db import write_gate
+from bot.core.db import storable, write_gate
 from bot.core.i18n import Html, t
 from bot.core.models import Escalation, Question, Resident, utcnow
 from bot.telegram.message_split import pack_lines, text_lines
@@ -400,12 +400,12 @@ class EscalationDesk:
         self, escalation_id: int, text: str, staff_name: str, via: Via
     ) -> AnswerOutcome:
         """Answer an escalation and deliver the answer to the resident; the first answer wins."""
-        answer = text.strip()
+        answer = storable(text).strip()
         if not answer:
             return AnswerOutcome("invalid", problem="empty")
         if len(answer) > MAX_ANSWER_CHARS:
             return AnswerOutcome("invalid", problem="too_long")
-        name = _clip(" ".join(staff_name.split()) or "?", 200)
+        name = _clip(" ".join(storable(staff_name).split()) or "?", 200)
         async with self._gate, self.sessions() as session:
             claimed = await session.execute(
                 update(Escalation)

@@ -50,6 +50,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+def storable(text: str) -> str:
+    """Return text as both databases store it: without U+0000 (NUL), which PostgreSQL refuses.
+
+    For whatever people type that goes into a text column (questions, names, answers); the
+    character is invisible and means nothing in a message.
+    """
+    return text.replace("\x00", "")
+
+
 def is_sqlite(url: str) -> bool:
     """Tell whether a database URL is SQLite."""
     return url.startswith("sqlite")
