@@ -33,7 +33,8 @@ def _skip_postgres() -> bool:
     return os.environ.get("BOT_TEST_SKIP_POSTGRES") == "1"
 
 
-async def _admin(statement: str) -> None:
+async def postgres_admin(statement: str) -> None:
+    """Run one statement on the PostgreSQL server's `test` database (creating, dropping)."""
     dsn = POSTGRES_ADMIN_URL.replace("postgresql+asyncpg://", "postgresql://")
     connection = await asyncpg.connect(dsn)
     try:
@@ -49,7 +50,7 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("BOT_TEST_SKIP_POSTGRES=1")
     name = f"bot_test_{uuid.uuid4().hex[:12]}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(postgres_admin(f'CREATE DATABASE "{name}"'))
     except (OSError, asyncpg.PostgresError) as error:
         pytest.fail(
             f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({error}); database tests "
@@ -65,7 +66,7 @@ def postgres_url() -> Iterator[str]:
 
     asyncio.run(migrate())
     yield url
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _empty_all_tables(engine: AsyncEngine) -> None:

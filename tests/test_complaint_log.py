@@ -378,3 +378,13 @@ async def test_a_common_word_is_found_by_walking_the_log_newest_first(
     await tickets.add(description="路灯坏了")
     assert await numbers(sessions, parsed(q="噪音")) == [first.number, second.number]
     assert await numbers(sessions, parsed(q="噪音"), limit=1) == [first.number]
+
+
+async def test_a_nul_character_in_a_search_or_category_is_left_out(
+    sessions: async_sessionmaker[AsyncSession], tickets: Tickets
+) -> None:
+    # PostgreSQL refuses U+0000 in a query's text: a crafted console URL was a server error.
+    noise = await tickets.add(description="人民路夜间施工噪音扰民")
+    filters = parsed(q="噪\u0000音", category="市容\u0000环境")
+    assert (filters.search, filters.category) == ("噪音", "市容环境")
+    assert await numbers(sessions, filters) == [noise.number]

@@ -269,3 +269,52 @@ async def test_questions_asked_at_once_are_written_together_each_under_its_own_i
         record = await services.questions.get(question_id)
         assert record is not None
         assert record.text == text
+
+
+# U+0000 (NUL): PostgreSQL cannot store it in text, so residents' and staff's words keep all but it.
+NUL = "\u0000"
+
+
+async def test_a_question_with_a_nul_character_is_stored_without_it(services: Services) -> None:
+    question_id = await _ask(services, f"身份证{NUL}丢了怎么补办")
+    stored = await services.questions.get(question_id)
+    assert stored is not None
+    assert stored.text == "身份证丢了怎么补办"
+
+
+async def test_a_question_for_a_person_with_a_nul_character_is_stored_without_it(
+    services: Services,
+) -> None:
+    resident = await services.residents.touch(3004, 3004)
+    question_id = await services.questions.record_for_person(
+        resident_id=resident.id,
+        chat_id=3004,
+        message_id=None,
+        language="zh",
+        result=services.knowledge.matcher.match(f"我要找{NUL}人工"),
+    )
+    stored = await services.questions.get(question_id)
+    assert stored is not None
+    assert stored.text == "我要找人工"
+
+
+async def test_a_residents_name_with_a_nul_character_is_stored_without_it(
+    services: Services,
+) -> None:
+    await services.residents.touch(3005, 3005, display_name=f"李{NUL}雷")
+    async with services.sessions() as session:
+        resident = (await session.scalars(select(Resident))).one()
+    assert resident.display_name == "李雷"
+
+
+async def test_a_staff_answer_with_a_nul_character_is_stored_without_it(
+    services: Services,
+) -> None:
+    question_id = await _ask(services, "今天天气怎么样")
+    opened = await services.escalations.open(question_id, "escalate")
+    assert opened is not None
+    outcome = await services.escalations.answer_escalation(
+        opened.id, f"晴{NUL}天。", f"王{NUL}芳", "console"
+    )
+    assert outcome.escalation is not None
+    assert (outcome.escalation.answer_text, outcome.escalation.answered_by) == ("晴天。", "王芳")

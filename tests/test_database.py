@@ -1,20 +1,29 @@
 """The schema is built by migrations on both backends, and migrations go down and up again;
-the writers of one SQLite database queue at one gate."""
+processes started together on a fresh database migrate it once and all start; the writers of
+one SQLite database queue at one gate."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import os
 import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from sqlalchemy import inspect, select
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import LoadedKnowledge
 from bot.core.config import Settings
 from bot.core.db import (
+    alembic_config,
     create_engine,
     downgrade_database,
     session_factory,
@@ -23,6 +32,8 @@ from bot.core.db import (
 )
 from bot.core.models import Base, Resident, utcnow
 from bot.tickets.desk import TicketDesk
+from tests.fixtures_db import BACKENDS, POSTGRES_ADMIN_URL, postgres_admin
+from tests.fixtures_knowledge import REPO_ROOT
 from tests.fixtures_tickets import MovableClock, add_resident, draft
 
 
@@ -110,3 +121,114 @@ def test_postgresql_writers_have_no_gate_to_queue_at() -> None:
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:9/none")
     gate = write_gate(session_factory(engine))
     assert not isinstance(gate, asyncio.Lock)
+
+
+# -- processes that start together on a fresh database ----------------------------------------
+
+STARTERS = 4
+# A starter as `python -m bot worker` is one: it imports the bot, waits until every starter is
+# ready (a line on standard input), then migrates.
+STARTER_SCRIPT = """
+import asyncio, sys
+from bot.core.db import create_engine, upgrade_database
+
+async def main(url):
+    engine = create_engine(url)
+    try:
+        await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+print("ready", flush=True)
+sys.stdin.readline()
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+@pytest.fixture(params=BACKENDS)
+async def fresh_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a database nothing has migrated yet, once per backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/fresh.sqlite3"
+        return
+    if os.environ.get("BOT_TEST_SKIP_POSTGRES") == "1":
+        pytest.skip("BOT_TEST_SKIP_POSTGRES=1")
+    name = f"bot_fresh_{uuid.uuid4().hex[:12]}"
+    await postgres_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES_ADMIN_URL.rpartition('/')[0]}/{name}"
+    finally:
+        await postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _revisions() -> list[str]:
+    return [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+
+
+async def _assert_at_head_once(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert versions.scalars().all() == [_revisions()[0]]
+        assert {t.name for t in Base.metadata.sorted_tables} <= await _tables(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_engines_migrating_a_fresh_database_together_run_each_migration_once(
+    fresh_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    engines = [create_engine(fresh_database_url) for _ in range(STARTERS)]
+    try:
+        with caplog.at_level(logging.INFO, logger="alembic.runtime.migration"):
+            results = await asyncio.gather(
+                *(upgrade_database(e) for e in engines), return_exceptions=True
+            )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    assert [r for r in results if r is not None] == []
+    ran = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Running upgrade")]
+    assert len(ran) == len(_revisions()), ran
+    await _assert_at_head_once(fresh_database_url)
+
+
+@pytest.mark.slow
+async def test_processes_started_together_on_a_fresh_database_all_start(
+    fresh_database_url: str,
+) -> None:
+    env = os.environ | {"PYTHONPATH": str(REPO_ROOT)}
+    starters = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            STARTER_SCRIPT,
+            fresh_database_url,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO_ROOT,
+            env=env,
+        )
+        for _ in range(STARTERS)
+    ]
+    try:
+        for starter in starters:
+            assert starter.stdout is not None
+            assert await asyncio.wait_for(starter.stdout.readline(), 60) == b"ready\n"
+        for starter in starters:
+            assert starter.stdin is not None
+            starter.stdin.write(b"go\n")
+            await starter.stdin.drain()
+        outcomes = [await asyncio.wait_for(s.communicate(), 60) for s in starters]
+    finally:
+        for starter in starters:
+            if starter.returncode is None:
+                starter.kill()
+                await starter.wait()
+    failures = [
+        err.decode() for s, (_, err) in zip(starters, outcomes, strict=True) if s.returncode
+    ]
+    assert failures == []
+    await _assert_at_head_once(fresh_database_url)

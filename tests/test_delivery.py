@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.answering.store import LoadedKnowledge
 from bot.core.config import Settings, load_settings
 from bot.core.models import OutboxMessage
-from bot.tickets.delivery import DeliveryWorker, WebhookChannel
+from bot.tickets.delivery import Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
 from bot.tickets.desk import Actor, TicketDesk
 from tests.fixtures_tickets import (
     REPO_ROOT,
@@ -408,3 +408,25 @@ secret_env = "TEST_ECOLOGY_SECRET"
     assert len(department_endpoint.calls) == 8
     assert sorted(department_endpoint.unique) == sorted({c.key for c in department_endpoint.calls})
     assert len(department_endpoint.unique) == 4
+
+
+class RefusingWithNul:
+    """A channel whose endpoint answered with U+0000 in its error page."""
+
+    async def deliver(self, item: Delivery) -> None:
+        raise DeliveryFailed("HTTP 500: stack\u0000trace", permanent=True)
+
+
+async def test_an_error_holding_a_nul_character_is_recorded_without_it(
+    webhook_desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # PostgreSQL cannot store U+0000 in text: the failure could not be written, so the row was
+    # neither marked failed nor reported, and came back when its lease ran out.
+    resident = await add_resident(sessions, 3006)
+    filed = await webhook_desk.file(pollution(resident))
+    worker = DeliveryWorker(webhook_desk, {"webhook": RefusingWithNul()})
+    await worker.run_until_idle()
+    [row] = await webhook_rows(sessions)
+    assert (row.status, row.last_error) == ("failed", "HTTP 500: stacktrace")
+    failed = (await webhook_desk.timeline(filed.number))[-1]
+    assert (failed.kind, failed.data["error"]) == ("delivery_failed", "HTTP 500: stacktrace")

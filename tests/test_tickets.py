@@ -479,3 +479,39 @@ async def test_hostile_text_is_stored_as_text() -> None:
     assert masked_excerpt("<b>电话</b> 138 1234 5678 邮箱 a.b@example.com") == (
         "<b>电话</b> 13*********** 邮箱 ***"
     )
+
+
+async def test_nul_characters_in_residents_and_officers_words_are_stored_without_them(
+    desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # PostgreSQL cannot store U+0000 in text; SQLite would keep it where nobody can see it.
+    nul = "\u0000"
+    resident = await add_resident(sessions, 1024)
+    filed = await desk.file(
+        draft(
+            resident,
+            category="生态环境",
+            description=f"工厂排污{nul}，河道有臭味。",
+            contact_name=f"测试{nul}居民",
+            contact_phone=f"139{nul}00000000",
+            location_text=f"河{nul}边",
+            share_identity=True,
+        )
+    )
+    officer = Actor.department("ecology-environment", f"eco{nul}-2", f"李{nul}科员")
+    await desk.ask_resident(filed.number, officer, f"具体{nul}位置？")
+    await desk.add_information(filed.number, resident, f"桥{nul}下。")
+    await desk.reply(filed.number, officer, f"已{nul}处理。")
+    await desk.rate(filed.number, resident, solved=True, rating=5, comment=f"谢{nul}谢")
+    ticket = await desk.get(filed.number)
+    stored = [ticket.description, ticket.contact_name, ticket.contact_phone, ticket.location_text]
+    assert stored == ["工厂排污，河道有臭味。", "测试居民", "13900000000", "河边"]
+    assert ticket.rating_comment == "谢谢"
+    events = await events_of(sessions, filed.number)
+    said = [(e.actor_id, e.data.get("actor_name"), e.body) for e in events if e.body]
+    assert said == [
+        ("eco-2", "李科员", "具体位置？"),
+        (str(resident), None, "桥下。"),
+        ("eco-2", "李科员", "已处理。"),
+        (str(resident), None, "谢谢"),
+    ]

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.answering.matching import MatchResult
 from bot.answering.staff_hours import OfficeHours
 from bot.core.config import Settings
-from bot.core.db import write_gate
+from bot.core.db import storable, write_gate
 from bot.core.i18n import Html, t
 from bot.core.models import Escalation, Question, Resident, utcnow
 from bot.core.workdays import WorkCalendar
@@ -418,12 +418,12 @@ class EscalationDesk:
         self, escalation_id: int, text: str, staff_name: str, via: Via
     ) -> AnswerOutcome:
         """Answer an escalation and send the answer to the resident; the first answer wins."""
-        answer = text.strip()
+        answer = storable(text).strip()
         if not answer:
             return AnswerOutcome("invalid", problem="empty")
         if len(answer) > MAX_ANSWER_CHARS:
             return AnswerOutcome("invalid", problem="too_long")
-        name = _clip(" ".join(staff_name.split()) or "?", 200)
+        name = _clip(" ".join(storable(staff_name).split()) or "?", 200)
         now = utcnow()
         # With a courier the row is leased to this call, which delivers it at once; no worker
         # takes it meanwhile, and if this process dies the lease runs out and a worker does.

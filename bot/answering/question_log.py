@@ -15,7 +15,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.matching import MatchResult
-from bot.core.db import write_gate
+from bot.core.db import storable, write_gate
 from bot.core.models import Question, utcnow
 
 Feedback = Literal["helpful", "not_helpful"]
@@ -65,6 +65,14 @@ def _record(row: Question) -> QuestionRecord:
     )
 
 
+def _question_texts(result: MatchResult) -> dict[str, str]:
+    """Return the question as typed and normalised, as the questions table stores them."""
+    return {
+        "text": storable(result.question)[:MAX_QUESTION_CHARS],
+        "normalized": storable(result.normalized)[:MAX_QUESTION_CHARS],
+    }
+
+
 def candidates_of(result: MatchResult, limit: int = 5) -> list[dict[str, Any]]:
     """Return the matcher's candidates as stored: id, title in the question's language, score."""
     return [
@@ -102,8 +110,7 @@ class QuestionLog:
             resident_id=resident_id,
             chat_id=chat_id,
             message_id=message_id,
-            text=result.question[:MAX_QUESTION_CHARS],
-            normalized=result.normalized[:MAX_QUESTION_CHARS],
+            **_question_texts(result),
             language=language,
             decision=result.decision,
             reason=result.reason[:64],
@@ -158,8 +165,7 @@ class QuestionLog:
             resident_id=resident_id,
             chat_id=chat_id,
             message_id=message_id,
-            text=result.question[:MAX_QUESTION_CHARS],
-            normalized=result.normalized[:MAX_QUESTION_CHARS],
+            **_question_texts(result),
             language=language,
             decision="escalate",
             reason="person",

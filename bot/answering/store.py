@@ -79,7 +79,7 @@ def build_matcher(
         if status.embedder is not None
         else None
     )
-    lexicon = general_lexicon() if signals.general_lexicon else ()
+    lexicon = general_lexicon(english=status.embedder is None) if signals.general_lexicon else ()
     return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon)
 
 

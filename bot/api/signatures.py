@@ -2,7 +2,7 @@
 
 What a department's system does with the bot's webhooks, and what the bot's own test endpoints,
 benchmarks and try-out department do; the bot's callback endpoint (`bot.api.callbacks`) checks
-its requests with the same `verify`, reading the body under a size limit first.
+its requests with the same `verify`, reading the body under a size limit first (`read_body`).
 """
 
 from __future__ import annotations
@@ -28,3 +28,26 @@ async def verified_body(
         tolerance_seconds=tolerance_seconds,
     )
     return body
+
+
+class BodyTooLarge(Exception):
+    """A request's body is longer than the reader accepts."""
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Return a request's whole body; raise BodyTooLarge as soon as it passes `limit` bytes.
+
+    The body is read until it ends, however it arrives: in pieces over the network, or chunked
+    without a Content-Length (one `read` returns only what has arrived so far). No more than
+    `limit` + 1 bytes are ever held.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"Content-Length {request.content_length} is over {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(limit + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body is over {limit} bytes")
+    return b"".join(chunks)

@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import logging
 import weakref
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -46,6 +48,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def storable(text: str) -> str:
+    """Return text as both databases store it: without U+0000 (NUL), which PostgreSQL refuses.
+
+    For whatever people type that goes into a text column (questions, names, answers); the
+    character is invisible and means nothing in a message.
+    """
+    return text.replace("\x00", "")
 
 
 def is_sqlite(url: str) -> bool:
@@ -112,14 +123,74 @@ def _downgrade(connection: Connection, revision: str) -> None:
     command.downgrade(config, revision)
 
 
+# The key of the PostgreSQL advisory lock that migrations hold (any number, the same everywhere;
+# advisory locks are per database, so databases on one server do not wait for each other).
+MIGRATION_LOCK_KEY = 7_315_029_461
+# Alembic keeps the running migration in module globals, so an event loop migrates one database
+# at a time, whichever it is (an asyncio.Lock belongs to one loop: one lock per loop).
+_MIGRATION_LOCKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _migration_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _MIGRATION_LOCKS.get(loop)
+    if lock is None:
+        lock = _MIGRATION_LOCKS[loop] = asyncio.Lock()
+    return lock
+
+
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply the migrations up to `revision` (the latest by default)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_upgrade, revision)
+    """Apply the migrations up to `revision` (the latest by default).
+
+    Processes started together on a fresh database (the bot and extra workers) would otherwise
+    each create the tables and each insert the version row, and all but one would crash. So the
+    upgrade holds a lock that only one process can have: on PostgreSQL an advisory lock, on
+    SQLite the database's write lock, taken first (BEGIN IMMEDIATE) and held by one transaction
+    around every migration. The others wait for it, then find the schema current and do nothing.
+    """
+    await _migrate(engine, _upgrade, revision)
     log.info("database schema is at %s", revision)
 
 
 async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
     """Undo migrations down to `revision` (used to test that migrations go both ways)."""
-    async with engine.begin() as connection:
-        await connection.run_sync(_downgrade, revision)
+    await _migrate(engine, _downgrade, revision)
+
+
+async def _migrate(
+    engine: AsyncEngine, step: Callable[[Connection, str], None], revision: str
+) -> None:
+    async with _migration_lock(), engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            await _migrate_holding_advisory_lock(connection, step, revision)
+            return
+        async with connection.begin():
+            # pysqlite begins no transaction before DDL by itself: this one takes the write
+            # lock at once (waiting while another process migrates), and makes the migrations
+            # one transaction that other processes see whole or not at all.
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            await connection.run_sync(step, revision)
+
+
+async def _migrate_holding_advisory_lock(
+    connection: AsyncConnection, step: Callable[[Connection, str], None], revision: str
+) -> None:
+    lock = {"key": MIGRATION_LOCK_KEY}
+    # A session lock, taken and committed before the migrations' transaction begins, so that
+    # transaction reads what the previous holder committed whatever the isolation level.
+    await connection.execute(text("SELECT pg_advisory_lock(:key)"), lock)
+    await connection.commit()
+    try:
+        async with connection.begin():
+            await connection.run_sync(step, revision)
+    finally:
+        try:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), lock)
+            await connection.commit()
+        except Exception:
+            # A connection that cannot release the lock is closed instead, which releases it
+            # too; it must not go back to the pool still holding it.
+            await connection.invalidate()
+            raise

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.db import conflict_insert, write_gate
+from bot.core.db import conflict_insert, storable, write_gate
 from bot.core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.core.models import Resident, utcnow
 
@@ -117,7 +117,7 @@ class ResidentDirectory:
             "telegram_user_id": telegram_user_id,
             "chat_id": chat_id,
             "language": language_from_telegram(language_hint),
-            "display_name": display_name[:200],
+            "display_name": storable(display_name)[:200],
             "created_at": now,
             "last_seen_at": now,
             "blocked_bot": False,

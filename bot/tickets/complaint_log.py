@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
+from bot.core.db import storable
 from bot.core.models import Ticket, utcnow
 from bot.core.vocabulary import TicketStatus, TicketType
 
@@ -56,29 +57,33 @@ class LogFilters:
     def parse(cls, query: dict[str, str], *, departments: Sequence[str] = ()) -> LogFilters:
         """Read filters from a query string, dropping values that are not allowed."""
 
+        def text(name: str) -> str:
+            # A query string can hold U+0000, which PostgreSQL refuses in a statement's text.
+            return storable(query.get(name, ""))
+
         def choice(name: str, allowed: Sequence[str]) -> str:
-            value = query.get(name, "").strip()
+            value = text(name).strip()
             return value if value in allowed else ""
 
         def date(name: str) -> dt.date | None:
             try:
-                return dt.date.fromisoformat(query.get(name, "").strip())
+                return dt.date.fromisoformat(text(name).strip())
             except ValueError:
                 return None
 
-        department = query.get("department", "").strip()
+        department = text("department").strip()
         if department != UNROUTED and departments and department not in departments:
             department = ""
         return cls(
             type=choice("type", TICKET_TYPES),
             status=choice("status", TICKET_STATUSES),
             department=department[:128],
-            category=" ".join(query.get("category", "").split())[:128],
+            category=" ".join(text("category").split())[:128],
             date_from=date("from"),
             date_to=date("to"),
-            overdue=query.get("overdue", "") in ("1", "on", "true"),
+            overdue=text("overdue") in ("1", "on", "true"),
             rating=choice("rating", RATING_CHOICES),
-            search=" ".join(query.get("q", "").split())[:MAX_SEARCH_CHARS],
+            search=" ".join(text("q").split())[:MAX_SEARCH_CHARS],
         )
 
     def as_query(self) -> dict[str, str]:

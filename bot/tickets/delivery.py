@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from bot.core.config import DeliverySettings, Settings
+from bot.core.db import storable
 from bot.core.models import OutboxMessage, Resident
 from bot.core.vocabulary import EventKind
 from bot.tickets.desk import Actor, TicketDesk
@@ -381,7 +382,8 @@ class DeliveryWorker:
     async def _failed(self, item: Delivery, failure: DeliveryFailed) -> str:
         now = self.clock()
         attempts = item.attempts + 1
-        error = failure.reason[:_MAX_ERROR]
+        # The reason may quote what a department's system answered, which may hold anything.
+        error = storable(failure.reason)[:_MAX_ERROR]
         if failure.drop:
             status = "dropped"
         elif failure.permanent or attempts >= self.settings.max_attempts:

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import DISCLOSURE_EXTENSION_DAYS, Settings
-from bot.core.db import conflict_insert, write_gate
+from bot.core.db import conflict_insert, storable, write_gate
 from bot.core.models import (
     Ticket,
     TicketAttachment,
@@ -1196,15 +1196,17 @@ class TicketDesk:
         its number).
         """
         payload = dict(data or {})
+        # Texts pass through `clean_text`; who acts comes from elsewhere (a Telegram name, a
+        # console account, a department's system) and may hold what PostgreSQL cannot store.
         if actor.name:
-            payload.setdefault("actor_name", actor.name)
+            payload.setdefault("actor_name", storable(actor.name))
         if actor.department_id:
             payload.setdefault("actor_department_id", actor.department_id)
         event = TicketEvent(
             ticket_id=ticket.id,
             kind=kind,
             actor_type=actor.type,
-            actor_id=actor.id,
+            actor_id=storable(actor.id),
             body=body,
             data=payload,
             visible_to_resident=visible,

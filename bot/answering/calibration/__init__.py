@@ -265,12 +265,13 @@ def calibrate(kb: KnowledgeBase, semantic: EmbeddingCache | None = None) -> Scor
     """Fit the matcher's score models on a knowledge base: with the semantic signal (when
     `semantic` is given) and without it, for a process where the model cannot load."""
     negatives = out_of_scope_questions()
-    lexicon = general_lexicon()
-    lexical = fit_score_model(calibration_questions(kb, negatives, lexicon=lexicon))
+    lexical = fit_score_model(calibration_questions(kb, negatives, lexicon=general_lexicon()))
     if semantic is None:
         return ScoreModels(semantic=lexical, lexical=lexical)
     with_semantic = fit_score_model(
-        calibration_questions(kb, negatives, semantic=semantic, lexicon=lexicon)
+        calibration_questions(
+            kb, negatives, semantic=semantic, lexicon=general_lexicon(english=False)
+        )
     )
     return ScoreModels(semantic=with_semantic, lexical=lexical)
 
