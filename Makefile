@@ -52,8 +52,13 @@ screenshots: $(VENV)/.dev chromium
 test: lint typecheck pytest
 
 evaluate: $(VENV)/.runtime
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation-residents.toml --new-city
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation-residents.toml
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation.toml --new-city
 	$(BIN)/python -m bot evaluate --set tests/data/evaluation.toml
+	$(BIN)/python -m bot evaluate --set tests/data/evaluation-holdout.toml --new-city
 	$(BIN)/python -m bot evaluate --set tests/data/evaluation-holdout.toml
+	$(BIN)/python -m bot evaluate --set tests/data/taipei-questions.toml --knowledge benchmarks/data/taipei-faq
 
 calibrate: $(VENV)/.runtime
 	$(BIN)/python -m bot calibrate --write

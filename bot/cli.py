@@ -45,13 +45,17 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer questions from the arguments or from standard input, one per line."""
     from bot.answering.cards import build_card, render_plain
     from bot.answering.knowledge_base import KnowledgeBaseError
-    from bot.answering.store import build_knowledge, thresholds_from
+    from bot.answering.store import build_knowledge, signals_from, thresholds_from
 
+    signals = signals_from(settings)
     try:
-        loaded = build_knowledge(_knowledge_dir(args, settings), thresholds_from(settings))
+        loaded = build_knowledge(
+            _knowledge_dir(args, settings), thresholds_from(settings), signals
+        )
     except KnowledgeBaseError as error:
         print(error, file=sys.stderr)
         return 2
+    semantic = signals.embedder().describe()
     questions: Iterable[str] = args.questions if args.questions else _lines(sys.stdin)
     for question in questions:
         result = loaded.matcher.match(question)
@@ -61,6 +65,8 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
             record = {
                 "question": question,
                 "decision": result.decision,
+                "intent": result.intent,
+                "reason": result.reason,
                 "item_id": best.item.id if best else None,
                 "score": round(result.score, 4),
                 "candidates": [
@@ -71,6 +77,7 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
                     }
                     for c in result.candidates
                 ],
+                "semantic": semantic,
             }
             print(json.dumps(record, ensure_ascii=False), flush=True)
             continue
@@ -85,6 +92,18 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
             ):
                 title = candidate.item.get_text("title", language)
                 print(f"  {number}. {title}  ({candidate.score:.2f})")
+        elif result.decision == "report":
+            print(
+                "This sounds like a problem to report: the chat offers to file it as a ticket."
+                if language == "en"
+                else "这像是需要反映的问题：在聊天中可以直接提交为工单。"
+            )
+        elif result.decision == "decline":
+            print(
+                "This is outside what the city's public-service bot can help with."
+                if language == "en"
+                else "这个问题不在政务服务的范围内。"
+            )
         else:
             print(
                 "A member of staff will answer this question."
@@ -113,6 +132,12 @@ def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
         f"disclosure items) in {len(kb.categories())} categories, {len(kb.departments)} "
         f"departments, {len(kb.synonyms)} synonym groups: OK"
     )
+    from bot.answering.lexicon import general_lexicon
+    from bot.answering.store import signals_from
+
+    signals = signals_from(settings)
+    lexicon = f"{len(general_lexicon())} groups" if signals.general_lexicon else "off"
+    print(f"semantic matching: {signals.embedder().describe()}; general lexicon: {lexicon}")
     return 0
 
 
@@ -125,14 +150,18 @@ def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         evaluate,
         format_report,
         load_evaluation_set,
+        new_city_base,
     )
-    from bot.answering.knowledge_base import KnowledgeBaseError
-    from bot.answering.store import build_knowledge, thresholds_from
+    from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.answering.store import build_matcher, signals_from, thresholds_from
 
     try:
         cases = load_evaluation_set(Path(args.set))
-        loaded = build_knowledge(_knowledge_dir(args, settings), thresholds_from(settings))
-        report = evaluate(loaded.matcher, cases)
+        kb = load_knowledge_base(_knowledge_dir(args, settings))
+        if args.new_city:
+            kb = new_city_base(kb)
+        matcher = build_matcher(kb, thresholds_from(settings), signals_from(settings))
+        report = evaluate(matcher, cases)
     except (KnowledgeBaseError, EvaluationSetError) as error:
         print(error, file=sys.stderr)
         return 2
@@ -382,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluation.add_argument("--json", action="store_true", help="print the figures as JSON")
     evaluation.add_argument("--failures", action="store_true", help="list every miss")
+    evaluation.add_argument(
+        "--new-city",
+        action="store_true",
+        help="strip the knowledge base to what a new city writes first: three Chinese "
+        "questions an item, nothing in English, no synonyms file",
+    )
     evaluation.set_defaults(handler=command_evaluate)
 
     calibration = commands.add_parser(

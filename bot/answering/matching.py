@@ -160,8 +160,8 @@ class MatchResult:
 class MatchingThresholds:
     """Where the calibrated probability turns into a decision (config.toml [matching])."""
 
-    answer: float = 0.6
-    suggest: float = 0.4
+    answer: float = 0.8
+    suggest: float = 0.25
     # The best must beat the second by this much to be answered outright; otherwise the
     # resident chooses between them.
     margin: float = 0.25
