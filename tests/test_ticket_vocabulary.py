@@ -17,7 +17,7 @@ from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, Tick
 from bot.core.workdays import time_zone
 from bot.tickets.clock import TicketClock
 from bot.tickets.desk import DISCLOSURE_OUTCOMES, Actor, TicketDesk, TimelineEntry
-from bot.tickets.messages import staff_message, status_name, timeline_line, type_name
+from bot.tickets.messages import staff_text, status_name, timeline_line, type_name
 from tests.fixtures_tickets import MovableClock, add_resident, draft
 
 ZONE = time_zone("Asia/Shanghai")
@@ -171,9 +171,9 @@ def test_the_chat_words_every_event_in_both_languages() -> None:
                     "type": "complaint",
                     "event": {"kind": kind, "body": "", "data": entry(kind).data},
                 }
-                message = staff_message(payload, language, names)
+                message = staff_text(payload, language, names)
                 assert message is not None
-                lines[language] = str(message[0])
+                lines[language] = str(message)
             else:
                 line = timeline_line(entry(kind), language, ZONE, names)
                 assert line is not None, (kind, language)

@@ -850,6 +850,11 @@ class Matcher:
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
+        home = [normalize(name) for name in self.thresholds.home_names]
+        self._home_tokens = frozenset(
+            [f"w{name}" for name in home if has_cjk(name)]
+            + [t for name in home if not has_cjk(name) for t in english_tokens(name)]
+        )
         self._vocabulary: dict[str, int] = {}
         with _collection_paused():
             self.analyzer = _TextAnalyzer([*kb.synonyms, *lexicon], _item_terms(kb))
@@ -1190,6 +1195,10 @@ class Matcher:
         unknown_weight = 0.0
         unknown_word = False
         for token in dict.fromkeys(tokens.strings()):
+            if token in self._home_tokens:
+                # The city's own name says nothing about which of its services is meant
+                # ("how do I ... in Taipei" must not pick the one item named after the city).
+                continue
             index = self._vocabulary.get(token)
             if index is None:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
