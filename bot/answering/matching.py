@@ -1,6 +1,7 @@
 """Find the knowledge-base item a resident's question is about, or know that none fits.
 
-The pipeline (design.md §3):
+The pipeline (README "How matching works"; docs/matching.md for the semantic signal, the lexicon and
+what the resident wants):
 
 1. `normalize` (NFKC, half-width, simplified Chinese, lower case, punctuation out).
 2. Synonyms: every word of a synonym group is rewritten to the group's first word, so 户籍 and
@@ -211,6 +212,9 @@ CONFIDENCE_NAMES = (
 )
 _CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:10]]
 _SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
+_FUZZY_COLUMN = FEATURE_NAMES.index("fuzzy_ratio")
+# A fuzzy ratio this close to 1 is the question written exactly as one of the item's phrasings.
+_EXACT = 0.999
 WEIGHTS_FILE = Path(__file__).resolve().parent / "calibration" / "weights.json"
 
 
@@ -441,7 +445,12 @@ def _sound_keys(
 class _TextAnalyzer:
     """Turns text into canonical text and tokens, with the knowledge base's vocabulary."""
 
-    def __init__(self, synonyms: Sequence[Sequence[str]], terms: Iterable[str]) -> None:
+    def __init__(
+        self,
+        synonyms: Sequence[Sequence[str]],
+        terms: Iterable[str],
+        lexicon: Sequence[Sequence[str]] = (),
+    ) -> None:
         self.canonical: dict[str, str] = {}
         for group in synonyms:
             words = [w for w in normalize_many(group) if w]
@@ -449,6 +458,17 @@ class _TextAnalyzer:
                 continue
             for word in words:
                 # A word in two groups keeps its first group: the knowledge base decides.
+                self.canonical.setdefault(word, words[0])
+        # Homophone repair aims at the knowledge base's own words only: the general lexicon's
+        # thousands of words would turn ordinary text into them (的时 → 的士 → 出租车).
+        repair_terms = set(normalize_many(list(terms))) | set(self.canonical)
+        repair_terms |= set(self.canonical.values())
+        for group in lexicon:
+            words = [w for w in normalize_many(group) if w]
+            if len(words) < 2:
+                continue
+            for word in words:
+                # After the city's groups: a word in both keeps the city's.
                 self.canonical.setdefault(word, words[0])
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
@@ -459,9 +479,7 @@ class _TextAnalyzer:
             else None
         )
         self.general = general_vocabulary()
-        kb_terms = (
-            set(normalize_many(list(terms))) | set(self.canonical) | set(self.canonical.values())
-        )
+        kb_terms = repair_terms | set(self.canonical) | set(self.canonical.values())
         self.kb_terms = {t for t in kb_terms if len(t) >= 2 and all(has_cjk(c) for c in t)}
         # The words segmentation knows, in one set (a miss costs one lookup): the general
         # vocabulary and the knowledge base's terms of up to eight characters.
@@ -476,7 +494,7 @@ class _TextAnalyzer:
 
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
-        for term in sorted(self.kb_terms):
+        for term in sorted(t for t in self.kb_terms if t in repair_terms):
             if 2 <= len(term) <= 6:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
@@ -857,7 +875,7 @@ class Matcher:
         )
         self._vocabulary: dict[str, int] = {}
         with _collection_paused():
-            self.analyzer = _TextAnalyzer([*kb.synonyms, *lexicon], _item_terms(kb))
+            self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
             self._build(held_out)
             self._build_semantic(held_out)
 
@@ -1478,11 +1496,21 @@ class Matcher:
         # How far the best leads: the share of its ranking probability the second lacks.
         lead = 1.0 - second / best_probability
         decision, reason = self._decide(confidence, lead)
+        # A resident who typed one of the item's own phrasings (as normalised) means that item;
+        # the score model never saw such questions (calibration holds phrasings out).
+        best_row = int(order[0])
+        if (
+            decision != "answer"
+            and rows[best_row, _FUZZY_COLUMN] >= _EXACT
+            and (order.size == 1 or rows[int(order[1]), _FUZZY_COLUMN] < _EXACT)
+        ):
+            decision, reason = "answer", "exact"
+            confidence = max(confidence, self.thresholds.answer)
         intent = "question"
         off_topic = decision == "escalate" and not cues and self._off_topic(vector, rows)
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
-        if decision != "suggest" and not off_topic and order.size > 1:
+        if decision != "suggest" and reason != "exact" and not off_topic and order.size > 1:
             second_close = float(probabilities[order[1]]) >= _VAGUE_SECOND * best_probability
             if (
                 (decision == "answer" and second_close)
