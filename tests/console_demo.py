@@ -113,6 +113,10 @@ async def add_demo_work(
             )
         )
     ).number
-    for question in ("今天天气怎么样", "我家的狗走丢了能帮忙找吗", "办证大厅可以带宠物进去吗"):
+    for question in (
+        "养狗需要办什么证，去哪里办",
+        "我家的狗走丢了能帮忙找吗",
+        "办证大厅可以带宠物进去吗",
+    ):
         await add_escalation(services, resident, question)
     return live

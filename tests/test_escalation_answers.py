@@ -38,7 +38,7 @@ SETTINGS = conversation_settings("sqlite+aiosqlite://")
         ("社保卡丢了怎么办", True, "staff", "person"),
         ("你好", False, "small_talk", None),
         ("😀", False, "empty", None),
-        ("今天天气怎么样", False, "staff", "escalate"),
+        ("养狗需要办什么证，去哪里办", False, "staff", "escalate"),
     ],
 )
 def test_what_becomes_of_a_question(
@@ -98,7 +98,7 @@ def test_the_answering_domain_knows_nothing_of_telegram() -> None:
 
 async def _escalated_question(services: Services, chat_id: int = 5151) -> int:
     resident = await services.residents.touch(chat_id, chat_id)
-    result = services.knowledge.matcher.match("今天天气怎么样")
+    result = services.knowledge.matcher.match("养狗需要办什么证，去哪里办")
     question_id = await services.questions.record(
         resident_id=resident.id, chat_id=chat_id, message_id=1, language="zh", result=result
     )
@@ -137,7 +137,10 @@ async def test_an_answer_is_written_to_the_outbox_with_the_answer_and_waits_for_
     assert row.claim_token is None
     assert row.idempotency_key == f"escalation:{escalation_id}:answer"
     assert row.payload["kind"] == ESCALATION_ANSWER
-    assert (row.payload["question"], row.payload["answer"]) == ("今天天气怎么样", "明天晴。")
+    assert (row.payload["question"], row.payload["answer"]) == (
+        "养狗需要办什么证，去哪里办",
+        "明天晴。",
+    )
 
     channel = RecordingChannel()
     worker = DeliveryWorker(services.tickets, {"resident": channel})
@@ -200,7 +203,7 @@ async def _outbox(bot: BotHarness) -> list[OutboxMessage]:
 
 async def test_a_staff_answer_reaches_the_resident_through_the_outbox(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("今天天气怎么样", expect=2)
+    await chat.send("养狗需要办什么证，去哪里办", expect=2)
     replies = await bot.staff_room().reply(bot.latest_staff_post(), "明天晴。", expect=3)
     assert replies.text == "✅ 答复已发送给居民。"
     assert replies.elsewhere[0].text.endswith("明天晴。")
@@ -213,7 +216,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     bot: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chat = bot.resident()
-    await chat.send("今天天气怎么样", expect=2)
+    await chat.send("养狗需要办什么证，去哪里办", expect=2)
     send_message = local_methods.METHODS["sendmessage"]
     refused: list[str] = []
 
@@ -246,7 +249,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     assert chat.last_bot_message is not None
     assert (
         chat.last_bot_message.text
-        == "👩\u200d💼 工作人员答复\n您的问题：今天天气怎么样\n\n明天晴。"
+        == "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n明天晴。"
     )
     (row,) = await _outbox(bot)
     assert (row.status, row.attempts) == ("sent", 2)
@@ -254,7 +257,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
 
 async def test_a_resident_who_blocked_the_bot_is_dropped_from_the_outbox(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("今天天气怎么样", expect=2)
+    await chat.send("养狗需要办什么证，去哪里办", expect=2)
     bot.api.block_bot(chat.user)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
     replies = await staff.reply(bot.latest_staff_post(), "晴。", expect=3)
@@ -285,7 +288,7 @@ async def test_the_outbox_migration_goes_down_and_up_again(engine: AsyncEngine) 
                 escalation_id=1,
                 resident_id=1,
                 language="zh",
-                question="今天天气怎么样",
+                question="养狗需要办什么证，去哪里办",
                 answer="晴。",
                 now=utcnow(),
             )

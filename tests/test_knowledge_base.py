@@ -375,7 +375,7 @@ async def test_reload_swaps_in_a_valid_change(knowledge_folder: KnowledgeFolder)
     knowledge_folder.item("id-card-renewal")
     store = _store(knowledge_folder)
     before = store.current
-    assert store.matcher.match("结婚登记需要带什么材料").decision == "escalate"
+    assert store.matcher.match("结婚登记需要带什么材料").decision != "answer"
 
     knowledge_folder.item("marriage-registration", **MARRIAGE)
     fresh = await store.reload()

@@ -181,11 +181,13 @@ def test_english_question_in_other_words_is_answered_from_the_bundled_knowledge(
 @pytest.mark.parametrize(
     "question", ["你好", "谢谢！", "hello", "你是机器人吗", "好的👍", "在吗？"]
 )
-def test_small_talk_escalates_without_candidates(matcher: Matcher, question: str) -> None:
+def test_small_talk_is_declined_without_candidates(matcher: Matcher, question: str) -> None:
     result = matcher.match(question)
 
-    assert result.decision == "escalate"
+    # A friendly word, never staff (docs/matching.md, "What the resident wants").
+    assert result.decision == "decline"
     assert result.reason == "small_talk"
+    assert result.intent == "small_talk"
     assert result.candidates == ()
 
 
@@ -218,12 +220,14 @@ def test_another_city_as_a_destination_is_still_our_matter(matcher: Matcher) -> 
     "question",
     ["今天天气怎么样", "附近哪家火锅好吃", "帮我写一首诗", "股票明天会涨吗", "我家猫生病了怎么办"],
 )
-def test_out_of_scope_question_escalates(bundled: LoadedKnowledge, question: str) -> None:
+def test_out_of_scope_question_is_declined(bundled: LoadedKnowledge, question: str) -> None:
     result = bundled.matcher.match(question)
 
-    assert result.decision == "escalate"
-    assert result.reason == "no_match"
-    assert result.score < bundled.matcher.thresholds.suggest
+    # Not a card, not a choice, not a hand-off staff must clear: a polite word and a button.
+    assert result.decision == "decline"
+    assert result.reason == "out_of_scope"
+    assert result.intent == "out_of_scope"
+    assert result.score < bundled.matcher.thresholds.answer
 
 
 @pytest.mark.parametrize("question", ["", "   ", "？？？", "😀😀"])

@@ -316,6 +316,9 @@ _SEMANTIC_PCA_WIDEN = 6
 _VAGUE_CHARS = 4
 _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
+# A choice this unsure is not offered for a question nearer to everyday topics than to the
+# knowledge base (the weather is not a choice between ID cards).
+_OFF_TOPIC_BELOW = 0.5
 # A message with problem words whose best card is less sure than this also offers a ticket.
 _REPORT_OVER_ANSWER = 0.9
 # The beginning of an item's answer is embedded too: it says what the item is about when its
@@ -1507,7 +1510,11 @@ class Matcher:
             decision, reason = "answer", "exact"
             confidence = max(confidence, self.thresholds.answer)
         intent = "question"
-        off_topic = decision == "escalate" and not cues and self._off_topic(vector, rows)
+        off_topic = (
+            (decision == "escalate" or (decision == "suggest" and confidence < _OFF_TOPIC_BELOW))
+            and not cues
+            and self._off_topic(vector, rows)
+        )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
         if decision != "suggest" and reason != "exact" and not off_topic and order.size > 1:
