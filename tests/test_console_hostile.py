@@ -1,5 +1,5 @@
 """The console against a hostile client, over HTTP on 127.0.0.1 (both databases where it matters):
-concurrent password guesses.
+concurrent password guesses, NUL characters and broken encodings.
 """
 
 from __future__ import annotations
@@ -8,18 +8,27 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import func, select
+from yarl import URL
 
 from bot.console.accounts import verify_password
-from bot.core.models import LoginAttempt
+from bot.core.models import LoginAttempt, User
 from bot.core.services import Services
 from tests.fixtures_console import (
     Console,
     ConsoleClient,
+    LoginAs,
+    SampleWork,
     serving,
 )
+
+sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+# Long enough for any answer on a loaded machine, short enough that a hung response fails.
+ANSWER_WITHIN = 20
 
 
 class CountingVerifier:
@@ -120,3 +129,154 @@ async def test_a_right_password_among_concurrent_logins_still_gets_in(
         for c in clients:
             await c.close()
     assert [status for status, _, _ in results] == [303, 303, 303]
+
+
+# -- 2. NUL characters anywhere in a request -------------------------------------------------------
+
+
+async def fetch(client: ConsoleClient, raw: str) -> tuple[int, str, str]:
+    """GET a path given already percent-encoded; return status, content type and body."""
+    url = URL(client.console.url + raw, encoded=True)
+    async with asyncio.timeout(ANSWER_WITHIN):
+        async with client.http.get(url, allow_redirects=False) as response:
+            body = await response.text(errors="replace")
+            return response.status, response.content_type, body
+
+
+@pytest.mark.parametrize(
+    ("account", "raw"),
+    [
+        ("manager", "/tickets/%00"),
+        ("manager", "/tickets/TS-2026-%00000001"),
+        ("manager", "/log?q=%00"),
+        ("manager", "/log?q=%E5%99%AA%00"),
+        ("manager", "/log?%00=1"),
+        ("manager", "/log?department=%00"),
+        ("manager", "/log.csv?q=%00"),
+        ("manager", "/log.xlsx?q=%00"),
+        ("manager", "/figures?department=%00"),
+        ("officer", "/department?q=%00"),
+        ("admin", "/admin/audit?action=%00"),
+        ("admin", "/admin/audit?account=%00"),
+        ("admin", "/tickets/%00"),
+        ("staff", "/inbox?next=%00"),
+    ],
+)
+async def test_a_nul_in_a_url_is_a_clean_client_error(
+    console: Console, work: SampleWork, login_as: LoginAs, account: str, raw: str
+) -> None:
+    client = await login_as(account)
+    status, content_type, body = await fetch(client, raw)
+    assert status in (400, 404), body
+    assert content_type == "text/html"
+    assert "处理请求时出现问题" not in body
+
+
+async def test_a_nul_in_a_form_field_never_reaches_the_database(
+    console: Console, work: SampleWork, login_as: LoginAs
+) -> None:
+    officer = await login_as("officer")
+    await officer.get(f"/tickets/{work.urban}")
+    status, body, _ = await officer.post(
+        f"/tickets/{work.urban}/reply", {"text": "已处理\x00完毕，垃圾已清运。"}
+    )
+    assert status in (303, 400), body
+    admin = await login_as("admin")
+    await admin.get("/admin/users")
+    status, body, _ = await admin.post(
+        "/admin/users", {"username": "zhang\x00san", "role": "staff", "display_name": "张\x00三"}
+    )
+    assert status in (200, 400), body
+    assert "处理请求时出现问题" not in body
+    async with console.services.sessions() as session:
+        names = list(await session.scalars(select(User.username)))
+    assert not any("\x00" in name for name in names)
+
+
+async def test_a_nul_in_the_login_form_is_a_plain_failed_login(client: ConsoleClient) -> None:
+    await client.get("/login")
+    status, body, _ = await client.post("/login", {"username": "mana\x00ger", "password": "x\x00"})
+    assert status in (400, 401), body
+
+
+# -- 3. forms that are not UTF-8, or cut short ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"username=\xff\xfemanager&password=x"),
+        ("application/x-www-form-urlencoded", b"username=\xe4\xbd"),
+        ("application/x-www-form-urlencoded; charset=no-such-charset", b"username=manager"),
+        ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="u"'),
+        (
+            "multipart/form-data; boundary=b",
+            b'--b\r\nContent-Disposition: form-data; name="u"\r\n\r\n\xff\r\n--b--\r\n',
+        ),
+        ("multipart/form-data", b"no boundary at all"),
+    ],
+)
+@sqlite_only
+async def test_a_login_form_that_cannot_be_read_is_a_polite_400(
+    client: ConsoleClient, content_type: str, body: bytes
+) -> None:
+    await client.get("/login")
+    async with asyncio.timeout(ANSWER_WITHIN):
+        async with client.http.post(
+            "/login", data=body, headers={"Content-Type": content_type}, allow_redirects=False
+        ) as response:
+            text = await response.text()
+            assert response.status == 400, text
+            assert response.content_type == "text/html"
+            assert "无法识别" in text
+            assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@sqlite_only
+async def test_a_logged_in_form_that_cannot_be_read_is_a_polite_400(
+    console: Console, work: SampleWork, login_as: LoginAs
+) -> None:
+    officer = await login_as("officer")
+    await officer.get(f"/tickets/{work.urban}")
+    async with officer.http.post(
+        f"/tickets/{work.urban}/reply",
+        data=b"csrf_token=" + officer.token.encode() + b"&text=\xff",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 400
+        assert "无法识别" in await response.text()
+
+
+@sqlite_only
+async def test_an_export_failing_half_way_ends_the_download_instead_of_hanging(
+    console: Console, work: SampleWork, login_as: LoginAs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.core.exports import csv_chunks
+    from bot.tickets.complaint_log import list_tickets
+
+    calls = 0
+
+    async def fails_on_the_second_batch(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("the database went away")
+        return await list_tickets(*args, **kwargs)
+
+    def chunk_per_row(header: Any, rows: Any) -> Any:
+        return csv_chunks(header, rows, rows_per_chunk=1)
+
+    monkeypatch.setattr("bot.console.views.reports.EXPORT_BATCH", 1)
+    monkeypatch.setattr("bot.console.views.reports.list_tickets", fails_on_the_second_batch)
+    monkeypatch.setattr("bot.console.views.reports.csv_chunks", chunk_per_row)
+    manager = await login_as("manager")
+
+    async def download() -> bytes:
+        async with asyncio.timeout(ANSWER_WITHIN):
+            async with manager.http.get("/log.csv") as response:
+                assert response.status == 200
+                return await response.read()
+
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await download()
