@@ -1,5 +1,5 @@
 """The console against a hostile client, over HTTP on 127.0.0.1 (both databases where it matters):
-concurrent password guesses, NUL characters and broken encodings.
+concurrent password guesses, NUL characters and broken encodings, two admins disabling each other.
 """
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -15,15 +15,18 @@ import pytest
 from sqlalchemy import func, select
 from yarl import URL
 
-from bot.console.accounts import verify_password
+from bot.console.accounts import create_user, verify_password
 from bot.core.models import LoginAttempt, User
 from bot.core.services import Services
 from tests.fixtures_console import (
+    PASSWORD,
     Console,
     ConsoleClient,
     LoginAs,
     SampleWork,
+    logged_in,
     serving,
+    user_id_of,
 )
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -280,3 +283,100 @@ async def test_an_export_failing_half_way_ends_the_download_instead_of_hanging(
 
     with pytest.raises(aiohttp.ClientPayloadError):
         await download()
+
+
+# -- 4. the last active admin stays, even when two admins act at once ----------------------------
+
+
+async def second_admin(console: Console) -> None:
+    async with console.services.sessions() as session:
+        await create_user(
+            session,
+            username="admin2",
+            password=PASSWORD,
+            role="admin",
+            departments=set(),
+            display_name="第二管理员",
+        )
+        await session.commit()
+
+
+async def active_admins(console: Console) -> list[str]:
+    async with console.services.sessions() as session:
+        return list(
+            await session.scalars(
+                select(User.username).where(User.role == "admin", User.disabled.is_(False))
+            )
+        )
+
+
+ACTIONS: dict[str, dict[str, str]] = {
+    "disable": {"action": "disable"},
+    "demote": {"action": "role", "role": "manager"},
+}
+
+
+@pytest.mark.parametrize("second_first", [False, True], ids=["first-then-second", "reversed"])
+@pytest.mark.parametrize(
+    ("first_action", "second_action"),
+    [("disable", "disable"), ("disable", "demote"), ("demote", "demote")],
+)
+async def test_two_admins_removing_each_other_at_once_leave_one_active(
+    console: Console,
+    second_first: bool,
+    first_action: str,
+    second_action: str,
+) -> None:
+    await second_admin(console)
+    first = await logged_in(console, "admin")
+    second = await logged_in(console, "admin2")
+    try:
+        first_id = await user_id_of(console.services, "admin")
+        second_id = await user_id_of(console.services, "admin2")
+        await first.get(f"/admin/users/{second_id}")
+        await second.get(f"/admin/users/{first_id}")
+        moves: list[Awaitable[tuple[int, str, str]]] = [
+            first.post(f"/admin/users/{second_id}", ACTIONS[first_action]),
+            second.post(f"/admin/users/{first_id}", ACTIONS[second_action]),
+        ]
+        if second_first:
+            moves.reverse()
+        results = await asyncio.gather(*moves)
+    finally:
+        await first.close()
+        await second.close()
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [303, 400], [body[-400:] for _, body, _ in results]
+    assert len(await active_admins(console)) == 1
+    refused = next(body for status, body, _ in results if status == 400)
+    assert "在用的系统管理员" in refused
+
+
+async def test_the_last_admin_cannot_be_disabled_or_demoted_by_the_command_line(
+    console: Console,
+) -> None:
+    from bot.console.accounts import AccountError, change_role, find_user, set_disabled
+
+    async with console.services.sessions() as session:
+        admin = await find_user(session, "admin")
+        assert admin is not None
+        with pytest.raises(AccountError, match="active admin"):
+            await set_disabled(session, admin, True)
+        with pytest.raises(AccountError, match="active admin"):
+            await change_role(
+                session, admin, role="manager", department_id=None, departments=set()
+            )
+        await session.rollback()
+    assert await active_admins(console) == ["admin"]
+
+
+async def test_another_admin_may_still_be_disabled_while_one_stays(
+    console: Console, login_as: LoginAs
+) -> None:
+    await second_admin(console)
+    admin = await login_as("admin")
+    target = await user_id_of(console.services, "admin2")
+    await admin.get(f"/admin/users/{target}")
+    status, _, _ = await admin.post(f"/admin/users/{target}", {"action": "disable"})
+    assert status == 303
+    assert await active_admins(console) == ["admin"]
