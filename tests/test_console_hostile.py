@@ -5,9 +5,11 @@ concurrent password guesses, NUL characters and broken encodings, two admins dis
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -380,3 +382,117 @@ async def test_another_admin_may_still_be_disabled_while_one_stays(
     status, _, _ = await admin.post(f"/admin/users/{target}", {"action": "disable"})
     assert status == 303
     assert await active_admins(console) == ["admin"]
+
+
+@pytest.fixture
+async def audit_sample(console: Console, work: SampleWork, login_as: LoginAs) -> None:
+    """A manager viewed personal data, an officer was refused a page, someone guessed wrong."""
+    manager = await login_as("manager")
+    await manager.get(f"/tickets/{work.urban}")
+    officer = await login_as("officer")
+    await officer.get("/log")
+    stranger = ConsoleClient(console)
+    await stranger.login("manager", "not-the-password")
+    await stranger.close()
+
+
+# -- the audit log reads as sentences, and filters by account name --------------------------------
+
+
+def table_of(page: str) -> str:
+    """Return the rows of a page's table (the filter form above it names every action too)."""
+    return page[page.index("<tbody>") : page.index("</tbody>")]
+
+
+@sqlite_only
+async def test_the_audit_log_shows_labelled_actions_and_readable_details(
+    audit_sample: None, login_as: LoginAs
+) -> None:
+    admin = await login_as("admin")
+    status, body = await admin.get("/admin/audit")
+    assert status == 200
+    rows = table_of(body)
+    assert "查看个人信息" in rows
+    assert "登录失败" in rows
+    assert "拒绝访问页面" in rows
+    assert "ticket.view_personal_data" not in rows
+    assert "login.failed" not in rows
+    assert "{&#34;" not in rows
+    assert "&#34;:" not in rows
+    assert "联系人姓名" in rows
+    assert "联系电话" in rows
+    assert "部门办理人员" in rows  # the refused officer's role, by its name
+
+
+@sqlite_only
+async def test_the_audit_log_in_english(audit_sample: None, login_as: LoginAs) -> None:
+    admin = await login_as("admin")
+    await admin.get("/lang/en")
+    status, body = await admin.get("/admin/audit")
+    assert status == 200
+    rows = table_of(body)
+    assert "Viewed personal data" in rows
+    assert "Failed login" in rows
+    assert "Contact name" in rows
+
+
+async def test_the_audit_log_filters_by_account_name(
+    audit_sample: None, login_as: LoginAs
+) -> None:
+    admin = await login_as("admin")
+    status, body = await admin.get("/admin/audit", account="Manager")
+    assert status == 200
+    rows = table_of(body)
+    assert "查看个人信息" in rows
+    assert "登录失败" in rows
+    assert "拒绝访问页面" not in rows
+    status, body = await admin.get("/admin/audit", account="nobody-here")
+    assert status == 200
+    assert "没有记录。" in table_of(body)
+    status, body = await admin.get("/admin/audit", action="access.")
+    assert "拒绝访问页面" in table_of(body)
+    assert "查看个人信息" not in table_of(body)
+    status, body = await admin.get("/admin/audit", action="login")
+    assert "登录失败" not in table_of(body)
+    assert "登录" in table_of(body)
+    status, body = await admin.get("/admin/audit", action="log")
+    assert "登录失败" in table_of(body)
+
+
+async def test_failed_logins_for_a_name_without_an_account_are_found_by_that_name(
+    console: Console, client: ConsoleClient, login_as: LoginAs
+) -> None:
+    await client.login("no-such-person", "guess-guess-guess")
+    admin = await login_as("admin")
+    status, body = await admin.get("/admin/audit", account="no-such-person")
+    assert status == 200
+    assert "登录失败" in table_of(body)
+    assert table_of(body).count("<tr>") == 1
+
+
+def test_every_audited_action_has_a_name() -> None:
+    """Actions written as literals anywhere, and the families written with f-strings."""
+    from bot.console.translations import LABELS
+    from bot.console.views import tickets
+
+    root = Path(__file__).resolve().parent.parent / "bot"
+    literal = set()
+    for path in root.rglob("*.py"):
+        source = path.read_text("utf-8")
+        if "record_audit(" in source:
+            literal |= set(re.findall(r'action="([a-z_]+(?:\.[a-z_]+)*)"', source))
+    handlers = [getattr(tickets, name) for name in dir(tickets)]
+    ticket_actions = {
+        f"ticket.{handler.__name__.removeprefix('ticket_')}"
+        for handler in handlers
+        if (getattr(handler, "__doc__", "") or "").startswith("Ticket action:")
+    }
+    exports = {
+        f"export.{kind}.{fmt}"
+        for kind in ("log", "figures", "disclosure")
+        for fmt in ("csv", "xlsx")
+    }
+    expected = literal | ticket_actions | exports
+    assert len(ticket_actions) == 7
+    assert "ticket.view_personal_data" in expected
+    assert sorted(expected - set(LABELS["audit_action"])) == []
