@@ -194,8 +194,8 @@ async def send_csv(
         await response.write(first)
         async for chunk in chunks:
             await response.write(chunk)
-    except (ConnectionError, asyncio.CancelledError):
-        raise
+    except ConnectionError:
+        raise  # the browser went away; nothing to tell it
     except Exception:
         # The headers are gone, so no error page can follow; ending the connection makes the
         # browser report a failed download instead of waiting for the rest forever.
