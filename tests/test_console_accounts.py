@@ -54,10 +54,7 @@ async def attempt(
     ip: str = "10.0.0.1",
     web: WebSettings = WEB,
 ) -> str:
-    async with sessions() as session:
-        result = await log_in(session, web, username, password, ip)
-        await session.commit()
-    return result.outcome
+    return (await log_in(sessions, web, username, password, ip)).outcome
 
 
 async def test_a_password_is_kept_only_as_an_argon2_hash(
@@ -117,9 +114,7 @@ async def test_a_right_password_opens_a_session_stored_only_as_a_hash(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await add(sessions)
-    async with sessions() as session:
-        result = await log_in(session, WEB, "wangfang", PASSWORD, "10.0.0.1")
-        await session.commit()
+    result = await log_in(sessions, WEB, "wangfang", PASSWORD, "10.0.0.1")
     assert result.outcome == "ok"
     async with sessions() as session:
         stored = (await session.execute(select(WebSession))).scalar_one()
@@ -173,9 +168,7 @@ async def test_a_disabled_account_cannot_log_in_and_its_sessions_end(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     await add(sessions)
-    async with sessions() as session:
-        result = await log_in(session, WEB, "wangfang", PASSWORD, "10.0.0.1")
-        await session.commit()
+    result = await log_in(sessions, WEB, "wangfang", PASSWORD, "10.0.0.1")
     async with sessions() as session:
         user = await find_user(session, "wangfang")
         assert user is not None
@@ -196,9 +189,7 @@ async def test_a_reset_gives_a_one_time_password_that_must_be_changed(
         one_time = await reset_password(session, user)
         await session.commit()
     assert await attempt(sessions, "wangfang", PASSWORD) == "invalid"
-    async with sessions() as session:
-        result = await log_in(session, WEB, "wangfang", one_time, "10.0.0.1")
-        await session.commit()
+    result = await log_in(sessions, WEB, "wangfang", one_time, "10.0.0.1")
     assert result.outcome == "ok"
     assert result.user is not None
     assert result.user.must_change_password
@@ -210,9 +201,7 @@ async def test_logging_out_and_expiry_end_a_session(
     await add(sessions)
     tokens = []
     for _ in range(2):
-        async with sessions() as session:
-            tokens.append((await log_in(session, WEB, "wangfang", PASSWORD, "10.0.0.1")).token)
-            await session.commit()
+        tokens.append((await log_in(sessions, WEB, "wangfang", PASSWORD, "10.0.0.1")).token)
     async with sessions() as session:
         found = await find_session(session, tokens[0])
         assert found is not None

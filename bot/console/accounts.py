@@ -12,7 +12,7 @@ from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.audit import record_audit
@@ -189,10 +189,62 @@ async def end_sessions_of(session: AsyncSession, user_id: int) -> None:
     await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
+def _is_active_admin(user: User) -> bool:
+    return user.role == "admin" and not user.disabled
+
+
+async def _lock_admins(session: AsyncSession) -> None:
+    """Make every other transaction that changes an admin wait until this one ends.
+
+    PostgreSQL locks the active admins' rows (in id order, so two transactions cannot deadlock);
+    a transaction waiting for them reads them again, as the first left them. SQLite has no row
+    locks: writing to the table takes the database's one write lock, and what this transaction
+    reads next is the latest.
+    """
+    active = (User.role == "admin") & User.disabled.is_(False)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(select(User.id).where(active).order_by(User.id).with_for_update())
+    else:
+        await session.execute(update(User).where(active).values(disabled=User.disabled))
+
+
+async def _keep_an_admin(session: AsyncSession, user: User, actor_id: int | None) -> None:
+    """Refuse a change that would leave no active admin, checked under the admins' lock.
+
+    Two admins disabling each other at once each see the other still active; with the lock the
+    second waits for the first and then sees it is the last one. An admin disabled or demoted a
+    moment ago (whose page was already open) may not change admins either.
+    """
+    await _lock_admins(session)
+    await session.refresh(user)
+    if actor_id is not None:
+        actor = await session.get(User, actor_id, populate_existing=True)
+        if actor is None or not _is_active_admin(actor):
+            raise AccountError(
+                "您的账号已不是在用的系统管理员，不能修改账号",
+                "your account is no longer an active admin; it cannot change accounts",
+            )
+    if not _is_active_admin(user):
+        return
+    others = await session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == "admin", User.disabled.is_(False), User.id != user.id)
+    )
+    if not others:
+        raise AccountError(
+            "至少要保留一个在用的系统管理员账号，不能停用或改变最后一个",
+            "at least one active admin must remain: the last one cannot be disabled or demoted",
+        )
+
+
 async def set_disabled(
     session: AsyncSession, user: User, disabled: bool, *, actor_id: int | None = None, ip: str = ""
 ) -> None:
-    """Disable an account (its sessions end at once) or enable it again."""
+    """Disable an account (its sessions end at once) or enable it again. The last active admin
+    cannot be disabled (AccountError)."""
+    if disabled:
+        await _keep_an_admin(session, user, actor_id)
     user.disabled = disabled
     if disabled:
         await end_sessions_of(session, user.id)
@@ -237,8 +289,11 @@ async def change_role(
     actor_id: int | None = None,
     ip: str = "",
 ) -> None:
-    """Change what an account may do; its sessions end so the new role applies at once."""
+    """Change what an account may do; its sessions end so the new role applies at once. The last
+    active admin cannot be given another role (AccountError)."""
     checked = check_role(role, department_id or None, departments)
+    if checked != "admin":
+        await _keep_an_admin(session, user, actor_id)
     before = {"role": user.role, "department_id": user.department_id}
     user.role = checked
     user.department_id = department_id or None

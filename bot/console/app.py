@@ -23,6 +23,7 @@ from bot.console.routes import setup_routes
 from bot.console.security import (
     csrf_protection,
     load_viewer,
+    refuse_unsafe_input,
     security_headers,
 )
 from bot.console.sessions import sweep_expired
@@ -42,7 +43,13 @@ SWEEP_SECONDS = 3600
 MAX_REQUEST_BYTES = 256 * 1024
 
 
-_ERROR_TEMPLATES = {403: "forbidden", 404: "not_found", 405: "not_found", 413: "too_large"}
+_ERROR_TEMPLATES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_found",
+    413: "too_large",
+}
 
 
 @web.middleware
@@ -87,7 +94,13 @@ async def sweep_sessions(app: web.Application) -> AsyncIterator[None]:
 def init_app(services: Services) -> web.Application:
     """Build the console for services someone else started (and will close)."""
     app = web.Application(
-        middlewares=[security_headers, error_pages, load_viewer, csrf_protection],
+        middlewares=[
+            security_headers,
+            error_pages,
+            refuse_unsafe_input,
+            load_viewer,
+            csrf_protection,
+        ],
         client_max_size=MAX_REQUEST_BYTES,
     )
     app[SERVICES] = services

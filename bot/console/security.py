@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.console.accounts import Role
+from bot.console.forms import FORM_TYPES, read_form, unsafe_input
 from bot.console.sessions import find_session
 from bot.console.state import LANGUAGE, SERVICES
 from bot.console.translations import LANGUAGES
@@ -129,6 +130,21 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 
 @web.middleware
+async def refuse_unsafe_input(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 400 before anything else reads a request whose path, query string or form holds a
+    NUL, or whose form cannot be decoded.
+
+    PostgreSQL cannot store a NUL in text, so one reaching a query or the audit log failed the
+    request with an error (and an export after its headers were sent); no page needs one.
+    """
+    request[LANGUAGE] = current_language(request)
+    if await unsafe_input(request):
+        log.info("request with a NUL refused: %s %r", request.method, request.path)
+        raise web.HTTPBadRequest(reason="NUL characters are not accepted")
+    return await handler(request)
+
+
+@web.middleware
 async def load_viewer(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find who is logged in and check they may open this route."""
     request[LANGUAGE] = current_language(request)
@@ -190,8 +206,8 @@ async def csrf_protection(request: web.Request, handler: Handler) -> web.StreamR
     viewer = request.get(VIEWER)
     expected = viewer.csrf_token if viewer else request.cookies.get(LOGIN_CSRF_COOKIE, "")
     submitted = ""
-    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()
+    if request.content_type in FORM_TYPES:
+        form = await read_form(request)
         value = form.get(CSRF_FIELD)
         submitted = value if isinstance(value, str) else ""
     if not expected or not secrets.compare_digest(expected.encode(), submitted.encode()):

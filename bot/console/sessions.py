@@ -13,12 +13,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.console.accounts import find_user, hash_password, needs_rehash, verify_password
 from bot.core.audit import record_audit
 from bot.core.config import WebSettings
+from bot.core.db import write_gate
 from bot.core.models import LoginAttempt, User, WebSession, utcnow
 
 # Older than this, login attempts no longer matter to throttling and are swept away.
@@ -52,55 +53,81 @@ async def _recent_failures(
     return int((await session.execute(query)).scalar_one())
 
 
-async def is_throttled(
+async def over_the_limit(
     session: AsyncSession, settings: WebSettings, username: str, ip: str
 ) -> bool:
-    """Tell whether too many logins failed lately for this user name or from this address."""
+    """Tell whether the attempts that did not succeed lately, this one included, are more than
+    allowed for this user name or from this address."""
     since = utcnow() - dt.timedelta(minutes=settings.login_window_minutes)
-    if await _recent_failures(session, since, username=username, ip=None) >= (
+    if await _recent_failures(session, since, username=username, ip=None) > (
         settings.login_attempts
     ):
         return True
     return (
         await _recent_failures(session, since, username=None, ip=ip)
-        >= settings.login_attempts_per_ip
+        > settings.login_attempts_per_ip
     )
 
 
 async def log_in(
-    session: AsyncSession, settings: WebSettings, username: str, password: str, ip: str
+    sessions: async_sessionmaker[AsyncSession],
+    settings: WebSettings,
+    username: str,
+    password: str,
+    ip: str,
 ) -> LoginResult:
-    """Check a password unless throttled; on success open a session (the caller commits)."""
+    """Check a password unless throttled; on success open a session. Commits what it does.
+
+    Checking the limit and counting the attempt are one step, across processes: the attempt is
+    first committed as a failure, and only then are the failures counted, this one included.
+    Of many attempts racing, the k-th to commit counts at least k, so no more than the limit
+    ever reach the password check, however many arrive at once and on however many consoles
+    share the database. An attempt stays counted as a failure until its password is found
+    right; a login whose password is still being checked holds a place in the limit.
+    """
     name = username.strip().lower()[:64]
-    if await is_throttled(session, settings, name, ip):
-        # Counted too, so that hammering a throttled account keeps it throttled.
-        session.add(LoginAttempt(username=name, ip=ip[:64], success=False))
-        await record_audit(
-            session, user_id=None, action="login.throttled", detail={"username": name}, ip=ip
-        )
+    address = ip[:64]
+    gate = write_gate(sessions)
+    async with gate, sessions() as session, session.begin():
+        attempt = LoginAttempt(username=name, ip=address, success=False)
+        session.add(attempt)
+        await session.flush()
+        attempt_id = attempt.id
+    async with sessions() as session:
+        throttled = await over_the_limit(session, settings, name, address)
+        user = None if throttled or not name else await find_user(session, name)
+    if throttled:
+        # The attempt stays a failure, so that hammering a throttled account keeps it throttled.
+        async with gate, sessions() as session, session.begin():
+            await record_audit(
+                session, user_id=None, action="login.throttled", detail={"username": name}, ip=ip
+            )
         return LoginResult("throttled")
-    user = await find_user(session, name) if name else None
     # argon2 takes a tenth of a second on purpose; the event loop keeps serving meanwhile.
     valid = await asyncio.to_thread(
         verify_password, user.password_hash if user else None, password
     )
-    if user is None or not valid or user.disabled:
-        session.add(LoginAttempt(username=name, ip=ip[:64], success=False))
-        await record_audit(
-            session,
-            user_id=user.id if user else None,
-            action="login.failed",
-            detail={"username": name, "disabled": bool(user and user.disabled)},
-            ip=ip,
+    async with gate, sessions() as session, session.begin():
+        # Read again: the account may have been disabled while the password was checked.
+        current = await session.get(User, user.id) if user is not None else None
+        if current is None or not valid or current.disabled:
+            await record_audit(
+                session,
+                user_id=current.id if current else None,
+                action="login.failed",
+                detail={"username": name, "disabled": bool(current and current.disabled)},
+                ip=ip,
+            )
+            return LoginResult("invalid")
+        await session.execute(
+            update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True)
         )
-        return LoginResult("invalid")
-    session.add(LoginAttempt(username=name, ip=ip[:64], success=True))
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
-    token = await open_session(session, user, settings, ip)
-    await record_audit(session, user_id=user.id, action="login", ip=ip)
-    return LoginResult("ok", token=token, user=user)
+        if needs_rehash(current.password_hash):
+            current.password_hash = hash_password(password)
+        current.last_login_at = utcnow()
+        token = await open_session(session, current, settings, ip)
+        await record_audit(session, user_id=current.id, action="login", ip=ip)
+    return LoginResult("ok", token=token, user=current)
 
 
 async def open_session(session: AsyncSession, user: User, settings: WebSettings, ip: str) -> str:

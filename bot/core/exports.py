@@ -1,7 +1,12 @@
 """Tables exported for spreadsheets: CSV (UTF-8 with a byte-order mark) and XLSX.
 
-Any text cell starting with = + - @ tab or carriage return gets a leading apostrophe, so a
-resident who writes `=HYPERLINK(...)` in a complaint cannot make a manager's spreadsheet run it.
+A resident who writes `=HYPERLINK(...)` in a complaint must not make a manager's spreadsheet run
+it. A spreadsheet takes a cell for a formula when it starts with = + - or @, and it may first cut
+the text into several cells (an import splitting on `;`, tab or `|`, a paste of several lines)
+and drop leading spaces. So every place where a piece of text could begin — the start of the
+cell and just after a comma, semicolon, tab, line break or `|` — is looked at past any spaces
+and double quotes, and an apostrophe goes in front of an = + - or @ found there:
+`商店欺诈;=cmd|' /C calc'!A0` is written `商店欺诈;'=cmd|' /C calc'!A0`.
 """
 
 from __future__ import annotations
@@ -9,13 +14,21 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 Cell = str | int | float | None
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@")
+# Where a spreadsheet (or an import into one) may start a new cell.
+SEPARATORS = (",", ";", "\t", "\n", "\r", "|")
+# A place a piece can start, then what a spreadsheet may skip (Python's whitespace, which is also
+# what `str.strip` removes, and double quotes), then a character that starts a formula.
+_FORMULA_AHEAD = re.compile(
+    rf"(\A|[{re.escape(''.join(SEPARATORS))}])([\s\"]*)(?=[{re.escape(''.join(FORMULA_STARTS))}])"
+)
 BOM = "\ufeff"
 # Excel's own limit is 1,048,576 rows; a bigger export is CSV's job.
 MAX_XLSX_ROWS = 200_000
@@ -31,10 +44,13 @@ def guard_cell(value: Cell | dt.datetime | dt.date | bool) -> Cell:
         return value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    text = str(value)
-    if text.startswith(FORMULA_STARTS):
-        return "'" + text
-    return text
+    return neutralise_formulas(str(value))
+
+
+def neutralise_formulas(text: str) -> str:
+    """Put an apostrophe before every = + - @ that could start a formula: at the start of the
+    text or of any piece a separator cuts off, after any spaces and double quotes."""
+    return _FORMULA_AHEAD.sub(r"\1\2'", text)
 
 
 def csv_line(row: Sequence[Cell]) -> str:
@@ -60,11 +76,11 @@ async def csv_chunks(
 
 
 def _xlsx_value(value: Cell) -> Cell:
-    guarded = guard_cell(value)
-    if isinstance(guarded, str):
-        # XML cannot carry most control characters; openpyxl refuses them.
-        return ILLEGAL_CHARACTERS_RE.sub("", guarded)
-    return guarded
+    if isinstance(value, str):
+        # XML cannot carry most control characters; openpyxl refuses them. They go first, so
+        # that removing one cannot bring a formula character to the start of a piece.
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return guard_cell(value)
 
 
 def xlsx_bytes(

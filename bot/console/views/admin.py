@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -21,6 +22,7 @@ from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
 from bot.console.security import VIEWER, allow, client_ip
 from bot.console.state import LANGUAGE, SERVICES, department_names
+from bot.console.translations import LABELS, label, translator
 from bot.core.models import AuditEntry, User
 
 AUDIT_PAGE = 100
@@ -165,29 +167,131 @@ async def update_user(request: web.Request) -> web.StreamResponse:
     raise redirect_with(request, "user", {"user_id": str(target.id)}, "user_updated")
 
 
+def _value(key: str, value: Any, language: str, names: AuditNames) -> str:
+    """Return one detail of an audit entry as words."""
+    _ = translator(language)
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("是") if value else _("否")
+    if isinstance(value, dict):
+        colon, joiner = (": ", "; ") if language == "en" else ("：", "；")
+        kind = names.kind_of(key)
+        return joiner.join(
+            f"{label(kind, k, language)}{colon}{_value(k, v, language, names)}"
+            for k, v in value.items()
+        )
+    if isinstance(value, list):
+        joiner = ", " if language == "en" else "、"
+        return joiner.join(_value(key, v, language, names) for v in value)
+    text = str(value)
+    if key == "role":
+        return label("role", text, language)
+    if key in ("department_id", "department"):
+        return names.departments.get(text, text)
+    if key == "fields":
+        return label("personal_field", text, language)
+    if key in ("result", "outcome"):
+        return label("audit_result", text, language)
+    if key == "item_id":
+        return names.items.get(text, text)
+    if key in ("type", "status", "rating"):
+        return label(key, text, language)
+    if key == "overdue":
+        return _("是")
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class AuditNames:
+    """The names a detail's codes are shown by: departments and knowledge items."""
+
+    departments: dict[str, str]
+    items: dict[str, str]
+
+    @staticmethod
+    def kind_of(key: str) -> str:
+        """Return the label kind of the keys of a nested detail (filters, before and after)."""
+        return "log_filter" if key == "filters" else "audit_detail"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    """One line of the audit log page: the entry, its account's name, its details in words."""
+
+    entry: AuditEntry
+    username: str | None
+    details: list[tuple[str, str]]
+
+
+def audit_details(
+    detail: dict[str, Any], language: str, names: AuditNames
+) -> list[tuple[str, str]]:
+    """Return an audit entry's details as (name, words) pairs, in the reader's language."""
+    return [
+        (label("audit_detail", key, language), _value(key, value, language, names))
+        for key, value in detail.items()
+    ]
+
+
+def audit_action_choices() -> list[tuple[str, list[str]]]:
+    """Return the action filter's options: each group's prefix with the actions it holds."""
+    actions = list(LABELS["audit_action"])
+    return [
+        (prefix, [a for a in actions if a.startswith(prefix)]) for prefix in LABELS["audit_group"]
+    ]
+
+
 @allow("admin")
 @page("audit.html")
 async def audit_log(request: web.Request) -> dict[str, Any]:
-    """The audit log, newest first, paged by id; filter by user or action."""
+    """The audit log, newest first, paged by id; filter by account name, and by an action (a
+    known code) or the start of one ("ticket.")."""
+    services = request.app[SERVICES]
+    language = request[LANGUAGE]
     before = positive_int(request.query.get("before"))
     action = request.query.get("action", "").strip()[:64]
-    user_id = positive_int(request.query.get("user"))
+    account = request.query.get("account", "").strip().lower()[:64]
     query = select(AuditEntry, User.username).outerjoin(User, User.id == AuditEntry.user_id)
     if before:
         query = query.where(AuditEntry.id < before)
-    if action:
+    if action in LABELS["audit_action"]:
+        query = query.where(AuditEntry.action == action)
+    elif action:
         query = query.where(AuditEntry.action.startswith(action, autoescape=True))
-    if user_id:
-        query = query.where(AuditEntry.user_id == user_id)
-    async with request.app[SERVICES].sessions() as session:
+    if account:
+        # The account's own entries, and failed logins typed with its name (which may have no
+        # account behind them, or were refused before the account was looked up).
+        query = query.where(
+            (User.username == account)
+            | (
+                AuditEntry.action.startswith("login.", autoescape=True)
+                & (AuditEntry.detail["username"].as_string() == account)
+            )
+        )
+    async with services.sessions() as session:
         rows = (
             await session.execute(query.order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE + 1))
         ).all()
-    entries = [(entry, username) for entry, username in rows[:AUDIT_PAGE]]
+    names = AuditNames(
+        departments=department_names(request),
+        items={
+            item.id: item.get_text("title", language)
+            for item in services.knowledge.kb.items.values()
+        },
+    )
+    entries = [
+        AuditRow(entry, username, audit_details(entry.detail or {}, language, names))
+        for entry, username in rows[:AUDIT_PAGE]
+    ]
     more = len(rows) > AUDIT_PAGE
+    groups = audit_action_choices()
     return {
         "entries": entries,
-        "next_before": entries[-1][0].id if more and entries else None,
+        "next_before": entries[-1].entry.id if more and entries else None,
         "action": action,
-        "user_filter": user_id or "",
+        # A prefix typed into the URL by hand is offered as it is.
+        "action_known": any(action == p or action in members for p, members in groups),
+        "account": account,
+        "action_groups": groups,
     }

@@ -68,11 +68,9 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username = form_text(form, "username", 64)
     password = form_text(form, "password", 1024, strip=False)
-    async with services.sessions() as session:
-        result = await log_in(
-            session, services.settings.web, username, password, client_ip(request)
-        )
-        await session.commit()
+    result = await log_in(
+        services.sessions, services.settings.web, username, password, client_ip(request)
+    )
     if result.outcome == "throttled":
         return _render_login(request, error="throttled", username=username, status=429)
     if result.outcome != "ok" or result.user is None:

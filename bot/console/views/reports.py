@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,8 @@ from bot.tickets.complaint_log import (
 from bot.tickets.desk import DISCLOSURE_OUTCOMES
 from bot.tickets.disclosure_report import UNKNOWN_OUTCOME, disclosure_report
 from bot.tickets.routing import complaint_categories
+
+log = logging.getLogger(__name__)
 
 EXPORT_BATCH = 2000
 UNANSWERED_DAYS = (7, 30, 90, 365)
@@ -182,9 +185,25 @@ async def send_csv(
     )
     # Headers are sent before the middleware sees the response, so they are added here.
     response.headers.update(SECURITY_HEADERS)
+    chunks = csv_chunks(header, rows)
+    # The first piece is read before the headers go, so that a failing query is still an error
+    # page rather than a download.
+    first = await anext(chunks)
     await response.prepare(request)
-    async for chunk in csv_chunks(header, rows):
-        await response.write(chunk)
+    try:
+        await response.write(first)
+        async for chunk in chunks:
+            await response.write(chunk)
+    except ConnectionError:
+        raise  # the browser went away; nothing to tell it
+    except Exception:
+        # The headers are gone, so no error page can follow; ending the connection makes the
+        # browser report a failed download instead of waiting for the rest forever.
+        log.exception("export %s failed half way; the download is cut short", name)
+        response.force_close()
+        if request.transport is not None:
+            request.transport.abort()
+        return response
     await response.write_eof()
     return response
 
