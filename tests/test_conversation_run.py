@@ -46,12 +46,12 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         resident = api.private_chat(world.resident)
         replies = await resident.send("/start", expect=2)
         assert replies.texts[0].startswith("您好，市民小李！")
-        await resident.send("今天天气怎么样")
+        await resident.send("办证大厅可以带宠物进去吗")
         staff = api.group_chat(world.staff_group, world.staff[0])
         post = api.last_bot_message(world.staff_group)
         assert post is not None
-        replies = await staff.reply(post, "明天晴。", expect=3)
-        assert replies.elsewhere[0].text.endswith("明天晴。")
+        replies = await staff.reply(post, "请不要带宠物进大厅。", expect=3)
+        assert replies.elsewhere[0].text.endswith("请不要带宠物进大厅。")
 
         # The console has an account for each role, with the password the banner printed.
         banner = capsys.readouterr().out
