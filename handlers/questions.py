@@ -52,12 +52,12 @@ add_strings(
         },
         "report_offer": {
             "zh": "听起来这是需要有关部门来处理的问题。我可以帮您登记成<b>{type}</b>工单："
-            "您的这条消息就是内容，再补充照片和地点后提交，承办部门会按期限答复您，"
+            "根据您的消息填好表单，您补充照片和地点后提交，承办部门会按期限答复您，"
             "进展也会在这里通知您。",
             "en": "This sounds like a problem the city should look into. I can file it for you "
-            "as a <b>{type}</b>: your message is the text; add photos and the place, submit, "
-            "and the department handling it answers you by a deadline. You are told here "
-            "as it progresses.",
+            "as a <b>{type}</b>: the form is filled in from your message; add photos and the "
+            "place, submit, and the department handling it answers you by a deadline. You "
+            "are told here as it progresses.",
         },
     },
 )

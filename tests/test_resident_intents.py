@@ -18,8 +18,8 @@ from tryout.local_bot_api import ChatTranscript, Replies
 
 STREET_LIGHT = "我家楼下的路灯坏了"
 OFFER = (
-    "听起来这是需要有关部门来处理的问题。我可以帮您登记成举报工单：您的这条消息就是内容，"
-    "再补充照片和地点后提交，承办部门会按期限答复您，进展也会在这里通知您。"
+    "听起来这是需要有关部门来处理的问题。我可以帮您登记成举报工单：根据您的消息填好表单，"
+    "您补充照片和地点后提交，承办部门会按期限答复您，进展也会在这里通知您。"
 )
 
 
@@ -283,10 +283,14 @@ async def test_a_forged_file_it_button_for_another_residents_question_changes_no
     answer = await press_forged(bot.api, other.user, menu, f"cmp:q:{theirs.id}")
     assert answer is not None
     assert answer.text == "这个按钮不属于您的对话。"
-    for data in ("cmp:q:999999", "cmp:q:x", "cmp:q:01"):
+    for data, said in (
+        ("cmp:q:999999", "这个按钮不属于您的对话。"),
+        ("cmp:q:x", "这个按钮已经失效了，请重新打开菜单。"),
+        ("cmp:q:01", "这个按钮已经失效了，请重新打开菜单。"),
+    ):
         answer = await press_forged(bot.api, other.user, menu, data)
         assert answer is not None
-        assert answer.text in ("这个按钮不属于您的对话。", "这个按钮已经失效了，请重新打开菜单。")
+        assert answer.text == said
     assert other.last_bot_message is menu
     assert "complaint" not in bot.app.user_data.get(other.user.id, {})
     # No form was begun: free text is a question again.
