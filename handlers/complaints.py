@@ -6,6 +6,12 @@
       application needs the applicant) ──▶ NAME ──▶ PHONE ──▶ REVIEW ──▶ submit: stored first,
       then the resident is told the ticket number and the reply deadline.
 
+A message that describes a problem ("我家楼下的路灯坏了") can start the form too: its "file it"
+button (cmp:q:<question>, offered by handlers/questions.py) fills in the type
+(bot.answering.intents.ticket_type_for), the category (bot.tickets.routing.guess_category) and
+the description from the question's text, and lands on the step after the description, or on
+the category or the description step when either cannot be taken from the text.
+
 Every step has "back" and "cancel"; /cancel works too. The half-filled form lives in user_data
 and the conversation is persistent (the database persistence), so a restart of the bot in the
 middle of a form loses nothing. The form's buttons are the Complaint* kinds of
@@ -34,12 +40,15 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBUserWarning
 
+from bot.answering.intents import ticket_type_for
 from bot.core.config import TICKET_TYPES
 from bot.core.i18n import Html, add_strings, t
+from bot.core.text import normalize
 from bot.telegram.callback_data import (
     ComplaintCategory,
     ComplaintCategoryPage,
     ComplaintContact,
+    ComplaintFromQuestion,
     ComplaintStep,
     ComplaintType,
     ComplaintVoice,
@@ -56,11 +65,13 @@ from bot.tickets.desk import (
     clean_text,
 )
 from bot.tickets.messages import type_name
-from bot.tickets.routing import complaint_category_name
+from bot.tickets.routing import complaint_category_name, guess_category
 from handlers.browse import pager
 
 CONVERSATION = "complaint_form"
 DRAFT = "complaint"
+# In the draft: the question whose text the form was started from (its description is kept).
+FROM_QUESTION = "from_question"
 
 TYPE, CATEGORY, DESCRIBE, SIMILAR, ATTACH, CONTACT, NAME, PHONE, REVIEW = range(9)
 BACK = {CATEGORY: TYPE, DESCRIBE: CATEGORY, SIMILAR: DESCRIBE, ATTACH: DESCRIBE,
@@ -257,6 +268,20 @@ add_strings(
         "cmp_use_buttons": {
             "zh": "请点上面的按钮继续，或点“取消”。",
             "en": "Please use the buttons above, or press “Cancel”.",
+        },
+        "cmp_button_file_as": {"zh": "📝 登记为{type}", "en": "📝 File it as a {type}"},
+        "cmp_from_question": {
+            "zh": "📝 好的，按<b>{type}</b>为您登记。",
+            "en": "📝 Filing it as a <b>{type}</b>.",
+        },
+        "cmp_prefilled": {
+            "zh": "已根据您的消息填好（要修改请点“⬅️ 上一步”）：",
+            "en": "Filled in from your message (press “⬅️ Back” to change it):",
+        },
+        "cmp_prefilled_category": {"zh": "类别：{category}", "en": "Category: {category}"},
+        "cmp_prefilled_description": {
+            "zh": "内容：\n<blockquote>{description}</blockquote>",
+            "en": "Text:\n<blockquote>{description}</blockquote>",
         },
         "cmp_button_back": {"zh": "⬅️ 上一步", "en": "⬅️ Back"},
         "cmp_button_cancel": {"zh": "✖️ 取消", "en": "✖️ Cancel"},
@@ -538,6 +563,74 @@ async def start_form(update: Update, context: BotContext) -> int:
     return await ask_type(update, context)
 
 
+def _unchanged(context: BotContext) -> int | None:
+    """Return the state after a press that changes nothing: a form in progress stays on its
+    step (None), and no form is begun (END, so that no timeout of a form is set either)."""
+    data = context.user_data
+    if data is not None and isinstance(data.get(DRAFT), dict):
+        return None
+    return ConversationHandler.END
+
+
+def ticket_type_of(text: str) -> str:
+    """Return the ticket type a resident's message about a problem suggests."""
+    suggested = ticket_type_for(normalize(text))
+    return suggested if suggested in TICKET_TYPES else "report"
+
+
+def file_question_button(question_id: int, text: str, language: str) -> InlineKeyboardButton:
+    """Return the button that files a question's text as a ticket of the type it suggests."""
+    name = type_name(ticket_type_of(text), language)
+    return button(t("cmp_button_file_as", language, type=name), ComplaintFromQuestion(question_id))
+
+
+async def start_from_question(update: Update, context: BotContext) -> int | None:
+    """Start a new form from the resident's own message: type, category and description filled
+    in from its text where they can be. A button naming someone else's question, or none,
+    changes nothing (a form in progress stays where it was)."""
+    query = update.callback_query
+    assert query is not None
+    language = context.language
+    pressed = ComplaintFromQuestion.decode(query.data)
+    resident = context.resident
+    if pressed is None or resident is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return _unchanged(context)
+    services = context.services
+    question = await services.questions.owned(pressed.question_id, resident.id)
+    if question is None:
+        await query.answer(t("not_your_button", language), show_alert=True)
+        return _unchanged(context)
+    await query.answer()
+    ticket_type = ticket_type_of(question.text)
+    category = guess_category(services.knowledge.kb, question.text)
+    if category not in services.tickets.categories():
+        category = None
+    draft: dict[str, Any] = {"photos": [], "type": ticket_type, FROM_QUESTION: question.id}
+    if context.user_data is not None:
+        context.user_data[DRAFT] = draft
+    try:
+        description: str | None = services.tickets.clean_description(question.text)
+    except InvalidTicketInput:
+        description = None  # too short (or too long) for a ticket: the resident writes it
+    lines = [t("cmp_from_question", language, type=type_name(ticket_type, language))]
+    if category is not None or description is not None:
+        lines.append(t("cmp_prefilled", language))
+    if category is not None:
+        draft["category"] = category
+        name = complaint_category_name(services.knowledge.kb, category, language)
+        lines.append(t("cmp_prefilled_category", language, category=name))
+    if description is not None:
+        draft["description"] = description
+        lines.append(t("cmp_prefilled_description", language, description=description))
+    await _message(update).reply_text(Html("\n".join(lines)))
+    if category is None:
+        return await ask_category(update, context)
+    if description is None:
+        return await ask_description(update, context)
+    return await after_description(update, context, description)
+
+
 async def chose_type(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
@@ -547,6 +640,9 @@ async def chose_type(update: Update, context: BotContext) -> int:
         return TYPE
     await query.answer()
     draft = _draft(context)
+    if chosen.ticket_type != draft.get("type"):
+        # Another type asks for its own description (a disclosure application's is different).
+        draft.pop(FROM_QUESTION, None)
     draft["type"] = chosen.ticket_type
     return await ask_category(update, context)
 
@@ -567,7 +663,12 @@ async def chose_category(update: Update, context: BotContext) -> int:
         await query.answer(t("stale_button", context.language))
         return await ask_category(update, context)
     await query.answer()
-    _draft(context)["category"] = chosen.category
+    draft = _draft(context)
+    draft["category"] = chosen.category
+    description = draft.get("description")
+    if draft.get(FROM_QUESTION) is not None and isinstance(description, str) and description:
+        # Started from a message whose words made the description already.
+        return await after_description(update, context, description)
     return await ask_description(update, context)
 
 
@@ -595,6 +696,13 @@ async def described(update: Update, context: BotContext) -> int:
                 t("cmp_too_short", language, low=limits.min_description_chars)
             )
         return DESCRIBE
+    return await after_description(update, context, text)
+
+
+async def after_description(update: Update, context: BotContext, text: str) -> int:
+    """Keep the description, then offer similar open tickets or go on to attachments."""
+    message = _message(update)
+    language = context.language
     draft = _draft(context)
     draft["description"] = text
     resident = context.resident
@@ -914,6 +1022,7 @@ def build_form(timeout_minutes: int = 60) -> ConversationHandler[BotContext]:
             entry_points=[
                 CommandHandler("complain", start_form, filters=private),
                 CallbackQueryHandler(start_form, pattern=ComplaintStep("start").pattern()),
+                CallbackQueryHandler(start_from_question, pattern=ComplaintFromQuestion.prefix()),
             ],
             states=states,
             fallbacks=[

@@ -2,13 +2,18 @@
 
     text ─▶ matcher ─┬─ answer    ─▶ answer card + [helpful] [not helpful] [talk to a person]
                      ├─ suggest   ─▶ up to three items + [none of these]
+                     ├─ report    ─▶ "the city should look into this" + [file it] [person] [menu]
+                     ├─ decline   ─▶ out of scope: a polite word + [talk to a person] [menu]
                      ├─ escalate  ─▶ staff group; the resident is told roughly when
                      └─ small talk / nothing readable ─▶ a friendly word and the menu
 
+A card or a choice for a message that also describes a problem gets one more row: [file it].
+Which reply a question gets is bot.answering.escalations.route_question's decision.
+
 Buttons (bot/telegram/callback_data.py: QuestionButton, SuggestionChoice) name the question:
-helpful, not helpful, talk to a person, none of these, or the suggested item chosen. The
-question must be the resident's own; a forged or foreign id is answered politely and changes
-nothing.
+helpful, not helpful, talk to a person, none of these, or the suggested item chosen; "file it"
+(ComplaintFromQuestion) starts the complaint form (handlers/complaints.py). The question must be
+the resident's own; a forged or foreign id is answered politely and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.answering.escalations import Cause, route_question
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
-from bot.core.i18n import t
+from bot.core.i18n import add_strings, t
 from bot.telegram.callback_data import (
     QuestionButton,
     SuggestionChoice,
@@ -28,8 +33,34 @@ from bot.telegram.callback_data import (
     prefix_of,
 )
 from bot.telegram.context import BotApplication, BotContext
+from bot.tickets.messages import type_name
 from handlers.browse import clip_label, find_item, send_card
+from handlers.complaints import file_question_button, ticket_type_of
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
+
+add_strings(
+    "questions",
+    {
+        "declined_out_of_scope": {
+            "zh": "抱歉，这个问题不在{city}政务服务的范围内，我帮不上忙。我可以解答办事指南、"
+            "政府信息公开方面的问题，也可以帮您投诉、举报或提建议。"
+            "如果您觉得这件事需要政府部门处理，可以转给工作人员看看。",
+            "en": "Sorry, this is outside what {city}'s public-service assistant can help with. "
+            "I can answer questions about public services and government information, and "
+            "help you file a complaint, a report or a suggestion. If you think a government "
+            "office should deal with this, a member of staff can have a look.",
+        },
+        "report_offer": {
+            "zh": "听起来这是需要有关部门来处理的问题。我可以帮您登记成<b>{type}</b>工单："
+            "根据您的消息填好表单，您补充照片和地点后提交，承办部门会按期限答复您，"
+            "进展也会在这里通知您。",
+            "en": "This sounds like a problem the city should look into. I can file it for you "
+            "as a <b>{type}</b>: the form is filled in from your message; add photos and the "
+            "place, submit, and the department handling it answers you by a deadline. You "
+            "are told here as it progresses.",
+        },
+    },
+)
 
 
 def feedback_row(question_id: int, language: str) -> list[InlineKeyboardButton]:
@@ -88,25 +119,68 @@ async def answer_text(update: Update, context: BotContext) -> None:
     elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
     elif route.reply == "answer" and result.best is not None:
+        rows = [feedback_row(question_id, language)]
+        if route.offer_ticket:
+            rows.append([file_question_button(question_id, result.question, language)])
         await send_card(
-            message,
-            services.knowledge.kb,
-            result.best.item,
-            language,
-            extra_rows=[feedback_row(question_id, language)],
+            message, services.knowledge.kb, result.best.item, language, extra_rows=rows
         )
     elif route.reply == "suggest":
-        await offer_suggestions(message, context, question_id, result)
+        await offer_suggestions(
+            message, context, question_id, result, offer_ticket=route.offer_ticket
+        )
+    elif route.reply == "report":
+        await offer_ticket(message, context, question_id, result.question)
+    elif route.reply == "out_of_scope":
+        await decline(message, context, question_id)
     elif route.cause is not None:
         if route.preface is not None:
             await message.reply_text(route.preface)
         await escalate(message, context, question_id, route.cause)
 
 
+def person_and_menu(question_id: int, language: str) -> list[list[InlineKeyboardButton]]:
+    """Return the rows that let the resident pass this question to a person, or go back."""
+    return [
+        [button(t("answer_person", language), QuestionButton("person", question_id))],
+        [back_to_menu(language)],
+    ]
+
+
+async def offer_ticket(message: Message, context: BotContext, question_id: int, text: str) -> None:
+    """Offer to file a message that describes a problem as a ticket (staff only if asked)."""
+    language = context.language
+    file_it = file_question_button(question_id, text, language)
+    await message.reply_text(
+        t("report_offer", language, type=type_name(ticket_type_of(text), language)),
+        reply_markup=InlineKeyboardMarkup([[file_it], *person_and_menu(question_id, language)]),
+    )
+
+
+async def decline(message: Message, context: BotContext, question_id: int) -> None:
+    """Say politely that the bot cannot help with this; a person only if the resident asks."""
+    language = context.language
+    settings = context.services.settings
+    await message.reply_text(
+        t(
+            "declined_out_of_scope",
+            language,
+            city=settings.city_en if language == "en" else settings.city,
+        ),
+        reply_markup=InlineKeyboardMarkup(person_and_menu(question_id, language)),
+    )
+
+
 async def offer_suggestions(
-    message: Message, context: BotContext, question_id: int, result: MatchResult
+    message: Message,
+    context: BotContext,
+    question_id: int,
+    result: MatchResult,
+    *,
+    offer_ticket: bool = False,
 ) -> None:
-    """Offer the best few items as buttons, and a way to a person."""
+    """Offer the best few items as buttons, and a way to a person (and to file the message as
+    a ticket, when it describes a problem)."""
     language = context.language
     limit = context.services.settings.matching.max_suggestions
     rows = [
@@ -119,6 +193,8 @@ async def offer_suggestions(
         for c in result.suggestions(limit)
     ]
     rows.append([button(t("suggest_none", language), QuestionButton("none_fits", question_id))])
+    if offer_ticket:
+        rows.append([file_question_button(question_id, result.question, language)])
     await message.reply_text(t("suggest_intro", language), reply_markup=InlineKeyboardMarkup(rows))
 
 
@@ -163,12 +239,7 @@ async def question_button(update: Update, context: BotContext) -> None:
         elif pressed.action == "helpful":
             await message.reply_text(t("thanks_helpful", language), do_quote=False)
         else:
-            markup = InlineKeyboardMarkup(
-                [
-                    [button(t("answer_person", language), QuestionButton("person", question_id))],
-                    [back_to_menu(language)],
-                ]
-            )
+            markup = InlineKeyboardMarkup(person_and_menu(question_id, language))
             await message.reply_text(
                 t("sorry_not_helpful", language), reply_markup=markup, do_quote=False
             )

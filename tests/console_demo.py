@@ -116,7 +116,7 @@ async def add_demo_work(
     for question in (
         "养狗需要办什么证，去哪里办",
         "我家的狗走丢了能帮忙找吗",
-        "办证大厅可以带宠物进去吗",
+        "养狗需要办什么证，去哪里办",
     ):
         await add_escalation(services, resident, question)
     return live

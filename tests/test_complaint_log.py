@@ -292,18 +292,24 @@ def test_questions_asking_the_same_thing_are_grouped_most_asked_first() -> None:
     assert groups[0].examples[0] == ("公积金怎么提取", 2)
 
 
-async def test_unanswered_questions_leave_out_greetings_and_include_unhelpful_answers(
+async def test_unanswered_questions_are_the_knowledge_bases_gaps_and_unhelpful_answers(
     sessions: async_sessionmaker[AsyncSession],
 ) -> None:
     async with sessions() as session:
         resident = Resident(telegram_user_id=1, chat_id=1)
         session.add(resident)
         await session.flush()
-        for text, decision, reason, feedback in (
-            ("游泳馆几点开门", "escalate", "no_match", None),
-            ("你好", "escalate", "small_talk", None),
-            ("社保卡怎么补办", "answer", "confident", "not_helpful"),
-            ("身份证怎么换", "answer", "confident", "helpful"),
+        for text, decision, reason, feedback, escalated in (
+            ("游泳馆几点开门", "escalate", "no_match", None, True),
+            ("你好", "escalate", "small_talk", None, False),
+            ("还在吗", "decline", "small_talk", None, False),
+            # Out of scope, even once the resident asked a person.
+            ("昨晚的足球赛谁赢了", "decline", "out_of_scope", None, True),
+            # A problem to report is a ticket, not a question the knowledge base lacks.
+            ("我家楼下的路灯坏了", "report", "problem_words", None, False),
+            ("噪音扰民打什么电话", "suggest", "unsure", None, False),
+            ("社保卡怎么补办", "answer", "confident", "not_helpful", False),
+            ("身份证怎么换", "answer", "confident", "helpful", False),
         ):
             session.add(
                 Question(
@@ -313,6 +319,7 @@ async def test_unanswered_questions_leave_out_greetings_and_include_unhelpful_an
                     decision=decision,
                     reason=reason,
                     feedback=feedback,
+                    escalated=escalated,
                     created_at=at(),
                 )
             )

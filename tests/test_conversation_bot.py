@@ -233,10 +233,10 @@ async def test_an_escalated_question_reaches_staff_and_their_reply_reaches_the_r
     assert "直接回复本条消息即可答复居民" in post.text
 
     staff = bot.staff_room()
-    replies = await staff.reply(post, "明天晴，最高 20 度。", expect=3)
+    replies = await staff.reply(post, "导盲犬可以进，其他宠物请不要带进大厅。", expect=3)
     assert replies.text == "✅ 答复已发送给居民。"
     assert [m.text for m in replies.elsewhere] == [
-        "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n明天晴，最高 20 度。"
+        "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n导盲犬可以进，其他宠物请不要带进大厅。"
     ]
     assert "✅ 已由 王芳 答复" in post.text
     assert post.find_button("📚 记为某事项的新问法") is not None
@@ -270,11 +270,11 @@ async def test_the_first_staff_answer_wins_and_the_second_is_told(bot: BotHarnes
     chat = bot.resident()
     await chat.send("养狗需要办什么证，去哪里办", expect=2)
     post = bot.latest_staff_post()
-    await bot.staff_room().reply(post, "晴。", expect=3)
-    replies = await bot.staff_room(bot.second_staff).reply(post, "多云。")
+    await bot.staff_room().reply(post, "不可以。", expect=3)
+    replies = await bot.staff_room(bot.second_staff).reply(post, "可以。")
     assert replies.text == "ℹ️ 这个问题已经由 王芳 答复过了，您的回复没有发给居民。"
     assert [m.text for m in chat.bot_messages if "工作人员答复" in m.text] == [
-        "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n晴。"
+        "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n不可以。"
     ]
 
 
@@ -305,8 +305,8 @@ async def test_an_unanswered_escalation_is_posted_again_after_the_set_time(
     assert repost.text.startswith("⏰ 61 分钟仍未答复（第 1 次提醒）\n🆕 居民提问 #1")
     assert first_post.text.endswith("⏰ 已在下方重新发出，请回复新的那条。")
     # Staff who reply to the older post are heard too.
-    replies = await bot.staff_room().reply(first_post, "晴。", expect=3)
-    assert replies.elsewhere[0].text.endswith("晴。")
+    replies = await bot.staff_room().reply(first_post, "不可以。", expect=3)
+    assert replies.elsewhere[0].text.endswith("不可以。")
     assert "✅ 已由 王芳 答复" in repost.text
     posts = len(bot.api.bot_messages(bot.staff_group))
     await job.run(bot.app)
@@ -320,7 +320,7 @@ async def test_a_resident_who_blocked_the_bot_is_noted_and_staff_are_told(
     await chat.send("养狗需要办什么证，去哪里办", expect=2)
     bot.api.block_bot(chat.user)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
-    replies = await staff.reply(bot.latest_staff_post(), "晴。", expect=3)
+    replies = await staff.reply(bot.latest_staff_post(), "不可以。", expect=3)
     assert [call.description for call in replies.refused] == [
         "Forbidden: bot was blocked by the user"
     ]
@@ -330,7 +330,7 @@ async def test_a_resident_who_blocked_the_bot_is_noted_and_staff_are_told(
 async def test_residents_cannot_do_staff_things(bot: BotHarness) -> None:
     chat = bot.resident()
     await chat.send("养狗需要办什么证，去哪里办", expect=2)
-    await bot.staff_room().reply(bot.latest_staff_post(), "晴。", expect=3)
+    await bot.staff_room().reply(bot.latest_staff_post(), "不可以。", expect=3)
     menu = (await chat.send("/start", expect=2))[1]
     for data in ("s:l:1", "s:L:1:id-card-replacement"):
         answer = await press_forged(bot.api, chat.user, menu, data)
@@ -490,7 +490,7 @@ async def test_html_in_questions_and_staff_answers_is_shown_as_text(bot: BotHarn
     await chat.send(question, expect=2)
     post = bot.latest_staff_post()
     assert question in post.text
-    answer = "<script>alert(1)</script> & 明天 <晴> </b>"
+    answer = "<script>alert(1)</script> & 不可以 <宠物> </b>"
     replies = await bot.staff_room().reply(post, answer, expect=3)
     delivered = replies.elsewhere[0]
     assert delivered.text.endswith(answer)
@@ -509,14 +509,14 @@ async def test_an_answer_from_the_web_console_reaches_the_resident_and_the_staff
     post = bot.latest_staff_post()
     (open_one,) = await bot.services.escalations.open_escalations()
     outcome = await bot.services.escalations.answer_escalation(
-        open_one.id, "明天有雨，请带伞。", "李科长", "console"
+        open_one.id, "大厅不能带宠物，导盲犬除外。", "李科长", "console"
     )
     assert outcome.status == "delivered"
     assert chat.last_bot_message is not None
-    assert chat.last_bot_message.text.endswith("明天有雨，请带伞。")
+    assert chat.last_bot_message.text.endswith("大厅不能带宠物，导盲犬除外。")
     assert "✅ 已由 李科长 答复" in post.text
     assert "网页后台" in post.text
-    replies = await bot.staff_room().reply(post, "晴。")
+    replies = await bot.staff_room().reply(post, "不可以。")
     assert replies.text == "ℹ️ 这个问题已经由 李科长 答复过了，您的回复没有发给居民。"
 
 

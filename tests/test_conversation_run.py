@@ -50,8 +50,8 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         staff = api.group_chat(world.staff_group, world.staff[0])
         post = api.last_bot_message(world.staff_group)
         assert post is not None
-        replies = await staff.reply(post, "明天晴。", expect=3)
-        assert replies.elsewhere[0].text.endswith("明天晴。")
+        replies = await staff.reply(post, "请不要带宠物进大厅。", expect=3)
+        assert replies.elsewhere[0].text.endswith("请不要带宠物进大厅。")
 
         # The console has an account for each role, with the password the banner printed.
         banner = capsys.readouterr().out

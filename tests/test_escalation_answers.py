@@ -38,7 +38,12 @@ SETTINGS = conversation_settings("sqlite+aiosqlite://")
         ("社保卡丢了怎么办", True, "staff", "person"),
         ("你好", False, "small_talk", None),
         ("😀", False, "empty", None),
+        ("还在吗", False, "small_talk", None),
         ("养狗需要办什么证，去哪里办", False, "staff", "escalate"),
+        ("我家楼下的路灯坏了", False, "report", None),
+        ("昨晚的足球赛谁赢了", False, "out_of_scope", None),
+        ("今天天气怎么样", False, "out_of_scope", None),
+        ("今天天气怎么样", True, "staff", "person"),
     ],
 )
 def test_what_becomes_of_a_question(
@@ -64,6 +69,51 @@ def test_a_choice_is_offered_when_the_matcher_is_unsure(bundled: LoadedKnowledge
     unsure = dataclasses.replace(bundled.matcher.match("社保卡丢了怎么办"), decision="suggest")
     route = route_question(unsure, wants_person=False, settings=SETTINGS, language="zh")
     assert (route.reply, route.cause) == ("suggest", None)
+
+
+def test_a_problem_to_report_is_offered_as_a_ticket_beside_a_card_or_a_choice(
+    bundled: LoadedKnowledge,
+) -> None:
+    # Built from one real result, so that the policy, not the knowledge base's phrasings, is
+    # what is tested.
+    base = bundled.matcher.match("社保卡丢了怎么办")
+    routes = {
+        (decision, intent): route_question(
+            dataclasses.replace(base, decision=decision, intent=intent, reason="x"),
+            wants_person=False,
+            settings=SETTINGS,
+            language="zh",
+        )
+        for decision in ("answer", "suggest", "report")
+        for intent in ("question", "report")
+    }
+    assert {key: (r.reply, r.offer_ticket, r.cause) for key, r in routes.items()} == {
+        ("answer", "question"): ("answer", False, None),
+        ("answer", "report"): ("answer", True, None),
+        ("suggest", "question"): ("suggest", False, None),
+        ("suggest", "report"): ("suggest", True, None),
+        ("report", "question"): ("report", True, None),
+        ("report", "report"): ("report", True, None),
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "intent", "reply"),
+    [
+        ("small_talk", "small_talk", "small_talk"),
+        ("out_of_scope", "out_of_scope", "out_of_scope"),
+    ],
+)
+def test_a_declined_message_never_goes_to_staff_unless_the_resident_asks(
+    bundled: LoadedKnowledge, reason: str, intent: str, reply: str
+) -> None:
+    declined = dataclasses.replace(
+        bundled.matcher.match("社保卡丢了怎么办"), decision="decline", reason=reason, intent=intent
+    )
+    route = route_question(declined, wants_person=False, settings=SETTINGS, language="zh")
+    assert (route.reply, route.cause, route.offer_ticket) == (reply, None, False)
+    asked = route_question(declined, wants_person=True, settings=SETTINGS, language="zh")
+    assert (asked.reply, asked.cause) == ("staff", "person")
 
 
 def test_the_resident_is_told_when_staff_will_answer() -> None:
@@ -123,7 +173,7 @@ async def test_an_answer_is_written_to_the_outbox_with_the_answer_and_waits_for_
     escalation_id = await _escalated_question(services)
     # No bot in this process: the answer is recorded and waits in the outbox.
     outcome = await services.escalations.answer_escalation(
-        escalation_id, "明天晴。", "王芳", "console"
+        escalation_id, "请不要带宠物进大厅。", "王芳", "console"
     )
     assert outcome.status == "undeliverable"
     async with services.sessions() as session:
@@ -139,18 +189,18 @@ async def test_an_answer_is_written_to_the_outbox_with_the_answer_and_waits_for_
     assert row.payload["kind"] == ESCALATION_ANSWER
     assert (row.payload["question"], row.payload["answer"]) == (
         "养狗需要办什么证，去哪里办",
-        "明天晴。",
+        "请不要带宠物进大厅。",
     )
 
     channel = RecordingChannel()
     worker = DeliveryWorker(services.tickets, {"resident": channel})
     assert await worker.run_until_idle() == 1
-    assert [item.payload["answer"] for item in channel.delivered] == ["明天晴。"]
+    assert [item.payload["answer"] for item in channel.delivered] == ["请不要带宠物进大厅。"]
     async with services.sessions() as session:
         assert (await session.get(OutboxMessage, row.id)).status == "sent"  # type: ignore[union-attr]
     # A second answer is refused and adds nothing to the outbox.
     again = await services.escalations.answer_escalation(
-        escalation_id, "多云。", "张伟", "console"
+        escalation_id, "可以。", "张伟", "console"
     )
     assert again.status == "already_answered"
     async with services.sessions() as session:
@@ -161,7 +211,9 @@ async def test_an_answer_that_finally_fails_is_logged_and_alerts_no_ticket(
     services: Services,
 ) -> None:
     escalation_id = await _escalated_question(services)
-    await services.escalations.answer_escalation(escalation_id, "明天晴。", "王芳", "console")
+    await services.escalations.answer_escalation(
+        escalation_id, "请不要带宠物进大厅。", "王芳", "console"
+    )
 
     class Broken:
         async def deliver(self, item: Delivery) -> None:
@@ -204,9 +256,11 @@ async def _outbox(bot: BotHarness) -> list[OutboxMessage]:
 async def test_a_staff_answer_reaches_the_resident_through_the_outbox(bot: BotHarness) -> None:
     chat = bot.resident()
     await chat.send("养狗需要办什么证，去哪里办", expect=2)
-    replies = await bot.staff_room().reply(bot.latest_staff_post(), "明天晴。", expect=3)
+    replies = await bot.staff_room().reply(
+        bot.latest_staff_post(), "请不要带宠物进大厅。", expect=3
+    )
     assert replies.text == "✅ 答复已发送给居民。"
-    assert replies.elsewhere[0].text.endswith("明天晴。")
+    assert replies.elsewhere[0].text.endswith("请不要带宠物进大厅。")
     (row,) = await _outbox(bot)
     assert (row.channel, row.status, row.attempts, row.ticket_id) == ("resident", "sent", 1, None)
     assert row.payload["resident_id"] is not None
@@ -229,7 +283,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     monkeypatch.setitem(local_methods.METHODS, "sendmessage", down_once)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
     post = bot.latest_staff_post()
-    replies = await staff.reply(post, "明天晴。", expect=3)
+    replies = await staff.reply(post, "请不要带宠物进大厅。", expect=3)
     assert replies.text == "⏳ 答复已记录，暂时没能发给居民，系统会自动重试。"
     assert [call.status for call in replies.refused] == [502]
     assert not [m for m in chat.bot_messages if "工作人员答复" in m.text]
@@ -249,7 +303,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     assert chat.last_bot_message is not None
     assert (
         chat.last_bot_message.text
-        == "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n明天晴。"
+        == "👩\u200d💼 工作人员答复\n您的问题：养狗需要办什么证，去哪里办\n\n请不要带宠物进大厅。"
     )
     (row,) = await _outbox(bot)
     assert (row.status, row.attempts) == ("sent", 2)
@@ -260,7 +314,7 @@ async def test_a_resident_who_blocked_the_bot_is_dropped_from_the_outbox(bot: Bo
     await chat.send("养狗需要办什么证，去哪里办", expect=2)
     bot.api.block_bot(chat.user)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
-    replies = await staff.reply(bot.latest_staff_post(), "晴。", expect=3)
+    replies = await staff.reply(bot.latest_staff_post(), "不可以。", expect=3)
     assert replies.text == "⚠️ 答复已记录，但没能发给居民（对方可能已停用机器人）。"
     (row,) = await _outbox(bot)
     assert (row.status, row.attempts) == ("dropped", 1)
@@ -289,7 +343,7 @@ async def test_the_outbox_migration_goes_down_and_up_again(engine: AsyncEngine) 
                 resident_id=1,
                 language="zh",
                 question="养狗需要办什么证，去哪里办",
-                answer="晴。",
+                answer="不可以。",
                 now=utcnow(),
             )
         )

@@ -7,7 +7,12 @@ import pytest
 
 from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
 from bot.answering.store import LoadedKnowledge
-from bot.tickets.routing import complaint_categories, complaint_category_name, route_ticket
+from bot.tickets.routing import (
+    complaint_categories,
+    complaint_category_name,
+    guess_category,
+    route_ticket,
+)
 from tests.fixtures_knowledge import KnowledgeFolder
 
 
@@ -41,6 +46,59 @@ def test_a_generic_category_relies_on_the_text(bundled: LoadedKnowledge) -> None
     assert (clear.department_id, clear.reason) == ("ecology-environment", "keywords")
     vague = route_ticket(bundled.kb, "其他", "有件事想反映一下。")
     assert (vague.department_id, vague.reason) == (None, "no_signal")
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        # Street lights are urban management's (路灯), whose first category is 市容环境.
+        ("我家楼下的路灯坏了", "市容环境"),
+        # Two of urban management's keywords; its category that names them.
+        ("小区门口有人占道摆摊", "占道与违建"),
+        # 工地 is housing and construction's; 工程建设 shares the text's 工.
+        ("工地半夜施工太吵", "工程建设"),
+        ("消防通道被电动车堵死了", "治安与消防"),
+        # The service centre's generic 其他 is never a guess, whatever the text shares with it.
+        ("窗口排队太久，他们也不管", "政务服务"),
+    ],
+)
+def test_a_category_is_guessed_from_the_departments_keywords(
+    bundled: LoadedKnowledge, text: str, category: str
+) -> None:
+    assert guess_category(bundled.kb, text) == category
+    assert category in complaint_categories(bundled.kb)
+
+
+@pytest.mark.parametrize(
+    ("text", "department"),
+    [
+        ("我家楼下的路灯坏了", "urban-management"),
+        # None of human resources' category names shares a character with the text: its first.
+        ("公司拖欠工资三个月了", "human-resources"),
+        ("河边的工厂偷偷排污", "ecology-environment"),
+    ],
+)
+def test_a_guessed_category_routes_the_ticket_to_the_department_of_its_keywords(
+    bundled: LoadedKnowledge, text: str, department: str
+) -> None:
+    category = guess_category(bundled.kb, text)
+    assert category is not None
+    assert route_ticket(bundled.kb, category, text).department_id == department
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "有件事想反映一下。",
+        "今天天气怎么样",
+        # 小区 (housing and construction) and 垃圾 (urban management): one each, no guess.
+        "小区里的垃圾",
+        "the street light is broken",
+        "",
+    ],
+)
+def test_no_hit_or_a_tie_is_no_guess(bundled: LoadedKnowledge, text: str) -> None:
+    assert guess_category(bundled.kb, text) is None
 
 
 def test_the_catalogue_lists_every_departments_categories_once_in_order(

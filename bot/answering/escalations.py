@@ -504,7 +504,7 @@ class EscalationDesk:
 
 # -- the escalation policy: what happens to a resident's question ---------------------------------
 
-Reply = Literal["small_talk", "empty", "answer", "suggest", "staff"]
+Reply = Literal["small_talk", "empty", "answer", "suggest", "report", "out_of_scope", "staff"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +516,9 @@ class QuestionRoute:
     cause: Cause | None = None
     # Told before the question goes to staff (e.g. that it is about another city).
     preface: Html | None = None
+    # The message describes a problem: offer to file it as a ticket (beside a card or a choice,
+    # or instead of one for a report).
+    offer_ticket: bool = False
 
 
 def route_question(
@@ -523,10 +526,17 @@ def route_question(
 ) -> QuestionRoute:
     """Decide what becomes of a matched question.
 
-    A resident who asked for a person gets one whatever the matcher says. Small talk and
-    messages with nothing to read get a friendly word, never staff. The matcher's answer or
-    choice is given when it has one; everything else goes to staff, and a question about
-    another city is first told that the bot only knows this one.
+    A resident who asked for a person gets one whatever the matcher says. Nothing goes to staff
+    unless the resident asks, or the matcher found nothing and the message is a question:
+
+    - small talk and messages with nothing to read get a friendly word;
+    - a message outside what a city's public services deal with (the matcher's `decline`)
+      gets a polite word and a button to reach a person;
+    - a problem to report that nothing answers (`report`) is offered as a ticket;
+    - the matcher's answer or choice is given when it has one, with the offer of a ticket
+      when the message also describes a problem;
+    - everything else goes to staff, and a question about another city is first told that the
+      bot only knows this one.
     """
     if wants_person:
         return QuestionRoute("staff", cause="person")
@@ -534,10 +544,15 @@ def route_question(
         return QuestionRoute("small_talk")
     if result.reason == "empty":
         return QuestionRoute("empty")
+    problem = result.intent == "report"
     if result.decision == "answer" and result.best is not None:
-        return QuestionRoute("answer")
+        return QuestionRoute("answer", offer_ticket=problem)
     if result.decision == "suggest":
-        return QuestionRoute("suggest")
+        return QuestionRoute("suggest", offer_ticket=problem)
+    if result.decision == "report":
+        return QuestionRoute("report", offer_ticket=True)
+    if result.decision == "decline":
+        return QuestionRoute("out_of_scope")
     preface = None
     if result.reason.startswith("other_place:"):
         preface = t(

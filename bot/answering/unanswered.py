@@ -1,8 +1,10 @@
 """The questions the bot could not answer, grouped by similarity, so the knowledge base grows
 where residents need it.
 
-"Could not answer": the matcher gave up (escalate, except greetings and empty messages), or the
-resident said the answer did not help. Questions are grouped greedily: each question joins the
+"Could not answer": the matcher gave up on a question (escalate, except greetings and empty
+messages), or the resident said the answer did not help. What the matcher declined (small talk,
+matters outside public services) and problems offered as tickets (report) are not gaps in the
+knowledge base, whether or not the resident then asked for a person. Questions are grouped greedily: each question joins the
 first group whose leading question is similar enough (rapidfuzz on character pairs, so that
 Chinese, written without spaces, compares by its words' pieces), else it starts a group.
 """
@@ -20,8 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Question
 
-# Reasons that are not a gap in the knowledge base.
-NOT_GAPS = ("small_talk", "empty")
+# The decision of a question the knowledge base could not answer; and, among those, reasons that
+# are not a gap in it (rows from before the matcher declined small talk itself, and messages
+# with nothing to read). "decline" and "report" are never gaps.
+GAP_DECISION = "escalate"
+NOT_GAPS = ("small_talk", "empty", "out_of_scope", "problem_words")
 SIMILARITY = 62.0
 MAX_QUESTIONS = 5000
 EXAMPLES = 5
@@ -121,7 +126,7 @@ async def unanswered_questions(
         .where(
             Question.created_at >= since,
             or_(
-                (Question.decision == "escalate") & Question.reason.not_in(NOT_GAPS),
+                (Question.decision == GAP_DECISION) & Question.reason.not_in(NOT_GAPS),
                 Question.feedback == "not_helpful",
             ),
         )

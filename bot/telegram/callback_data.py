@@ -22,6 +22,7 @@ change: docs/telegram.md and docs/tickets.md describe what each button does.
     s:L:<escalation>:<item token>            learn it as this item      (handlers/staff.py)
     cmp:<start|cancel|back|next|own|submit>  the complaint form's steps (handlers/complaints.py)
     cmp:t:<type> | cmp:c:<category> | cmp:cp:<page> | cmp:k:<contact> | cmp:v:<ticket number>
+    cmp:q:<question>                         file a question as a ticket
     tkt:start | tkt:p:<page>                 my tickets                 (handlers/status.py)
     tkt:v:<id> | tkt:add:<id> | tkt:s:<id>:<1|0> | tkt:rt:<id>:<1|0>:<stars> | tkt:skip | tkt:x
     dpt:<ack|reply|back|ask|ext>:<number>    a department's ticket card (handlers/departments.py)
@@ -411,6 +412,23 @@ class ComplaintVoice(_Button):
         return cls(fields["number"])
 
 
+@dataclass(frozen=True, slots=True)
+class ComplaintFromQuestion(_Button):
+    """Start the form from a message that describes a problem: its type, category and
+    description filled in from the question's text (the question must be the resident's own)."""
+
+    question_id: int
+    PREFIX: ClassVar[str] = "cmp:q:"
+    WIRE: ClassVar[re.Pattern[str]] = _regex(rf"cmp:q:(?P<question>{_NUMBER})")
+
+    def _wire(self) -> str:
+        return f"cmp:q:{self.question_id}"
+
+    @classmethod
+    def _build(cls, fields: dict[str, str]) -> Self:
+        return cls(int(fields["question"]))
+
+
 # -- my tickets ---------------------------------------------------------------------------------
 
 
@@ -605,6 +623,7 @@ CallbackData: TypeAlias = (
     | ComplaintCategoryPage
     | ComplaintContact
     | ComplaintVoice
+    | ComplaintFromQuestion
     | TicketList
     | TicketView
     | TicketAddInformation
@@ -632,6 +651,7 @@ BUTTON_KINDS: tuple[type[CallbackData], ...] = (
     ComplaintCategoryPage,
     ComplaintContact,
     ComplaintVoice,
+    ComplaintFromQuestion,
     TicketList,
     TicketView,
     TicketAddInformation,

@@ -5,6 +5,9 @@ keywords residents use for its matters. The category the resident picked is the 
 keywords in the text confirm it, or point elsewhere. A ticket whose best department is not clearly
 ahead goes to the staff triage queue instead of to a guess: a ticket sent to the wrong office
 loses days, a ticket in triage loses minutes.
+
+The same keywords let a resident's own words about a problem ("我家楼下的路灯坏了") start the
+complaint form with a category already chosen (`guess_category`); the resident can change it.
 """
 
 from __future__ import annotations
@@ -114,3 +117,35 @@ def route_ticket(
         else ("category" if best_id in category_departments else "keywords")
     )
     return RoutingDecision(best_id, confidence, reason, scores, tuple(hits[best_id]))
+
+
+def guess_category(
+    kb: KnowledgeBase, text: str, *, generic_categories: tuple[str, ...] = ("其他",)
+) -> str | None:
+    """Return the complaint category a resident's words point to, or None when they do not.
+
+    The department whose complaint keywords the text hits most (distinct keywords) wins; no hit,
+    or two departments with as many hits, is no guess. Of the winner's categories, the one whose
+    name shares most characters with the text is taken, the first listed when none stands out
+    (any of them sends the ticket to that department, see `route_ticket`); a generic category
+    ("其他") is never a guess.
+    """
+    normalized = normalize(text)
+    hits: dict[str, int] = {}
+    for department in kb.departments.values():
+        if any(c not in generic_categories for c in department.complaint_categories):
+            found = len(_keyword_hits(department, normalized))
+            if found:
+                hits[department.id] = found
+    if not hits:
+        return None
+    ranked = sorted(hits.values(), reverse=True)
+    if len(ranked) > 1 and ranked[0] == ranked[1]:
+        return None
+    best = max(hits, key=hits.__getitem__)
+    categories = [
+        c for c in kb.departments[best].complaint_categories if c not in generic_categories
+    ]
+    characters = set(normalized)
+    # max() keeps the first of equals: the department's own order breaks ties.
+    return max(categories, key=lambda category: len(set(category) & characters))

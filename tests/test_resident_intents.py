@@ -1,0 +1,316 @@
+"""What the resident wants, in the chat: a problem to report is offered as a ticket and the form
+starts filled in; what is out of scope, and small talk, never reach staff unless the resident
+asks; a vague word gets a choice. The real bot over HTTP, the real matcher with the bundled
+knowledge base, SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, select
+
+from bot.answering.unanswered import unanswered_questions
+from bot.core.models import Escalation, Question, Ticket
+from tests.fixtures_conversation import BotHarness, press_forged
+from tests.fixtures_tickets import TicketBot
+from tryout.local_bot_api import ChatTranscript, Replies
+
+STREET_LIGHT = "我家楼下的路灯坏了"
+OFFER = (
+    "听起来这是需要有关部门来处理的问题。我可以帮您登记成举报工单：根据您的消息填好表单，"
+    "您补充照片和地点后提交，承办部门会按期限答复您，进展也会在这里通知您。"
+)
+
+
+async def questions(bot: BotHarness) -> list[Question]:
+    async with bot.services.sessions() as session:
+        return list((await session.scalars(select(Question).order_by(Question.id))).all())
+
+
+async def tickets(bot: BotHarness) -> list[Ticket]:
+    async with bot.services.sessions() as session:
+        return list((await session.scalars(select(Ticket).order_by(Ticket.id))).all())
+
+
+async def escalations(bot: BotHarness) -> int:
+    async with bot.services.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Escalation)) or 0)
+
+
+async def choose_category(chat: ChatTranscript, name: str) -> Replies:
+    """Page through the categories until `name` shows, then press it; return the replies."""
+    for _ in range(6):
+        latest = chat.last_bot_message
+        assert latest is not None
+        if latest.find_button(name) is not None:
+            return await chat.press(name, expect=2)
+        await chat.press("下一页 ➡️", expect=2)
+    raise AssertionError(f"no category {name}")
+
+
+async def submit_anonymously(chat: ChatTranscript) -> str:
+    """From the attachments step, file the report anonymously; return the ticket number."""
+    await chat.press("➡️ 下一步", expect=2)
+    replies = await chat.press("🕶 匿名举报", expect=2)
+    assert "身份：匿名" in replies.text
+    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
+    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    return confirmation.text.split("工单号 ")[1].split("\n")[0]
+
+
+# -- a problem to report ------------------------------------------------------------------------
+
+
+async def test_a_broken_street_light_is_offered_as_a_report_and_filed_prefilled(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    replies = await chat.send(STREET_LIGHT)
+    assert replies.text == OFFER
+    assert replies[0].buttons == [
+        [("📝 登记为举报", "cmp:q:1")],
+        [("🙋 转人工", "q:p:1")],
+        [("🏠 主菜单", "m:menu")],
+    ]
+    (question,) = await questions(bot)
+    assert (question.decision, question.reason, question.escalated) == (
+        "report",
+        "problem_words",
+        False,
+    )
+
+    replies = await chat.press("📝 登记为举报", expect=3)
+    assert replies.texts[0] == (
+        "📝 好的，按举报为您登记。\n已根据您的消息填好（要修改请点“⬅️ 上一步”）：\n"
+        f"类别：市容环境\n内容：\n{STREET_LIGHT}"
+    )
+    # The form goes on after the description: photos and the place.
+    assert "可以补充<b>照片</b>" in replies[1].html
+    replies = await chat.send("幸福小区 3 号楼东侧")
+    assert "已记录地点" in replies.text
+    number = await submit_anonymously(chat)
+
+    (ticket,) = await tickets(bot)
+    assert (ticket.number, ticket.type, ticket.category, ticket.description) == (
+        number,
+        "report",
+        "市容环境",
+        STREET_LIGHT,
+    )
+    assert ticket.department_id == "urban-management"
+    # A report goes to its department, never to the staff who answer questions.
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+
+
+async def test_a_report_whose_category_is_not_clear_lands_on_the_category_step(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    text = "楼道里的灯不亮已经一个星期了"
+    replies = await chat.send(text)
+    assert replies.text == OFFER
+    replies = await chat.press("📝 登记为举报", expect=3)
+    assert replies.texts[0] == (
+        f"📝 好的，按举报为您登记。\n已根据您的消息填好（要修改请点“⬅️ 上一步”）：\n内容：\n{text}"
+    )
+    assert replies.texts[1].startswith("举报：请选择类别")
+    # The description is kept: after the category, the photos.
+    replies = await choose_category(chat, "住房与物业")
+    assert "可以补充<b>照片</b>" in replies[0].html
+    await submit_anonymously(chat)
+    (ticket,) = await tickets(bot)
+    assert (ticket.type, ticket.category, ticket.description) == ("report", "住房与物业", text)
+
+
+async def test_a_report_too_short_to_file_lands_on_the_description_step(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    await chat.send("路灯不亮")
+    replies = await chat.press("📝 登记为举报", expect=3)
+    assert replies.texts[0] == (
+        "📝 好的，按举报为您登记。\n已根据您的消息填好（要修改请点“⬅️ 上一步”）：\n类别：市容环境"
+    )
+    assert replies.texts[1].startswith("请用文字描述具体情况（5–2000 字）")
+    replies = await chat.send("幸福小区门口的路灯晚上不亮，已经三天了。")
+    assert "可以补充<b>照片</b>" in replies[0].html
+    await submit_anonymously(chat)
+    (ticket,) = await tickets(bot)
+    assert (ticket.category, ticket.description) == (
+        "市容环境",
+        "幸福小区门口的路灯晚上不亮，已经三天了。",
+    )
+
+
+async def test_a_complaint_answered_by_a_card_can_still_be_filed(ticket_bot: TicketBot) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    text = "想投诉窗口工作人员态度差"
+    replies = await chat.send(text)
+    card = replies[-1]
+    # The card as always, and one more row: file it, as a complaint (about conduct).
+    assert card.buttons[0] == [
+        ("👍 有帮助", "q:h:1"),
+        ("👎 没帮助", "q:n:1"),
+        ("🙋 转人工", "q:p:1"),
+    ]
+    assert card.buttons[1] == [("📝 登记为投诉", "cmp:q:1")]
+    replies = await chat.press("📝 登记为投诉", expect=3)
+    assert replies.texts[0].startswith("📝 好的，按投诉为您登记。")
+    assert "类别：政务服务" in replies.texts[0]
+    await chat.press("➡️ 下一步", expect=2)
+    await chat.press("🙈 不提供", expect=2)
+    await chat.press("✅ 确认提交", expect=2)
+    (ticket,) = await tickets(bot)
+    assert (ticket.type, ticket.category, ticket.description) == ("complaint", "政务服务", text)
+
+
+async def test_a_choice_for_a_message_about_a_problem_offers_a_ticket_too(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident()
+    replies = await chat.send("噪音扰民打什么电话")
+    assert replies.text == "我不太确定您问的是哪一项，请选择："
+    rows = replies[0].buttons
+    assert rows[-2] == [("都不是，转人工", "q:x:1")]
+    assert rows[-1] == [("📝 登记为举报", "cmp:q:1")]
+
+
+async def test_an_english_report_is_offered_in_english_and_asks_for_the_category(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident("Alice", language_code="en")
+    text = "The street light outside my building is broken"
+    replies = await chat.send(text)
+    assert replies.text.startswith("This sounds like a problem the city should look into.")
+    assert replies[0].buttons[0] == [("📝 File it as a report", "cmp:q:1")]
+    replies = await chat.press("📝 File it as a report", expect=3)
+    assert replies.texts[0] == (
+        "📝 Filing it as a report.\nFilled in from your message (press “⬅️ Back” to change "
+        f"it):\nText:\n{text}"
+    )
+    assert replies.texts[1].startswith("report: choose a category")
+
+
+# -- out of scope and small talk ----------------------------------------------------------------
+
+
+async def test_out_of_scope_is_declined_politely_and_staff_get_it_only_if_asked(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident()
+    replies = await chat.send("昨晚的足球赛谁赢了")
+    assert replies.text.startswith("抱歉，这个问题不在示例市政务服务的范围内，我帮不上忙。")
+    assert replies[0].buttons == [[("🙋 转人工", "q:p:1")], [("🏠 主菜单", "m:menu")]]
+    assert not bot.api.bot_messages(bot.staff_group)
+    (question,) = await questions(bot)
+    assert (question.decision, question.reason, question.escalated) == (
+        "decline",
+        "out_of_scope",
+        False,
+    )
+
+    replies = await chat.press("🙋 转人工", expect=2)
+    assert "已经转给工作人员" in replies.text
+    post = bot.latest_staff_post()
+    assert "昨晚的足球赛谁赢了" in post.text
+    assert "居民要求转人工" in post.text
+    assert await escalations(bot) == 1
+
+
+async def test_an_english_resident_is_declined_in_english(bot: BotHarness) -> None:
+    chat = bot.resident("Alice", language_code="en")
+    replies = await chat.send("Who won the football match last night?")
+    assert replies.text.startswith(
+        "Sorry, this is outside what Shili City's public-service assistant can help with."
+    )
+    assert replies[0].buttons == [[("🙋 Talk to a person", "q:p:1")], [("🏠 Main menu", "m:menu")]]
+    assert not bot.api.bot_messages(bot.staff_group)
+
+
+async def test_small_talk_gets_a_friendly_word_and_staff_get_nothing(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("还在吗")
+    assert replies.text == "您好，很高兴为您服务！有什么政务问题可以直接问我，或者用下面的菜单。"
+    assert replies[0].buttons[0][0] == ("💬 我要提问", "m:ask")
+    assert not bot.api.bot_messages(bot.staff_group)
+    (question,) = await questions(bot)
+    assert (question.decision, question.reason) == ("decline", "small_talk")
+
+
+async def test_a_vague_word_gets_a_choice_of_several_items_not_a_card(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("医保")
+    assert replies.text == "我不太确定您问的是哪一项，请选择："
+    labels = [label for row in replies[0].buttons for label, _ in row]
+    assert len(labels) >= 3  # at least two items, and "none of these"
+    assert labels[-1] == "都不是，转人工"
+    assert all(data.startswith("q:c:1:") for row in replies[0].buttons[:-1] for _, data in row)
+    assert "需要带的材料" not in replies.text
+    assert not bot.api.bot_messages(bot.staff_group)
+
+
+async def test_only_what_the_bot_could_not_answer_counts_as_unanswered(bot: BotHarness) -> None:
+    chat = bot.resident()
+    await chat.send(STREET_LIGHT)
+    await chat.send("昨晚的足球赛谁赢了")
+    await chat.press("🙋 转人工", expect=2)
+    await chat.send("还在吗")
+    await chat.send("养狗需要办什么证，去哪里办", expect=2)
+    async with bot.services.sessions() as session:
+        found = await unanswered_questions(session, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert [q.text for q in found] == ["养狗需要办什么证，去哪里办"]
+
+
+# -- forged buttons -----------------------------------------------------------------------------
+
+
+async def test_a_forged_file_it_button_for_another_residents_question_changes_nothing(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    owner = bot.resident("李雷")
+    await owner.send(STREET_LIGHT)
+    (theirs,) = await questions(bot)
+
+    other = bot.resident("韩梅梅")
+    menu = (await other.send("/start", expect=2))[1]
+    answer = await press_forged(bot.api, other.user, menu, f"cmp:q:{theirs.id}")
+    assert answer is not None
+    assert answer.text == "这个按钮不属于您的对话。"
+    for data, said in (
+        ("cmp:q:999999", "这个按钮不属于您的对话。"),
+        ("cmp:q:x", "这个按钮已经失效了，请重新打开菜单。"),
+        ("cmp:q:01", "这个按钮已经失效了，请重新打开菜单。"),
+    ):
+        answer = await press_forged(bot.api, other.user, menu, data)
+        assert answer is not None
+        assert answer.text == said
+    assert other.last_bot_message is menu
+    assert "complaint" not in bot.app.user_data.get(other.user.id, {})
+    # No form was begun: free text is a question again.
+    replies = await other.send("还在吗")
+    assert replies.text.startswith("您好，很高兴为您服务！")
+
+    # A form in progress stays on its step.
+    await other.send("/complain")
+    await other.press("📢 投诉", expect=2)
+    form = other.last_bot_message
+    assert form is not None
+    answer = await press_forged(bot.api, other.user, form, f"cmp:q:{theirs.id}")
+    assert answer is not None
+    assert answer.text == "这个按钮不属于您的对话。"
+    assert bot.app.user_data[other.user.id]["complaint"]["type"] == "complaint"
+    replies = await choose_category(other, "市容环境")
+    assert replies.text.startswith("请用文字描述具体情况")
+
+    assert await tickets(bot) == []
+    mine = (await questions(bot))[0]
+    assert (mine.id, mine.decision, mine.escalated) == (theirs.id, "report", False)
+    assert await escalations(bot) == 0
+    assert not bot.api.bot_messages(bot.staff_group)
