@@ -14,12 +14,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from bot.core.services import Services
 from sqlalchemy import func, select
 from yarl import URL
 
 from bot.console.accounts import create_user, verify_password
 from bot.core.models import LoginAttempt, User
+from bot.services import Services
 from tests.fixtures_console import (
     PASSWORD,
     Console,
