@@ -195,8 +195,12 @@ class TicketWorkers:
         run_clock: bool = True,
         callbacks: bool | None = None,
         callback_routes: Sequence[CallbackRoutes] = (),
+        callbacks_optional: bool = False,
     ) -> None:
+        """`callbacks_optional`: when the callback port is taken (the bot on this host serves
+        it), deliver and run the clock without it instead of failing."""
         self.desk = desk
+        self.callbacks_optional = callbacks_optional
         self.bot = bot
         self.run_clock = run_clock
         self.serve_callbacks = desk.settings.callbacks.enabled if callbacks is None else callbacks
@@ -210,7 +214,17 @@ class TicketWorkers:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        """Start delivering, ticking and (if enabled) listening for department callbacks."""
+        """Start delivering, ticking and (if enabled) listening for department callbacks.
+
+        If anything fails on the way, what was started is stopped again before the error is
+        raised: no task is left running and no HTTP session open."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start(self) -> None:
         _check_departments(self.desk)
         self._stop.clear()
         self._http = aiohttp.ClientSession()
@@ -230,7 +244,22 @@ class TicketWorkers:
                 add_routes(app)
             self._runner = web.AppRunner(app, access_log=None)
             await self._runner.setup()
-            await web.TCPSite(self._runner, settings.host, settings.port).start()
+            try:
+                await web.TCPSite(self._runner, settings.host, settings.port).start()
+            except OSError as error:
+                if not self.callbacks_optional:
+                    raise
+                await self._runner.cleanup()
+                self._runner = None
+                log.warning(
+                    "department callbacks not served: %s:%d is in use (%s); another process "
+                    "on this host (e.g. python -m bot run) serves them, and this worker delivers "
+                    "and runs the clock only",
+                    settings.host,
+                    settings.port,
+                    error.strerror or error,
+                )
+                return
             log.info(
                 "department callbacks on http://%s:%d/api/departments/…",
                 settings.host,
@@ -294,14 +323,18 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
                     delivered = await worker.run_until_idle()
                 log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
                 return 0
-            workers = TicketWorkers(desk, bot)
-            await workers.start()
-            stopped = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for name in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(name, stopped.set)
-            await stopped.wait()
-            await workers.stop()
+            # An extra worker on the host of `python -m bot run` finds the callback port taken:
+            # the bot serves the callbacks, this worker delivers and runs the clock.
+            workers = TicketWorkers(desk, bot, callbacks_optional=True)
+            try:
+                await workers.start()
+                stopped = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for name in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(name, stopped.set)
+                await stopped.wait()
+            finally:
+                await workers.stop()
             return 0
         finally:
             if bot is not None:
