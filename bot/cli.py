@@ -127,9 +127,12 @@ def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
     for warning in kb.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     guides = sum(1 for i in kb.items.values() if i.kind == "guide")
+    guide_categories = {i.category for i in kb.items.values() if i.kind == "guide"}
+    disclosure_categories = {i.category for i in kb.items.values() if i.kind != "guide"}
     print(
         f"{directory}: {len(kb.items)} items ({guides} guides, {len(kb.items) - guides} "
-        f"disclosure items) in {len(kb.categories())} categories, {len(kb.departments)} "
+        f"disclosure items) in {len(kb.categories())} categories ({len(guide_categories)} of "
+        f"guides, {len(disclosure_categories)} of disclosure items), {len(kb.departments)} "
         f"departments, {len(kb.synonyms)} synonym groups: OK"
     )
     from bot.answering.lexicon import general_lexicon

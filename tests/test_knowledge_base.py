@@ -185,6 +185,19 @@ def test_loader_names_both_files_of_a_duplicate_id(knowledge_folder: KnowledgeFo
     ]
 
 
+def test_a_copied_item_file_is_named_a_duplicate_not_only_a_misnaming(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.item("id-card-renewal")
+    knowledge_folder.item("id-card-renewal", file_stem="id-card-renewal-copy")
+
+    assert problems_of(knowledge_folder) == [
+        "guides/id-card-renewal-copy.toml: field 'id': duplicate id 'id-card-renewal', also in "
+        "guides/id-card-renewal.toml; 'id-card-renewal' does not match the file name "
+        "'id-card-renewal-copy'"
+    ]
+
+
 def test_loader_names_file_and_field_of_id_not_matching_file_name(
     knowledge_folder: KnowledgeFolder,
 ) -> None:

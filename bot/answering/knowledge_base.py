@@ -359,8 +359,17 @@ def _load_item(
     if item_id and not ID_PATTERN.match(item_id):
         problems.append(Problem(name, "id", f"'{item_id}' is not kebab-case ASCII (a-z, 0-9, -)"))
     elif item_id and item_id != path.stem:
+        # A copied file keeps its original's id: say it is a duplicate, not only a misnaming.
+        original = [
+            f"{folder}/{item_id}.toml"
+            for folder in ITEM_FOLDERS
+            if (root / folder / f"{item_id}.toml").is_file()
+        ]
+        duplicate = f"duplicate id '{item_id}', also in {original[0]}; " if original else ""
         problems.append(
-            Problem(name, "id", f"'{item_id}' does not match the file name '{path.stem}'")
+            Problem(
+                name, "id", f"{duplicate}'{item_id}' does not match the file name '{path.stem}'"
+            )
         )
     kind = _string(data, "kind", name, problems, required=True)
     if kind and kind not in ITEM_FOLDERS.values():
