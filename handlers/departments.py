@@ -48,6 +48,7 @@ from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
     MAX_OFFICER_TEXT,
     Actor,
+    AlreadyRouted,
     TicketError,
     TicketNotFound,
 )
@@ -132,6 +133,14 @@ add_strings(
             "en": "The text is empty or too long (at most {limit} characters); please reply again.",
         },
         "dpt_unknown": {"zh": "没有找到这个工单。", "en": "There is no such ticket."},
+        "stf_already_routed": {
+            "zh": "{number} 已经转交给{department}，这个按钮不再有效。",
+            "en": "{number} has already gone to {department}; this button no longer applies.",
+        },
+        "stf_no_longer_triage": {
+            "zh": "{number} 已不在待分派队列中，这个按钮不再有效。",
+            "en": "{number} is no longer waiting for a department; this button no longer applies.",
+        },
         "stf_assigned": {
             "zh": "📨 {name} 已将 {number} 分派给{department}。",
             "en": "📨 {name} assigned {number} to {department}.",
@@ -362,8 +371,46 @@ async def staff_assign_button(update: Update, context: BotContext) -> None:
     if chosen is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
+    desk = context.services.tickets
+    user = query.from_user
+    try:
+        ticket = await desk.reassign(
+            chosen.ticket_id,
+            Actor.staff(str(user.id), user.full_name),
+            chosen.department_id,
+            from_triage=True,
+        )
+    except AlreadyRouted as done:
+        # Pressed twice, or after someone else routed it: say what happened, change nothing.
+        holder = (
+            desk.department_name(done.department_id, language) or done.department_id
+            if done.department_id
+            else None
+        )
+        if holder is not None:
+            text = t("stf_already_routed", language, number=done.number, department=holder)
+        else:
+            text = t("stf_no_longer_triage", language, number=done.number)
+        await query.answer(str(text), show_alert=True)
+        with contextlib.suppress(TelegramError):
+            await query.edit_message_reply_markup(reply_markup=None)
+        return
+    except TicketError as error:
+        await query.answer()
+        message = update.effective_message
+        if message is not None:
+            await message.reply_text(t("stf_failed", language, reason=str(error)))
+        return
     await query.answer()
-    await _assign(update, context, chosen.ticket_id, chosen.department_id, query.from_user)
+    with contextlib.suppress(TelegramError):
+        # The alert's department buttons are spent: the ticket has its department.
+        await query.edit_message_reply_markup(reply_markup=None)
+    message = update.effective_message
+    if message is not None:
+        name = desk.department_name(chosen.department_id, language) or chosen.department_id
+        await message.reply_text(
+            t("stf_assigned", language, name=user.full_name, number=ticket.number, department=name)
+        )
 
 
 async def _assign(

@@ -457,6 +457,10 @@ async def test_staff_route_a_ticket_from_triage_and_a_department_hands_one_back(
     [alert] = await bot.messages_after(bot.staff_group, staff_before)
     assert f"待分派</b> {number}" in alert.html
     staff = bot.staff_room()
+    chosen = "→ 示例市城市管理综合执法局"
+    others = [b for row in alert.inline_keyboard for b in row if b["text"] != chosen]
+    assert others, "the triage alert offers more than one department"
+    other = others[0]
     department_before = bot.cursor(bot.department_group)
     resident_before = bot.cursor(chat.chat)
     replies = await staff.press("→ 示例市城市管理综合执法局", message=alert, expect=2)
@@ -464,6 +468,20 @@ async def test_staff_route_a_ticket_from_triage_and_a_department_hands_one_back(
     [card] = await bot.messages_after(bot.department_group, department_before)
     [moved] = await bot.messages_after(chat.chat, resident_before)
     assert "已转交示例市城市管理综合执法局办理" in moved.text
+    # The alert's buttons are spent; one pressed again (a stale copy, or a colleague a moment
+    # later) says what happened and changes nothing: no second card, no second notice.
+    department_before = bot.cursor(bot.department_group)
+    resident_before = bot.cursor(chat.chat)
+    assert alert.inline_keyboard == [] or alert.find_button(other["text"]) is None
+    again = await press_forged(bot.api, bot.staff, alert, other["callback_data"])
+    assert again is not None
+    assert "已经转交给示例市城市管理综合执法局" in again.text
+    ticket = await bot.services.tickets.get(number)
+    assert ticket.department_id == "urban-management"
+    assigned = [e for e in await bot.services.tickets.timeline(number) if e.kind == "assigned"]
+    assert len(assigned) == 1
+    assert await bot.messages_after(bot.department_group, department_before, 0) == []
+    assert await bot.messages_after(chat.chat, resident_before, 0) == []
 
     department = bot.department_room()
     prompt = (await department.press("↩️ 退单", message=card, expect=2))[0]

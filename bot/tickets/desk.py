@@ -106,6 +106,20 @@ class TransitionNotAllowed(TicketError):
     code = "not_allowed"
 
 
+class AlreadyRouted(TransitionNotAllowed):
+    """A triage button pressed after the ticket was given to a department (or closed)."""
+
+    code = "already_routed"
+
+    def __init__(
+        self, message: str, *, number: str, status: str, department_id: str | None
+    ) -> None:
+        super().__init__(message)
+        self.number = number
+        self.status = status
+        self.department_id = department_id
+
+
 class NotPermitted(TicketError):
     code = "not_permitted"
 
@@ -627,13 +641,30 @@ class TicketDesk:
             return ticket
 
     async def reassign(
-        self, ref: int | str, actor: Actor, department_id: str, *, note: str = ""
+        self,
+        ref: int | str,
+        actor: Actor,
+        department_id: str,
+        *,
+        note: str = "",
+        from_triage: bool = False,
     ) -> Ticket:
-        """Give a ticket to a department (staff): from triage, after 退单, or to correct routing."""
+        """Give a ticket to a department (staff): from triage, after 退单, or to correct routing.
+
+        `from_triage`: only a ticket still waiting for a department (a triage alert's buttons);
+        one that was given to a department meanwhile raises AlreadyRouted and changes nothing.
+        """
         note = clean_text(note, limit=MAX_REASON_TEXT, what="the note", required=False)
         if department_id not in self.knowledge().departments:
             raise InvalidTicketInput(f"unknown department {department_id!r}", code="department")
         async with self.locked_ticket(ref) as (session, ticket, now):
+            if from_triage and ticket.status not in TRIAGE_STATUSES:
+                raise AlreadyRouted(
+                    f"{ticket.number} is no longer waiting for a department",
+                    number=ticket.number,
+                    status=ticket.status,
+                    department_id=ticket.department_id,
+                )
             self._require(ticket, actor, OPEN_STATUSES, "reassign", staff_only=True)
             if ticket.status in HELD_STATUSES and ticket.department_id == department_id:
                 raise TransitionNotAllowed(
