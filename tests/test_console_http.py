@@ -269,6 +269,9 @@ async def test_contact_details_show_only_with_consent_and_every_view_is_audited(
     officer = await login_as("officer")
     _, body = await officer.get(f"/tickets/{work.urban}")
     assert "012-5550123" in body
+    # Residents are promised that no department gets their Telegram account.
+    assert "Telegram 昵称" not in body
+    assert "Telegram 用户 ID" not in body
     other = await login_as("other_officer")
     _, body = await other.get(f"/tickets/{work.ecology}")
     assert "012-5550123" not in body
@@ -276,6 +279,7 @@ async def test_contact_details_show_only_with_consent_and_every_view_is_audited(
     manager = await login_as("manager")
     _, body = await manager.get(f"/tickets/{work.ecology}")
     assert "012-5550123" in body
+    assert "Telegram 用户 ID" in body
     staff = await login_as("staff")
     _, body = await staff.get(f"/tickets/{work.triage}")
     assert "012-5550123" not in body

@@ -140,6 +140,12 @@ async def test_a_ticket_is_found_by_its_number_as_typed_in_a_link(
         "resident_name",
         "telegram_user_id",
     ]
+    # An officer gets what the resident shared, never the Telegram account; a manager gets both.
+    async with sessions() as session:
+        for_officer = await identity_of(session, found, URBAN_OFFICER)
+        for_manager = await identity_of(session, found, MANAGER)
+    assert for_officer.shown() == ["contact_name", "contact_phone"]
+    assert for_manager.telegram_user_id == 6001
 
 
 async def test_the_triage_queue_is_oldest_first_with_the_reason_of_a_hand_back(

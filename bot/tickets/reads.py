@@ -89,14 +89,27 @@ async def ticket_by_number(session: AsyncSession, number: str) -> Ticket | None:
     return await session.scalar(select(Ticket).where(Ticket.number == wanted))
 
 
-async def identity_of(session: AsyncSession, ticket: Ticket) -> Identity:
-    """Return who filed a ticket (check `may_see_identity` first: this does not)."""
+def may_see_telegram_identity(reader: Reader) -> bool:
+    """Tell whether a user may see a resident's Telegram account (name and user id).
+
+    Residents are told that their Telegram account is given to no department: an officer sees
+    at most the name and phone the resident chose to share, never the Telegram account.
+    """
+    return reader.role == "manager"
+
+
+async def identity_of(
+    session: AsyncSession, ticket: Ticket, reader: Reader | None = None
+) -> Identity:
+    """Return who filed a ticket (check `may_see_identity` first: this does not). With a
+    `reader`, the Telegram account is left out unless `may_see_telegram_identity`."""
     resident = await session.get(Resident, ticket.resident_id) if ticket.resident_id else None
+    telegram = resident is not None and (reader is None or may_see_telegram_identity(reader))
     return Identity(
         contact_name=ticket.contact_name,
         contact_phone=ticket.contact_phone,
-        resident_name=resident.display_name if resident else None,
-        telegram_user_id=resident.telegram_user_id if resident else None,
+        resident_name=resident.display_name if resident and telegram else None,
+        telegram_user_id=resident.telegram_user_id if resident and telegram else None,
     )
 
 

@@ -107,7 +107,7 @@ async def _identity(request: web.Request, ticket: Ticket) -> Identity | None:
         return None
     services = request.app[SERVICES]
     async with services.sessions() as session:
-        identity = await identity_of(session, ticket)
+        identity = await identity_of(session, ticket, viewer)
         if identity.any:
             await record_audit(
                 session,
