@@ -31,6 +31,7 @@ from bot.telegram.callback_data import (
     prefix_of,
 )
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import edit_pressed_message
 from bot.telegram.message_split import card_messages
 from handlers.start import back_to_menu
 
@@ -220,9 +221,10 @@ async def browse(update: Update, context: BotContext) -> None:
     if view is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return
-    await query.answer()
     text, markup = view
-    await query.edit_message_text(text, reply_markup=markup)
+    # Edit first: a message the bot cannot edit (a forged press) is answered as expired.
+    if await edit_pressed_message(query, language, text, reply_markup=markup):
+        await query.answer()
 
 
 def register(application: BotApplication) -> None:

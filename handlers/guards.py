@@ -2,6 +2,8 @@
 
     -50  updates the bot does not serve: channel posts, polls, reactions, … → ignored quietly;
          the bot blocked or unblocked by a resident → noted, so nobody keeps writing to them
+    -45  buttons under no message the bot can see (inline mode, deleted or inaccessible messages)
+         → "this button has expired", so no handler meets a press without its message
     -40  edited messages → a polite note that only new messages are read
     -30  group chats other than the staff group → "please talk to me privately"
     -20  the per-resident flood limit → one friendly notice, then silence until it passes
@@ -28,11 +30,13 @@ from telegram.ext import (
 from bot.core.i18n import t
 from bot.core.residents import language_from_telegram
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import answer_expired
 from bot.telegram.flood import FloodGate
 
 log = logging.getLogger(__name__)
 
 GROUP_UNKNOWN = -50
+GROUP_DETACHED = -45
 GROUP_EDITED = -40
 GROUP_STRANGERS = -30
 GROUP_FLOOD = -20
@@ -60,6 +64,25 @@ async def stop_unserved_updates(update: Update, context: BotContext) -> None:
         return
     if update.edited_message is not None:
         return
+    raise ApplicationHandlerStop
+
+
+async def answer_detached_buttons(update: Update, context: BotContext) -> None:
+    """Answer a press whose message the bot cannot see as an expired button, and stop there.
+
+    A button of an inline-mode message comes with `inline_message_id` and no `message`; one
+    under a deleted or otherwise inaccessible message with an `InaccessibleMessage`. Every
+    handler of a button works on the message under it, so none of them gets such a press.
+    """
+    query = update.callback_query
+    if query is None or isinstance(query.message, Message):
+        return
+    log.info(
+        "callback query %s without an accessible message (inline: %s) answered as expired",
+        query.id,
+        query.inline_message_id is not None,
+    )
+    await answer_expired(query, language_from_telegram(query.from_user.language_code))
     raise ApplicationHandlerStop
 
 
@@ -173,6 +196,7 @@ def register(application: BotApplication) -> None:
         group=GROUP_UNKNOWN,
     )
     application.add_handler(TypeHandler(Update, stop_unserved_updates), group=GROUP_UNKNOWN)
+    application.add_handler(TypeHandler(Update, answer_detached_buttons), group=GROUP_DETACHED)
     application.add_handler(
         MessageHandler(filters.UpdateType.EDITED, answer_edited_message), group=GROUP_EDITED
     )

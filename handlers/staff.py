@@ -22,6 +22,7 @@ from bot.answering.learning import LearnResult
 from bot.core.i18n import add_strings, t
 from bot.telegram.callback_data import LearnButton, LearnItem, button, item_token, prefix_of
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import edit_pressed_message
 from handlers.browse import clip_label, find_item
 
 add_strings(
@@ -141,12 +142,14 @@ async def learn_button(update: Update, context: BotContext) -> None:
         item = find_item(context.services.knowledge.kb, pressed.item)
         await query.answer()
         if item is None:
-            await query.edit_message_text(
-                t("staff_learn_unknown_item", language, item=pressed.item)
+            await edit_pressed_message(
+                query, language, t("staff_learn_unknown_item", language, item=pressed.item)
             )
             return
         result = await teach(context, view, item.id, query.from_user.full_name)
-        await query.edit_message_text(_learn_report(result, language, query.from_user.full_name))
+        await edit_pressed_message(
+            query, language, _learn_report(result, language, query.from_user.full_name)
+        )
     elif pressed.action == "offer":
         if view.status != "answered":
             await query.answer(t("staff_learn_not_answered", language), show_alert=True)

@@ -16,7 +16,7 @@ What residents see is described in docs/telegram.md.
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, filters
 
 from bot.core.i18n import LANGUAGES, t
@@ -29,6 +29,7 @@ from bot.telegram.callback_data import (
     button,
 )
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import edit_pressed_message
 
 # user_data flag: the resident asked for a person; their next text goes to staff as it is.
 AWAITING_PERSON = "awaiting_person"
@@ -112,12 +113,16 @@ async def set_language(update: Update, context: BotContext) -> None:
         await query.answer(t("stale_button", context.language))
         return
     language = choice.language
+    message = query.message
+    # The guards let through only presses under a message the bot can see.
+    assert isinstance(message, Message)
+    # Edit first: a press on a message the bot cannot edit (a forged one) changes nothing and
+    # is answered as expired, in the language the resident has.
+    if not await edit_pressed_message(query, context.language, t("language_set", language)):
+        return
     await context.services.residents.set_language(context.resident.telegram_user_id, language)
     await query.answer()
-    await query.edit_message_text(t("language_set", language))
-    await query.message.reply_text(  # type: ignore[union-attr]
-        t("menu_title", language), reply_markup=main_menu(language)
-    )
+    await message.reply_text(t("menu_title", language), reply_markup=main_menu(language))
 
 
 async def menu_action(update: Update, context: BotContext) -> None:

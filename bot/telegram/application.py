@@ -26,7 +26,7 @@ from bot.services import Services
 from bot.telegram.context import CONTEXT_TYPES, BotApplication, BotContext
 from bot.telegram.escalation_posts import connect as connect_staff_group
 from bot.telegram.persistence import DatabasePersistence
-from bot.telegram.request import AiohttpRequest
+from bot.telegram.request import AiohttpRequest, UpdatesRequest
 from handlers import (
     browse,
     complaints,
@@ -219,7 +219,8 @@ def build_application(
         .concurrent_updates(PerChatUpdateProcessor(telegram.concurrent_updates))
         # aiohttp rather than PTB's default httpx: a fraction of the CPU per Bot API call.
         .request(AiohttpRequest(connection_pool_size=max(8, telegram.concurrent_updates)))
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        # Updates it cannot read are skipped one by one, not fatal to the batch (request.py).
+        .get_updates_request(UpdatesRequest(connection_pool_size=1))
     )
     # Telegram's limits; a local Bot API server has none, and with both set to 0 the limiter
     # (and its retries after "too many requests") is left out altogether.

@@ -6,15 +6,33 @@ Bot API accepts beside form encoding: percent-encoding an answer card of Chinese
 Python's `urlencode` about 0.1 ms, JSON a tenth of it. The parameters are python-telegram-bot's
 own (objects such as keyboards as JSON text, as in its form-encoded requests); files go as
 multipart, as python-telegram-bot sends them.
+
+`UpdatesRequest` is the one that fetches updates. python-telegram-bot parses a getUpdates batch
+in one go (`Update.de_list`): a single update it cannot read fails the whole batch, which its
+Updater logs at CRITICAL with the raw data (residents' messages) and fetches again at once, for
+ever, so no later update is ever served. `UpdatesRequest` reads each entry on its own first and
+puts a bare `{"update_id": N}` in place of one that cannot be read: the Updater confirms it like
+any other (the offset moves past it) and the guards drop the empty update. It is logged once,
+with its update_id and the error's class only, never its content. An answer that is no list of
+updates at all becomes a `NetworkError`, so the polling loop backs off (1 s, then ×1.5 up to
+30 s) instead of spinning.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
+from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+JSONDict = dict[str, Any]
 
 _JSON = {"Content-Type": "application/json"}
 
@@ -117,3 +135,67 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+
+
+def readable_updates(result: object) -> list[JSONDict]:
+    """Return a getUpdates result with each entry python-telegram-bot cannot read replaced.
+
+    An unreadable entry with an update_id becomes `{"update_id": N}` (confirmed, then ignored);
+    one without an integer update_id is left out. Raises `NetworkError` if `result` is no list.
+    """
+    if not isinstance(result, list):
+        raise NetworkError(f"getUpdates answered {type(result).__name__}, not a list of updates")
+    readable: list[JSONDict] = []
+    for entry in result:
+        update_id = entry.get("update_id") if isinstance(entry, dict) else None
+        try:
+            Update.de_json(entry, None)
+        except Exception as error:  # anything the library cannot parse
+            # The update_id and the error's class only: the text may be a resident's message.
+            log.warning(
+                "update %s could not be read (%s) and is skipped",
+                update_id if isinstance(update_id, int) else "without an id",
+                type(error).__name__,
+            )
+            if isinstance(update_id, int) and not isinstance(update_id, bool):
+                readable.append({"update_id": update_id})
+            continue
+        readable.append(entry)
+    return readable
+
+
+class UpdatesRequest(AiohttpRequest):
+    """The request that fetches updates: unreadable ones are skipped, not fatal (see above)."""
+
+    __slots__ = ()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one request; in a successful getUpdates answer, replace unreadable updates."""
+        status, body = await super().do_request(
+            url,
+            method,
+            request_data,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
+        )
+        if status != HTTPStatus.OK or url.rsplit("/", 1)[-1].lower() != "getupdates":
+            return status, body
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            return status, body  # python-telegram-bot reports it as a TelegramError
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            return status, body
+        answer["result"] = readable_updates(answer.get("result"))
+        return status, json.dumps(answer, ensure_ascii=False).encode()

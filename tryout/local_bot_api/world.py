@@ -703,9 +703,21 @@ class World:
         self.changed()
         return update_id
 
+    def push_raw_update(self, fields: JSONDict) -> int:
+        """Queue an update exactly as given, besides its update_id, and return the id.
+
+        For tests of a bot facing what Telegram might send but the bot's library cannot read
+        (a field of the wrong type, a missing one): nothing is checked or filled in.
+        """
+        update_id = self._next_update_id
+        self._next_update_id += 1
+        self.pending_updates.append({"update_id": update_id, **copy.deepcopy(fields)})
+        self.changed()
+        return update_id
+
     def update_allowed(self, update: JSONDict) -> bool:
         """Tell whether the bot's allowed_updates let this update through."""
-        kind = next(key for key in update if key != "update_id")
+        kind = next((key for key in update if key != "update_id"), "")
         if self.allowed_updates is None:
             return kind not in DEFAULT_EXCLUDED_UPDATES
         return kind in self.allowed_updates
