@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bot.answering import semantic
+from bot.answering.escalations import reason_phrase
 from bot.answering.evaluation import Case, Outcome, new_city_base
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
@@ -309,3 +310,23 @@ def test_useful_and_confidently_wrong_are_counted_per_question(city: LoadedKnowl
     assert also.top1
     assert wrong.confidently_wrong
     assert not wrong.useful
+
+
+def test_staff_read_every_reason_of_the_matcher_in_words(city: LoadedKnowledge) -> None:
+    reasons = {
+        city.matcher.match(q).reason
+        for q in (
+            "身份证丢了怎么补办",
+            "医保",
+            "还在吗",
+            "",
+            "昨晚的足球赛谁赢了",
+            "我家楼下的路灯坏了",
+        )
+    } | {"no_match", "unsure", "close_candidates", "exact", "other_place:北京"}
+    for reason in reasons:
+        for language in ("zh", "en"):
+            phrase = reason_phrase(reason, language)
+            assert phrase
+            assert phrase != reason, (reason, language)
+            assert "_" not in phrase

@@ -320,9 +320,13 @@ class EscalationDesk:
                 f"{n}. {c.get('title', '')} ({c.get('id', '')}, {float(c.get('score', 0)):.2f})"
                 for n, c in enumerate(view.candidates[:3], start=1)
             )
-            candidates = t("staff_candidates", lang, reason=view.reason, lines=lines)
+            candidates = t(
+                "staff_candidates", lang, reason=reason_phrase(view.reason, lang), lines=lines
+            )
         else:
-            candidates = t("staff_no_candidates", lang, reason=view.reason or "-")
+            candidates = t(
+                "staff_no_candidates", lang, reason=reason_phrase(view.reason, lang) or "-"
+            )
         text = t(
             "staff_escalation",
             lang,
@@ -583,3 +587,31 @@ def staff_answer_notice(
     opening = hours.next_opening(moment)
     when = f"{opening:%Y-%m-%d %H:%M}" if language == "en" else f"{opening:%m月%d日 %H:%M}"
     return t("escalated_after_hours", language, hours=hours.label, when=when)
+
+
+# Why the matcher decided as it did, in words staff read (the codes of MatchResult.reason).
+_REASONS: dict[str, tuple[str, str]] = {
+    "confident": ("很有把握", "sure of it"),
+    "exact": ("与条目的问法一致", "asked as the item's own phrasing"),
+    "close_candidates": ("几个条目难分高下", "several items are close"),
+    "unsure": ("把握不大", "not sure"),
+    "vague": ("问题太笼统", "too vague to pick one item"),
+    "no_match": ("知识库里没有合适的条目", "nothing in the knowledge base fits"),
+    "problem_words": ("像是需要反映的问题", "sounds like a problem to report"),
+    "out_of_scope": ("不属于政务服务范围", "outside public services"),
+    "small_talk": ("闲聊", "small talk"),
+    "empty": ("没有可读的文字", "nothing readable"),
+}
+
+
+def reason_phrase(reason: str | None, language: str) -> str:
+    """Return the matcher's reason as a phrase (never its internal code) for staff to read."""
+    if not reason:
+        return ""
+    if reason.startswith("other_place:"):
+        place = reason.removeprefix("other_place:")
+        return f"问的是{place}的事务" if language != "en" else f"about the affairs of {place}"
+    names = _REASONS.get(reason)
+    if names is None:
+        return reason
+    return names[1] if language == "en" else names[0]

@@ -11,12 +11,12 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.answering.escalations import MAX_ANSWER_CHARS, EscalationView
+from bot.answering.escalations import MAX_ANSWER_CHARS, EscalationView, reason_phrase
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
 from bot.console.security import VIEWER, allow, client_ip
-from bot.console.state import SERVICES
+from bot.console.state import LANGUAGE, SERVICES
 from bot.core.audit import record_audit
 from bot.core.models import Escalation, Question
 
@@ -89,6 +89,7 @@ def render_escalation(
         "escalation.html",
         {
             "escalation": view,
+            "reason_phrase": lambda code: reason_phrase(code, request.get(LANGUAGE, "zh")),
             "candidates": candidates,
             "answer": answer,
             "error": error,
