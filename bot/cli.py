@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.core.config import ConfigError, Settings, load_settings
+from bot.core.logs import setup_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -493,12 +494,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic announces each of its plugins at start; the migrations it runs are still logged.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Every command logs the same way, with secrets redacted (bot/core/logs.py).
+    setup_logging(verbose=args.verbose)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
