@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.core.config import ConfigError, Settings, load_settings
+from bot.core.logs import setup_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,6 +127,14 @@ def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     for warning in kb.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    for department in settings.unknown_departments(kb.departments):
+        print(
+            f"{settings.source}: [departments.{department}]: 知识库中没有此部门 / not a "
+            f"department of this knowledge base (see departments.toml)",
+            file=sys.stderr,
+        )
+    if settings.unknown_departments(kb.departments):
+        return 2
     guides = sum(1 for i in kb.items.values() if i.kind == "guide")
     guide_categories = {i.category for i in kb.items.values() if i.kind == "guide"}
     disclosure_categories = {i.category for i in kb.items.values() if i.kind != "guide"}
@@ -351,7 +360,11 @@ def command_report(args: argparse.Namespace, settings: Settings) -> int:
         return 2
 
     async def read() -> str:
-        async with open_database(settings, migrate=False) as sessions, sessions() as session:
+        # Reading only: a database the bot never created is "no data yet", and is not created.
+        async with (
+            open_database(settings, migrate=False, require_data=True) as sessions,
+            sessions() as session,
+        ):
             figures = await figures_for_month(
                 session, month, args.department, timezone=settings.timezone
             )
@@ -487,6 +500,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _start_failure(error: Exception) -> int | None:
+    """Print what stopped a command from starting, in a line, and return its exit status.
+
+    Return None for anything else (a bug, whose traceback is wanted). A config error or a broken
+    knowledge base is 2, like a wrong argument; a database that cannot be reached, or that has no
+    data yet, is 1.
+    """
+    from bot.answering.knowledge_base import KnowledgeBaseError
+    from bot.services import StartError
+
+    if isinstance(error, ConfigError):
+        print(error, file=sys.stderr)
+        return 2
+    if isinstance(error, KnowledgeBaseError):
+        print(f"知识库无法加载 / {error}", file=sys.stderr)
+        print("(python -m bot kb check lists the problems / 可用此命令检查)", file=sys.stderr)
+        return 2
+    if isinstance(error, StartError):
+        print(error, file=sys.stderr)
+        return 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
     for stream in (sys.stdout, sys.stderr):
@@ -496,12 +532,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdin.reconfigure(encoding="utf-8", errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # Alembic announces each of its plugins at start; the migrations it runs are still logged.
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    # Every command logs the same way, with secrets redacted (bot/core/logs.py).
+    setup_logging(verbose=args.verbose)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
@@ -510,6 +542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Command = args.handler
     try:
         return handler(args, settings)
+    except Exception as error:
+        status = _start_failure(error)
+        if status is None:
+            raise
+        return status
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -131,9 +131,7 @@ async def running(
 
 async def run(settings: Settings) -> None:
     """Run until SIGINT or SIGTERM."""
-    # httpx logs every request URL, and Bot API URLs contain the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Logging (httpx quiet, tokens redacted) is set up by bot/cli.py for every command.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # On Windows asyncio has no signal handlers; Ctrl+C ends the run with KeyboardInterrupt,

@@ -14,11 +14,15 @@ matcher (whose index takes seconds to build).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
+from sqlalchemy import exc, inspect
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.escalations import EscalationDesk
@@ -26,11 +30,26 @@ from bot.answering.learning import PhrasingTeacher
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
-from bot.core.db import create_engine, session_factory, upgrade_database
+from bot.core.db import create_engine, is_sqlite, session_factory, upgrade_database
 from bot.core.residents import ResidentDirectory
 from bot.tickets.desk import TicketDesk
 
 log = logging.getLogger(__name__)
+
+# What a database that cannot be reached (yet) raises on connecting.
+UNREACHABLE = (OSError, TimeoutError, exc.OperationalError, exc.InterfaceError)
+
+
+class StartError(Exception):
+    """A command cannot start; the message is one line that says what to do (bot/cli.py)."""
+
+
+class DatabaseUnavailable(StartError):
+    """The database could not be reached in [database] connect_attempts tries."""
+
+
+class NoDataYet(StartError):
+    """A command that only reads found no database, or one without the bot's tables."""
 
 
 @dataclass
@@ -64,6 +83,7 @@ class Services:
         knowledge = knowledge or KnowledgeStore(
             settings.knowledge_dir, thresholds_from(settings), signals_from(settings)
         )
+        settings.check_departments(knowledge.kb.departments)
         engine = await _open_engine(settings, migrate=migrate)
         log.info(
             "services ready: %d knowledge items, database %s",
@@ -88,15 +108,81 @@ class Services:
         await self.engine.dispose()
 
 
-async def _open_engine(settings: Settings, *, migrate: bool) -> AsyncEngine:
-    """Create the engine of the settings' database and, if asked, migrate it to the latest schema."""
-    engine = create_engine(settings.database_url, echo=settings.database.echo)
-    if migrate:
+def _shown_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _missing_sqlite_file(url: str) -> Path | None:
+    """Return the SQLite file of `url` if it does not exist (None for anything else)."""
+    if not is_sqlite(url):
+        return None
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    path = Path(database)
+    return None if path.exists() else path
+
+
+async def _connect(engine: AsyncEngine, settings: Settings) -> None:
+    """Reach the database, trying [database] connect_attempts times with a doubling wait."""
+    attempts = settings.database.connect_attempts
+    wait = settings.database.connect_backoff_seconds
+    url = _shown_url(settings.database_url)
+    for attempt in range(1, attempts + 1):
         try:
+            async with engine.connect():
+                return
+        except UNREACHABLE as error:
+            reason = (
+                str(getattr(error, "orig", None) or error).splitlines()[0] or type(error).__name__
+            )
+            if attempt == attempts:
+                raise DatabaseUnavailable(
+                    f"无法连接数据库 / cannot reach the database {url} ({reason}) after "
+                    f"{attempts} tries: start it, or fix DATABASE_URL / [database] url"
+                ) from error
+            log.warning(
+                "database %s not reachable (try %d of %d: %s); trying again in %.1f s",
+                url,
+                attempt,
+                attempts,
+                reason,
+                wait,
+            )
+        await asyncio.sleep(wait)
+        wait *= 2
+
+
+async def _open_engine(
+    settings: Settings, *, migrate: bool, require_data: bool = False
+) -> AsyncEngine:
+    """Create the engine of the settings' database and, if asked, migrate it to the latest schema.
+
+    With `require_data` (commands that only read), a database that does not exist or has no
+    tables yet is NoDataYet, and no empty SQLite file is left behind.
+    """
+    url = settings.database_url
+    if require_data and not migrate and (missing := _missing_sqlite_file(url)) is not None:
+        raise NoDataYet(
+            f"还没有数据 / no data yet: the database {missing} does not exist (the bot creates "
+            "it when it first starts: python -m bot run)"
+        )
+    engine = create_engine(url, echo=settings.database.echo)
+    try:
+        await _connect(engine, settings)
+        if migrate:
             await upgrade_database(engine)
-        except BaseException:
-            await engine.dispose()
-            raise
+        elif require_data:
+            async with engine.connect() as connection:
+                found = await connection.run_sync(lambda sync: inspect(sync).has_table("tickets"))
+            if not found:
+                raise NoDataYet(
+                    f"还没有数据 / no data yet: the database {_shown_url(url)} has no tables "
+                    "(the bot creates them when it first starts: python -m bot run)"
+                )
+    except BaseException:
+        await engine.dispose()
+        raise
     return engine
 
 
@@ -114,10 +200,13 @@ async def open_services(
 
 @contextlib.asynccontextmanager
 async def open_database(
-    settings: Settings, *, migrate: bool
+    settings: Settings, *, migrate: bool, require_data: bool = False
 ) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    """Open the database alone (migrating it first if asked); release it when the block ends."""
-    engine = await _open_engine(settings, migrate=migrate)
+    """Open the database alone (migrating it first if asked); release it when the block ends.
+
+    `require_data`: without migrating, refuse (NoDataYet) a database the bot never created.
+    """
+    engine = await _open_engine(settings, migrate=migrate, require_data=require_data)
     try:
         yield session_factory(engine)
     finally:

@@ -307,6 +307,7 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     without building the matcher's index and starts in a fraction of the bot's time.
     """
     kb = load_knowledge_base(settings.knowledge_dir)
+    settings.check_departments(kb.departments)
     async with open_database(settings, migrate=True) as sessions:
         desk = TicketDesk(settings, sessions, lambda: kb)
         bot: Bot | None = None

@@ -106,7 +106,9 @@ def test_two_old_keys_that_differ_are_refused_with_both_values(tmp_path: Path) -
         load_settings(path)
 
     message = str(raised.value)
-    assert message.startswith(f'{path}: invalid settings:\n  [telegram] timezone = "Asia/Urumqi"')
+    assert message.startswith(
+        f'{path}: 配置无效 / invalid settings:\n  [telegram] timezone = "Asia/Urumqi"'
+    )
     assert '[tickets] timezone = "Asia/Shanghai" differ' in message
     assert "there is one time zone now" in message
     assert "at the top of the config file" in message
@@ -140,3 +142,55 @@ def test_settings_built_in_code_follow_the_same_rule() -> None:
 
     assert zones(settings) == ("Asia/Urumqi",) * 3
     assert zones(Settings(timezone="Asia/Urumqi")) == ("Asia/Urumqi",) * 3
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('timezone = "Mars/Olympus"\n', 'timezone = "Mars/Olympus"'),
+        ('[telegram]\ntimezone = "Mars/Olympus"\n', '[telegram] timezone = "Mars/Olympus"'),
+        ('[tickets]\ntimezone = "Mars/Olympus"\n', '[tickets] timezone = "Mars/Olympus"'),
+    ],
+)
+def test_an_unknown_time_zone_is_refused_naming_the_key_and_value(
+    tmp_path: Path, text: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match="unknown time zone") as raised:
+        load_settings(write_config(tmp_path, text))
+
+    assert named in str(raised.value)
+
+
+@pytest.mark.parametrize("hours", ["25:99-07:00", "9-17", "17:30-09:00", "09:00"])
+def test_staff_hours_that_are_not_a_day_range_are_refused(tmp_path: Path, hours: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write_config(tmp_path, f'[telegram]\nstaff_hours = "{hours}"\n'))
+
+    assert f'[telegram] staff_hours = "{hours}"' in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[wbe]\nport = 8080\n", "[wbe]"),
+        ('[department.ecology-environment]\nchannels = ["console"]\n', "[department]"),
+        ('[telegram]\nstaf_hours = "09:00-17:00"\n', "[telegram] staf_hours"),
+        ("citi = 1\n", "[citi]"),
+    ],
+)
+def test_a_misspelt_section_or_key_is_refused(tmp_path: Path, text: str, named: str) -> None:
+    with pytest.raises(ConfigError, match="unknown section or key") as raised:
+        load_settings(write_config(tmp_path, text))
+
+    assert named in str(raised.value)
+
+
+def test_a_department_section_the_knowledge_base_lacks_is_refused(tmp_path: Path) -> None:
+    settings = load_settings(
+        write_config(tmp_path, '[departments.ecology-environmnt]\nchannels = ["console"]\n')
+    )
+
+    assert settings.unknown_departments(["ecology-environment"]) == ["ecology-environmnt"]
+    with pytest.raises(ConfigError, match=r"\[departments.ecology-environmnt\]"):
+        settings.check_departments(["ecology-environment"])
+    settings.check_departments(["ecology-environment", "ecology-environmnt"])

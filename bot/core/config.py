@@ -10,10 +10,19 @@ import datetime as dt
 import logging
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from bot.core.vocabulary import TicketType as TicketType
@@ -69,6 +78,10 @@ class DatabaseSettings(_Section):
     path: Path = Path("data/bot.sqlite3")
     url: str = ""
     echo: bool = False
+    # Tries to reach the database at start, waiting connect_backoff_seconds, then twice that,
+    # and so on between them, before the command gives up (5 and 1: about 15 seconds).
+    connect_attempts: int = Field(5, ge=1, le=100)
+    connect_backoff_seconds: float = Field(1, ge=0, le=60)
 
 
 class TelegramSettings(_Section):
@@ -91,7 +104,7 @@ class TelegramSettings(_Section):
     escalation_max_reposts: int = Field(5, ge=0)
     # What residents are told about when a person answers: staff work these hours on working days
     # (official Chinese calendar) in this time zone, and usually answer within this many hours.
-    staff_hours: str = Field("09:00-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    staff_hours: str = "09:00-17:30"
     staff_answer_hours: int = Field(2, ge=1)
     # A copy of the top-level `timezone`, filled in by Settings (the old key [telegram] timezone
     # is still read, with a warning).
@@ -106,6 +119,22 @@ class TelegramSettings(_Section):
     concurrent_updates: int = Field(32, ge=1)
     # How often conversations and per-user data are written to the database.
     persistence_interval_seconds: float = Field(5, gt=0)
+
+    @field_validator("staff_hours")
+    @classmethod
+    def _hours_of_a_day(cls, value: str) -> str:
+        first, dash, last = value.partition("-")
+        try:
+            if not dash or len(first) != 5 or len(last) != 5:
+                raise ValueError(value)
+            start, end = dt.time.fromisoformat(first), dt.time.fromisoformat(last)
+        except ValueError:
+            raise PydanticCustomError(
+                "staff_hours", 'not a range of two times of day such as "09:00-17:30"'
+            ) from None
+        if start >= end:
+            raise PydanticCustomError("staff_hours", "the start must be before the end")
+        return value
 
 
 class WebSettings(_Section):
@@ -266,7 +295,8 @@ class DepartmentChannels(_Section):
 class Settings(_Section):
     """All settings of one deployment."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    # A misspelt section or key is refused, not silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     source: Path = DEFAULT_CONFIG
     city: str = "示例市"
@@ -319,11 +349,21 @@ class Settings(_Section):
     def telegram_api_base_url(self) -> str:
         return os.environ.get("TELEGRAM_API_BASE_URL") or self.telegram.api_base_url
 
-    def section(self, name: str) -> dict[str, Any]:
-        """Return a section this module does not model (for parts that validate their own)."""
-        extra = self.model_extra or {}
-        value = extra.get(name, {})
-        return value if isinstance(value, dict) else {}
+    def unknown_departments(self, known: Iterable[str]) -> list[str]:
+        """Return the ids of [departments.<id>] that are not departments of the knowledge base."""
+        known = set(known)
+        return sorted(d for d in self.departments if d not in known)
+
+    def check_departments(self, known: Iterable[str]) -> None:
+        """Refuse [departments.<id>] sections whose id the knowledge base does not know."""
+        known = sorted(known)
+        unknown = self.unknown_departments(known)
+        if unknown:
+            names = ", ".join(f"[departments.{d}]" for d in unknown)
+            raise ConfigError(
+                f"{self.source}: {names}: 知识库中没有此部门 / not a department of the knowledge "
+                f"base ({', '.join(known) or 'none'}; see departments.toml)"
+            )
 
 
 _warned: set[str] = set()
@@ -359,6 +399,10 @@ def _resolve_timezone(data: dict[str, Any]) -> dict[str, Any]:
         if (given := _old_timezone(data.get(name))) is not None
     }
     if "timezone" in data:
+        _check_zone("timezone", data["timezone"])
+    for name, value in old.items():
+        _check_zone(f"[{name}] timezone", value)
+    if "timezone" in data:
         zone = str(data["timezone"])
         for name, value in old.items():
             if value != zone:
@@ -392,6 +436,22 @@ def _resolve_timezone(data: dict[str, Any]) -> dict[str, Any]:
     return _copy_timezone(data | {"timezone": zone}, zone)
 
 
+def _check_zone(key: str, value: Any) -> None:
+    """Refuse a time zone name that the time-zone database does not know."""
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PydanticCustomError(
+            "timezone_unknown",
+            f"{key} = {_shown(value)}: 未知的时区 / unknown time zone (an IANA name such as "
+            '"Asia/Shanghai")',
+        ) from None
+
+
+def _shown(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
 def _copy_timezone(data: dict[str, Any], zone: str) -> dict[str, Any]:
     data = dict(data)
     for name in OLD_TIMEZONE_SECTIONS:
@@ -406,11 +466,35 @@ def _copy_timezone(data: dict[str, Any], zone: str) -> dict[str, Any]:
 
 
 def _describe(error: ValidationError) -> str:
+    """One line per problem, naming the section, the key and the value given."""
     lines = []
     for problem in error.errors():
-        where = ".".join(str(p) for p in problem["loc"])
-        lines.append(f"  [{where}] {problem['msg']}" if where else f"  {problem['msg']}")
+        location = [str(p) for p in problem["loc"]]
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            name = (
+                f"[{'.'.join(location)}]"
+                if len(location) == 1
+                else (f"[{'.'.join(location[:-1])}] {location[-1]}")
+            )
+            lines.append(
+                f"  {name}: 未知的配置节或配置项（拼写错误？）/ unknown section or key (misspelt?)"
+                + (f"; known sections: {', '.join(_SECTIONS)}" if len(location) == 1 else "")
+            )
+        elif not location:
+            lines.append(f"  {message}")
+        else:
+            key = (
+                f"[{'.'.join(location[:-1])}] {location[-1]}" if len(location) > 1 else location[0]
+            )
+            value = problem.get("input")
+            shown = f" = {_shown(value)}" if isinstance(value, str | int | float | bool) else ""
+            lines.append(f"  {key}{shown}: {message}")
     return "\n".join(lines)
+
+
+# Top-level settings and sections, for the message about an unknown one.
+_SECTIONS = tuple(name for name in Settings.model_fields if name != "source")
 
 
 def load_settings(path: str | Path | None = None) -> Settings:
@@ -426,4 +510,4 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         return Settings(source=chosen, **data)
     except ValidationError as error:
-        raise ConfigError(f"{chosen}: invalid settings:\n{_describe(error)}") from error
+        raise ConfigError(f"{chosen}: 配置无效 / invalid settings:\n{_describe(error)}") from error

@@ -1,0 +1,83 @@
+"""Logging of every `python -m bot` command, set up here and only here (bot/cli.py calls it).
+
+No secret reaches a log: httpx and httpcore, which log every request URL (and Bot API URLs carry
+the bot's token, `…/bot<id>:<secret>/getMe`), are kept at WARNING, and every handler of the root
+logger redacts tokens from every record, as defence in depth: any `bot<digits>:<secret>` in a
+message or a traceback, and the configured token itself wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable
+from typing import TextIO
+
+REDACTED = "[REDACTED]"
+# A Bot API token in a URL or anywhere else: bot<bot id>:<secret>.
+TOKEN_PATTERN = re.compile(r"(bot\d+):[A-Za-z0-9_-]+")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Loggers that would write secrets or noise at INFO.
+QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic.runtime.plugins")
+
+
+class RedactSecrets(logging.Filter):
+    """Replace tokens in a record's message and traceback; never drops a record."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def redact(self, text: str) -> str:
+        text = TOKEN_PATTERN.sub(rf"\1:{REDACTED}", text)
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler to report
+            return True
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+def configured_secrets() -> list[str]:
+    """Return the secrets of the environment that must never be logged."""
+    return [os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()]
+
+
+def setup_logging(*, verbose: bool = False, stream: TextIO | None = None) -> RedactSecrets:
+    """Log to `stream` (standard error) at INFO (DEBUG if verbose), with secrets redacted.
+
+    Safe to call again: the handler of a previous call is replaced, and the filter is added to
+    every handler of the root logger (also those others installed).
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_bot_handler", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler._bot_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    redact = RedactSecrets(configured_secrets())
+    for each in root.handlers:
+        for old in [f for f in each.filters if isinstance(f, RedactSecrets)]:
+            each.removeFilter(old)
+        each.addFilter(redact)
+    return redact
