@@ -20,6 +20,7 @@ from bot.tickets.desk import (
     NotPermitted,
     PhotoRef,
     TicketDesk,
+    TicketDraft,
     TicketNotFound,
     TransitionNotAllowed,
     masked_excerpt,
@@ -27,6 +28,21 @@ from bot.tickets.desk import (
 from tests.fixtures_tickets import CHINA, MovableClock, add_resident, draft
 
 URBAN = Actor.department("urban-management", "officer-7", "王科员")
+
+
+def disclosure_application(resident: int) -> TicketDraft:
+    """A disclosure application (依申请公开) with its applicant, as the law requires."""
+    return draft(
+        resident,
+        type="disclosure",
+        category="政务公开",
+        description="申请公开2026年本市老旧小区改造项目的资金安排。",
+        contact_name="测试申请人",
+        contact_phone="012-00000000",
+        share_identity=True,
+    )
+
+
 ECOLOGY = Actor.department("ecology-environment", "eco-1", "李科员")
 STAFF = Actor.staff("staff-1", "张工作人员")
 
@@ -253,17 +269,7 @@ async def test_a_disclosure_application_is_extended_once_with_a_reason(
 ) -> None:
     resident = await add_resident(sessions, 1012)
     clock.set_local(2026, 9, 30)
-    filed = await desk.file(
-        draft(
-            resident,
-            type="disclosure",
-            category="政务公开",
-            description="申请公开2026年本市老旧小区改造项目的资金安排。",
-            contact_name="测试申请人",
-            contact_phone="012-00000000",
-            share_identity=True,
-        )
-    )
+    filed = await desk.file(disclosure_application(resident))
     assert filed.department_id == "government-office"
     assert filed.reply_date == dt.date(2026, 11, 3)
     ticket = await desk.extend(
@@ -400,17 +406,7 @@ async def test_reopening_an_extended_application_keeps_deadline_and_label_consis
 ) -> None:
     resident = await add_resident(sessions, 1019)
     clock.set_local(2026, 9, 30)
-    filed = await desk.file(
-        draft(
-            resident,
-            type="disclosure",
-            category="政务公开",
-            description="申请公开2026年本市老旧小区改造项目的资金安排。",
-            contact_name="测试申请人",
-            contact_phone="012-00000000",
-            share_identity=True,
-        )
-    )
+    filed = await desk.file(disclosure_application(resident))
     office = Actor.department("government-office")
     extended = await desk.extend(filed.number, office, 20, "需要征求第三方意见。")
     assert extended.reply_deadline is not None
