@@ -323,7 +323,7 @@ _OFF_TOPIC_BELOW = 0.5
 _REPORT_OVER_ANSWER = 0.9
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).
-_SEMANTIC_ANSWER_CHARS = int(__import__("os").environ.get("SEMANS", "120"))
+_SEMANTIC_ANSWER_CHARS = 120
 _BM25_K1 = 1.2
 _BM25_B = 0.75
 _ANSWER_FIELD_WEIGHT = 0.3

