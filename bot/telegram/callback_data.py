@@ -35,6 +35,7 @@ checked here only for their form; the handlers check that they exist.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import re
 from collections.abc import Callable
@@ -74,7 +75,7 @@ def fits(data: str) -> bool:
     return len(data.encode("utf-8")) <= MAX_BYTES
 
 
-class _Button:
+class _Button(abc.ABC):
     """What every kind shares: the wire regex, decoding, routing."""
 
     __slots__ = ()
@@ -90,12 +91,14 @@ class _Button:
             raise ValueError(f"callback data over {MAX_BYTES} bytes: {data[:80]!r}")
         return data
 
+    @abc.abstractmethod
     def _wire(self) -> str:
-        raise NotImplementedError
+        """The data of this value (each kind writes its own fields)."""
 
     @classmethod
+    @abc.abstractmethod
     def _build(cls, fields: dict[str, str]) -> Self:
-        raise NotImplementedError
+        """The value of the wire regex's named groups (each kind reads its own fields)."""
 
     @classmethod
     def decode(cls, data: object) -> Self | None:
