@@ -26,6 +26,7 @@ def run_migrations(connection: Connection) -> None:
 connection = config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "run migrations through bot.core.db.upgrade_database (python -m bot db upgrade)"
+        "run migrations through bot.core.db.upgrade_database (every command that opens the "
+        "database migrates it at start)"
     )
 run_migrations(connection)
