@@ -26,7 +26,7 @@ def run_migrations(connection: Connection) -> None:
 connection = config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "run migrations through bot.core.db.upgrade_database (every command that opens the "
-        "database migrates it at start)"
+        "run migrations through bot.core.db.upgrade_database (python -m bot run, worker, web "
+        "and user migrate the database at start)"
     )
 run_migrations(connection)
