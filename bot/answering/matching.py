@@ -455,24 +455,13 @@ class _TextAnalyzer:
         lexicon: Sequence[Sequence[str]] = (),
     ) -> None:
         self.canonical: dict[str, str] = {}
-        for group in synonyms:
-            words = [w for w in normalize_many(group) if w]
-            if len(words) < 2:
-                continue
-            for word in words:
-                # A word in two groups keeps its first group: the knowledge base decides.
-                self.canonical.setdefault(word, words[0])
+        self._add_groups(synonyms)
         # Homophone repair aims at the knowledge base's own words only: the general lexicon's
         # thousands of words would turn ordinary text into them (的时 → 的士 → 出租车).
         repair_terms = set(normalize_many(list(terms))) | set(self.canonical)
         repair_terms |= set(self.canonical.values())
-        for group in lexicon:
-            words = [w for w in normalize_many(group) if w]
-            if len(words) < 2:
-                continue
-            for word in words:
-                # After the city's groups: a word in both keeps the city's.
-                self.canonical.setdefault(word, words[0])
+        # After the city's groups: a word in both keeps the city's.
+        self._add_groups(lexicon)
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
         self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
@@ -502,6 +491,15 @@ class _TextAnalyzer:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
         self.sound_lengths = sorted({len(k) for k in self.terms_by_sound}, reverse=True)
+
+    def _add_groups(self, groups: Sequence[Sequence[str]]) -> None:
+        """Read each group's words as its first word; a word already read keeps its group."""
+        for group in groups:
+            words = [w for w in normalize_many(group) if w]
+            if len(words) < 2:
+                continue
+            for word in words:
+                self.canonical.setdefault(word, words[0])
 
     def _rewrite_latin(self, text: str) -> str:
         """Rewrite Latin-script synonyms to their group's first word, as whole words."""
@@ -896,15 +894,25 @@ class Matcher:
         self._sem_reduced: tuple[npt.NDArray[np.float32], ...] | None = None
         if self.semantic is None or not self.items:
             return
+        # Every item's texts, normalised in one batch: its phrasings, then its keywords joined
+        # and the beginning of its answer.
+        raw: list[str] = []
+        bounds: list[tuple[int, int, int]] = []
+        for item in self.items:
+            start = len(raw)
+            phrasings = (item.title, *item.questions, item.title_en, *item.questions_en)
+            raw.extend(p for p in phrasings if p and (item.id, p) not in held_out)
+            middle = len(raw)
+            if item.keywords:
+                raw.append(" ".join(item.keywords))
+            if _SEMANTIC_ANSWER_CHARS and item.answer:
+                raw.append(item.answer[:_SEMANTIC_ANSWER_CHARS])
+            bounds.append((start, middle, len(raw)))
+        normalized = normalize_many(raw)
         texts: list[str] = []
         counts: list[int] = []
-        for item in self.items:
-            phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
-            kept = unique(normalize(p) for p in phrasings if p and (item.id, p) not in held_out)
-            if item.keywords:
-                kept.append(normalize(" ".join(item.keywords)))
-            if _SEMANTIC_ANSWER_CHARS and item.answer:
-                kept.append(normalize(item.answer[:_SEMANTIC_ANSWER_CHARS]))
+        for item, (start, middle, end) in zip(self.items, bounds, strict=True):
+            kept = unique(normalized[start:middle]) + normalized[middle:end]
             kept = [k for k in kept if k] or [item.id.replace("-", " ")]
             texts.extend(kept)
             counts.append(len(kept))
