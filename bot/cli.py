@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.core.config import ConfigError, Settings, load_settings
-from bot.core.logs import setup_logging
+from bot.core.logs import LOG_FORMATS, chosen_format, setup_logging
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 Command = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# The role a command's process plays, as logs and metrics name it.
+PROCESS_ROLES = {"run": "bot", "web": "web", "worker": "worker"}
 
 
 def _lines(stream: Iterable[str]) -> Iterable[str]:
@@ -399,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="config file (default: $BOT_CONFIG or config.toml)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="text, or json (one object a line); default: $BOT_LOG_FORMAT or [logging] format",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ask = commands.add_parser("ask", help="answer questions from the knowledge base")
@@ -533,12 +541,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     # Every command logs the same way, with secrets redacted (bot/core/logs.py).
-    setup_logging(verbose=args.verbose)
+    role = PROCESS_ROLES.get(args.command, args.command)
+    setup_logging(verbose=args.verbose, log_format=chosen_format(args.log_format), role=role)
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    log_format = chosen_format(args.log_format, settings.logging.format)
+    setup_logging(verbose=args.verbose, log_format=log_format, role=role)
     handler: Command = args.handler
     try:
         return handler(args, settings)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bot.answering.store import KnowledgeStore
 from bot.console.app import serving_console
 from bot.core.config import Settings
+from bot.ops.health import serving_ops
 from bot.services import Services, open_services
 from bot.telegram.context import BotApplication
 from bot.workers import CallbackRoutes, serving_ticket_workers
@@ -98,12 +99,16 @@ async def running(
 
             tryout = await stack.enter_async_context(start_tryout(settings, port=tryout_port))
             settings, token, base_url = tryout.settings, tryout.token, tryout.api.base_url
+        # Health and metrics first: /healthz answers while the knowledge base is being indexed.
+        ops = await stack.enter_async_context(serving_ops(settings, "bot"))
         services = await stack.enter_async_context(open_services(settings, knowledge=knowledge))
+        ops.readiness.attach(sessions=services.sessions, knowledge=lambda: services.knowledge.kb)
         application = build_application(services, token=token, base_url=base_url)
         await stack.enter_async_context(application)
         await publish_commands(application)
         await application.start()
         stack.push_async_callback(application.stop)
+        ops.readiness.attach(bot_api=application.bot.get_me)
         updater = application.updater
         assert updater is not None
         telegram = settings.telegram

@@ -35,6 +35,7 @@ from bot.core.config import Settings
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
+from bot.ops.health import serving_ops
 from bot.services import Services, open_database
 from bot.telegram.escalation_posts import answer_messages
 from bot.telegram.ticket_keyboards import (
@@ -327,13 +328,18 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
             # An extra worker on the host of `python -m bot run` finds the callback port taken:
             # the bot serves the callbacks, this worker delivers and runs the clock.
             workers = TicketWorkers(desk, bot, callbacks_optional=True)
+            probe = bot.get_me if bot is not None else None
             try:
                 await workers.start()
                 stopped = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for name in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(name, stopped.set)
-                await stopped.wait()
+                # /healthz, /readyz, /metrics on [metrics] worker_port (bot/ops/health.py).
+                async with serving_ops(
+                    settings, "worker", sessions=sessions, knowledge=lambda: kb, bot_api=probe
+                ):
+                    await stopped.wait()
             finally:
                 await workers.stop()
             return 0

@@ -1,5 +1,6 @@
 """Guards that run before every other handler (negative groups), in this order:
 
+   -100  every update → counted (bot_updates_handled) and its id put on what its task logs
     -50  updates the bot does not serve: channel posts, polls, reactions, … → ignored quietly;
          the bot blocked or unblocked by a resident → noted, so nobody keeps writing to them
     -45  buttons under no message the bot can see (inline mode, deleted or inaccessible messages)
@@ -27,7 +28,9 @@ from telegram.ext import (
     filters,
 )
 
+from bot.core import metrics
 from bot.core.i18n import t
+from bot.core.logs import set_update
 from bot.core.residents import language_from_telegram
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.editing import answer_expired
@@ -35,6 +38,7 @@ from bot.telegram.flood import FloodGate
 
 log = logging.getLogger(__name__)
 
+GROUP_COUNT = -100
 GROUP_UNKNOWN = -50
 GROUP_DETACHED = -45
 GROUP_EDITED = -40
@@ -184,8 +188,15 @@ async def hold_back_floods(update: Update, context: BotContext) -> None:
     raise ApplicationHandlerStop
 
 
+async def count_update(update: Update, context: BotContext) -> None:
+    """Count every update (bot_updates_handled) and name it on what its task logs."""
+    metrics.UPDATES_HANDLED.inc()
+    set_update(update.update_id)
+
+
 def register(application: BotApplication) -> None:
     """Register the guards in their negative groups."""
+    application.add_handler(TypeHandler(Update, count_update), group=GROUP_COUNT)
     services = application.bot_data.services
     limit = services.settings.telegram.flood_messages if services else 20
     window = services.settings.telegram.flood_window_seconds if services else 60

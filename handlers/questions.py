@@ -24,6 +24,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.answering.escalations import Cause, route_question
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
+from bot.core import metrics
 from bot.core.i18n import add_strings, t
 from bot.telegram.callback_data import (
     QuestionButton,
@@ -101,7 +102,9 @@ async def answer_text(update: Update, context: BotContext) -> None:
         await message.reply_text(t("question_too_long", language, limit=MAX_QUESTION_CHARS))
         text = text[:MAX_QUESTION_CHARS]
 
-    result = services.knowledge.matcher.match(text)
+    with metrics.MATCH_SECONDS.time():
+        result = services.knowledge.matcher.match(text)
+    metrics.count_decision(result.decision)
     wants_person = bool(context.user_data and context.user_data.pop(AWAITING_PERSON, None))
     route = route_question(
         result, wants_person=wants_person, settings=services.settings, language=language

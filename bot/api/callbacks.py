@@ -43,6 +43,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from bot.api.signatures import BodyTooLarge, read_body
+from bot.core import metrics
 from bot.core.models import CallbackNonce, Ticket
 from bot.tickets.desk import (
     Actor,
@@ -87,7 +88,9 @@ class CallbackBody(BaseModel):
         return value
 
 
-def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
+def _refuse(request: web.Request, status: int, reason: str, kind: str) -> web.Response:
+    """Refuse a callback, saying why; `kind` is the reason's fixed word for the metrics."""
+    metrics.count_refusal(kind)
     department = request.match_info.get("department_id", "?")[:64]
     log.warning(
         "department callback refused (%d %s) from %s for %r",
@@ -106,15 +109,17 @@ async def handle_callback(request: web.Request) -> web.Response:
     department_id = request.match_info["department_id"]
     limit = settings.callbacks.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
-        return _refuse(request, 413, "body too large")
+        return _refuse(request, 413, "body too large", "too_large")
     config = settings.departments.get(department_id)
     secret = config.secret() if config else None
     if secret is None or department_id not in desk.knowledge().departments:
-        return _refuse(request, 404, "no callback endpoint for this department")
+        return _refuse(
+            request, 404, "no callback endpoint for this department", "unknown_department"
+        )
     try:
         body = await read_body(request, limit)
     except BodyTooLarge:
-        return _refuse(request, 413, "body too large")
+        return _refuse(request, 413, "body too large", "too_large")
     try:
         verify(
             secret,
@@ -125,28 +130,28 @@ async def handle_callback(request: web.Request) -> web.Response:
             tolerance_seconds=settings.callbacks.tolerance_seconds,
         )
     except SignatureError as error:
-        return _refuse(request, 401, str(error))
+        return _refuse(request, 401, str(error), "bad_signature")
     try:
         parsed: Any = json.loads(body.decode("utf-8"))
         callback = CallbackBody.model_validate(parsed)
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return _refuse(request, 400, "the body is not JSON")
+        return _refuse(request, 400, "the body is not JSON", "not_json")
     except ValidationError as error:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in error.errors())
-        return _refuse(request, 400, f"invalid fields: {fields}")
+        return _refuse(request, 400, f"invalid fields: {fields}", "invalid_fields")
     if not await _spend_nonce(desk, department_id, callback.nonce):
-        return _refuse(request, 409, "nonce already used (replay)")
+        return _refuse(request, 409, "nonce already used (replay)", "replay")
     actor = Actor.department(department_id, callback.officer or "callback", callback.officer)
     try:
         ticket = await _apply(desk, actor, callback)
     except TicketNotFound:
-        return _refuse(request, 404, "unknown ticket")
+        return _refuse(request, 404, "unknown ticket", "unknown_ticket")
     except NotPermitted:
-        return _refuse(request, 403, "the ticket is not with this department")
+        return _refuse(request, 403, "the ticket is not with this department", "not_permitted")
     except TransitionNotAllowed as error:
-        return _refuse(request, 409, str(error))
+        return _refuse(request, 409, str(error), "transition")
     except InvalidTicketInput as error:
-        return _refuse(request, 422, str(error))
+        return _refuse(request, 422, str(error), "invalid_input")
     log.info("department %s: %s on %s by callback", department_id, callback.action, ticket.number)
     return web.json_response({"ok": True, "ticket": ticket.number, "status": ticket.status})
 

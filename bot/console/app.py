@@ -29,7 +29,9 @@ from bot.console.security import (
 from bot.console.sessions import sweep_expired
 from bot.console.state import SERVICES, ZONE
 from bot.console.views.figures import setup_figures
+from bot.console.views.health import setup_health
 from bot.core.config import Settings
+from bot.ops.health import serving_ops
 from bot.services import Services, open_services
 from bot.telegram.escalation_posts import connect as connect_staff_group
 from bot.telegram.escalation_posts import standalone_bot
@@ -116,6 +118,7 @@ def init_app(services: Services) -> web.Application:
     app.router.add_static("/static", STATIC, name="static", append_version=True)
     setup_routes(app)
     setup_figures(app)
+    setup_health(app)
     app.cleanup_ctx.append(sweep_sessions)
     return app
 
@@ -154,7 +157,10 @@ def run_standalone(settings: Settings, host: str, port: int) -> None:
 
     async def make_app() -> web.Application:
         opened = contextlib.AsyncExitStack()
+        # Health and metrics first, on [metrics] web_port (bot/ops/health.py).
+        ops = await opened.enter_async_context(serving_ops(settings, "web"))
         services = await opened.enter_async_context(open_services(settings))
+        ops.readiness.attach(sessions=services.sessions, knowledge=lambda: services.knowledge.kb)
         if settings.telegram_token:
             bot = standalone_bot(settings)
             await bot.initialize()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console.views import admin, auth, figures, inbox, reports, tickets
+from bot.console.views import admin, auth, figures, health, inbox, reports, tickets
 
 
 def setup_routes(app: web.Application) -> None:
     """Add the console's routes to the application."""
     router = app.router
+    # Load balancers and Prometheus (views/health.py; /metrics wants a bearer token)
+    router.add_get("/healthz", health.healthz, name="healthz")
+    router.add_get("/readyz", health.readyz, name="readyz")
+    router.add_get("/metrics", health.metrics, name="metrics")
     # Everyone
     router.add_get("/", auth.home, name="home")
     router.add_get("/login", auth.login_page, name="login")

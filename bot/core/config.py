@@ -265,6 +265,49 @@ class CallbackSettings(_Section):
     max_body_bytes: int = Field(65536, ge=1024, le=1048576)
 
 
+class MetricsSettings(_Section):
+    """Health checks and Prometheus metrics of each process (bot/ops/health.py, docs/deploy.md).
+
+    Each kind of process listens on its own port, so all three can run on one host;
+    BOT_METRICS_PORT overrides the port of one process (a standby or a second worker).
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    bot_port: int = Field(9460, ge=0, le=65535)
+    web_port: int = Field(9461, ge=0, le=65535)
+    worker_port: int = Field(9462, ge=0, le=65535)
+    # The console also serves /metrics to `Authorization: Bearer <token>` when this environment
+    # variable holds a token (otherwise it has no /metrics).
+    console_token_env: str = Field("BOT_METRICS_TOKEN", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # The figures read from the database are reused for this many seconds between scrapes.
+    database_cache_seconds: float = Field(10, ge=0, le=600)
+    # The bot's readiness asks the Bot API (getMe) at most this often.
+    bot_api_check_seconds: float = Field(30, ge=1, le=3600)
+    # A readiness check that takes longer than this fails.
+    check_timeout_seconds: float = Field(3, gt=0, le=60)
+
+    def port_for(self, role: str) -> int:
+        """Return the port of a process of `role` (bot, web, worker); BOT_METRICS_PORT wins."""
+        override = os.environ.get("BOT_METRICS_PORT", "").strip()
+        if override:
+            try:
+                port = int(override)
+            except ValueError:
+                raise ConfigError(f"BOT_METRICS_PORT={override!r} is not a port number") from None
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"BOT_METRICS_PORT={override!r} is not a port number")
+            return port
+        return {"bot": self.bot_port, "web": self.web_port}.get(role, self.worker_port)
+
+
+class LoggingSettings(_Section):
+    """How every command logs (bot/core/logs.py); BOT_LOG_FORMAT overrides `format`."""
+
+    # "text": one readable line a record; "json": one JSON object a line, for log collectors.
+    format: Literal["text", "json"] = "text"
+
+
 class DepartmentChannels(_Section):
     """How one department receives tickets; the web console is always available to it."""
 
@@ -313,6 +356,8 @@ class Settings(_Section):
     calendar: CalendarSettings = CalendarSettings()
     delivery: DeliverySettings = DeliverySettings()
     callbacks: CallbackSettings = CallbackSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    logging: LoggingSettings = LoggingSettings()
     # [departments.<id>]: delivery channels per department id of knowledge/departments.toml.
     departments: dict[str, DepartmentChannels] = Field(default_factory=dict)
 

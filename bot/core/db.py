@@ -65,15 +65,28 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the engine for a URL; a SQLite file's folder is created when missing."""
+    """Create the engine for a URL; a SQLite file's folder is created when missing.
+
+    A failed statement's error names the SQL but not its parameters (residents' text, names and
+    phones would otherwise reach the log with it), unless [database] echo is on for debugging.
+    """
     if is_sqlite(url):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            url, echo=echo, hide_parameters=not echo, connect_args={"timeout": 30}
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(
+        url,
+        echo=echo,
+        hide_parameters=not echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=10,
+    )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

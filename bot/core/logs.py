@@ -1,5 +1,17 @@
 """Logging of every `python -m bot` command, set up here and only here (bot/cli.py calls it).
 
+Two formats: "text", one readable line a record, and "json", one JSON object a line with
+`time` (UTC, ISO 8601), `level`, `logger`, `role` (bot, web, worker or the command's name),
+`update_id` and `ticket` where known, `message` and, for an error, `exception`. The format is
+chosen by `--log-format`, else BOT_LOG_FORMAT, else [logging] format of the config.
+
+The Telegram update or the ticket being worked on is put on the log records by `log_context`
+(a context variable, so each update's task carries its own).
+
+No resident's name, phone or text is logged at INFO or above: log calls name ids, ticket
+numbers, counts and kinds, never what a person wrote (tests/test_log_privacy.py runs a
+conversation and checks).
+
 No secret reaches a log: httpx and httpcore, which log every request URL (and Bot API URLs carry
 the bot's token, `…/bot<id>:<secret>/getMe`), are kept at WARNING, and every handler of the root
 logger redacts tokens from every record, as defence in depth: any `bot<digits>:<secret>` in a
@@ -8,12 +20,16 @@ message or a traceback, and the configured token itself wherever it appears.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
+import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Iterable, Iterator
+from typing import Literal, TextIO
 
 REDACTED = "[REDACTED]"
 # A Bot API token in a URL or anywhere else: bot<bot id>:<secret>.
@@ -21,6 +37,74 @@ TOKEN_PATTERN = re.compile(r"(bot\d+):[A-Za-z0-9_-]+")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Loggers that would write secrets or noise at INFO.
 QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler", "alembic.runtime.plugins")
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
+
+# What is being worked on in this task: the Telegram update, the ticket.
+_UPDATE_ID: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "bot_log_update_id", default=None
+)
+_TICKET: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "bot_log_ticket", default=None
+)
+_role = "bot"
+
+
+def set_update(update_id: int | None) -> None:
+    """Name the Telegram update this task handles on every record it logs from now on."""
+    _UPDATE_ID.set(update_id)
+
+
+@contextlib.contextmanager
+def log_context(*, update_id: int | None = None, ticket: str | None = None) -> Iterator[None]:
+    """Name the update and/or ticket (its number, e.g. TS-2026-000123) on records in the block."""
+    update_token = _UPDATE_ID.set(update_id) if update_id is not None else None
+    ticket_token = _TICKET.set(ticket) if ticket is not None else None
+    try:
+        yield
+    finally:
+        if ticket_token is not None:
+            _TICKET.reset(ticket_token)
+        if update_token is not None:
+            _UPDATE_ID.reset(update_token)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, role, update_id, ticket, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "role": getattr(record, "role", None) or _role,
+        }
+        update_id = getattr(record, "update_id", None) or _UPDATE_ID.get()
+        if update_id is not None:
+            entry["update_id"] = update_id
+        ticket = getattr(record, "ticket", None) or _TICKET.get()
+        if ticket is not None:
+            entry["ticket"] = ticket
+        entry["message"] = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def chosen_format(flag: str | None, configured: str = "text") -> LogFormat:
+    """Return the log format: the command-line flag, else BOT_LOG_FORMAT, else the config's."""
+    for value in (flag, os.environ.get("BOT_LOG_FORMAT", "").strip().lower(), configured):
+        if value == "text":
+            return "text"
+        if value == "json":
+            return "json"
+    return "text"
 
 
 class RedactSecrets(logging.Filter):
@@ -58,8 +142,16 @@ def configured_secrets() -> list[str]:
     return [os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()]
 
 
-def setup_logging(*, verbose: bool = False, stream: TextIO | None = None) -> RedactSecrets:
+def setup_logging(
+    *,
+    verbose: bool = False,
+    stream: TextIO | None = None,
+    log_format: LogFormat = "text",
+    role: str | None = None,
+) -> RedactSecrets:
     """Log to `stream` (standard error) at INFO (DEBUG if verbose), with secrets redacted.
+
+    `log_format` is "text" or "json"; `role` names the process on JSON records.
 
     Safe to call again: the handler of a previous call is replaced, and the filter is added to
     every handler of the root logger (also those others installed).
@@ -68,8 +160,11 @@ def setup_logging(*, verbose: bool = False, stream: TextIO | None = None) -> Red
     for handler in list(root.handlers):
         if getattr(handler, "_bot_handler", False):
             root.removeHandler(handler)
+    global _role
+    if role is not None:
+        _role = role
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(FORMAT))
     handler._bot_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -119,11 +119,26 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         """Nothing to release."""
 
 
+def describe_update(update: object) -> str:
+    """Return an update's id and kind (message, callback_query …) and chat type, nothing more."""
+    if not isinstance(update, Update):
+        return type(update).__name__
+    kinds = [
+        name
+        for name, value in update.to_dict().items()
+        if name != "update_id" and value is not None
+    ]
+    chat = update.effective_chat
+    where = f" in a {chat.type} chat" if chat is not None else ""
+    return f"{update.update_id} ({', '.join(kinds) or 'empty'}{where})"
+
+
 async def report_error(update: object, context: BotContext) -> None:
     """Log the error with the update, and tell the person politely (never the traceback)."""
+    # The update's id and kind only: its text, the sender's name and phone are personal data.
     log.error(
-        "error while handling an update: %s",
-        update.to_dict() if isinstance(update, Update) else repr(update),
+        "error while handling update %s",
+        describe_update(update),
         exc_info=context.error,
     )
     if not isinstance(update, Update) or update.effective_chat is None:
@@ -139,7 +154,9 @@ async def report_error(update: object, context: BotContext) -> None:
             await update.callback_query.answer()
         await context.bot.send_message(chat.id, t("error", language))
     except TelegramError as error:
-        log.warning("could not tell chat %s about the error: %s", chat.id, html.escape(str(error)))
+        log.warning(
+            "could not tell the %s chat about the error: %s", chat.type, html.escape(str(error))
+        )
 
 
 def register_handlers(application: BotApplication, modules: Sequence[HandlerModule]) -> list[str]:

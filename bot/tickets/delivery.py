@@ -36,8 +36,10 @@ from sqlalchemy import and_, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
+from bot.core import metrics
 from bot.core.config import DeliverySettings, Settings
 from bot.core.db import storable
+from bot.core.logs import log_context
 from bot.core.models import OutboxMessage, Resident
 from bot.core.vocabulary import EventKind
 from bot.tickets.desk import Actor, TicketDesk
@@ -272,6 +274,14 @@ class DeliveryWorker:
 
     async def deliver(self, item: Delivery) -> str:
         """Deliver one claimed row and record the outcome; return the row's new status."""
+        ticket = item.payload.get("ticket")
+        number = ticket.get("number") if isinstance(ticket, dict) else None
+        with log_context(ticket=number if isinstance(number, str) else None):
+            status = await self._deliver(item)
+        metrics.count_delivery(item.channel, status)
+        return status
+
+    async def _deliver(self, item: Delivery) -> str:
         channel = self.channels[item.channel]
         try:
             await channel.deliver(item)
