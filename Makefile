@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run ask test lint typecheck pytest chromium screenshots bench evaluate calibrate lock clean
+.PHONY: run ask test lint typecheck pytest chromium nginx screenshots bench evaluate calibrate lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -34,7 +34,7 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.dev chromium
+pytest: $(VENV)/.dev chromium nginx
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The console's browser tests drive Debian's Chromium (never a browser Playwright downloads).
@@ -44,6 +44,14 @@ chromium:
 	  echo "installing Debian's chromium for the console's browser tests"; \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
+
+# tests/test_deploy.py checks the shipped nginx site with `nginx -t` (Debian's nginx; installed
+# only, never started).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx for the deployment tests"; \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
+	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq nginx; }
 
 # The screenshots in docs/screenshots/ (needs a CJK font, e.g. Debian's fonts-wqy-microhei).
 screenshots: $(VENV)/.dev chromium
