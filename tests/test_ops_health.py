@@ -14,6 +14,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram import Bot
 
 from bot.answering.store import KnowledgeStore
@@ -22,9 +23,15 @@ from bot.core.config import Settings
 from bot.ops.health import OpsServer, serving_ops
 from bot.runner import running
 from bot.services import Services, open_services
+from bot.tickets.delivery import DeliveryWorker
+from bot.tickets.desk import FiledTicket, TicketDesk
+from bot.workers import delivery_channels
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import BotHarness, conversation_settings
 from tests.fixtures_db import postgres_admin
+from tests.test_department_callbacks import PATH as CALLBACK_PATH
+from tests.test_department_callbacks import pollution as pollution  # a fixture, used by name
+from tests.test_department_callbacks import post, signed
 from tryout.local_bot_api import LocalBotApi
 
 
@@ -302,3 +309,40 @@ async def test_a_disabled_listener_serves_nothing(services: Services) -> None:
     settings = with_metrics(services.settings, enabled=False)
     async with serving_ops(settings, "worker") as server:
         assert not server.serving
+
+
+async def test_callback_refusals_and_delivery_attempts_are_counted(
+    desk: TicketDesk,
+    sessions: async_sessionmaker[AsyncSession],
+    callback_url: str,
+    pollution: FiledTicket,
+) -> None:
+    """A department's replayed and unsigned callbacks, and a webhook delivery that fails (its
+    system is down), move the counters and the outbox gauges of a worker's /metrics."""
+    settings = with_metrics(desk.settings)
+    async with (
+        serving_ops(settings, "worker", sessions=sessions, knowledge=desk.knowledge) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        url = f"{base_of(server)}/metrics"
+        _, before = await get(url)
+        body, headers = signed({"ticket": pollution.number, "action": "acknowledge"})
+        assert (await post(http, callback_url + CALLBACK_PATH, body, headers))[0] == 200
+        assert (await post(http, callback_url + CALLBACK_PATH, body, headers))[0] == 409
+        unsigned = {"Content-Type": "application/json"}
+        assert (await post(http, callback_url + CALLBACK_PATH, body, unsigned))[0] == 401
+        # The department's webhook (127.0.0.1:9) refuses the connection: tried once, retried later.
+        worker = DeliveryWorker(desk, delivery_channels(desk, None, http))
+        assert await worker.run_until_idle() >= 1
+        _, after = await get(url)
+
+    def moved(name: str, **labels: str) -> float:
+        return (sample(after, name, **labels) or 0) - (sample(before, name, **labels) or 0)
+
+    assert moved("bot_callback_refusals_total", reason="replay") == 1
+    assert moved("bot_callback_refusals_total", reason="bad_signature") == 1
+    assert moved("bot_delivery_attempts_total", channel="webhook", outcome="retry") >= 1
+    assert moved("bot_delivery_attempts_total", channel="webhook", outcome="sent") == 0
+    assert (sample(after, "bot_outbox_messages", channel="webhook", status="pending") or 0) >= 1
+    assert sample(after, "bot_tickets", status="acknowledged") == 1
+    assert pollution.number not in after
