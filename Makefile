@@ -45,8 +45,8 @@ chromium:
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq && \
 	  $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium; }
 
-# tests/test_deploy.py checks the shipped nginx site with `nginx -t` (Debian's nginx; installed
-# only, never started).
+# tests/test_deploy.py checks the shipped nginx site with `nginx -t` (Debian's nginx; the tests
+# never start it).
 nginx:
 	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
 	  echo "installing Debian's nginx for the deployment tests"; \
