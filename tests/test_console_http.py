@@ -602,4 +602,12 @@ async def test_every_route_declares_who_may_open_it(console: Console) -> None:
         rules[f"{route.method} {route.resource.canonical}"] = roles_of(route.handler)
     assert None not in rules.values(), [path for path, rule in rules.items() if rule is None]
     public = sorted(path for path, rule in rules.items() if rule == {"public"})
-    assert public == ["GET /lang/{language}", "GET /login", "POST /login"]
+    # /metrics checks its bearer token itself (bot/console/views/health.py).
+    assert public == [
+        "GET /healthz",
+        "GET /lang/{language}",
+        "GET /login",
+        "GET /metrics",
+        "GET /readyz",
+        "POST /login",
+    ]
