@@ -268,21 +268,21 @@ async def test_contact_details_show_only_with_consent_and_every_view_is_audited(
 ) -> None:
     officer = await login_as("officer")
     _, body = await officer.get(f"/tickets/{work.urban}")
-    assert "012-5550123" in body
+    assert "+862155501234" in body
     # Residents are promised that no department gets their Telegram account.
     assert "Telegram 昵称" not in body
     assert "Telegram 用户 ID" not in body
     other = await login_as("other_officer")
     _, body = await other.get(f"/tickets/{work.ecology}")
-    assert "012-5550123" not in body
+    assert "+862155501234" not in body
     assert "诉求人未同意" in body
     manager = await login_as("manager")
     _, body = await manager.get(f"/tickets/{work.ecology}")
-    assert "012-5550123" in body
+    assert "+862155501234" in body
     assert "Telegram 用户 ID" in body
     staff = await login_as("staff")
     _, body = await staff.get(f"/tickets/{work.triage}")
-    assert "012-5550123" not in body
+    assert "+862155501234" not in body
     async with console.services.sessions() as session:
         views = list(
             await session.execute(
@@ -338,7 +338,7 @@ async def test_the_csv_export_is_excel_ready_guarded_and_without_contact_details
     assert rows[0][:5] == ["编号", "类型", "类别", "承办部门", "状态"]
     assert len(rows) == 1 + 4
     assert rows[1][-1] == '\'=HYPERLINK("http://evil.example","点我")'
-    assert all("012-5550123" not in cell for row in rows for cell in row)
+    assert all("+862155501234" not in cell for row in rows for cell in row)
     assert "韩梅梅" not in data.decode("utf-8")
     assert (await audit_actions(console))[-1] == "export.log.csv"
 

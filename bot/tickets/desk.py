@@ -42,6 +42,7 @@ from bot.core.models import (
     TicketSupporter,
     utcnow,
 )
+from bot.core.phones import InvalidPhone, normalise_phone
 from bot.core.text import normalize
 from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
@@ -402,6 +403,11 @@ class TicketDesk:
         phone = clean_text(
             draft.contact_phone, limit=limits.max_contact_chars, what="the phone", required=False
         )
+        if phone:
+            try:
+                phone = normalise_phone(phone)
+            except InvalidPhone:
+                raise InvalidTicketInput("the phone number is not valid", code="phone") from None
         location = clean_text(
             draft.location_text,
             limit=limits.max_contact_chars * 2,
