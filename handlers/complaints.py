@@ -56,6 +56,7 @@ from bot.telegram.callback_data import (
     prefix_of,
 )
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import edit_pressed_message
 from bot.tickets.desk import (
     ANONYMOUS_TYPES,
     InvalidTicketInput,
@@ -399,7 +400,10 @@ async def ask_type(update: Update, context: BotContext) -> int:
     return TYPE
 
 
-async def ask_category(update: Update, context: BotContext, page: int = 0) -> int:
+async def ask_category(
+    update: Update, context: BotContext, page: int = 0, *, edit: bool = False
+) -> int:
+    """Show a page of categories: a new message, or (`edit`, paging) the pressed one changed."""
     language = context.language
     _touch(context)["step"] = CATEGORY
     draft = _draft(context)
@@ -422,16 +426,22 @@ async def ask_category(update: Update, context: BotContext, page: int = 0) -> in
     if pages_row:
         buttons.append(pages_row)
     buttons.append(_nav(language))
-    await _message(update).reply_text(
-        t(
-            "cmp_choose_category",
-            language,
-            type=type_name(draft.get("type", ""), language),
-            page=page + 1,
-            pages=pages,
-        ),
-        reply_markup=InlineKeyboardMarkup(buttons),
+    text = t(
+        "cmp_choose_category",
+        language,
+        type=type_name(draft.get("type", ""), language),
+        page=page + 1,
+        pages=pages,
     )
+    markup = InlineKeyboardMarkup(buttons)
+    query = update.callback_query
+    if edit and query is not None:
+        # Paging changes the list in place, so the chat does not fill up with pages. A message
+        # that cannot be edited (a forged press) is answered as an expired button.
+        if await edit_pressed_message(query, language, text, reply_markup=markup):
+            await query.answer()
+        return CATEGORY
+    await _message(update).reply_text(text, reply_markup=markup)
     return CATEGORY
 
 
@@ -659,9 +669,10 @@ async def chose_type(update: Update, context: BotContext) -> int:
 async def turned_category_page(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    await query.answer()
     turned = ComplaintCategoryPage.decode(query.data)
-    return await ask_category(update, context, turned.page if turned is not None else 0)
+    return await ask_category(
+        update, context, turned.page if turned is not None else 0, edit=True
+    )
 
 
 async def chose_category(update: Update, context: BotContext) -> int:

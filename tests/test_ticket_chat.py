@@ -622,3 +622,29 @@ async def test_the_residents_own_shared_number_is_stored_in_e164(ticket_bot: Tic
     # Telegram gives the shared number without its "+".
     replies = await chat.send_contact("8613800000000")
     assert "shared with the department: Alice, +8613800000000" in replies.text
+
+
+async def test_category_pages_change_the_shown_message_instead_of_adding_messages(
+    ticket_bot: TicketBot,
+) -> None:
+    chat = ticket_bot.resident()
+    await chat.send("/complain")
+    [shown] = await chat.press("📢 投诉", expect=2)
+    assert "第 1/" in shown.text
+    before = len(chat.bot_messages)
+    replies = await chat.press("下一页 ➡️", message=shown, expect=2)
+    assert list(replies) == []
+    assert [m.message_id for m in replies.edited] == [shown.message_id]
+    assert len(chat.bot_messages) == before
+    assert "第 2/" in chat.bot_messages[-1].text
+    replies = await chat.press("⬅️ 上一页", message=chat.bot_messages[-1], expect=2)
+    assert list(replies) == []
+    assert "第 1/" in chat.bot_messages[-1].text
+    # A page pressed twice (a forged or repeated press) changes nothing and fails nothing.
+    answer = await press_forged(ticket_bot.api, chat.user, chat.bot_messages[-1], "cmp:cp:0")
+    assert answer is not None
+    assert len(chat.bot_messages) == before
+    # The form goes on from the edited message.
+    await choose_category(chat, "市容环境")
+    replies = await chat.send(RUBBISH)
+    assert "照片" in replies.text or "已经有居民反映过类似的问题" in replies.text
