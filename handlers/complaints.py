@@ -670,9 +670,7 @@ async def turned_category_page(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
     turned = ComplaintCategoryPage.decode(query.data)
-    return await ask_category(
-        update, context, turned.page if turned is not None else 0, edit=True
-    )
+    return await ask_category(update, context, turned.page if turned is not None else 0, edit=True)
 
 
 async def chose_category(update: Update, context: BotContext) -> int:

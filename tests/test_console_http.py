@@ -603,3 +603,24 @@ async def test_every_route_declares_who_may_open_it(console: Console) -> None:
     assert None not in rules.values(), [path for path, rule in rules.items() if rule is None]
     public = sorted(path for path, rule in rules.items() if rule == {"public"})
     assert public == ["GET /lang/{language}", "GET /login", "POST /login"]
+
+
+async def test_an_empty_or_long_text_is_refused_naming_the_field_and_its_limit(
+    console: Console, work: SampleWork, login_as: LoginAs
+) -> None:
+    officer = await login_as("officer")
+    status, _, location = await officer.post(f"/tickets/{work.urban}/reply", {"text": " \u200b "})
+    assert status == 303
+    _, body = await officer.get(location)
+    assert "答复内容不能为空，请填写后再提交（1–3000 字）。" in body
+    assert "填写的内容不完整或过长" not in body
+    _, _, location = await officer.post(
+        f"/tickets/{work.urban}/hand-back", {"reason": "理" * 1001}
+    )
+    _, body = await officer.get(location)
+    assert "理由太长了，最多 1000 字，请精简后再提交。" in body
+    ticket = await console.services.tickets.get(work.urban)
+    assert ticket.status == "assigned"
+    # A crafted notice code shows nothing.
+    _, body = await officer.get(f"/tickets/{work.urban}?msg=empty_password")
+    assert "不能为空" not in body

@@ -648,3 +648,25 @@ async def test_category_pages_change_the_shown_message_instead_of_adding_message
     await choose_category(chat, "市容环境")
     replies = await chat.send(RUBBISH)
     assert "照片" in replies.text or "已经有居民反映过类似的问题" in replies.text
+
+
+async def test_an_empty_officer_text_is_answered_with_the_field_and_its_limit(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    before = bot.cursor(bot.department_group)
+    confirmation = await file_rubbish_complaint(chat)
+    number = confirmation.text.split("工单号 ")[1].split("\n")[0]
+    [card] = await bot.messages_after(bot.department_group, before)
+    department = bot.department_room()
+    prompt = (await department.press("💬 答复", message=card, expect=2))[0]
+    # Only invisible characters: nothing is left once they are taken out.
+    replies = await department.reply(prompt, "\u200b\u200b")
+    assert "答复内容不能为空" in replies.text
+    assert "1–3000 字" in replies.text
+    assert "请再次回复那条提示消息" in replies.text
+    prompt = (await department.press("↩️ 退单", message=card, expect=2))[0]
+    replies = await department.reply(prompt, "理" * 1001)
+    assert "理由太长了，最多 1000 字" in replies.text
+    assert (await bot.desk.get(number)).status == "assigned"

@@ -41,4 +41,3 @@ def shared_contact_phone(phone_number: str) -> str:
     """Return a number from Telegram's "share my phone number", which may lack the "+"."""
     digits = phone_number.strip()
     return normalise_phone(digits if digits.startswith("+") else f"+{digits}")
-
