@@ -16,6 +16,7 @@ from bot.runner import running
 from tests.fixtures_conversation import REPO_ROOT
 from tests.test_ticket_chat import choose_category
 from tryout.department_demo import demo_base_url
+from tryout.runner import tryout_knowledge
 
 
 async def test_in_the_try_out_a_report_reaches_the_department_system_which_answers(
@@ -65,3 +66,51 @@ async def test_in_the_try_out_a_report_reaches_the_department_system_which_answe
             assert "签收" in notice.text
         ticket = await started.services.tickets.get(number)
         assert ticket.status == "acknowledged"
+
+
+async def test_teaching_in_the_try_out_changes_its_copy_of_the_knowledge_base_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_copy: Path
+) -> None:
+    # `knowledge_copy` stands for the checkout's tracked knowledge/ folder.
+    monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    tracked = {p: p.read_bytes() for p in knowledge_copy.rglob("*.toml")}
+    base = load_settings(REPO_ROOT / "config.toml")
+    data = tmp_path / "data"
+    settings = base.model_copy(
+        update={
+            "knowledge": base.knowledge.model_copy(update={"dir": knowledge_copy}),
+            "database": base.database.model_copy(update={"path": data / "bot.sqlite3"}),
+            "matching": base.matching.model_copy(
+                update={"semantic_model": "off", "embedding_cache": data / "embeddings"}
+            ),
+            "web": base.web.model_copy(update={"enabled": False}),
+            "callbacks": base.callbacks.model_copy(update={"port": 0}),
+        }
+    )
+    question = "我的证件不见了"
+    async with running(settings, tryout_port=0) as started:
+        assert started.settings.knowledge_dir == data / "tryout-knowledge"
+        api = started.tryout
+        assert api is not None
+        resident = api.private_chat(api.tryout.resident)
+        await resident.send("/start", expect=2)
+        await resident.press("🙋 转人工", expect=2)
+        await resident.send(question, expect=2)
+        staff = api.group_chat(api.tryout.staff_group, api.tryout.staff[0])
+        post = api.last_bot_message(api.tryout.staff_group)
+        assert post is not None
+        await staff.reply(post, "身份证请按挂失补领办理。", expect=3)
+        replies = await staff.reply(post, "/learn id-card-replacement", expect=2)
+        assert "已把这个问法加入事项" in replies.text
+    copied = data / "tryout-knowledge" / "guides" / "id-card-replacement.toml"
+    assert question in copied.read_text("utf-8")
+    assert {p: p.read_bytes() for p in knowledge_copy.rglob("*.toml")} == tracked
+    # The copy, with what was taught, is kept at the next start; a changed knowledge/ (an
+    # update of the checkout) is copied again.
+    assert tryout_knowledge(knowledge_copy, data) == data / "tryout-knowledge"
+    assert question in copied.read_text("utf-8")
+    synonyms = knowledge_copy / "synonyms.toml"
+    synonyms.write_text(synonyms.read_text("utf-8") + "\n", encoding="utf-8")
+    tryout_knowledge(knowledge_copy, data)
+    assert question not in copied.read_text("utf-8")
