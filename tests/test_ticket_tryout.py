@@ -5,7 +5,10 @@ signed callback. The whole round trip over HTTP on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
@@ -16,6 +19,7 @@ from bot.runner import running
 from tests.fixtures_conversation import REPO_ROOT
 from tests.test_ticket_chat import choose_category
 from tryout.department_demo import demo_base_url
+from tryout.local_bot_api import LocalBotApi
 from tryout.runner import tryout_knowledge
 
 
@@ -114,3 +118,21 @@ async def test_teaching_in_the_try_out_changes_its_copy_of_the_knowledge_base_on
     synonyms.write_text(synonyms.read_text("utf-8") + "\n", encoding="utf-8")
     tryout_knowledge(knowledge_copy, data)
     assert question not in copied.read_text("utf-8")
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/London"])
+async def test_the_chat_page_shows_times_in_the_deployments_zone_not_the_browsers(
+    chromium: Any, zone: str
+) -> None:
+    async with LocalBotApi(time_zone=zone) as api:
+        world = api.setup_tryout()
+        sent = api.send_text(world.resident, api.private_chat(world.resident).chat, "你好")
+        expected = dt.datetime.fromtimestamp(sent.data["date"], ZoneInfo(zone)).strftime("%H:%M")
+        # A browser far from either zone: its own clock would show another hour.
+        context = await chromium.new_context(timezone_id="America/Los_Angeles")
+        page = await context.new_page()
+        await page.goto(api.tryout_url)
+        bubble = page.locator(".bubble", has_text="你好").first
+        await bubble.wait_for()
+        assert expected in await bubble.locator(".meta").inner_text()
+        await context.close()

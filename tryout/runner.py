@@ -194,6 +194,7 @@ async def start_tryout(settings: Settings, *, port: int | None = None) -> AsyncI
         token=token,
         host=telegram.tryout_host,
         port=telegram.tryout_port if port is None else port,
+        time_zone=settings.timezone,
     )
     async with api:
         world = api.setup_tryout()
