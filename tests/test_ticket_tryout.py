@@ -24,7 +24,10 @@ from tryout.runner import tryout_knowledge
 
 
 async def test_in_the_try_out_a_report_reaches_the_department_system_which_answers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bundled_store: KnowledgeStore
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bundled_store: KnowledgeStore,
+    chromium: Any,
 ) -> None:
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -61,6 +64,22 @@ async def test_in_the_try_out_a_report_reaches_the_department_system_which_answe
                 await asyncio.sleep(0.1)
             assert number in shown
             assert "化工厂晚上偷排废水" in shown
+            # In a browser: a styled page that says the report is anonymous (never "null").
+            context = await chromium.new_context()
+            browser_page = await context.new_page()
+            await browser_page.goto(page)
+            row = browser_page.locator("tr", has_text=number)
+            assert "匿名举报 Anonymous report" in await row.inner_text()
+            assert "null" not in await browser_page.locator("body").inner_text()
+            header = browser_page.locator("header")
+            background = await header.evaluate("e => getComputedStyle(e).backgroundColor")
+            assert background not in ("rgba(0, 0, 0, 0)", "transparent")
+            button = row.get_by_role("button", name="签收 Acknowledge")
+            assert await button.evaluate("e => getComputedStyle(e).color") == "rgb(255, 255, 255)"
+            await browser_page.screenshot(
+                path=str(tmp_path / "department-demo.png"), full_page=True
+            )
+            await context.close()
             cursor = api.messages(resident.chat)[-1].sequence
             async with http.post(
                 page + "/act", data={"ticket": number, "action": "acknowledge"}
