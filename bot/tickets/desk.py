@@ -1199,6 +1199,7 @@ class TicketDesk:
                 Ticket.category == category,
                 Ticket.status.in_(OPEN_STATUSES),
                 Ticket.created_at >= since,
+                Ticket.sample.is_(False),
             )
             .order_by(Ticket.created_at.desc())
             .limit(500)
