@@ -91,13 +91,18 @@ async def test_in_the_try_out_a_report_reaches_the_department_system_which_answe
         assert ticket.status == "acknowledged"
 
 
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    """Return every file of a folder with its bytes."""
+    return {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
 async def test_teaching_in_the_try_out_changes_its_copy_of_the_knowledge_base_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, knowledge_copy: Path
 ) -> None:
     # `knowledge_copy` stands for the checkout's tracked knowledge/ folder.
     monkeypatch.delenv("TELEGRAM_BOT_TOKEN", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    tracked = {p: p.read_bytes() for p in knowledge_copy.rglob("*.toml")}
+    tracked = snapshot(knowledge_copy)
     base = load_settings(REPO_ROOT / "config.toml")
     data = tmp_path / "data"
     settings = base.model_copy(
@@ -128,7 +133,7 @@ async def test_teaching_in_the_try_out_changes_its_copy_of_the_knowledge_base_on
         assert "已把这个问法加入事项" in replies.text
     copied = data / "tryout-knowledge" / "guides" / "id-card-replacement.toml"
     assert question in copied.read_text("utf-8")
-    assert {p: p.read_bytes() for p in knowledge_copy.rglob("*.toml")} == tracked
+    assert snapshot(knowledge_copy) == tracked
     # The copy, with what was taught, is kept at the next start; a changed knowledge/ (an
     # update of the checkout) is copied again.
     assert tryout_knowledge(knowledge_copy, data) == data / "tryout-knowledge"
