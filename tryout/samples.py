@@ -169,7 +169,7 @@ async def add_samples(
     now = now or utcnow()
     span = dt.timedelta(days=30 * months)
     async with services.sessions() as session, session.begin():
-        start = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.sample))
+        start = await count_samples(session)
         for index in range(count):
             ticket_type, category, text = rng.choice(stories)
             # More tickets in recent months, as a service that is being used more.
