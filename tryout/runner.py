@@ -178,6 +178,7 @@ def banner(tryout: TryOut, password: str | None) -> str:
             f"\n  Web console 网页后台: http://{web_settings.host}:{web_settings.port}/\n"
             f"  Log in as {names}\n"
             f"  with the password {password} (new at every start).\n"
+            "  Sample tickets for its figures 示例数据: make samples (remove: make samples-remove)\n"
         )
     return text
 
