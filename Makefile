@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run ask test lint typecheck pytest chromium nginx screenshots bench evaluate calibrate lock clean
+.PHONY: run ask samples samples-remove test lint typecheck pytest chromium nginx screenshots bench evaluate calibrate lock clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'
@@ -25,6 +25,13 @@ run: $(VENV)/.runtime
 
 ask: $(VENV)/.runtime
 	$(BIN)/python -m bot ask
+
+# Made-up tickets for the try-out's console (figures, charts, the log); refused with a bot token.
+samples: $(VENV)/.runtime
+	$(BIN)/python -m tryout.samples add
+
+samples-remove: $(VENV)/.runtime
+	$(BIN)/python -m tryout.samples remove
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check bot handlers tryout tests benchmarks

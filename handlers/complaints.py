@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import re
 import time
 import warnings
 from collections.abc import Callable, Coroutine
@@ -43,6 +42,7 @@ from telegram.warnings import PTBUserWarning
 from bot.answering.intents import ticket_type_for
 from bot.core.config import TICKET_TYPES
 from bot.core.i18n import Html, add_strings, t
+from bot.core.phones import InvalidPhone, normalise_phone, shared_contact_phone
 from bot.core.text import normalize
 from bot.telegram.callback_data import (
     ComplaintCategory,
@@ -56,6 +56,7 @@ from bot.telegram.callback_data import (
     prefix_of,
 )
 from bot.telegram.context import BotApplication, BotContext
+from bot.telegram.editing import edit_pressed_message
 from bot.tickets.desk import (
     ANONYMOUS_TYPES,
     InvalidTicketInput,
@@ -78,7 +79,6 @@ BACK = {CATEGORY: TYPE, DESCRIBE: CATEGORY, SIMILAR: DESCRIBE, ATTACH: DESCRIBE,
         CONTACT: ATTACH, NAME: CONTACT, PHONE: NAME, REVIEW: CONTACT}  # fmt: skip
 CATEGORIES_PER_PAGE = 10
 FormStep = Callable[[Update, BotContext], Coroutine[Any, Any, int]]
-_PHONE = re.compile(r"^\+?[0-9][0-9 \-]{3,18}[0-9]$")
 
 add_strings(
     "complaints",
@@ -208,11 +208,20 @@ add_strings(
             "zh": "请输入您的姓名（或单位名称）：",
             "en": "Your name (or your organisation's):",
         },
-        "cmp_ask_phone": {"zh": "请输入联系电话：", "en": "Your phone number:"},
+        "cmp_ask_phone": {
+            "zh": "请输入联系电话（手机号、带区号的固定电话，或以 + 开头的国际号码）：",
+            "en": "Your phone number (mobile, landline with its area code, or international "
+            "starting with +):",
+        },
         "cmp_bad_phone": {
-            "zh": "电话号码格式不对，请输入 5–20 位数字（可含 +、- 和空格）。",
-            "en": "That does not look like a phone number: 5 to 20 digits (+, - and spaces "
-            "allowed).",
+            "zh": "没能识别这个电话号码。请输入：\n• 手机号，如 13800000000\n"
+            "• 带区号的固定电话，如 010-12345678\n"
+            "• 国际号码，以 + 和国家代码开头，如 +44 20 7946 0958",
+            "en": "That phone number was not recognised. Please type:\n"
+            "• a mobile number, e.g. 13800000000\n"
+            "• a landline with its area code, e.g. 010-12345678\n"
+            "• an international number starting with + and the country code, "
+            "e.g. +44 20 7946 0958",
         },
         "cmp_name_bad": {
             "zh": "请输入 1–{high} 个字的姓名。",
@@ -303,6 +312,7 @@ add_strings(
             "zh": "缺少申请人姓名或电话",
             "en": "the applicant's name or phone is missing",
         },
+        "cmp_reason_phone": {"zh": "联系电话无法识别", "en": "the phone number is not valid"},
         "cmp_reason_other": {"zh": "内容不完整", "en": "something is missing"},
     },
 )
@@ -390,7 +400,10 @@ async def ask_type(update: Update, context: BotContext) -> int:
     return TYPE
 
 
-async def ask_category(update: Update, context: BotContext, page: int = 0) -> int:
+async def ask_category(
+    update: Update, context: BotContext, page: int = 0, *, edit: bool = False
+) -> int:
+    """Show a page of categories: a new message, or (`edit`, paging) the pressed one changed."""
     language = context.language
     _touch(context)["step"] = CATEGORY
     draft = _draft(context)
@@ -413,16 +426,22 @@ async def ask_category(update: Update, context: BotContext, page: int = 0) -> in
     if pages_row:
         buttons.append(pages_row)
     buttons.append(_nav(language))
-    await _message(update).reply_text(
-        t(
-            "cmp_choose_category",
-            language,
-            type=type_name(draft.get("type", ""), language),
-            page=page + 1,
-            pages=pages,
-        ),
-        reply_markup=InlineKeyboardMarkup(buttons),
+    text = t(
+        "cmp_choose_category",
+        language,
+        type=type_name(draft.get("type", ""), language),
+        page=page + 1,
+        pages=pages,
     )
+    markup = InlineKeyboardMarkup(buttons)
+    query = update.callback_query
+    if edit and query is not None:
+        # Paging changes the list in place, so the chat does not fill up with pages. A message
+        # that cannot be edited (a forged press) is answered as an expired button.
+        if await edit_pressed_message(query, language, text, reply_markup=markup):
+            await query.answer()
+        return CATEGORY
+    await _message(update).reply_text(text, reply_markup=markup)
     return CATEGORY
 
 
@@ -650,9 +669,8 @@ async def chose_type(update: Update, context: BotContext) -> int:
 async def turned_category_page(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
-    await query.answer()
     turned = ComplaintCategoryPage.decode(query.data)
-    return await ask_category(update, context, turned.page if turned is not None else 0)
+    return await ask_category(update, context, turned.page if turned is not None else 0, edit=True)
 
 
 async def chose_category(update: Update, context: BotContext) -> int:
@@ -853,17 +871,18 @@ async def named(update: Update, context: BotContext) -> int:
 
 @fresh
 async def phoned(update: Update, context: BotContext) -> int:
+    """Take the phone number: checked against the numbering plans and kept as E.164."""
     message = _message(update)
-    if message.contact is not None:
-        # Telegram's "share my phone number": only the resident's own number is accepted.
-        user = update.effective_user
-        if user is None or message.contact.user_id != user.id:
-            await message.reply_text(t("cmp_bad_phone", context.language))
-            return PHONE
-        phone = message.contact.phone_number
-    else:
-        phone = (message.text or "").strip()
-    if not _PHONE.match(phone):
+    try:
+        if message.contact is not None:
+            # Telegram's "share my phone number": only the resident's own number is accepted.
+            user = update.effective_user
+            if user is None or message.contact.user_id != user.id:
+                raise InvalidPhone("someone else's contact")
+            phone = shared_contact_phone(message.contact.phone_number)
+        else:
+            phone = normalise_phone(message.text)
+    except InvalidPhone:
         await message.reply_text(t("cmp_bad_phone", context.language))
         return PHONE
     _draft(context)["phone"] = phone
@@ -934,6 +953,7 @@ _REASONS = {
     "cmp_reason_photos",
     "cmp_reason_category",
     "cmp_reason_applicant",
+    "cmp_reason_phone",
 }
 
 

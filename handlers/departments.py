@@ -49,9 +49,11 @@ from bot.tickets.desk import (
     MAX_OFFICER_TEXT,
     Actor,
     AlreadyRouted,
+    InvalidTicketInput,
     TicketError,
     TicketNotFound,
 )
+from bot.tickets.messages import input_problem
 from handlers.staff import is_staff
 
 _TAG = re.compile(r"〔(TS-\d{4}-\d{6,9})·(reply|back|ask|ext)(?:·([a-z_]+))?〕")
@@ -131,6 +133,10 @@ add_strings(
         "dpt_bad_text": {
             "zh": "内容为空或太长（最多 {limit} 字），请重新回复。",
             "en": "The text is empty or too long (at most {limit} characters); please reply again.",
+        },
+        "dpt_reply_again": {
+            "zh": "\n请再次回复那条提示消息。",
+            "en": "\nPlease reply to the prompt again.",
         },
         "dpt_unknown": {"zh": "没有找到这个工单。", "en": "There is no such ticket."},
         "stf_already_routed": {
@@ -212,6 +218,11 @@ def _error_text(error: TicketError, ticket: Ticket, context: BotContext) -> str:
     language = _language(context)
     if error.code == "not_permitted":
         return t("dpt_not_ours", language, number=ticket.number)
+    if isinstance(error, InvalidTicketInput):
+        # Name the text that was refused and its limit ("答复内容不能为空…（1–3000 字）").
+        problem = input_problem(error.code, error.field, error.limit, language)
+        if problem is not None:
+            return problem + t("dpt_reply_again", language)
     if error.code in ("empty", "too_long"):
         return t("dpt_bad_text", language, limit=MAX_OFFICER_TEXT)
     if error.code == "days":

@@ -80,7 +80,7 @@ def complaint(resident_id: int | None, **fields: Any) -> TicketDraft:
         "description": "幸福小区东门外的垃圾堆了一个星期没人清理，气味很大。",
         "resident_id": resident_id,
         "contact_name": "韩梅梅",
-        "contact_phone": "012-5550123",
+        "contact_phone": "021-55501234",
         "share_identity": True,
     }
     return TicketDraft(**(values | fields))

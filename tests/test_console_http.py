@@ -268,21 +268,21 @@ async def test_contact_details_show_only_with_consent_and_every_view_is_audited(
 ) -> None:
     officer = await login_as("officer")
     _, body = await officer.get(f"/tickets/{work.urban}")
-    assert "012-5550123" in body
+    assert "+862155501234" in body
     # Residents are promised that no department gets their Telegram account.
     assert "Telegram 昵称" not in body
     assert "Telegram 用户 ID" not in body
     other = await login_as("other_officer")
     _, body = await other.get(f"/tickets/{work.ecology}")
-    assert "012-5550123" not in body
+    assert "+862155501234" not in body
     assert "诉求人未同意" in body
     manager = await login_as("manager")
     _, body = await manager.get(f"/tickets/{work.ecology}")
-    assert "012-5550123" in body
+    assert "+862155501234" in body
     assert "Telegram 用户 ID" in body
     staff = await login_as("staff")
     _, body = await staff.get(f"/tickets/{work.triage}")
-    assert "012-5550123" not in body
+    assert "+862155501234" not in body
     async with console.services.sessions() as session:
         views = list(
             await session.execute(
@@ -338,7 +338,7 @@ async def test_the_csv_export_is_excel_ready_guarded_and_without_contact_details
     assert rows[0][:5] == ["编号", "类型", "类别", "承办部门", "状态"]
     assert len(rows) == 1 + 4
     assert rows[1][-1] == '\'=HYPERLINK("http://evil.example","点我")'
-    assert all("012-5550123" not in cell for row in rows for cell in row)
+    assert all("+862155501234" not in cell for row in rows for cell in row)
     assert "韩梅梅" not in data.decode("utf-8")
     assert (await audit_actions(console))[-1] == "export.log.csv"
 
@@ -611,3 +611,24 @@ async def test_every_route_declares_who_may_open_it(console: Console) -> None:
         "GET /readyz",
         "POST /login",
     ]
+
+
+async def test_an_empty_or_long_text_is_refused_naming_the_field_and_its_limit(
+    console: Console, work: SampleWork, login_as: LoginAs
+) -> None:
+    officer = await login_as("officer")
+    status, _, location = await officer.post(f"/tickets/{work.urban}/reply", {"text": " \u200b "})
+    assert status == 303
+    _, body = await officer.get(location)
+    assert "答复内容不能为空，请填写后再提交（1–3000 字）。" in body
+    assert "填写的内容不完整或过长" not in body
+    _, _, location = await officer.post(
+        f"/tickets/{work.urban}/hand-back", {"reason": "理" * 1001}
+    )
+    _, body = await officer.get(location)
+    assert "理由太长了，最多 1000 字，请精简后再提交。" in body
+    ticket = await console.services.tickets.get(work.urban)
+    assert ticket.status == "assigned"
+    # A crafted notice code shows nothing.
+    _, body = await officer.get(f"/tickets/{work.urban}?msg=empty_password")
+    assert "不能为空" not in body

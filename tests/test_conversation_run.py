@@ -119,3 +119,4 @@ async def test_the_try_out_banner_names_the_chat_the_console_and_the_department_
         assert f"http://{settings.web.host}:{settings.web.port}/" in rest
         assert ", ".join(username for username, *_ in TRYOUT_ACCOUNTS) in rest
         assert "with the password pass-word (new at every start)." in rest
+        assert "make samples" in rest

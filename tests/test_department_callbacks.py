@@ -313,3 +313,25 @@ async def test_a_nul_character_in_any_text_field_is_refused_by_name_and_changes_
         )
         assert (status, answer) == (400, {"ok": False, "error": f"invalid fields: {name}"})
     assert (await desk.get(pollution.number)).status == "assigned"
+
+
+async def test_an_empty_or_long_text_is_refused_naming_the_field_and_its_limit(
+    http: aiohttp.ClientSession, callback_url: str, pollution: FiledTicket, desk: TicketDesk
+) -> None:
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": pollution.number, "action": "reply", "text": "\u200b "}),
+    )
+    assert status == 422
+    assert (answer["code"], answer["field"], answer["limit"]) == ("empty", "text", 3000)
+    assert answer["error"] == "the reply is empty (1 to 3000 characters)"
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed({"ticket": pollution.number, "action": "hand_back", "text": "理" * 1001}),
+    )
+    assert status == 422
+    assert (answer["code"], answer["field"], answer["limit"]) == ("too_long", "text", 1000)
+    assert "the reason" in answer["error"]
+    assert (await desk.get(pollution.number)).status == "assigned"

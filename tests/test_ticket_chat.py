@@ -170,7 +170,7 @@ async def test_each_ticket_type_is_filed_end_to_end(
     if contact in ("share", "applicant"):
         await chat.send("测试居民")
         replies = await chat.send("138-0000-0000")
-        assert "提供给承办部门：测试居民，138-0000-0000" in replies.text
+        assert "提供给承办部门：测试居民，+8613800000000" in replies.text
     confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
     assert "✅ 已受理" in confirmation.text
     number = confirmation.text.split("工单号 ")[1].split("\n")[0]
@@ -178,6 +178,8 @@ async def test_each_ticket_type_is_filed_end_to_end(
     assert ticket.description == text
     assert ticket.category == category
     assert ticket.share_identity is (contact != "private")
+    if contact != "private":
+        assert ticket.contact_phone == "+8613800000000"
     if contact == "applicant":
         assert ticket.type == "disclosure"
         assert "20 个工作日" in confirmation.text
@@ -232,8 +234,8 @@ async def test_limits_are_explained_and_nothing_is_lost(ticket_bot: TicketBot) -
     await chat.press("➡️ 下一步", expect=2)
     await chat.press("👤 提供姓名和电话", expect=2)
     await chat.send("张三")
-    assert "电话号码格式不对" in (await chat.send("请打我电话")).text
-    replies = await chat.send("012-12345678")
+    assert "没能识别这个电话号码" in (await chat.send("请打我电话")).text
+    replies = await chat.send("010-12345678")
     assert "照片：5 张" in replies.text
     assert "地点：已发送位置" in replies.text
     assert "请点上面的按钮继续" in (await chat.send("好了吗")).text
@@ -431,7 +433,7 @@ async def test_hostile_text_reaches_the_department_escaped(ticket_bot: TicketBot
     await chat.press("➡️ 下一步", expect=2)
     await chat.press("👤 提供姓名和电话", expect=2)
     await chat.send("<i>张三</i>")
-    replies = await chat.send("012-12345678")
+    replies = await chat.send("010-12345678")
     assert "<i>张三</i>" in replies.text
     await chat.press("✅ 确认提交", expect=2)
     [card] = await bot.messages_after(bot.department_group, before)
@@ -574,3 +576,97 @@ async def test_a_department_group_that_adds_the_bot_is_not_told_to_talk_privatel
     api.add_member(stranger, api.bot_user, "member", announce=False)
     await api.wait_until_idle()
     assert "私聊" in api.bot_messages(stranger)[-1].text
+
+
+async def test_a_phone_number_that_cannot_be_called_is_refused_with_what_is_expected(
+    ticket_bot: TicketBot,
+) -> None:
+    chat = ticket_bot.resident()
+    await chat.send("/complain")
+    await chat.press("💡 建议", expect=2)
+    await choose_category(chat, "公共交通")
+    await chat.send("建议早高峰增加8路公交车的班次，现在经常等二十分钟。")
+    await chat.press("➡️ 下一步", expect=2)
+    replies = await chat.press("👤 提供姓名和电话", expect=2)
+    await chat.send("测试居民")
+    for wrong in ("12345", "12345678", "012-12345678", "+1 555", "１２３４５"):
+        replies = await chat.send(wrong)
+        assert "没能识别这个电话号码" in replies.text
+        assert "13800000000" in replies.text
+        assert "010-12345678" in replies.text
+        assert "+44 20 7946 0958" in replies.text
+    # Someone else's contact card is not the resident's number.
+    cursor = ticket_bot.cursor(chat.chat)
+    ticket_bot.api.send_contact(chat.user, chat.chat, "+8613900000000", first_name="李", own=False)
+    [refused] = await ticket_bot.messages_after(chat.chat, cursor)
+    assert "没能识别这个电话号码" in refused.text
+    replies = await chat.send("+44 20 7946 0958")
+    assert "提供给承办部门：测试居民，+442079460958" in replies.text
+    await chat.press("✅ 确认提交", expect=2)
+    [ticket] = await ticket_bot.desk.tickets_of_resident(await resident_id(ticket_bot, chat))
+    assert (await ticket_bot.desk.get(ticket.number)).contact_phone == "+442079460958"
+
+
+async def test_the_residents_own_shared_number_is_stored_in_e164(ticket_bot: TicketBot) -> None:
+    chat = ticket_bot.resident("Alice", language_code="en")
+    await chat.send("/complain")
+    await chat.press("💡 Suggestion", expect=2)
+    await choose_category(chat, "Public transport")
+    await chat.send("Please add more buses on route 8 in the morning rush hour.")
+    await chat.press("➡️ Next", expect=2)
+    replies = await chat.press("👤 Share name and phone", expect=2)
+    await chat.send("Alice")
+    replies = await chat.send("12345")
+    assert "That phone number was not recognised" in replies.text
+    assert "a landline with its area code, e.g. 010-12345678" in replies.text
+    # Telegram gives the shared number without its "+".
+    replies = await chat.send_contact("8613800000000")
+    assert "shared with the department: Alice, +8613800000000" in replies.text
+
+
+async def test_category_pages_change_the_shown_message_instead_of_adding_messages(
+    ticket_bot: TicketBot,
+) -> None:
+    chat = ticket_bot.resident()
+    await chat.send("/complain")
+    [shown] = await chat.press("📢 投诉", expect=2)
+    assert "第 1/" in shown.text
+    before = len(chat.bot_messages)
+    replies = await chat.press("下一页 ➡️", message=shown, expect=2)
+    assert list(replies) == []
+    assert [m.message_id for m in replies.edited] == [shown.message_id]
+    assert len(chat.bot_messages) == before
+    assert "第 2/" in chat.bot_messages[-1].text
+    replies = await chat.press("⬅️ 上一页", message=chat.bot_messages[-1], expect=2)
+    assert list(replies) == []
+    assert "第 1/" in chat.bot_messages[-1].text
+    # A page pressed twice (a forged or repeated press) changes nothing and fails nothing.
+    answer = await press_forged(ticket_bot.api, chat.user, chat.bot_messages[-1], "cmp:cp:0")
+    assert answer is not None
+    assert len(chat.bot_messages) == before
+    # The form goes on from the edited message.
+    await choose_category(chat, "市容环境")
+    replies = await chat.send(RUBBISH)
+    assert "照片" in replies.text or "已经有居民反映过类似的问题" in replies.text
+
+
+async def test_an_empty_officer_text_is_answered_with_the_field_and_its_limit(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    before = bot.cursor(bot.department_group)
+    confirmation = await file_rubbish_complaint(chat)
+    number = confirmation.text.split("工单号 ")[1].split("\n")[0]
+    [card] = await bot.messages_after(bot.department_group, before)
+    department = bot.department_room()
+    prompt = (await department.press("💬 答复", message=card, expect=2))[0]
+    # Only invisible characters: nothing is left once they are taken out.
+    replies = await department.reply(prompt, "\u200b\u200b")
+    assert "答复内容不能为空" in replies.text
+    assert "1–3000 字" in replies.text
+    assert "请再次回复那条提示消息" in replies.text
+    prompt = (await department.press("↩️ 退单", message=card, expect=2))[0]
+    replies = await department.reply(prompt, "理" * 1001)
+    assert "理由太长了，最多 1000 字" in replies.text
+    assert (await bot.desk.get(number)).status == "assigned"

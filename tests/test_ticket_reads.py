@@ -123,7 +123,7 @@ async def test_a_ticket_is_found_by_its_number_as_typed_in_a_link(
 ) -> None:
     resident = await add_resident(sessions, 6001)
     filed = await desk.file(
-        draft(resident, contact_name="韩梅梅", contact_phone="012-1", share_identity=True)
+        draft(resident, contact_name="韩梅梅", contact_phone="010-12345678", share_identity=True)
     )
     async with sessions() as session:
         found = await ticket_by_number(session, f"  {filed.number.lower()} ")
@@ -132,7 +132,7 @@ async def test_a_ticket_is_found_by_its_number_as_typed_in_a_link(
         assert await ticket_by_number(session, "TS-2026-999999") is None
         identity = await identity_of(session, found)
     assert identity.any
-    assert (identity.contact_name, identity.contact_phone) == ("韩梅梅", "012-1")
+    assert (identity.contact_name, identity.contact_phone) == ("韩梅梅", "+861012345678")
     assert (identity.resident_name, identity.telegram_user_id) == ("居民6001", 6001)
     assert identity.shown() == [
         "contact_name",

@@ -213,7 +213,7 @@ async def test_what_the_desk_stores_is_exactly_the_vocabulary(
             category="政务公开",
             description="申请公开2026年本市老旧小区改造项目的资金安排。",
             contact_name="测试申请人",
-            contact_phone="012-00000000",
+            contact_phone="010-87654321",
             share_identity=True,
         )
     )

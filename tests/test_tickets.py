@@ -38,7 +38,7 @@ def disclosure_application(resident: int) -> TicketDraft:
         category="政务公开",
         description="申请公开2026年本市老旧小区改造项目的资金安排。",
         contact_name="测试申请人",
-        contact_phone="012-00000000",
+        contact_phone="010-87654321",
         share_identity=True,
     )
 
@@ -354,7 +354,7 @@ async def test_identity_reaches_the_department_only_with_consent(
     shared_payload = (await outbox_of(sessions, shared.number))[0].payload
     assert private_payload["ticket"]["resident"] is None
     assert "13900000000" not in str(private_payload)
-    assert shared_payload["ticket"]["resident"] == {"name": "测试居民", "phone": "13900000000"}
+    assert shared_payload["ticket"]["resident"] == {"name": "测试居民", "phone": "+8613900000000"}
 
 
 async def test_the_resident_adds_information_and_it_reaches_the_department(
@@ -550,7 +550,7 @@ async def test_nul_characters_in_residents_and_officers_words_are_stored_without
     await desk.rate(filed.number, resident, solved=True, rating=5, comment=f"谢{nul}谢")
     ticket = await desk.get(filed.number)
     stored = [ticket.description, ticket.contact_name, ticket.contact_phone, ticket.location_text]
-    assert stored == ["工厂排污，河道有臭味。", "测试居民", "13900000000", "河边"]
+    assert stored == ["工厂排污，河道有臭味。", "测试居民", "+8613900000000", "河边"]
     assert ticket.rating_comment == "谢谢"
     events = await events_of(sessions, filed.number)
     said = [(e.actor_id, e.data.get("actor_name"), e.body) for e in events if e.body]
@@ -560,3 +560,43 @@ async def test_nul_characters_in_residents_and_officers_words_are_stored_without
         ("eco-2", "李科员", "已处理。"),
         (str(resident), None, "谢谢"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("13800000000", "+8613800000000"),
+        ("138-0000-0000", "+8613800000000"),
+        ("+86 138 0000 0000", "+8613800000000"),
+        ("１３８００００００００", "+8613800000000"),
+        ("010-12345678", "+861012345678"),
+        ("(0755) 8888 8888", "+8675588888888"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("0044 20 7946 0958", "+442079460958"),
+    ],
+)
+async def test_a_contact_number_is_stored_in_e164(
+    desk: TicketDesk, sessions: async_sessionmaker[AsyncSession], typed: str, stored: str
+) -> None:
+    resident = await add_resident(sessions, 1031)
+    filed = await desk.file(
+        draft(resident, contact_name="测试居民", contact_phone=typed, share_identity=True)
+    )
+    assert (await desk.get(filed.number)).contact_phone == stored
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["12345", "12345678", "012-12345678", "+1 555", "请打我电话", "<b>138</b>", "1" * 30],
+)
+async def test_a_number_that_cannot_be_called_is_refused(
+    desk: TicketDesk, sessions: async_sessionmaker[AsyncSession], typed: str
+) -> None:
+    resident = await add_resident(sessions, 1032)
+    with pytest.raises(InvalidTicketInput) as refused:
+        await desk.file(
+            draft(resident, contact_name="测试居民", contact_phone=typed, share_identity=True)
+        )
+    assert refused.value.code == "phone"
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(Ticket)) == 0

@@ -224,6 +224,7 @@ class _Handlers:
         return _ok(
             {
                 "bot": {"id": bot.id, "name": bot.first_name, "username": bot.username},
+                "time_zone": self.api.time_zone,
                 "views": [
                     {
                         "key": view.key,

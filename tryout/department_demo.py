@@ -149,35 +149,96 @@ class DemoDepartment:
                 f'<input type="hidden" name="ticket" value="{number}">'
                 f'<input type="hidden" name="action" value="{action}">'
                 + (
-                    '<input name="text" placeholder="text / 内容" required>'
+                    f'<input name="text" placeholder="{_ACTION_HINTS[action]}" required>'
                     if action != "acknowledge"
                     else ""
                 )
-                + f"<button>{action}</button></form>"
+                + f"<button>{_ACTION_LABELS[action]}</button></form>"
                 for action in _ACTIONS
             )
             rows.append(
-                f"<tr><td><code>{html.escape(key)}</code></td><td>{number}</td>"
+                f"<tr><td><b>{number}</b><br><small>{html.escape(key)}</small></td>"
                 f"<td>{html.escape(str(event.get('kind', '')))}</td>"
                 f"<td>{html.escape(str(ticket.get('description', ''))[:300])}</td>"
-                f"<td>{html.escape(json.dumps(ticket.get('resident'), ensure_ascii=False))}</td>"
-                f"<td>{forms}</td></tr>"
+                f"<td>{resident_label(ticket)}</td>"
+                f'<td class="act">{forms}</td></tr>'
             )
         notes = "".join(f"<li>{html.escape(note)}</li>" for note in reversed(self.notes[-10:]))
+        empty = (
+            '<tr><td colspan="5" class="empty">还没有工单：在试用聊天里以居民身份提交一件'
+            "“生态环境”类的事项。<br>No tickets yet: file one in the “生态环境” category "
+            "as the resident in the try-out chat.</td></tr>"
+        )
         text = (
-            "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=5>"
-            f"<title>{html.escape(self.department_id)}</title>"
-            "<style>body{font-family:sans-serif}td{border-top:1px solid #ccc;padding:4px;"
-            "vertical-align:top}form{display:inline}</style>"
-            f"<h1>部门业务系统（演示）Department system demo: {html.escape(self.department_id)}</h1>"
-            "<p>Tickets the bot delivered by signed webhook (one row per idempotency key). "
-            "The buttons answer through the bot's signed callback endpoint.</p>"
-            f"<ul>{notes}</ul><table><tr><th>key</th><th>ticket</th><th>event</th>"
-            f"<th>description</th><th>resident</th><th>act</th></tr>{''.join(rows)}</table>"
+            "<!doctype html><html lang=zh-CN><meta charset=utf-8>"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            "<meta http-equiv=refresh content=5>"
+            f"<title>部门业务系统（演示）· {html.escape(self.department_id)}</title>"
+            f"<style>{_STYLE}</style>"
+            "<header><h1>部门业务系统（演示）<small>Department system demo · "
+            f"{html.escape(self.department_id)}</small></h1>"
+            "<p>机器人通过签名 webhook 推送的工单（每个幂等键一行）；下面的按钮通过机器人的签名"
+            "回调接口办理。<br>Tickets the bot delivered by signed webhook (one row per "
+            "idempotency key). The buttons answer through the bot's signed callback "
+            "endpoint. The page refreshes every 5 seconds.</p></header>"
+            + (
+                f'<section class="notes"><h2>最近操作 Recent calls</h2><ul>{notes}</ul></section>'
+                if notes
+                else ""
+            )
+            + "<table><thead><tr><th>工单 Ticket</th><th>事件 Event</th>"
+            "<th>内容 Description</th><th>诉求人 Resident</th><th>办理 Act</th></tr></thead>"
+            f"<tbody>{''.join(rows) or empty}</tbody></table>"
         )
         return web.Response(
             text=text, content_type="text/html", headers={"Cache-Control": "no-store"}
         )
+
+
+_ACTION_LABELS = {
+    "acknowledge": "签收 Acknowledge",
+    "reply": "答复 Reply",
+    "ask_resident": "请居民补充 Ask",
+    "hand_back": "退单 Hand back",
+}
+_ACTION_HINTS = {
+    "reply": "答复内容 Reply",
+    "ask_resident": "要补充的问题 Question",
+    "hand_back": "退单理由 Reason",
+}
+_STYLE = (
+    "body{font:15px/1.5 system-ui,'Noto Sans CJK SC','WenQuanYi Micro Hei',sans-serif;"
+    "margin:0;background:#f4f6f8;color:#1f2933}"
+    "header{background:#1f4e79;color:#fff;padding:16px 24px}"
+    "header h1{margin:0;font-size:22px}header h1 small{font-weight:normal;font-size:15px;"
+    "opacity:.85;margin-left:8px}header p{margin:6px 0 0;opacity:.9;font-size:13px}"
+    ".notes{margin:16px 24px;background:#fff;border:1px solid #d9e2ec;border-radius:6px;"
+    "padding:8px 16px}.notes h2{font-size:14px;margin:4px 0}.notes ul{margin:0;"
+    "padding-left:18px;font:12px/1.6 ui-monospace,monospace;color:#52606d}"
+    "table{border-collapse:collapse;margin:16px 24px;width:calc(100% - 48px);background:#fff;"
+    "border:1px solid #d9e2ec;border-radius:6px}"
+    "th{background:#e4ebf2;text-align:left;font-size:13px;padding:8px}"
+    "td{border-top:1px solid #e4e7eb;padding:8px;vertical-align:top}"
+    "td small{color:#7b8794;word-break:break-all}td.empty{color:#7b8794;text-align:center;"
+    "padding:24px}.anonymous{color:#7b8794;font-style:italic}"
+    ".act form{display:flex;gap:6px;margin:0 0 6px}"
+    ".act input{flex:1;min-width:8em;padding:4px 6px;border:1px solid #bcccdc;border-radius:4px}"
+    ".act button{padding:4px 10px;border:0;border-radius:4px;background:#1f4e79;color:#fff;"
+    "cursor:pointer;white-space:nowrap}.act button:hover{background:#163a5a}"
+)
+
+
+def resident_label(ticket: dict[str, Any]) -> str:
+    """Return who filed a ticket as the department may see it, as HTML: the name and phone the
+    resident shared, or a word saying they are anonymous or did not share them."""
+    resident = ticket.get("resident")
+    if isinstance(resident, dict) and (resident.get("name") or resident.get("phone")):
+        name = html.escape(str(resident.get("name") or ""))
+        phone = html.escape(str(resident.get("phone") or ""))
+        return f"{name}<br><small>{phone}</small>"
+    if ticket.get("anonymous"):
+        return '<span class="anonymous">匿名举报 Anonymous report</span>'
+    return '<span class="anonymous">未同意提供身份 Identity not shared</span>'
 
 
 def setup_demo_routes(app: web.Application, settings: Settings) -> DemoDepartment | None:

@@ -11,10 +11,14 @@ See README.md ("Quick start") and docs/telegram.md.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import logging
 import os
 import secrets
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
@@ -29,6 +33,8 @@ from tryout.department_demo import (
 )
 from tryout.local_bot_api import LocalBotApi
 
+log = logging.getLogger(__name__)
+
 # Console accounts of the try-out, one per role (its own database, never a real deployment's).
 TRYOUT_ACCOUNTS = (
     ("tryout-staff", "staff", None, "试用工作人员"),
@@ -38,13 +44,57 @@ TRYOUT_ACCOUNTS = (
 )
 
 
+# The try-out's own copy of the knowledge base, beside its database (data/ by default), and the
+# file that remembers which knowledge/ it was copied from.
+KNOWLEDGE_COPY = "tryout-knowledge"
+KNOWLEDGE_STAMP = "tryout-knowledge.source"
+
+
+def _knowledge_digest(directory: Path) -> str:
+    """Return a digest of a knowledge folder's files (names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def tryout_knowledge(source: Path, data_dir: Path) -> Path:
+    """Return the try-out's copy of the knowledge base, made from `source` when needed.
+
+    What the try-out teaches (📚 a phrasing learned in the staff group) is written to the copy,
+    never to the tracked knowledge/ folder. The copy is kept between starts, and made again,
+    losing what was taught, when `source` has changed since (e.g. after a `git pull`).
+    """
+    target = data_dir / KNOWLEDGE_COPY
+    stamp = data_dir / KNOWLEDGE_STAMP
+    digest = _knowledge_digest(source)
+    if target.is_dir() and stamp.is_file() and stamp.read_text(encoding="utf-8") == digest:
+        return target
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fresh = data_dir / f".{KNOWLEDGE_COPY}.new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(source, fresh)
+    shutil.rmtree(target, ignore_errors=True)
+    fresh.rename(target)
+    stamp.write_text(digest, encoding="utf-8")
+    log.info("try-out knowledge base copied from %s to %s", source, target)
+    return target
+
+
 def tryout_settings(settings: Settings, staff_chat_id: int) -> Settings:
-    """Return the settings of a try-out: its staff group, and its own SQLite file."""
+    """Return the settings of a try-out: its staff group, its own SQLite file, and its own copy
+    of the knowledge base (data/tryout-knowledge), so trying leaves the checkout unchanged."""
     database = settings.database
     if not (os.environ.get("DATABASE_URL") or database.url):
         database = database.model_copy(update={"path": database.path.with_name("tryout.sqlite3")})
+    data_dir = settings.resolve(settings.database.path).parent
+    knowledge = settings.knowledge.model_copy(
+        update={"dir": tryout_knowledge(settings.knowledge_dir, data_dir)}
+    )
     return settings.model_copy(
         update={
+            "knowledge": knowledge,
             "database": database,
             "telegram": settings.telegram.model_copy(
                 update={"staff_chat_id": staff_chat_id, "mode": "polling"}
@@ -128,6 +178,7 @@ def banner(tryout: TryOut, password: str | None) -> str:
             f"\n  Web console 网页后台: http://{web_settings.host}:{web_settings.port}/\n"
             f"  Log in as {names}\n"
             f"  with the password {password} (new at every start).\n"
+            "  Sample tickets for its figures 示例数据: make samples (remove: make samples-remove)\n"
         )
     return text
 
@@ -144,6 +195,7 @@ async def start_tryout(settings: Settings, *, port: int | None = None) -> AsyncI
         token=token,
         host=telegram.tryout_host,
         port=telegram.tryout_port if port is None else port,
+        time_zone=settings.timezone,
     )
     async with api:
         world = api.setup_tryout()

@@ -65,6 +65,10 @@ Nonce = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{16,100}$")]
 TicketNumber = Annotated[str, StringConstraints(pattern=r"^TS-\d{4}-\d{6,9}$")]
 
 
+# The desk's name of a text → the body's field that carries it.
+_BODY_FIELDS = {"reply": "text", "reason": "text", "question": "text"}
+
+
 class CallbackBody(BaseModel):
     """What a department's system may post; anything else is refused."""
 
@@ -88,7 +92,9 @@ class CallbackBody(BaseModel):
         return value
 
 
-def _refuse(request: web.Request, status: int, reason: str, kind: str) -> web.Response:
+def _refuse(
+    request: web.Request, status: int, reason: str, kind: str, **details: str | int
+) -> web.Response:
     """Refuse a callback, saying why; `kind` is the reason's fixed word for the metrics."""
     metrics.count_refusal(kind)
     department = request.match_info.get("department_id", "?")[:64]
@@ -99,7 +105,7 @@ def _refuse(request: web.Request, status: int, reason: str, kind: str) -> web.Re
         request.remote,
         department,
     )
-    return web.json_response({"ok": False, "error": reason}, status=status)
+    return web.json_response({"ok": False, "error": reason} | details, status=status)
 
 
 async def handle_callback(request: web.Request) -> web.Response:
@@ -151,6 +157,17 @@ async def handle_callback(request: web.Request) -> web.Response:
     except TransitionNotAllowed as error:
         return _refuse(request, 409, str(error), "transition")
     except InvalidTicketInput as error:
+        if error.field is not None and error.limit is not None:
+            # Name the body's field and its limit, so the sender's system can say what to fix.
+            return _refuse(
+                request,
+                422,
+                str(error),
+                "invalid_input",
+                code=error.code,
+                field=_BODY_FIELDS.get(error.field, error.field),
+                limit=error.limit,
+            )
         return _refuse(request, 422, str(error), "invalid_input")
     log.info("department %s: %s on %s by callback", department_id, callback.action, ticket.number)
     return web.json_response({"ok": True, "ticket": ticket.number, "status": ticket.status})

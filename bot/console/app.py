@@ -27,7 +27,7 @@ from bot.console.security import (
     security_headers,
 )
 from bot.console.sessions import sweep_expired
-from bot.console.state import SERVICES, ZONE
+from bot.console.state import SAMPLES, SERVICES, ZONE
 from bot.console.views.figures import setup_figures
 from bot.console.views.health import setup_health
 from bot.core.config import Settings
@@ -35,6 +35,7 @@ from bot.ops.health import serving_ops
 from bot.services import Services, open_services
 from bot.telegram.escalation_posts import connect as connect_staff_group
 from bot.telegram.escalation_posts import standalone_bot
+from bot.tickets.reads import sample_ticket_count
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,15 @@ async def sweep_sessions(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+@web.middleware
+async def count_samples(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Note how many sample tickets exist, for the banner pages show while there are any."""
+    if request.method == "GET" and not request.path.startswith("/static/"):
+        async with request.app[SERVICES].sessions() as session:
+            request[SAMPLES] = await sample_ticket_count(session)
+    return await handler(request)
+
+
 def init_app(services: Services) -> web.Application:
     """Build the console for services someone else started (and will close)."""
     app = web.Application(
@@ -102,6 +112,7 @@ def init_app(services: Services) -> web.Application:
             refuse_unsafe_input,
             load_viewer,
             csrf_protection,
+            count_samples,
         ],
         client_max_size=MAX_REQUEST_BYTES,
     )

@@ -9,6 +9,9 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from bot.tickets.desk import OFFICER_TEXT_LIMITS
+from bot.tickets.messages import input_problem
+
 # code: (kind, Chinese, English); kind "ok" or "error" picks the colour.
 NOTICES: dict[str, tuple[str, str, str]] = {
     "delivered": ("ok", "答复已发送给群众。", "The answer was sent to the resident."),
@@ -69,6 +72,22 @@ NOTICES: dict[str, tuple[str, str, str]] = {
     "user_created": ("ok", "账号已创建。", "Account created."),
     "user_updated": ("ok", "账号已更新。", "Account updated."),
 }
+
+# A ticket text refused for being empty or too long names the field and its limit:
+# "empty_reply" → "答复内容不能为空，请填写后再提交（1–3000 字）。"
+for _field, _limit in OFFICER_TEXT_LIMITS.items():
+    for _problem in ("empty", "too_long"):
+        NOTICES[f"{_problem}_{_field}"] = (
+            "error",
+            str(input_problem(_problem, _field, _limit, "zh")),
+            str(input_problem(_problem, _field, _limit, "en")),
+        )
+
+
+def input_notice(code: str, field: str | None) -> str | None:
+    """Return the notice code of a ticket text refused as empty or too long, if there is one."""
+    candidate = f"{code}_{field}"
+    return candidate if field and candidate in NOTICES else None
 
 
 def notice(code: str, language: str) -> tuple[str, str] | None:

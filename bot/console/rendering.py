@@ -16,7 +16,7 @@ from aiohttp import web
 
 from bot.console.messages import notice
 from bot.console.security import CSRF_FIELD, VIEWER
-from bot.console.state import LANGUAGE, SERVICES, ZONE
+from bot.console.state import LANGUAGE, SAMPLES, SERVICES, ZONE
 from bot.console.translations import label, translator
 
 
@@ -43,6 +43,7 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "request_path": request.path_qs,
         "static_url": lambda name: request.app.router["static"].url_for(filename=name),
         "notice": notice(request.query.get("msg", ""), language),
+        "samples": request.get(SAMPLES, 0),
     }
 
 

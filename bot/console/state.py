@@ -12,6 +12,8 @@ SERVICES = web.AppKey("services", Services)
 ZONE = web.AppKey("zone", ZoneInfo)
 # The console language of a request: "zh" unless the viewer chose English.
 LANGUAGE = web.RequestKey("language", str)
+# How many sample tickets (made up by the try-out) the database holds: the pages say so.
+SAMPLES = web.RequestKey("samples", int)
 
 
 def department_names(request: web.Request) -> dict[str, str]:

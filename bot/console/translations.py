@@ -15,6 +15,12 @@ from bot.tickets.disclosure_report import UNKNOWN_OUTCOME
 LANGUAGES = ("zh", "en")
 
 ENGLISH: dict[str, str] = {
+    "示例数据": "Sample data",
+    "这里有示例工单（试用数据，不是真实诉求），编号以 SAMPLE- 开头。删除：python -m tryout.samples remove": (
+        "There are sample tickets here (try-out data, not residents' requests); their numbers "
+        "start with SAMPLE-. To remove them: python -m tryout.samples remove"
+    ),
+    "示例": "Sample",
     "Telegram 昵称": "Telegram name",
     "Telegram 用户 ID": "Telegram user ID",
     "XLSX 最多导出 {count} 行；完整数据请导出 CSV。": "XLSX holds at most {count} rows; export CSV for everything.",

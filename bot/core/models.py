@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -261,6 +262,11 @@ class Ticket(Base):
     rating_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     rated_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     supporters: Mapped[int] = mapped_column(Integer, default=0)
+    # Made up by the try-out's sample data (tryout/samples.py), never filed by anyone: shown as a
+    # sample in the console, left alone by the ticket clock, removed with the samples.
+    sample: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

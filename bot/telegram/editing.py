@@ -52,6 +52,9 @@ async def edit_pressed_message(
     try:
         await query.edit_message_text(text, reply_markup=reply_markup)
     except BadRequest as error:
+        if "message is not modified" in error.message.lower():
+            # The message already shows this (the same page pressed twice): nothing to change.
+            return True
         if not uneditable(error):
             raise
         log.info("callback query %s: the message cannot be edited (%s)", query.id, error.message)

@@ -108,7 +108,14 @@ class TicketClock:
     ) -> int:
         async with self.desk.sessions() as session:
             ids = (
-                (await session.execute(select(Ticket.id).where(condition).order_by(Ticket.id)))
+                (
+                    await session.execute(
+                        # Sample tickets (the try-out's) are never reminded, escalated or closed.
+                        select(Ticket.id)
+                        .where(condition, Ticket.sample.is_(False))
+                        .order_by(Ticket.id)
+                    )
+                )
                 .scalars()
                 .all()
             )

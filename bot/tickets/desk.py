@@ -42,6 +42,7 @@ from bot.core.models import (
     TicketSupporter,
     utcnow,
 )
+from bot.core.phones import InvalidPhone, normalise_phone
 from bot.core.text import normalize
 from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
@@ -78,6 +79,13 @@ DISCLOSURE_OUTCOMES: tuple[DisclosureOutcome, ...] = tuple(DisclosureOutcome)
 # Longest text an officer or staff member may send at once (a Telegram message holds 4,096).
 MAX_OFFICER_TEXT = 3000
 MAX_REASON_TEXT = 1000
+# The texts officers and staff write on a ticket, by the field name a refusal carries.
+OFFICER_TEXT_LIMITS = {
+    "reply": MAX_OFFICER_TEXT,
+    "question": MAX_OFFICER_TEXT,
+    "reason": MAX_REASON_TEXT,
+    "note": MAX_REASON_TEXT,
+}
 
 _CONTROL = re.compile(
     r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]"
@@ -125,7 +133,21 @@ class NotPermitted(TicketError):
 
 
 class InvalidTicketInput(TicketError):
+    """Input that cannot be taken; `field` and `limit` say which text and how long it may be."""
+
     code = "invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        field: str | None = None,
+        limit: int | None = None,
+    ) -> None:
+        super().__init__(message, code=code)
+        self.field = field
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,13 +292,24 @@ class TicketDetail:
 
 
 def clean_text(text: str | None, *, limit: int, what: str, required: bool = True) -> str:
-    """Return text fit to store: control and invisible characters gone, trimmed, length checked."""
+    """Return text fit to store: control and invisible characters gone, trimmed, length checked.
+
+    `what` names the text ("the reply"); a refusal carries it as `field` ("reply") with `limit`.
+    """
     cleaned = _CONTROL.sub("", unicodedata.normalize("NFC", text or "")).replace("\r\n", "\n")
     cleaned = _BLANK_LINES.sub("\n\n", cleaned.replace("\r", "\n")).strip()
+    field = what.removeprefix("the ")
     if required and not cleaned:
-        raise InvalidTicketInput(f"{what} is empty", code="empty")
+        raise InvalidTicketInput(
+            f"{what} is empty (1 to {limit} characters)", code="empty", field=field, limit=limit
+        )
     if len(cleaned) > limit:
-        raise InvalidTicketInput(f"{what} is longer than {limit} characters", code="too_long")
+        raise InvalidTicketInput(
+            f"{what} is longer than {limit} characters",
+            code="too_long",
+            field=field,
+            limit=limit,
+        )
     return cleaned
 
 
@@ -402,6 +435,11 @@ class TicketDesk:
         phone = clean_text(
             draft.contact_phone, limit=limits.max_contact_chars, what="the phone", required=False
         )
+        if phone:
+            try:
+                phone = normalise_phone(phone)
+            except InvalidPhone:
+                raise InvalidTicketInput("the phone number is not valid", code="phone") from None
         location = clean_text(
             draft.location_text,
             limit=limits.max_contact_chars * 2,
@@ -1161,6 +1199,7 @@ class TicketDesk:
                 Ticket.category == category,
                 Ticket.status.in_(OPEN_STATUSES),
                 Ticket.created_at >= since,
+                Ticket.sample.is_(False),
             )
             .order_by(Ticket.created_at.desc())
             .limit(500)

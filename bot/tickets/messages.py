@@ -597,3 +597,51 @@ def supervisor_text(
         which=_which(data, language),
         date=data.get("deadline_date", ""),
     )
+
+
+# -- a text that was refused: which one, and how long it may be ------------------------------------
+
+_FIELDS = {
+    "reply": ("答复内容", "The reply"),
+    "reason": ("理由", "The reason"),
+    "question": ("要居民补充的问题", "The question to the resident"),
+    "note": ("备注", "The note"),
+    "comment": ("评论", "The comment"),
+    "information": ("补充信息", "The information"),
+    "description": ("描述", "The description"),
+    "name": ("姓名", "The name"),
+    "phone": ("联系电话", "The phone number"),
+    "place": ("地点", "The place"),
+}
+INPUT_FIELDS = frozenset(_FIELDS)
+
+add_strings(
+    "ticket_inputs",
+    {
+        "tkt_input_empty": {
+            "zh": "{field}不能为空，请填写后再提交（1–{limit} 字）。",
+            "en": "{field} is empty; please write it and send it again (1 to {limit} characters).",
+        },
+        "tkt_input_too_long": {
+            "zh": "{field}太长了，最多 {limit} 字，请精简后再提交。",
+            "en": "{field} is too long: at most {limit} characters. Please shorten it and "
+            "send it again.",
+        },
+    },
+)
+
+
+def field_name(field: str, language: str) -> str:
+    """Return the name of a text a ticket action takes ("reply" → 答复内容), or "" if unknown."""
+    names = _FIELDS.get(field)
+    if names is None:
+        return ""
+    return names[1] if language == "en" else names[0]
+
+
+def input_problem(code: str, field: str | None, limit: int | None, language: str) -> Html | None:
+    """Say which text was refused and its limit ("答复内容不能为空…"); None when not a text's
+    emptiness or length, or for a field without a name."""
+    if code not in ("empty", "too_long") or field not in _FIELDS or not limit:
+        return None
+    return t(f"tkt_input_{code}", language, field=field_name(field, language), limit=limit)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Resident, Ticket, TicketEvent
@@ -158,3 +158,9 @@ async def department_waiting(
             )
         ).scalars()
     )
+
+
+async def sample_ticket_count(session: AsyncSession) -> int:
+    """Return how many sample tickets (the try-out's made-up ones) the database holds."""
+    found = await session.scalar(select(func.count()).select_from(Ticket).where(Ticket.sample))
+    return int(found or 0)

@@ -160,9 +160,16 @@
     return state.speaker !== null && message.from && message.from.id === state.speaker.id;
   }
 
+  // Times are shown in the deployment's time zone (the bot's), whatever the browser's is.
   function clock(seconds) {
     const date = new Date(seconds * 1000);
-    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    const zone = state.world && state.world.time_zone;
+    try {
+      return date.toLocaleTimeString("zh-CN", zone ? { ...options, timeZone: zone } : options);
+    } catch (error) {
+      return date.toLocaleTimeString("zh-CN", options);
+    }
   }
 
   function renderButtons(message) {

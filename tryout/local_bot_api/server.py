@@ -55,7 +55,10 @@ class LocalBotApi(World):
         bot_first_name: str = "示例市政务服务",
         privacy_mode: bool = True,
         strict_html_entities: bool = True,
+        time_zone: str = "Asia/Shanghai",
     ) -> None:
+        # The try-out page shows every time in this zone (the deployment's), not the browser's.
+        self.time_zone = time_zone
         super().__init__(
             token=token,
             bot_username=bot_username,

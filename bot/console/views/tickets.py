@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.console.forms import form_text, positive_int
-from bot.console.messages import redirect_with
+from bot.console.messages import input_notice, redirect_with
 from bot.console.rendering import page, render
 from bot.console.security import VIEWER, Viewer, allow, client_ip
 from bot.console.state import SERVICES, ZONE, department_names
@@ -30,6 +30,7 @@ from bot.tickets.desk import (
     MAX_REASON_TEXT,
     OPEN_STATUSES,
     Actor,
+    InvalidTicketInput,
     TicketDesk,
     TicketError,
     TimelineEntry,
@@ -197,6 +198,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
     desk: TicketDesk = request.app[SERVICES].tickets
     actor = _actor(viewer)
     code = action
+    failed = False
     try:
         if action == "acknowledge":
             await desk.acknowledge(ticket.id, actor)
@@ -238,6 +240,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await desk.reject(ticket.id, actor, form_text(form, "reason", MAX_REASON_TEXT + 1))
             code = "rejected"
     except TicketError as error:
+        failed = True
         code = (
             "invalid"
             if error.code in ("empty", "too_long", "invalid", "days")
@@ -245,6 +248,9 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         )
         if error.code == "department":
             code = "invalid"
+        if isinstance(error, InvalidTicketInput):
+            # Say which text and its limit rather than "something is missing or too long".
+            code = input_notice(error.code, error.field) or code
     async with services.sessions() as session:
         await record_audit(
             session,
@@ -256,7 +262,7 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             ip=client_ip(request),
         )
         await session.commit()
-    succeeded = code not in ("invalid", "not_allowed")
+    succeeded = not failed
     if succeeded and action in ("hand_back", "reassign", "reject"):
         # The ticket has left the viewer's queue: they could no longer open it.
         raise redirect_with(request, "department" if action == "hand_back" else "triage", {}, code)
