@@ -67,6 +67,7 @@ ENGLISH: dict[str, str] = {
     "响应率：本月交办的工单中，在签收期限内签收的比例。": "Response rate: of the tickets assigned in the month, the share acknowledged within the acknowledgement deadline.",
     "地址": "Address",
     "地点": "Location",
+    "答复内容": "Reply",
     "处理请求时出现问题，已记录。请稍后再试。": "The request could not be handled; this was logged. Please try again later.",
     "备注（可选）": "Note (optional)",
     "如果这个问题问的是知识库中已有的事项，把它加为该条目的新问法，机器人下次就能直接回答。": "If this question asks about an item the knowledge base has, add it as a new wording of that item and the bot will answer it next time.",
