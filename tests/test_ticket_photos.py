@@ -32,6 +32,7 @@ from bot.workers import TelegramPhotoSource, photo_fetcher
 from tests.fixtures_console import Console, LoginAs, complaint
 from tests.fixtures_conversation import BotHarness
 from tests.fixtures_tickets import TicketBot
+from tests.test_console_browser import open_as
 from tests.test_ticket_chat import file_rubbish_complaint
 from tryout.local_bot_api import LocalBotApi, sample_png
 
@@ -265,3 +266,71 @@ async def test_the_ticket_page_shows_the_coordinates_and_a_map_link(
     )
     assert f'href="{link}"' in page
     assert 'rel="noopener noreferrer"' in page
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_in_chromium_an_officer_sees_the_photo_the_map_link_and_english_categories(
+    console: Console, api_bot: tuple[LocalBotApi, Bot], chromium: Any
+) -> None:
+    api, bot = api_bot
+    photo = api.store_file(sample_png(), "photos", "image/png")
+    pending = api.store_file(sample_png(), "photos", "image/png")
+    number = await file_with_photos(
+        console.services,
+        photo.file_id,
+        latitude=LATITUDE,
+        longitude=LONGITUDE,
+        location_text="幸福小区东门",
+    )
+    store = AttachmentStore(console.services.settings, console.services.sessions)
+    assert await PhotoFetcher(store, TelegramPhotoSource(bot)).run_until_idle() == 1
+    # A second ticket whose photo nobody fetched yet.
+    waiting = await file_with_photos(console.services, pending.file_id)
+    page = await open_as(chromium, console.url, "officer")
+    await page.goto(f"{console.url}/tickets/{number}")
+    image = page.locator("ul.photos img")
+    assert await image.count() == 1
+    # Loaded by the browser with its session cookie, and decoded as an image.
+    assert await image.evaluate("img => img.complete && img.naturalWidth") == 96
+    assert await page.inner_text(".coordinates") == "30.27408, 120.15507"
+    link = page.locator("a.map-link")
+    assert await link.get_attribute("href") == (
+        "https://www.openstreetmap.org/?mlat=30.274085&mlon=120.155070#map=17/30.274085/120.155070"
+    )
+    assert await link.inner_text() == "在地图上查看"
+    assert "市容环境" in await page.inner_text("dl.facts")
+    await page.goto(f"{console.url}/tickets/{waiting}")
+    assert await page.inner_text("ul.photos") == "照片获取中…"
+    assert await page.locator("ul.photos img").count() == 0
+
+    await page.click("text=English")
+    assert await page.inner_text("ul.photos") == "Photo being fetched…"
+    await page.goto(f"{console.url}/tickets/{number}")
+    facts = await page.inner_text("dl.facts")
+    assert "City appearance and sanitation" in facts
+    assert "市容环境" not in facts
+    assert await page.inner_text("a.map-link") == "Show on a map"
+    await page.goto(f"{console.url}/department")
+    assert "City appearance and sanitation" in await page.inner_text("main")
+    assert "市容环境" not in await page.inner_text("main")
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_in_chromium_the_english_log_names_categories_in_english(
+    console: Console, chromium: Any
+) -> None:
+    filed = await console.desk.file(
+        complaint(None, category="生态环境", description="河道发黑有臭味。")
+    )
+    page = await open_as(chromium, console.url, "manager")
+    await page.goto(f"{console.url}/log")
+    await page.click("text=English")
+    options = await page.locator("select[name=category] option").all_inner_texts()
+    assert "Environment and pollution" in options
+    assert "City appearance and sanitation" in options
+    assert not [o for o in options if any("\u4e00" <= ch <= "\u9fff" for ch in o)]
+    await page.select_option("select[name=category]", "生态环境")
+    await page.click("form.filters button[type=submit]")
+    row = page.locator("table.tickets tbody tr").first
+    assert filed.number in await row.inner_text()
+    assert "Environment and pollution" in await row.inner_text()

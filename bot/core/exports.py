@@ -28,6 +28,7 @@ from typing import Literal
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import Cell as SheetCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -132,17 +133,23 @@ async def csv_chunks(
         yield "".join(pending).encode("utf-8")
 
 
-def _xlsx_value(value: Cell) -> Cell:
+XlsxValue = str | int | float | dt.datetime | None
+
+
+def _xlsx_value(value: Cell) -> XlsxValue:
     if isinstance(value, dt.datetime):
         # A spreadsheet has no time zones: the time is written as the clock showed it.
         return value.replace(tzinfo=None)
     if isinstance(value, dt.date):
-        return value
+        # A day is midnight of that day to a spreadsheet; its number format shows the day.
+        return dt.datetime(value.year, value.month, value.day)
     if isinstance(value, str):
         # XML cannot carry most control characters; openpyxl refuses them. They go first, so
         # that removing one cannot bring a formula character to the start of a piece.
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    return guard_cell(value)
+    guarded = guard_cell(value)
+    assert not isinstance(guarded, dt.date)
+    return guarded
 
 
 def display_width(value: Cell, column: Column) -> int:
@@ -168,7 +175,7 @@ def column_widths(columns: Sequence[Column], rows: Sequence[Sequence[Cell]]) -> 
     return [float(min(MAX_WIDTH, max(MIN_WIDTH, width + 2))) for width in widths]
 
 
-def _typed_cell(sheet: WriteOnlyWorksheet, value: Cell, column: Column | None) -> WriteOnlyCell:
+def _typed_cell(sheet: WriteOnlyWorksheet, value: Cell, column: Column | None) -> SheetCell:
     cell = WriteOnlyCell(sheet, value=_xlsx_value(value))
     if column is not None and column.kind in NUMBER_FORMATS and not isinstance(value, str):
         cell.number_format = NUMBER_FORMATS[column.kind]
