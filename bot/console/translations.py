@@ -68,7 +68,7 @@ ENGLISH: dict[str, str] = {
     "地址": "Address",
     "地点": "Location",
     "答复内容": "Reply",
-    "位置": "Position",
+    "位置": "Coordinates",
     "在地图上查看": "Show on a map",
     "照片": "Photos",
     "照片过大，未保存。": "Photo too large; not kept.",
