@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from telegram import Bot
 
+from bot.core.config import Settings, WebSettings, file_url_of
 from bot.core.models import AttachmentFile, AuditEntry, TicketAttachment
 from bot.tickets.attachments import (
     FAILED,
@@ -334,3 +336,33 @@ async def test_in_chromium_the_english_log_names_categories_in_english(
     row = page.locator("table.tickets tbody tr").first
     assert filed.number in await row.inner_text()
     assert "Environment and pollution" in await row.inner_text()
+
+
+def test_the_map_address_must_be_a_web_address_with_both_coordinates() -> None:
+    web = WebSettings(map_url="https://maps.example.cn/?q={lat},{lon}")
+    assert web.map_link(30.5, 120.25) == "https://maps.example.cn/?q=30.500000,120.250000"
+    for wrong in ("javascript:alert(1)//{lat}{lon}", "https://maps.example.cn/?q={lat}"):
+        with pytest.raises(ValidationError):
+            WebSettings(map_url=wrong)
+
+
+def test_files_come_from_the_same_bot_api_server_as_the_methods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TELEGRAM_API_BASE_FILE_URL", raising=False)
+    assert file_url_of("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_url_of("http://127.0.0.1:8081/bot/") == "http://127.0.0.1:8081/file/bot"
+    settings = Settings()
+    assert settings.telegram_file_url("http://10.0.0.5:8081/bot") == (
+        "http://10.0.0.5:8081/file/bot"
+    )
+    configured = settings.model_copy(
+        update={
+            "telegram": settings.telegram.model_copy(
+                update={"api_base_file_url": "https://files.example.cn/file/bot"}
+            )
+        }
+    )
+    assert configured.telegram_file_url("http://10.0.0.5:8081/bot") == (
+        "https://files.example.cn/file/bot"
+    )
