@@ -44,6 +44,7 @@ from bot.telegram.ticket_keyboards import (
     staff_message,
     supervisor_message,
 )
+from bot.tickets.attachments import AttachmentStore, PhotoFetcher, PhotoFetchFailed
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk
@@ -174,6 +175,36 @@ class TelegramChannel:
             await self._send(chat_id, message)
 
 
+class TelegramPhotoSource:
+    """Downloads residents' photos through the bot's Bot API server (getFile, then the file)."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def fetch(self, file_id: str, max_bytes: int) -> bytes:
+        try:
+            file = await self.bot.get_file(file_id)
+            if file.file_size is not None and file.file_size > max_bytes:
+                raise PhotoFetchFailed(f"{file.file_size} bytes, over {max_bytes}", too_large=True)
+            data = bytes(await file.download_as_bytearray())
+        except RetryAfter as error:
+            raise PhotoFetchFailed("Telegram flood control") from error
+        except BadRequest as error:
+            # An unknown or expired file id, or a file too big for bots: trying again won't help.
+            too_large = "too big" in error.message.lower()
+            raise PhotoFetchFailed(
+                f"Telegram: {error.message}", permanent=True, too_large=too_large
+            ) from error
+        except TelegramError as error:
+            raise PhotoFetchFailed(f"Telegram: {error.message}") from error
+        return data
+
+
+def photo_fetcher(desk: TicketDesk, bot: Bot) -> PhotoFetcher:
+    """Return the fetcher that keeps residents' photos, downloading them through `bot`."""
+    return PhotoFetcher(AttachmentStore(desk.settings, desk.sessions), TelegramPhotoSource(bot))
+
+
 def delivery_channels(
     desk: TicketDesk, bot: Bot | None, http: aiohttp.ClientSession
 ) -> dict[str, Channel]:
@@ -208,6 +239,8 @@ class TicketWorkers:
         # More routes served beside the callback endpoint, on the same listener.
         self.callback_routes = tuple(callback_routes)
         self.worker: DeliveryWorker | None = None
+        # Keeps residents' photos (with a bot to download them through).
+        self.photos: PhotoFetcher | None = photo_fetcher(desk, bot) if bot is not None else None
         self.clock = TicketClock(desk)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -234,6 +267,11 @@ class TicketWorkers:
         self._tasks.append(
             asyncio.create_task(self.worker.run_forever(self._stop), name="ticket-delivery")
         )
+        if self.photos is not None:
+            self.desk.on_change(self.photos.wake)
+            self._tasks.append(
+                asyncio.create_task(self.photos.run_forever(self._stop), name="ticket-photos")
+            )
         if self.run_clock:
             self._tasks.append(
                 asyncio.create_task(self.clock.run_forever(self._stop), name="ticket-clock")
@@ -313,7 +351,11 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
         desk = TicketDesk(settings, sessions, lambda: kb)
         bot: Bot | None = None
         if settings.telegram_token:
-            bot = Bot(settings.telegram_token, base_url=settings.telegram_api_base_url)
+            bot = Bot(
+                settings.telegram_token,
+                base_url=settings.telegram_api_base_url,
+                base_file_url=settings.telegram_file_url(),
+            )
             await bot.initialize()
         else:
             log.warning("no TELEGRAM_BOT_TOKEN: this worker delivers webhooks only")
@@ -323,7 +365,13 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
                     worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
                     report = await TicketClock(desk).sweep()
                     delivered = await worker.run_until_idle()
-                log.info("delivered %d outbox rows; %d clock decisions", delivered, report.total)
+                    fetched = await photo_fetcher(desk, bot).run_until_idle() if bot else 0
+                log.info(
+                    "delivered %d outbox rows; %d clock decisions; %d photos fetched",
+                    delivered,
+                    report.total,
+                    fetched,
+                )
                 return 0
             # An extra worker on the host of `python -m bot run` finds the callback port taken:
             # the bot serves the callbacks, this worker delivers and runs the clock.

@@ -265,7 +265,7 @@ async def test_a_manager_filters_searches_reads_a_timeline_and_exports(
     assert data.startswith(b"\xef\xbb\xbf")
     rows_in_file = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
     assert len(rows_in_file) == 1 + 4
-    assert "'=1+2 的公式不应被执行，噪音扰民" in [row[-1] for row in rows_in_file]
+    assert "'=1+2 的公式不应被执行，噪音扰民" in [row[-2] for row in rows_in_file]
 
 
 async def test_the_figures_page_draws_its_charts_and_tables(

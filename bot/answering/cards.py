@@ -2,11 +2,20 @@
 
 The card is built once as sections and rendered as plain text (the command line) or as Telegram
 HTML with every piece of knowledge-base text escaped.
+
+An English card is English throughout. Its texts are the knowledge base's `*_en` fields; where a
+field has no English twin, its full-width punctuation becomes ASCII (`（` → ` (`, `：` → `: `)
+and Chinese fragments around phone numbers are replaced by their English twin (the department
+whose number it is, per knowledge/departments.toml) or a connective of `PHONE_WORDS`, or
+dropped. Only proper names the knowledge base gives in Chinese alone — the titles of laws in
+`legal_basis` — stay Chinese.
 """
 
 from __future__ import annotations
 
 import html
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from bot.answering.knowledge_base import Item, KnowledgeBase
@@ -61,6 +70,103 @@ _LABELS = {
 }
 
 
+# Full-width punctuation and what an English text writes instead (spaces tidied afterwards).
+ASCII_PUNCTUATION = {
+    "，": ", ",
+    "、": ", ",
+    "；": "; ",
+    "：": ": ",
+    "。": ". ",
+    "！": "! ",
+    "？": "? ",
+    "（": " (",
+    "）": ") ",
+    "【": " [",
+    "】": "] ",
+    "〔": " [",
+    "〕": "] ",
+    "［": " [",
+    "］": "] ",
+    "《": "",
+    "》": "",
+    "〈": "",
+    "〉": "",
+    "「": '"',
+    "」": '"',
+    "『": '"',
+    "』": '"',
+    "～": "~",
+    "－": "-",
+    "／": "/",
+    "＋": "+",
+    "％": "%",
+    "＃": "#",
+    "＆": "&",
+    "＝": "=",
+    "＜": "<",
+    "＞": ">",
+    "｜": "|",
+    "＠": "@",
+    "＊": "*",
+    "＿": "_",
+    "\u3000": " ",
+    "·": " ",
+    "…": "...",
+    "——": " - ",
+}
+# Full-width punctuation: CJK symbols and punctuation, and the full-width forms of ASCII.
+FULL_WIDTH = re.compile(r"[\u3000-\u303f\uff01-\uff60\ufe30-\ufe4f]")
+CJK = re.compile(r"[\u2e80-\u2fff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_CJK_RUN = re.compile(r"[\u2e80-\u2fff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_PHONE_NUMBER = re.compile(r"\+?\d[\d\-]*\d")
+# Chinese words around phone numbers that have a plain English twin.
+PHONE_WORDS = {"或拨打": "or call", "或致电": "or call", "拨打": "call", "或": "or"}
+# Fields whose Chinese is a proper name (the titles of laws): kept when there is no English.
+PROPER_NAME_FIELDS = ("legal_basis",)
+
+
+def ascii_punctuation(text: str) -> str:
+    """Return a text with its full-width punctuation written as ASCII, spaces tidied."""
+    for full, ascii_text in ASCII_PUNCTUATION.items():
+        text = text.replace(full, ascii_text)
+    # Whatever full-width form is left (full-width letters and digits too) has an ASCII twin.
+    text = FULL_WIDTH.sub(lambda m: unicodedata.normalize("NFKC", m.group()).strip(), text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    text = re.sub(r" +([,;:.!?)\]])", r"\1", text)
+    text = re.sub(r"([(\[]) +", r"\1", text)
+    return "\n".join(line.strip() for line in text.split("\n")).strip()
+
+
+def english_phone(text: str, kb: KnowledgeBase) -> str:
+    """Return a phone field written in Chinese as English: numbers kept, Chinese words replaced
+    by the department the next number belongs to or by `PHONE_WORDS`, or dropped."""
+    if not CJK.search(text):
+        return ascii_punctuation(text)
+    by_number = {d.phone.strip(): d.display_name("en") for d in kb.departments.values() if d.phone}
+    pieces = _PHONE_NUMBER.split(text)
+    numbers = _PHONE_NUMBER.findall(text)
+    out: list[str] = []
+    for index, piece in enumerate(pieces):
+        following = numbers[index] if index < len(numbers) else ""
+
+        def twin(found: re.Match[str], following: str = following) -> str:
+            words = found.group()
+            if words in PHONE_WORDS:
+                return f" {PHONE_WORDS[words]} "
+            department = by_number.get(following)
+            return f" {department} " if department else " "
+
+        out.append(_CJK_RUN.sub(twin, piece))
+        if following:
+            out.append(following)
+    return ascii_punctuation("".join(out))
+
+
+def english_text(text: str) -> str:
+    """Return a text of an English card with ASCII punctuation."""
+    return ascii_punctuation(text) if FULL_WIDTH.search(text) else text
+
+
 @dataclass(frozen=True, slots=True)
 class Section:
     """One labelled part of a card: a text or a list of lines."""
@@ -78,6 +184,12 @@ class Card:
     title: str
     answer: str
     sections: tuple[Section, ...]
+    language: str = "zh"
+
+
+def label_separator(language: str) -> str:
+    """Return what follows a label before its text: a full-width colon in Chinese."""
+    return ": " if language == "en" else "："
 
 
 def label(name: str, language: str) -> str:
@@ -107,6 +219,8 @@ def build_card(item: Item, kb: KnowledgeBase, language: str = "zh") -> Card:
     if department is not None:
         sections.append(Section(label("department", lang), text=department.display_name(lang)))
     phone = item.get_text("phone", lang) or (department.phone if department else "")
+    if phone and lang == "en" and not item.text.get("phone_en"):
+        phone = english_phone(phone, kb)
     if phone:
         sections.append(Section(label("phone", lang), text=phone))
     legal = item.get_list("legal_basis", lang)
@@ -117,16 +231,37 @@ def build_card(item: Item, kb: KnowledgeBase, language: str = "zh") -> Card:
         sections.append(Section(label("url", lang), text=url))
     if item.updated:
         sections.append(Section(label("updated", lang), text=item.updated))
-    return Card(
+    card = Card(
         title=item.get_text("title", lang),
         answer=item.get_text("answer", lang),
         sections=tuple(sections),
+        language=lang,
+    )
+    return _in_english(card) if lang == "en" else card
+
+
+def _in_english(card: Card) -> Card:
+    """Return an English card with ASCII punctuation in every text."""
+    return Card(
+        title=english_text(card.title),
+        answer=english_text(card.answer),
+        sections=tuple(
+            Section(
+                label=section.label,
+                text=english_text(section.text),
+                lines=tuple(english_text(line) for line in section.lines),
+                numbered=section.numbered,
+            )
+            for section in card.sections
+        ),
+        language=card.language,
     )
 
 
 def render_plain(card: Card) -> str:
     """Render a card as plain text for a terminal."""
-    out = [f"【{card.title}】", card.answer]
+    title = f"[{card.title}]" if card.language == "en" else f"【{card.title}】"
+    out = [title, card.answer]
     for section in card.sections:
         if section.lines:
             out.append(f"{section.label}:")
@@ -140,6 +275,7 @@ def render_plain(card: Card) -> str:
 def render_html(card: Card) -> str:
     """Render a card as Telegram HTML; every piece of text is escaped."""
     esc = html.escape
+    colon = label_separator(card.language)
     out = [f"<b>{esc(card.title)}</b>", esc(card.answer)]
     for section in card.sections:
         if section.lines:
@@ -147,5 +283,5 @@ def render_html(card: Card) -> str:
             for number, line in enumerate(section.lines, start=1):
                 out.append(f"{number}. {esc(line)}" if section.numbered else f"• {esc(line)}")
         else:
-            out.append(f"<b>{esc(section.label)}</b>：{esc(section.text)}")
+            out.append(f"<b>{esc(section.label)}</b>{colon}{esc(section.text)}")
     return "\n".join(out)

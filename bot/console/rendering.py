@@ -18,6 +18,7 @@ from bot.console.messages import notice
 from bot.console.security import CSRF_FIELD, VIEWER
 from bot.console.state import LANGUAGE, SAMPLES, SERVICES, ZONE
 from bot.console.translations import label, translator
+from bot.tickets.routing import complaint_category_name
 
 
 def base_context(request: web.Request) -> dict[str, Any]:
@@ -25,7 +26,8 @@ def base_context(request: web.Request) -> dict[str, Any]:
     language = request.get(LANGUAGE, "zh")
     viewer = request.get(VIEWER)
     zone = request.app[ZONE]
-    settings = request.app[SERVICES].settings
+    services = request.app[SERVICES]
+    settings = services.settings
 
     def local_time(moment: dt.datetime | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
         return moment.astimezone(zone).strftime(pattern) if moment else ""
@@ -35,6 +37,8 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "language": language,
         "_": translator(language),
         "label": lambda kind, code: label(kind, code, language),
+        # A ticket's category is stored in Chinese; English pages show its English name.
+        "category": lambda code: complaint_category_name(services.knowledge.kb, code, language),
         "local_time": local_time,
         "csrf_field": CSRF_FIELD,
         "csrf_token": viewer.csrf_token if viewer else "",

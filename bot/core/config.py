@@ -36,6 +36,15 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 OLD_TIMEZONE_SECTIONS = ("telegram", "tickets")
 
 
+def file_url_of(base_url: str) -> str:
+    """Return the file address of a Bot API server from its method address
+    (https://api.telegram.org/bot → https://api.telegram.org/file/bot)."""
+    root, slash, last = base_url.rstrip("/").rpartition("/")
+    if slash and last == "bot":
+        return f"{root}/file/bot"
+    return base_url.rstrip("/") + "/file/bot"
+
+
 class ConfigError(Exception):
     """The config file is missing or invalid; the message names the file and the setting."""
 
@@ -153,6 +162,24 @@ class WebSettings(_Section):
     # Addresses of reverse proxies in front of the console: from these (only), the client's
     # address is taken from the last X-Forwarded-For entry, for login throttling and the audit.
     trusted_proxies: tuple[str, ...] = ()
+    # Where a ticket's shared location opens on a map; {lat} and {lon} are replaced by the
+    # coordinates (decimal degrees).
+    map_url: str = "https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=17/{lat}/{lon}"
+
+    @field_validator("map_url")
+    @classmethod
+    def _a_map_address(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise PydanticCustomError("map_url", "must start with https:// or http://")
+        if "{lat}" not in value or "{lon}" not in value:
+            raise PydanticCustomError("map_url", "must hold {lat} and {lon}")
+        return value
+
+    def map_link(self, latitude: float, longitude: float) -> str:
+        """Return the map address of a place."""
+        return self.map_url.replace("{lat}", f"{latitude:.6f}").replace(
+            "{lon}", f"{longitude:.6f}"
+        )
 
 
 TICKET_TYPES: tuple[TicketType, ...] = tuple(TicketType)
@@ -193,6 +220,11 @@ class TicketSettings(_Section):
     max_description_chars: int = Field(2000, ge=50, le=3500)
     min_description_chars: int = Field(5, ge=1, le=50)
     max_photos: int = Field(5, ge=0, le=10)
+    # Residents' photos are fetched from Telegram in the background and kept in the database
+    # for the console: at most this big (Telegram's bots download at most 20 MB), tried this
+    # many times (with [delivery]'s back-off) before giving up.
+    max_photo_bytes: int = Field(10 * 1024 * 1024, ge=64 * 1024, le=20 * 1024 * 1024)
+    photo_fetch_attempts: int = Field(8, ge=1, le=50)
     max_contact_chars: int = Field(100, ge=10, le=200)
     max_information_chars: int = Field(2000, ge=50, le=3500)
     # A form (or a pending "add information" / rating comment) left alone this long ends, so a
@@ -393,6 +425,14 @@ class Settings(_Section):
     @property
     def telegram_api_base_url(self) -> str:
         return os.environ.get("TELEGRAM_API_BASE_URL") or self.telegram.api_base_url
+
+    def telegram_file_url(self, base_url: str | None = None) -> str:
+        """Return where files of the Bot API server are downloaded from: [telegram]
+        api_base_file_url, else the server's own /file/bot… beside its /bot… methods."""
+        configured = (
+            os.environ.get("TELEGRAM_API_BASE_FILE_URL") or self.telegram.api_base_file_url
+        )
+        return configured or file_url_of(base_url or self.telegram_api_base_url)
 
     def unknown_departments(self, known: Iterable[str]) -> list[str]:
         """Return the ids of [departments.<id>] that are not departments of the knowledge base."""

@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -281,6 +282,34 @@ class TicketAttachment(Base):
     kind: Mapped[str] = mapped_column(String(16))
     telegram_file_id: Mapped[str] = mapped_column(String(256))
     file_unique_id: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AttachmentFile(Base):
+    """The bytes of a resident's photo, fetched from Telegram in the background and kept here,
+    so that it outlives Telegram's file links (bot/tickets/attachments.py).
+
+    `status`: pending (not fetched yet, or to be tried again at `next_attempt_at`), stored,
+    too_large (over [tickets] max_photo_bytes), failed (gave up after the last try).
+    """
+
+    __tablename__ = "attachment_files"
+    __table_args__ = (Index("ix_attachment_files_status_next", "status", "next_attempt_at"),)
+
+    attachment_id: Mapped[int] = mapped_column(
+        ForeignKey("ticket_attachments.id"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claim_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

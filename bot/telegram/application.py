@@ -251,8 +251,8 @@ def build_application(
             max_retries=2,
         )
         builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
-    if telegram.api_base_file_url:
-        builder = builder.base_file_url(telegram.api_base_file_url)
+    # Files (residents' photos) come from the same Bot API server as the methods.
+    builder = builder.base_file_url(settings.telegram_file_url(base_url))
     application: BotApplication = builder.build()
     application.bot_data.services = services
     connect_staff_group(services, application.bot)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from bot.answering.cards import Card
+from bot.answering.cards import Card, label_separator
 
 TELEGRAM_LIMIT = 4096
 
@@ -70,7 +70,8 @@ def card_lines(card: Card, limit: int = TELEGRAM_LIMIT) -> list[str]:
                 bullet = f"{number}. " if section.numbered else "• "
                 lines.extend(_cut_plain(bullet, line, limit))
         else:
-            lines.extend(_cut_plain(f"<b>{esc(section.label)}</b>：", section.text, limit))
+            colon = label_separator(card.language)
+            lines.extend(_cut_plain(f"<b>{esc(section.label)}</b>{colon}", section.text, limit))
     return lines
 
 

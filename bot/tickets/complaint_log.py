@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Text
 
 from bot.core.db import storable
-from bot.core.models import Ticket, utcnow
-from bot.core.vocabulary import TicketStatus, TicketType
+from bot.core.models import Ticket, TicketEvent, utcnow
+from bot.core.vocabulary import EventKind, TicketStatus, TicketType
 
 # The choices of the type and status filters, in the order the console lists them.
 TICKET_TYPES: tuple[TicketType, ...] = tuple(TicketType)
@@ -309,3 +309,17 @@ async def _rare_matches(
     found = await session.execute(select(Ticket).where(Ticket.id.in_(wanted)))
     by_id = {ticket.id: ticket for ticket in found.scalars()}
     return [by_id[ticket_id] for ticket_id in wanted]
+
+
+async def latest_replies(session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Return the department's latest reply to the resident of each ticket that has one.
+
+    A reopened ticket is answered again; the export carries the answer that stands."""
+    if not ticket_ids:
+        return {}
+    rows = await session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.body)
+        .where(TicketEvent.ticket_id.in_(list(ticket_ids)), TicketEvent.kind == EventKind.REPLIED)
+        .order_by(TicketEvent.id)
+    )
+    return dict(rows.all())

@@ -46,6 +46,7 @@ from bot.core.phones import InvalidPhone, normalise_phone
 from bot.core.text import normalize
 from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
+from bot.tickets.attachments import queue_photos
 from bot.tickets.outbox import OutboxWriter
 from bot.tickets.routing import RoutingDecision, complaint_categories, route_ticket
 
@@ -525,7 +526,7 @@ class TicketDesk:
             )
             session.add(ticket)
             await session.flush()
-            session.add_all(
+            photos = [
                 TicketAttachment(
                     ticket_id=ticket.id,
                     kind="photo",
@@ -534,7 +535,12 @@ class TicketDesk:
                     created_at=now,
                 )
                 for photo in draft.photos
-            )
+            ]
+            session.add_all(photos)
+            if photos:
+                # Fetched and kept in the background (bot/tickets/attachments.py).
+                await session.flush()
+                queue_photos(session, photos)
             resident = Actor("resident", "" if draft.anonymous else str(draft.resident_id or ""))
             event = await self.record(
                 session,
@@ -856,7 +862,7 @@ class TicketDesk:
             )
             if (existing or 0) + len(photos) > self.settings.tickets.max_photos:
                 raise InvalidTicketInput("too many photos on this ticket", code="photos")
-            session.add_all(
+            added = [
                 TicketAttachment(
                     ticket_id=ticket.id,
                     kind="photo",
@@ -865,7 +871,11 @@ class TicketDesk:
                     created_at=now,
                 )
                 for p in photos
-            )
+            ]
+            session.add_all(added)
+            if added:
+                await session.flush()
+                queue_photos(session, added)
             was_asked = ticket.awaiting_resident
             ticket.awaiting_resident = False
             actor = Actor("resident", "" if ticket.anonymous else str(resident_id))

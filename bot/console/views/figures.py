@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from bot.console.security import allow
 from bot.console.state import LANGUAGE, SERVICES, department_names
 from bot.console.translations import translator
 from bot.console.views.reports import _audit_export, send_csv, send_xlsx
-from bot.core.exports import Cell
+from bot.core.exports import Cell, Column
 from bot.core.models import utcnow
 from bot.core.workdays import time_zone
 from bot.tickets.figures import Month, MonthFigures, TicketFigures, figures_for_month
@@ -188,31 +189,34 @@ async def figures_page(request: web.Request) -> web.StreamResponse:
 
 def figures_table(
     figures: MonthFigures, names: dict[str, str], language: str
-) -> tuple[list[str], list[list[Cell]]]:
-    """Return a month's figures as a header and rows (one per department, then the total)."""
+) -> tuple[list[Column], list[list[Cell]]]:
+    """Return a month's figures as typed columns and rows (one per department, then the total):
+    the month a date, counts numbers, rates fractions shown as percentages."""
     _ = translator(language)
     header = [
-        _("月份"),
-        _("部门"),
-        _("交办量"),
-        _("按时签收"),
-        _("响应率"),
-        _("到期量"),
-        _("按时办结"),
-        _("按时办结率"),
-        _("答复量"),
-        _("已评价"),
-        _("评价率"),
-        _("满意"),
-        _("满意率"),
+        Column(_("月份"), "month"),
+        Column(_("部门")),
+        Column(_("交办量"), "count"),
+        Column(_("按时签收"), "count"),
+        Column(_("响应率"), "percent"),
+        Column(_("到期量"), "count"),
+        Column(_("按时办结"), "count"),
+        Column(_("按时办结率"), "percent"),
+        Column(_("答复量"), "count"),
+        Column(_("已评价"), "count"),
+        Column(_("评价率"), "percent"),
+        Column(_("满意"), "count"),
+        Column(_("满意率"), "percent"),
     ]
+    month = Month.parse(figures.month)
+    first_day = dt.date(month.year, month.month, 1)
 
     def row(name: str, r: TicketFigures) -> list[Cell]:
         def rate(value: float | None) -> Cell:
             return None if value is None else round(value, 4)
 
         return [
-            figures.month,
+            first_day,
             name,
             r.assigned,
             r.acknowledged_on_time,

@@ -19,7 +19,7 @@ from bot.console.state import LANGUAGE, SERVICES, ZONE, department_names
 from bot.console.translations import label, translator
 from bot.console.views.tickets import reply_state
 from bot.core.audit import record_audit
-from bot.core.exports import MAX_XLSX_ROWS, Cell, csv_chunks, xlsx_bytes
+from bot.core.exports import MAX_XLSX_ROWS, Cell, Column, csv_chunks, xlsx_bytes
 from bot.core.models import Ticket, utcnow
 from bot.tickets.complaint_log import (
     RATING_CHOICES,
@@ -28,11 +28,12 @@ from bot.tickets.complaint_log import (
     UNROUTED,
     Cursor,
     LogFilters,
+    latest_replies,
     list_tickets,
 )
 from bot.tickets.desk import DISCLOSURE_OUTCOMES
 from bot.tickets.disclosure_report import UNKNOWN_OUTCOME, disclosure_report
-from bot.tickets.routing import complaint_categories
+from bot.tickets.routing import complaint_categories, complaint_category_name
 
 log = logging.getLogger(__name__)
 
@@ -83,39 +84,48 @@ async def complaint_log(request: web.Request) -> dict[str, Any]:
     }
 
 
-def export_header(language: str) -> list[str]:
-    """Return the column names of a complaint-log export."""
+def export_header(language: str) -> list[Column]:
+    """Return the columns of a complaint-log export."""
     _ = translator(language)
     return [
-        _("编号"),
-        _("类型"),
-        _("类别"),
-        _("承办部门"),
-        _("状态"),
-        _("提交时间"),
-        _("签收期限"),
-        _("签收时间"),
-        _("答复期限"),
-        _("答复时间"),
-        _("超期"),
-        _("办理结果"),
-        _("评价"),
-        _("内容"),
+        Column(_("编号")),
+        Column(_("类型")),
+        Column(_("类别")),
+        Column(_("承办部门")),
+        Column(_("状态")),
+        Column(_("提交时间"), "datetime"),
+        Column(_("签收期限"), "datetime"),
+        Column(_("签收时间"), "datetime"),
+        Column(_("答复期限"), "datetime"),
+        Column(_("答复时间"), "datetime"),
+        Column(_("超期")),
+        Column(_("办理结果")),
+        Column(_("评价"), "count"),
+        Column(_("内容")),
+        Column(_("答复内容")),
     ]
 
 
 def export_row(
-    ticket: Ticket, language: str, departments: dict[str, str], zone: Any
+    ticket: Ticket,
+    language: str,
+    departments: dict[str, str],
+    zone: Any,
+    *,
+    categories: dict[str, str] | None = None,
+    reply: str = "",
 ) -> list[Cell]:
-    """Return a ticket as a row of an export (no contact details: exports leave the system)."""
+    """Return a ticket as a row of an export (no contact details: exports leave the system).
 
-    def when(moment: dt.datetime | None) -> str:
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+    Times are in the deployment's zone; `categories` names categories in the language."""
+
+    def when(moment: dt.datetime | None) -> dt.datetime | None:
+        return moment.astimezone(zone) if moment else None
 
     return [
         ticket.number,
         label("type", ticket.type, language),
-        ticket.category,
+        (categories or {}).get(ticket.category, ticket.category),
         departments.get(ticket.department_id or "", ticket.department_id or ""),
         label("status", ticket.status, language),
         when(ticket.created_at),
@@ -127,7 +137,15 @@ def export_row(
         label("outcome", ticket.outcome, language) if ticket.outcome else "",
         ticket.rating,
         ticket.description,
+        reply,
     ]
+
+
+def category_names(request: web.Request) -> dict[str, str]:
+    """Return every complaint category's name in the viewer's language, by its stored name."""
+    language = request.get(LANGUAGE, "zh")
+    kb = request.app[SERVICES].knowledge.kb
+    return {c: complaint_category_name(kb, c, language) for c in complaint_categories(kb)}
 
 
 async def _export_rows(
@@ -137,14 +155,23 @@ async def _export_rows(
     services = request.app[SERVICES]
     language = request[LANGUAGE]
     departments = department_names(request)
+    categories = category_names(request)
     zone = request.app[ZONE]
     after: Cursor | None = None
     sent = 0
     while True:
         async with services.sessions() as session:
             page = await list_tickets(session, filters, zone=zone, after=after, limit=EXPORT_BATCH)
+            replies = await latest_replies(session, [t.id for t in page.tickets])
         for ticket in page.tickets:
-            yield export_row(ticket, language, departments, zone)
+            yield export_row(
+                ticket,
+                language,
+                departments,
+                zone,
+                categories=categories,
+                reply=replies.get(ticket.id, ""),
+            )
             sent += 1
             if limit is not None and sent >= limit:
                 return
@@ -173,7 +200,10 @@ def _attachment(name: str) -> str:
 
 
 async def send_csv(
-    request: web.Request, name: str, header: Sequence[str], rows: AsyncIterator[list[Cell]]
+    request: web.Request,
+    name: str,
+    header: Sequence[str | Column],
+    rows: AsyncIterator[list[Cell]],
 ) -> web.StreamResponse:
     """Stream a CSV download."""
     response = web.StreamResponse(
@@ -212,13 +242,14 @@ async def send_xlsx(
     request: web.Request,
     name: str,
     title: str,
-    header: Sequence[str],
+    header: Sequence[str | Column],
     rows: AsyncIterator[list[Cell]],
-    note: str = "",
+    cut_note: str = "",
 ) -> web.Response:
-    """Build an XLSX file in a worker thread and send it."""
+    """Build an XLSX file in a worker thread and send it; `cut_note` is written below the rows
+    only when there were more than an XLSX export holds."""
     collected = [row async for row in rows]
-    body = await asyncio.to_thread(xlsx_bytes, title, header, collected, note=note)
+    body = await asyncio.to_thread(xlsx_bytes, title, header, collected, cut_note=cut_note)
     return web.Response(
         body=body,
         headers={
@@ -315,16 +346,21 @@ async def export_disclosure(request: web.Request) -> web.StreamResponse:
     departments = department_names(request)
     outcomes = [*DISCLOSURE_OUTCOMES, UNKNOWN_OUTCOME]
     header = [
-        _("部门"),
-        _("本年新收"),
-        _("上年结转"),
-        _("本年办结"),
-        _("按时答复"),
-        _("超期答复"),
-        _("延期"),
-        _("逾期未答复"),
-        _("结转下年"),
-        *[label("outcome", o, language) for o in outcomes],
+        Column(_("部门")),
+        *[
+            Column(name, "count")
+            for name in (
+                _("本年新收"),
+                _("上年结转"),
+                _("本年办结"),
+                _("按时答复"),
+                _("超期答复"),
+                _("延期"),
+                _("逾期未答复"),
+                _("结转下年"),
+                *[label("outcome", o, language) for o in outcomes],
+            )
+        ],
     ]
 
     def row(figures: Any, name: str) -> list[Cell]:

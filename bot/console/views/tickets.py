@@ -22,6 +22,7 @@ from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
 from bot.core.models import Ticket, utcnow
 from bot.core.vocabulary import TicketStatus, TicketType
+from bot.tickets.attachments import PhotoState, stored_photo, ticket_photos
 from bot.tickets.complaint_log import Cursor, LogFilters, list_tickets
 from bot.tickets.desk import (
     DISCLOSURE_OUTCOMES,
@@ -146,13 +147,72 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     """Show a ticket, its whole timeline and the actions the viewer may take."""
     viewer = request[VIEWER]
     ticket = await visible_ticket(request)
-    desk = request.app[SERVICES].tickets
-    timeline = await desk.timeline(ticket.id)
+    services = request.app[SERVICES]
+    timeline = await services.tickets.timeline(ticket.id)
     identity = await _identity(request, ticket)
-    return render(
-        request,
-        "ticket.html",
-        ticket_context(request, ticket, timeline, identity, actions_for(viewer, ticket)),
+    async with services.sessions() as session:
+        photos = await ticket_photos(session, ticket.id)
+    context = ticket_context(request, ticket, timeline, identity, actions_for(viewer, ticket))
+    return render(request, "ticket.html", context | place_and_photos(request, ticket, photos))
+
+
+def place_and_photos(
+    request: web.Request, ticket: Ticket, photos: list[PhotoState]
+) -> dict[str, Any]:
+    """Return the shared location (coordinates and a map link) and the photos of a ticket.
+
+    Both are part of the report, shown to whoever may see the ticket, as the department's
+    Telegram group sees them; neither says who the resident is."""
+    web_settings = request.app[SERVICES].settings.web
+    coordinates = map_link = None
+    if ticket.latitude is not None and ticket.longitude is not None:
+        coordinates = f"{ticket.latitude:.5f}, {ticket.longitude:.5f}"
+        map_link = web_settings.map_link(ticket.latitude, ticket.longitude)
+    return {"photos": photos, "coordinates": coordinates, "map_link": map_link}
+
+
+PHOTO_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+}
+
+
+@allow("staff", "officer", "manager")
+async def ticket_photo(request: web.Request) -> web.StreamResponse:
+    """Send one kept photo of a ticket to a viewer who may see the ticket (audited)."""
+    viewer = request[VIEWER]
+    ticket = await visible_ticket(request)
+    attachment_id = positive_int(request.match_info["attachment_id"])
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
+        photo = await stored_photo(session, ticket.id, attachment_id) if attachment_id else None
+        if photo is None:
+            raise web.HTTPNotFound()
+        await record_audit(
+            session,
+            user_id=viewer.user_id,
+            action="ticket.view_personal_data",
+            target_type="ticket",
+            target_id=ticket.number,
+            detail={"fields": ["photo"], "photo": photo.attachment_id},
+            ip=client_ip(request),
+        )
+        await session.commit()
+    extension = PHOTO_EXTENSIONS.get(photo.content_type, "bin")
+    name = f"{ticket.number}-{photo.attachment_id}.{extension}"
+    return web.Response(
+        body=photo.content,
+        headers={
+            # The type was read from the bytes when the photo was kept (image_type).
+            "Content-Type": photo.content_type,
+            "Content-Disposition": f'inline; filename="{name}"',
+            # Personal data: kept by neither the browser nor a proxy; never run as a page.
+            "Cache-Control": "private, no-store",
+            "Cross-Origin-Resource-Policy": "same-origin",
+            "ETag": f'"{photo.sha256}"',
+        },
     )
 
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_sample_data"
-down_revision: str | None = "0005_escalation_answers"
+down_revision: str | None = "0007_attachment_files"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
