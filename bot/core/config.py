@@ -296,7 +296,7 @@ class PrivacySettings(_Section):
         return self
 
 
-PRIVACY_SECRET_ENV = "BOT_PRIVACY_SECRET"
+PRIVACY_SECRET_ENV = "BOT_PRIVACY_SECRET"  # noqa: S105 (the variable's name, not a secret)
 PRIVACY_SECRET_MIN_CHARS = 32
 
 

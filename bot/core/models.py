@@ -276,9 +276,7 @@ class Ticket(Base):
     resident_pseudonym: Mapped[str | None] = mapped_column(String(64), nullable=True)
     resident_sealed: Mapped[str | None] = mapped_column(String(80), nullable=True)
     # Set when the retention sweep or the resident's /forget erased the personal data.
-    personal_data_erased_at: Mapped[dt.datetime | None] = mapped_column(
-        UTCDateTime, nullable=True
-    )
+    personal_data_erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
