@@ -15,6 +15,7 @@ from bot.tickets.disclosure_report import UNKNOWN_OUTCOME
 LANGUAGES = ("zh", "en")
 
 ENGLISH: dict[str, str] = {
+    "个人信息保护": "Personal data",
     "Telegram 昵称": "Telegram name",
     "Telegram 用户 ID": "Telegram user ID",
     "XLSX 最多导出 {count} 行；完整数据请导出 CSV。": "XLSX holds at most {count} rows; export CSV for everything.",
