@@ -384,6 +384,28 @@ def command_worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_worker_process(settings, once=args.once))
 
 
+def command_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase personal data past its retention period now ([privacy] in config.toml)."""
+    from bot.services import open_database
+    from bot.tickets.privacy import PrivacyDesk
+
+    async def sweep() -> dict[str, int]:
+        async with open_database(settings, migrate=True) as sessions:
+            report = await PrivacyDesk(settings, sessions).sweep()
+        return report.as_dict()
+
+    counts = asyncio.run(sweep())
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(
+            "erased: {tickets} tickets' personal data, {questions} questions' texts, "
+            "{residents} idle residents; pseudonymised: {pseudonymised} anonymous "
+            "reports".format(**counts)
+        )
+    return 0
+
+
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
@@ -468,6 +490,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="deliver what is due, sweep deadlines once, and exit"
     )
     worker.set_defaults(handler=command_worker)
+
+    privacy = commands.add_parser("privacy", help="residents' personal data (README)")
+    privacy_commands = privacy.add_subparsers(
+        dest="privacy_command", required=True, metavar="PRIVACY_COMMAND"
+    )
+    sweep = privacy_commands.add_parser(
+        "sweep", help="erase personal data past its retention period ([privacy]) now"
+    )
+    sweep.add_argument("--json", action="store_true", help="print the counts as JSON")
+    privacy.set_defaults(handler=command_privacy)
 
     web = commands.add_parser("web", help="serve the web console alone (see docs/console.md)")
     web.add_argument("--host", help="address to listen on (default: [web] host)")
