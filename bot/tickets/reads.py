@@ -120,14 +120,17 @@ async def identity_of(
     session: AsyncSession, ticket: Ticket, reader: Reader | None = None
 ) -> Identity:
     """Return who filed a ticket (check `may_see_identity` first: this does not). With a
-    `reader`, the Telegram account is left out unless `may_see_telegram_identity`."""
+    `reader`, the Telegram account is left out unless `may_see_telegram_identity`, and the
+    phone is masked (138****1234) unless `may_see_full_phone`."""
     resident = await session.get(Resident, ticket.resident_id) if ticket.resident_id else None
     telegram = resident is not None and (reader is None or may_see_telegram_identity(reader))
+    masked = reader is not None and not may_see_full_phone(reader, ticket)
     return Identity(
         contact_name=ticket.contact_name,
-        contact_phone=ticket.contact_phone,
+        contact_phone=mask_phone(ticket.contact_phone) if masked else ticket.contact_phone,
         resident_name=resident.display_name if resident and telegram else None,
         telegram_user_id=resident.telegram_user_id if resident and telegram else None,
+        phone_masked=masked and bool(ticket.contact_phone),
     )
 
 
