@@ -162,8 +162,11 @@ async def notice_at_first_contact(update: Update, context: BotContext) -> None:
     settings = context.services.settings
     message = update.message
     asked = message is not None and (message.text or "").split("@")[0].strip() == "/privacy"
-    if settings.privacy.first_contact_notice and not asked:
+    if not settings.privacy.first_contact_notice:
+        return
+    if not asked:
         await context.bot.send_message(chat.id, privacy_notice(settings, context.language))
+    # (/privacy as the first message shows the notice itself.)
     await context.services.residents.mark_noticed(resident.telegram_user_id)
 
 

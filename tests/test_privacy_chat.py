@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.answering.store import KnowledgeStore
 from bot.core.models import AuditEntry, Question, Resident, Ticket
 from bot.tickets.desk import Actor
+from tests.fixtures_conversation import press_forged
 from tests.fixtures_tickets import DepartmentEndpoint, TicketBot
 from tests.test_ticket_chat import choose_category, file_rubbish_complaint
 from tryout.local_bot_api import ChatMessage, LocalBotApi
@@ -200,6 +201,21 @@ async def test_forget_erases_what_it_may_and_says_what_it_keeps(privacy_bot: Tic
     assert still_open in replies.text or any(
         still_open in label for row in replies[0].buttons for label, _ in row
     )
+
+
+async def test_forged_privacy_buttons_erase_nothing(privacy_bot: TicketBot) -> None:
+    bot = privacy_bot
+    chat = bot.resident("钱七")
+    await chat.send("/start", expect=3)
+    await chat.send(QUESTION)
+    prompt = (await chat.send("/forget"))[0]
+    for data in ("pv:", "pv:forget:1", "pv:FORGET", "pv:keep\x00", "pv:" + "x" * 80):
+        answer = await press_forged(bot.api, chat.user, prompt, data)
+        assert answer is not None and "失效" in answer.text, data
+    async with bot.services.sessions() as session:
+        texts = (await session.scalars(select(Question.text))).all()
+    assert list(texts) == [QUESTION]
+    assert prompt.find_button("🗑 确认删除") is not None
 
 
 async def test_forget_with_nothing_open_forgets_the_account(privacy_bot: TicketBot) -> None:
