@@ -84,10 +84,13 @@ async def test_a_new_resident_is_told_once_what_is_kept_and_can_read_it_again(
     assert [m.kind for m in replies] == ["text", "text", "text"]
     notice = replies[0]
     assert NOTICE in notice.text
-    assert "保存期限" in notice.text and "180 天" in notice.text and "365 天" in notice.text
+    assert "保存期限" in notice.text
+    assert "180 天" in notice.text
+    assert "365 天" in notice.text
     assert "承办部门只有在您同意时才能看到您的姓名和电话" in notice.text
     assert '<a href="https://example.gov.cn/privacy">' in notice.html
-    assert "/mydata" in notice.text and "/forget" in notice.text
+    assert "/mydata" in notice.text
+    assert "/forget" in notice.text
     assert NOTICE not in replies[1].text  # the welcome follows
     # Only once.
     replies = await chat.send("/start", expect=2)
@@ -98,7 +101,8 @@ async def test_a_new_resident_is_told_once_what_is_kept_and_can_read_it_again(
         resident = await session.scalar(
             select(Resident).where(Resident.telegram_user_id == chat.user.id)
         )
-    assert resident is not None and resident.privacy_notice_at is not None
+    assert resident is not None
+    assert resident.privacy_notice_at is not None
 
 
 async def test_the_notice_comes_before_the_answer_to_a_first_question_in_english(
@@ -138,7 +142,8 @@ async def test_mydata_sends_everything_held_as_a_json_document(privacy_bot: Tick
     assert ticket["number"] == number
     assert "垃圾" in ticket["description"]
     kinds = [e["kind"] for e in ticket["events"]]
-    assert "received" in kinds and "assigned" in kinds
+    assert "received" in kinds
+    assert "assigned" in kinds
     # Only events the resident may see, and nobody else's tickets.
     async with bot.services.sessions() as session:
         hidden = await session.scalar(select(Ticket).where(Ticket.number == number))
@@ -191,11 +196,15 @@ async def test_forget_erases_what_it_may_and_says_what_it_keeps(privacy_bot: Tic
             select(Resident).where(Resident.telegram_user_id == chat.user.id)
         )
     assert [q.text for q in questions] == [""]
-    assert erased is not None and erased.personal_data_erased_at is not None
-    assert erased.resident_id is None and "垃圾" in erased.description
-    assert kept is not None and kept.personal_data_erased_at is None
+    assert erased is not None
+    assert erased.personal_data_erased_at is not None
+    assert erased.resident_id is None
+    assert "垃圾" in erased.description
+    assert kept is not None
+    assert kept.personal_data_erased_at is None
     # The open ticket still needs the resident: they keep following it, without their name.
-    assert resident is not None and resident.forgotten_at is None
+    assert resident is not None
+    assert resident.forgotten_at is None
     assert resident.display_name == ""
     replies = await chat.send("/status")
     assert still_open in replies.text or any(
@@ -211,7 +220,8 @@ async def test_forged_privacy_buttons_erase_nothing(privacy_bot: TicketBot) -> N
     prompt = (await chat.send("/forget"))[0]
     for data in ("pv:", "pv:forget:1", "pv:FORGET", "pv:keep\x00", "pv:" + "x" * 80):
         answer = await press_forged(bot.api, chat.user, prompt, data)
-        assert answer is not None and "失效" in answer.text, data
+        assert answer is not None, data
+        assert "失效" in answer.text, data
     async with bot.services.sessions() as session:
         texts = (await session.scalars(select(Question.text))).all()
     assert list(texts) == [QUESTION]
@@ -261,9 +271,12 @@ async def test_an_anonymous_report_is_followed_in_the_chat_but_not_linked_in_the
         resident = await session.scalar(
             select(Resident).where(Resident.telegram_user_id == chat.user.id)
         )
-    assert ticket is not None and resident is not None
-    assert ticket.anonymous and ticket.resident_id is None
-    assert ticket.resident_pseudonym and ticket.resident_sealed
+    assert ticket is not None
+    assert resident is not None
+    assert ticket.anonymous
+    assert ticket.resident_id is None
+    assert ticket.resident_pseudonym
+    assert ticket.resident_sealed
     row = json.dumps(
         {c.name: str(getattr(ticket, c.name)) for c in Ticket.__table__.columns},
         ensure_ascii=False,
@@ -287,7 +300,7 @@ async def test_an_anonymous_report_is_followed_in_the_chat_but_not_linked_in_the
     rated = await bot.desk.get(number)
     assert (rated.status, rated.rating) == ("closed", 5)
     # /mydata includes it; another resident's /status does not.
-    data_message = [m for m in await chat.send("/mydata") if m.kind == "document"][0]
+    data_message = next(m for m in await chat.send("/mydata") if m.kind == "document")
     _, content = await download(bot.api, data_message)
     assert number in content.decode("utf-8")
     other = bot.resident("李雷")
