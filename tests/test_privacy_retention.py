@@ -209,6 +209,16 @@ async def test_anonymous_reports_from_before_pseudonyms_are_pseudonymised(
     assert pseudonyms.unseal(ticket.resident_sealed) == 8101
     # The resident still finds it.
     assert [t.number for t in await desk.tickets_of_resident(resident)] == [filed.number]
+    # Long silent, they are not forgotten while the report they follow is open.
+    async with sessions() as session, session.begin():
+        await session.execute(update(Resident).values(last_seen_at=clock.now))
+    clock.advance(days=400)
+    report = await privacy_desk(desk, clock).sweep()
+    assert report.residents == 0
+    async with sessions() as session:
+        kept = await session.get(Resident, resident)
+    assert kept is not None
+    assert kept.telegram_user_id == 8101
 
 
 async def test_privacy_sweep_on_the_command_line(

@@ -504,12 +504,28 @@ class PrivacyDesk:
                 )
             )
         ).all()
+        pseudonyms = self.pseudonyms
+        husked = 0
         for resident in idle:
+            if pseudonyms is not None:
+                # An anonymous report still being followed needs its resident to be found.
+                pseudonym = pseudonyms.pseudonym(resident.telegram_user_id)
+                following = await session.scalar(
+                    select(Ticket.id)
+                    .where(
+                        Ticket.resident_pseudonym == pseudonym,
+                        Ticket.personal_data_erased_at.is_(None),
+                    )
+                    .limit(1)
+                )
+                if following is not None:
+                    continue
             await session.execute(
                 delete(TicketSupporter).where(TicketSupporter.resident_id == resident.id)
             )
             _husk(resident, now)
-        return len(idle)
+            husked += 1
+        return husked
 
 
 def _husk(resident: Resident, now: dt.datetime) -> None:
