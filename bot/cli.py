@@ -491,16 +491,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     worker.set_defaults(handler=command_worker)
 
-    privacy = commands.add_parser("privacy", help="residents' personal data (README)")
-    privacy_commands = privacy.add_subparsers(
-        dest="privacy_command", required=True, metavar="PRIVACY_COMMAND"
-    )
-    sweep = privacy_commands.add_parser(
-        "sweep", help="erase personal data past its retention period ([privacy]) now"
-    )
-    sweep.add_argument("--json", action="store_true", help="print the counts as JSON")
-    privacy.set_defaults(handler=command_privacy)
-
     web = commands.add_parser("web", help="serve the web console alone (see docs/console.md)")
     web.add_argument("--host", help="address to listen on (default: [web] host)")
     web.add_argument("--port", type=int, help="port (default: [web] port)")
@@ -529,6 +519,16 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     actions.add_parser("list", help="list the accounts")
     user.set_defaults(handler=command_user)
+
+    privacy = commands.add_parser("privacy", help="residents' personal data (README)")
+    privacy_commands = privacy.add_subparsers(
+        dest="privacy_command", required=True, metavar="PRIVACY_COMMAND"
+    )
+    sweep = privacy_commands.add_parser(
+        "sweep", help="erase personal data past its retention period ([privacy]) now"
+    )
+    sweep.add_argument("--json", action="store_true", help="print the counts as JSON")
+    privacy.set_defaults(handler=command_privacy)
     return parser
 
 
