@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from bot.core.models import AuditEntry, User
 from tests.fixtures_console import Console, SampleWork
 from tests.test_console_browser import open_as
 
@@ -37,6 +39,22 @@ async def test_phones_are_masked_except_for_the_handling_department_with_consent
     staff = await open_as(chromium, console.url, "staff")
     await staff.goto(f"{console.url}/tickets/{work.triage}")
     assert "0123" not in await staff.inner_text("main")
+    # The audit log says who saw the whole number.
+    async with console.services.sessions() as session:
+        views = (
+            await session.execute(
+                select(User.username, AuditEntry.target_id, AuditEntry.detail)
+                .join(User, User.id == AuditEntry.user_id)
+                .where(AuditEntry.action == "ticket.view_personal_data")
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert [(name, number, detail["phone_masked"]) for name, number, detail in views] == [
+        ("officer", work.urban, False),
+        ("manager", work.urban, True),
+        ("manager", work.ecology, True),
+        ("manager", work.triage, True),
+    ]
 
 
 async def test_the_privacy_page_is_public_and_names_the_configured_periods(
