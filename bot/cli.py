@@ -387,6 +387,28 @@ def command_worker(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run_worker_process(settings, once=args.once))
 
 
+def command_privacy(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase personal data past its retention period now ([privacy] in config.toml)."""
+    from bot.services import open_database
+    from bot.tickets.privacy import PrivacyDesk
+
+    async def sweep() -> dict[str, int]:
+        async with open_database(settings, migrate=True) as sessions:
+            report = await PrivacyDesk(settings, sessions).sweep()
+        return report.as_dict()
+
+    counts = asyncio.run(sweep())
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(
+            "erased: {tickets} tickets' personal data, {questions} questions' texts, "
+            "{residents} idle residents; pseudonymised: {pseudonymised} anonymous "
+            "reports".format(**counts)
+        )
+    return 0
+
+
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
@@ -505,6 +527,16 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("username")
     actions.add_parser("list", help="list the accounts")
     user.set_defaults(handler=command_user)
+
+    privacy = commands.add_parser("privacy", help="residents' personal data (README)")
+    privacy_commands = privacy.add_subparsers(
+        dest="privacy_command", required=True, metavar="PRIVACY_COMMAND"
+    )
+    sweep = privacy_commands.add_parser(
+        "sweep", help="erase personal data past its retention period ([privacy]) now"
+    )
+    sweep.add_argument("--json", action="store_true", help="print the counts as JSON")
+    privacy.set_defaults(handler=command_privacy)
     return parser
 
 

@@ -33,6 +33,7 @@ from bot.core.config import Settings
 from bot.core.db import create_engine, is_sqlite, session_factory, upgrade_database
 from bot.core.residents import ResidentDirectory
 from bot.tickets.desk import TicketDesk
+from bot.tickets.privacy import PrivacyDesk
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,16 @@ class Services:
     teacher: PhrasingTeacher
     # Complaints, reports, suggestions, help requests, disclosure applications (bot.tickets.desk).
     tickets: TicketDesk
+
+    @property
+    def privacy(self) -> PrivacyDesk:
+        """Residents' personal data: /mydata, /forget, retention (bot.tickets.privacy)."""
+        return PrivacyDesk(
+            self.settings,
+            self.sessions,
+            clock=self.tickets.clock,
+            pseudonyms=self.tickets.pseudonyms,
+        )
 
     @classmethod
     async def start(

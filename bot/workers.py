@@ -31,7 +31,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.api.callbacks import build_callback_app
-from bot.core.config import Settings
+from bot.core.config import PRIVACY_SECRET_ENV, PRIVACY_SECRET_MIN_CHARS, Settings
 from bot.core.i18n import Html, language_or_default
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
@@ -49,6 +49,7 @@ from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk
 from bot.tickets.outbox import is_escalation_answer
+from bot.tickets.privacy import PrivacyDesk
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,18 @@ class TelegramChannel:
 
     async def _to_resident(self, item: Delivery) -> None:
         resident_id = item.payload.get("resident_id")
+        sealed = item.payload.get("resident_sealed")
         async with self.desk.sessions() as session:
             resident = await session.get(Resident, resident_id) if resident_id else None
-        if resident is None:
+            if resident is None and isinstance(sealed, str) and sealed:
+                # An anonymous report: only the secret opens the resident's address.
+                pseudonyms = self.desk.pseudonyms
+                user_id = pseudonyms.unseal(sealed) if pseudonyms is not None else None
+                if user_id is not None:
+                    resident = await session.scalar(
+                        select(Resident).where(Resident.telegram_user_id == user_id)
+                    )
+        if resident is None or resident.forgotten_at is not None:
             raise DeliveryFailed("no resident to tell", drop=True)
         if is_escalation_answer(item.payload):
             for text in answer_messages(item.payload):
@@ -242,6 +252,7 @@ class TicketWorkers:
         # Keeps residents' photos (with a bot to download them through).
         self.photos: PhotoFetcher | None = photo_fetcher(desk, bot) if bot is not None else None
         self.clock = TicketClock(desk)
+        self.privacy = privacy_desk(desk)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
@@ -275,6 +286,10 @@ class TicketWorkers:
         if self.run_clock:
             self._tasks.append(
                 asyncio.create_task(self.clock.run_forever(self._stop), name="ticket-clock")
+            )
+            # Retention of personal data runs on the same clock ([privacy] sweep_interval_minutes).
+            self._tasks.append(
+                asyncio.create_task(self.privacy.run_forever(self._stop), name="privacy-sweep")
             )
         if self.serve_callbacks:
             settings = self.desk.settings.callbacks
@@ -324,6 +339,11 @@ class TicketWorkers:
             self._http = None
 
 
+def privacy_desk(desk: TicketDesk) -> PrivacyDesk:
+    """Return the privacy desk on the ticket desk's database, clock and pseudonyms."""
+    return PrivacyDesk(desk.settings, desk.sessions, clock=desk.clock, pseudonyms=desk.pseudonyms)
+
+
 def _check_departments(desk: TicketDesk) -> None:
     """Log what is wrong with [departments.*]: unknown ids, secrets missing from the environment."""
     known = desk.knowledge().departments
@@ -337,6 +357,12 @@ def _check_departments(desk: TicketDesk) -> None:
                 department_id,
                 config.secret_env,
             )
+    if desk.pseudonyms is None:
+        log.error(
+            "%s is not set (at least %d characters): residents cannot file anonymous reports",
+            PRIVACY_SECRET_ENV,
+            PRIVACY_SECRET_MIN_CHARS,
+        )
 
 
 async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
@@ -364,6 +390,7 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
                 async with aiohttp.ClientSession() as http:
                     worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
                     report = await TicketClock(desk).sweep()
+                    await privacy_desk(desk).sweep()
                     delivered = await worker.run_until_idle()
                     fetched = await photo_fetcher(desk, bot).run_until_idle() if bot else 0
                 log.info(

@@ -29,8 +29,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 STAFF_CHAT_ID = -100777
 
 
-def conversation_settings(database_url: str, **telegram: Any) -> Settings:
-    """Return the bundled settings with this database and these [telegram] settings."""
+def conversation_settings(
+    database_url: str, *, privacy_notice: bool = False, **telegram: Any
+) -> Settings:
+    """Return the bundled settings with this database and these [telegram] settings.
+
+    The privacy notice at first contact is off unless asked for: it adds a message before the
+    first answer, which tests of other conversations do not count (tests/test_privacy_chat.py
+    tests it).
+    """
     base = load_settings(REPO_ROOT / "config.toml")
     values: dict[str, Any] = {
         "staff_chat_id": STAFF_CHAT_ID,
@@ -44,6 +51,7 @@ def conversation_settings(database_url: str, **telegram: Any) -> Settings:
         update={
             "database": base.database.model_copy(update={"url": database_url}),
             "telegram": base.telegram.model_copy(update=values),
+            "privacy": base.privacy.model_copy(update={"first_contact_notice": privacy_notice}),
         }
     )
 

@@ -69,6 +69,8 @@ def make_settings(webhook_url: str = "http://127.0.0.1:9/none", **sections: Any)
             },
         },
         "delivery": {"backoff_base_seconds": 1, "lease_seconds": 30, "webhook_timeout_seconds": 2},
+        # The notice at first contact adds a message other tests do not count.
+        "privacy": {"first_contact_notice": False},
     }
     for name, value in sections.items():
         data[name] = data.get(name, {}) | value if isinstance(value, dict) else value

@@ -27,6 +27,7 @@ from bot.telegram.callback_data import (
     LearnButton,
     LearnItem,
     MenuButton,
+    PrivacyButton,
     QuestionButton,
     StaffAssign,
     SuggestionChoice,
@@ -87,6 +88,7 @@ STRATEGIES: dict[type[CallbackData], st.SearchStrategy[CallbackData]] = {
     ),
     DisclosureOutcome: st.builds(DisclosureOutcome, numbers, words),
     StaffAssign: st.builds(StaffAssign, ids, kebab.filter(lambda k: len(k) <= 40)),
+    PrivacyButton: st.builds(PrivacyButton, st.sampled_from(["forget", "keep"])),
 }
 
 
@@ -160,6 +162,8 @@ WIRE_FORMAT: list[tuple[CallbackData, str]] = [
         "dpt:out:TS-2026-000123:partly_disclosed",
     ),
     (StaffAssign(7, "urban-management"), "stf:asg:7:urban-management"),
+    (PrivacyButton("forget"), "pv:forget"),
+    (PrivacyButton("keep"), "pv:keep"),
 ]
 
 

@@ -404,6 +404,7 @@ DOCUMENTED_COMMANDS = [
     (["user", "list"], "command_user"),
     (["user", "disable", "NAME", "--enable"], "command_user"),
     (["user", "reset-password", "NAME"], "command_user"),
+    (["privacy", "sweep", "--json"], "command_privacy"),
 ]
 
 
@@ -430,6 +431,7 @@ def test_help_lists_every_command() -> None:
         "worker",
         "web",
         "user",
+        "privacy",
     ]
 
 

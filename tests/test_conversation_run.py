@@ -44,8 +44,10 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         assert started.settings.telegram.staff_chat_id == api.tryout.staff_group.id
         world = api.tryout
         resident = api.private_chat(world.resident)
-        replies = await resident.send("/start", expect=2)
-        assert replies.texts[0].startswith("您好，市民小李！")
+        # A new resident is first told how their personal data is handled.
+        replies = await resident.send("/start", expect=3)
+        assert "个人信息保护告知" in replies.texts[0]
+        assert replies.texts[1].startswith("您好，市民小李！")
         await resident.send("养狗需要办什么证，去哪里办")
         staff = api.group_chat(world.staff_group, world.staff[0])
         post = api.last_bot_message(world.staff_group)

@@ -23,7 +23,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bot.console.accounts import create_user, find_user, hash_password, one_time_password
-from bot.core.config import Settings
+from bot.core.config import PRIVACY_SECRET_ENV, Settings
 from bot.services import Services
 from tryout.department_demo import (
     DemoDepartment,
@@ -190,6 +190,9 @@ async def start_tryout(settings: Settings, *, port: int | None = None) -> AsyncI
     `port` overrides [telegram] tryout_port (0: any free port).
     """
     token = f"{secrets.randbelow(10**9) + 10**9}:{secrets.token_urlsafe(24)}"
+    # The secret of anonymous reports' pseudonyms (bot/core/privacy.py), made up for this run
+    # and kept in this process only: a try-out's anonymous reports are followed until it stops.
+    os.environ.setdefault(PRIVACY_SECRET_ENV, secrets.token_urlsafe(32))
     telegram = settings.telegram
     api = LocalBotApi(
         token=token,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console.views import admin, auth, figures, health, inbox, reports, tickets
+from bot.console.views import admin, auth, figures, health, inbox, privacy, reports, tickets
 
 
 def setup_routes(app: web.Application) -> None:
@@ -22,6 +22,8 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/password", auth.password_page, name="password")
     router.add_post("/password", auth.password_change, name="password_post")
     router.add_get("/lang/{language}", auth.switch_language, name="language")
+    # The full privacy text residents are linked to from the bot (no login).
+    router.add_get("/privacy", privacy.privacy_page, name="privacy")
     # Staff: escalated questions and the triage queue
     router.add_get("/inbox", inbox.inbox, name="inbox")
     router.add_get(r"/inbox/{escalation_id:\d+}", inbox.escalation_page, name="escalation")

@@ -21,6 +21,7 @@ ENGLISH: dict[str, str] = {
         "start with SAMPLE-. To remove them: python -m tryout.samples remove"
     ),
     "示例": "Sample",
+    "个人信息保护": "Personal data",
     "Telegram 昵称": "Telegram name",
     "Telegram 用户 ID": "Telegram user ID",
     "XLSX 最多导出 {count} 行；完整数据请导出 CSV。": "XLSX holds at most {count} rows; export CSV for everything.",

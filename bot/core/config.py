@@ -338,6 +338,45 @@ class LoggingSettings(_Section):
 
     # "text": one readable line a record; "json": one JSON object a line, for log collectors.
     format: Literal["text", "json"] = "text"
+class PrivacySettings(_Section):
+    """Residents' personal data: the notice, their own copy, forgetting and retention (PIPL).
+
+    The secret that pseudonymises anonymous reports is never here: it is the environment
+    variable BOT_PRIVACY_SECRET (at least 32 characters).
+    """
+
+    # The full privacy text; empty means the console's public page ([web] base_url + /privacy).
+    notice_url: str = Field("", max_length=500, pattern=r"^(https?://\S+)?$")
+    # Show the short notice the first time a resident writes. Turn off only where residents get
+    # the notice before they reach the bot.
+    first_contact_notice: bool = True
+    # Personal data (name, phone, photos, location, Telegram account) in closed tickets is
+    # erased this many days after closing; the ticket's text and figures stay.
+    closed_ticket_days: int = Field(365, ge=1, le=3650)
+    # Disclosure applications (依申请公开) are kept longer: the applicant is part of the record.
+    disclosure_days: int = Field(1095, ge=1, le=3650)
+    # Questions' texts (and who asked) are erased this many days after they were asked.
+    question_days: int = Field(180, ge=1, le=3650)
+    # A resident may ask for their data (/mydata) once in this many minutes.
+    export_interval_minutes: int = Field(60, ge=1, le=10080)
+    # How often the retention sweep runs inside the worker's clock.
+    sweep_interval_minutes: int = Field(60, ge=1, le=10080)
+
+    @model_validator(mode="after")
+    def _disclosure_not_shorter(self) -> PrivacySettings:
+        if self.disclosure_days < self.closed_ticket_days:
+            raise ValueError("disclosure_days must be at least closed_ticket_days")
+        return self
+
+
+PRIVACY_SECRET_ENV = "BOT_PRIVACY_SECRET"  # noqa: S105 (the variable's name, not a secret)
+PRIVACY_SECRET_MIN_CHARS = 32
+
+
+def privacy_secret() -> bytes | None:
+    """Return the pseudonym secret from BOT_PRIVACY_SECRET, or None when unset or too short."""
+    value = os.environ.get(PRIVACY_SECRET_ENV, "").strip()
+    return value.encode() if len(value) >= PRIVACY_SECRET_MIN_CHARS else None
 
 
 class DepartmentChannels(_Section):
@@ -390,6 +429,7 @@ class Settings(_Section):
     callbacks: CallbackSettings = CallbackSettings()
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
+    privacy: PrivacySettings = PrivacySettings()
     # [departments.<id>]: delivery channels per department id of knowledge/departments.toml.
     departments: dict[str, DepartmentChannels] = Field(default_factory=dict)
 

@@ -102,7 +102,8 @@ add_strings(
             "• 我答不了的，会转给工作人员，答复会发到这里。\n\n"
             "<b>命令</b>\n"
             "/start 主菜单\n/language 切换语言\n/complain 投诉、举报、建议\n"
-            "/status 查看我的工单\n/help 本说明",
+            "/status 查看我的工单\n/privacy 个人信息保护告知\n/mydata 获取我的数据\n"
+            "/forget 删除我的个人信息\n/help 本说明",
             "en": "<b>How to use me</b>\n"
             "• Type a question; I answer with the service guide: what to bring, the steps, "
             "time limit, fee, where to go and whom to call.\n"
@@ -110,7 +111,8 @@ add_strings(
             "• What I cannot answer goes to a member of staff, whose answer comes back here.\n\n"
             "<b>Commands</b>\n"
             "/start main menu\n/language switch language\n/complain complaints and reports\n"
-            "/status my tickets\n/help this help",
+            "/status my tickets\n/privacy how we handle your data\n/mydata a copy of my data\n"
+            "/forget erase my personal data\n/help this help",
         },
         "language_prompt": {
             "zh": "请选择语言 / Please choose a language:",

@@ -88,6 +88,12 @@ class Resident(Base):
     last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Set when Telegram says the resident blocked the bot: notifications stop, nothing is lost.
     blocked_bot: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Personal data (docs/tickets.md, "Personal data"): when the privacy notice was shown, when
+    # the resident last took a copy of their data, when they asked to be forgotten (the row is
+    # then a husk: no name, no Telegram account).
+    privacy_notice_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    data_exported_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    forgotten_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Question(Base):
@@ -127,6 +133,8 @@ class Question(Base):
     feedback_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     escalated: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when the text (and the chat it came from) was erased after [privacy] question_days.
+    text_erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Escalation(Base):
@@ -215,6 +223,8 @@ class Ticket(Base):
         ),
         Index("ix_tickets_figures_due", "reply_deadline", "department_id", "status", "replied_at"),
         Index("ix_tickets_figures_replied", "replied_at", "department_id", "rating"),
+        Index("ix_tickets_resident_pseudonym", "resident_pseudonym"),
+        Index("ix_tickets_closed_at", "closed_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -268,6 +278,12 @@ class Ticket(Base):
     sample: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
+    # An anonymous report has no resident_id: its keyed pseudonym and sealed address
+    # (bot/core/privacy.py) let the resident follow it without the database knowing who they are.
+    resident_pseudonym: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resident_sealed: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    # Set when the retention sweep or the resident's /forget erased the personal data.
+    personal_data_erased_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -33,6 +33,8 @@ class ResidentProfile:
     chat_id: int
     language: str
     blocked_bot: bool = False
+    # The privacy notice was shown (bot/core/models.py Resident.privacy_notice_at).
+    privacy_noticed: bool = True
 
 
 def language_from_telegram(language_code: str | None) -> str:
@@ -92,6 +94,7 @@ class ResidentDirectory:
             chat_id=row.chat_id,
             language=row.language if row.language in LANGUAGES else DEFAULT_LANGUAGE,
             blocked_bot=row.blocked_bot,
+            privacy_noticed=row.privacy_notice_at is not None,
         )
 
     async def touch(
@@ -188,6 +191,27 @@ class ResidentDirectory:
                 .values(blocked_bot=blocked)
             )
             await session.commit()
+        self._cache.pop(telegram_user_id, None)
+
+    async def mark_noticed(self, telegram_user_id: int, at: dt.datetime | None = None) -> None:
+        """Note that the resident was shown the privacy notice (first contact, once)."""
+        moment = at or utcnow()
+        async with self._gate, self.sessions() as session:
+            await session.execute(
+                update(Resident)
+                .where(
+                    Resident.telegram_user_id == telegram_user_id,
+                    Resident.privacy_notice_at.is_(None),
+                )
+                .values(privacy_notice_at=moment)
+            )
+            await session.commit()
+        cached = self._cache.get(telegram_user_id)
+        if cached is not None:
+            cached.profile = replace(cached.profile, privacy_noticed=True)
+
+    def forget(self, telegram_user_id: int) -> None:
+        """Drop one resident from the cache (after their data was erased)."""
         self._cache.pop(telegram_user_id, None)
 
     async def by_id(self, resident_id: int) -> ResidentProfile | None:

@@ -33,6 +33,7 @@ from handlers import (
     departments,
     fallback,
     guards,
+    privacy,
     questions,
     staff,
     start,
@@ -57,6 +58,8 @@ HANDLER_MODULES: tuple[HandlerModule, ...] = (
     guards,
     # /start, /help, /language and the main menu (callback data "m:", "lang:").
     start,
+    # Personal data: the notice at first contact (group -5), /privacy, /mydata, /forget ("pv:").
+    privacy,
     # The staff group: replies to escalation posts answer residents; "learn this phrasing".
     staff,
     # Complaints, reports, suggestions, disclosure applications (callback data "cmp:",
@@ -180,6 +183,9 @@ _COMMANDS = {
         ("language", "切换语言 / Language"),
         ("complain", "投诉、举报、建议"),
         ("status", "我的工单"),
+        ("privacy", "个人信息保护告知"),
+        ("mydata", "获取我的数据"),
+        ("forget", "删除我的个人信息"),
     ],
     "en": [
         ("start", "Main menu"),
@@ -187,6 +193,9 @@ _COMMANDS = {
         ("language", "Language / 语言"),
         ("complain", "Complaints and reports"),
         ("status", "My tickets"),
+        ("privacy", "How we handle your data"),
+        ("mydata", "A copy of my data"),
+        ("forget", "Erase my personal data"),
     ],
 }
 

@@ -28,6 +28,7 @@ change: docs/telegram.md and docs/tickets.md describe what each button does.
     dpt:<ack|reply|back|ask|ext>:<number>    a department's ticket card (handlers/departments.py)
     dpt:out:<number>:<outcome>               how a disclosure application was answered
     stf:asg:<ticket id>:<department>         route a triage ticket      (handlers/departments.py)
+    pv:<forget|keep>                         /forget confirmed or not   (handlers/privacy.py)
 
 Values whose meaning lives elsewhere (a ticket type, a category, a department, an outcome) are
 checked here only for their form; the handlers check that they exist.
@@ -610,6 +611,27 @@ class StaffAssign(_Button):
         return cls(int(fields["ticket"]), fields["department"])
 
 
+# -- personal data ----------------------------------------------------------------------------
+
+PrivacyAction = Literal["forget", "keep"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyButton(_Button):
+    """/forget: erase my data (forget) or leave it (keep)."""
+
+    action: PrivacyAction
+    PREFIX: ClassVar[str] = "pv:"
+    WIRE: ClassVar[re.Pattern[str]] = _regex(r"pv:(?P<action>forget|keep)")
+
+    def _wire(self) -> str:
+        return f"pv:{self.action}"
+
+    @classmethod
+    def _build(cls, fields: dict[str, str]) -> Self:
+        return cls(fields["action"])  # type: ignore[arg-type]
+
+
 CallbackData: TypeAlias = (
     MenuButton
     | LanguageChoice
@@ -636,6 +658,7 @@ CallbackData: TypeAlias = (
     | DepartmentAction
     | DisclosureOutcome
     | StaffAssign
+    | PrivacyButton
 )
 
 BUTTON_KINDS: tuple[type[CallbackData], ...] = (
@@ -664,6 +687,7 @@ BUTTON_KINDS: tuple[type[CallbackData], ...] = (
     DepartmentAction,
     DisclosureOutcome,
     StaffAssign,
+    PrivacyButton,
 )
 
 

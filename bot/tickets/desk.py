@@ -35,6 +35,7 @@ from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import DISCLOSURE_EXTENSION_DAYS, Settings
 from bot.core.db import conflict_insert, storable, write_gate
 from bot.core.models import (
+    Resident,
     Ticket,
     TicketAttachment,
     TicketCounter,
@@ -43,6 +44,7 @@ from bot.core.models import (
     utcnow,
 )
 from bot.core.phones import InvalidPhone, normalise_phone
+from bot.core.privacy import Pseudonyms
 from bot.core.text import normalize
 from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
@@ -373,8 +375,10 @@ class TicketDesk:
         *,
         calendar: WorkCalendar | None = None,
         clock: Callable[[], dt.datetime] = utcnow,
+        pseudonyms: Pseudonyms | None = None,
     ) -> None:
         self.settings = settings
+        self._pseudonyms = pseudonyms
         self.sessions = sessions
         self.knowledge = knowledge
         self.calendar = calendar or WorkCalendar.from_settings(settings.calendar)
@@ -386,6 +390,11 @@ class TicketDesk:
         # process, ticket transactions queue for it in order, behind the same gate as every
         # other write to the database (questions, residents, conversations).
         self._write_gate = write_gate(sessions)
+
+    @property
+    def pseudonyms(self) -> Pseudonyms | None:
+        """Keyed pseudonyms of anonymous reports (BOT_PRIVACY_SECRET unless given)."""
+        return self._pseudonyms or Pseudonyms.from_environment()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every committed change (the delivery worker wakes up on it)."""
@@ -495,14 +504,32 @@ class TicketDesk:
         # the end of the transaction, so concurrent filings wait for each other the least.
         placeholder = f"TMP-{secrets.token_hex(14)}"
         recorded: list[tuple[TicketEvent, bool]] = []
+        pseudonyms = self.pseudonyms
+        if draft.anonymous and draft.resident_id is not None and pseudonyms is None:
+            raise InvalidTicketInput(
+                "anonymous reports need BOT_PRIVACY_SECRET", code="anonymous_unavailable"
+            )
         async with self._write_gate, self.sessions() as session, session.begin():
+            resident_id, pseudonym, sealed = draft.resident_id, None, None
+            if draft.anonymous and draft.resident_id is not None and pseudonyms is not None:
+                # The report is stored under a keyed pseudonym: the database alone cannot
+                # tell who filed it (bot/core/privacy.py).
+                telegram_user_id = await session.scalar(
+                    select(Resident.telegram_user_id).where(Resident.id == draft.resident_id)
+                )
+                if telegram_user_id is not None:
+                    resident_id = None
+                    pseudonym = pseudonyms.pseudonym(telegram_user_id)
+                    sealed = pseudonyms.seal(telegram_user_id)
             ticket = Ticket(
                 number=placeholder,
                 type=draft.type,
                 category=draft.category,
                 department_id=None,
                 status=TicketStatus.RECEIVED,
-                resident_id=draft.resident_id,
+                resident_id=resident_id,
+                resident_pseudonym=pseudonym,
+                resident_sealed=sealed,
                 language=draft.language,
                 description=draft.description,
                 location_text=draft.location_text,
@@ -761,7 +788,7 @@ class TicketDesk:
         body = clean_text(question, limit=MAX_OFFICER_TEXT, what="the question")
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, HELD_STATUSES, "ask_resident")
-            if ticket.resident_id is None:
+            if ticket.resident_id is None and not ticket.resident_sealed:
                 raise TransitionNotAllowed(
                     "nobody to ask: the ticket has no resident", code="no_resident"
                 )
@@ -850,7 +877,7 @@ class TicketDesk:
             required=not photos,
         )
         async with self.locked_ticket(ref) as (session, ticket, now):
-            self._require_owner(ticket, resident_id)
+            await self._require_owner(session, ticket, resident_id)
             if ticket.status not in OPEN_STATUSES:
                 raise TransitionNotAllowed(
                     f"{ticket.number} is {ticket.status}", code=ticket.status
@@ -895,7 +922,7 @@ class TicketDesk:
         async with self.locked_ticket(ref) as (session, ticket, now):
             if ticket.type not in VOICE_TYPES or ticket.status not in OPEN_STATUSES:
                 raise TransitionNotAllowed(f"{ticket.number} cannot be supported", code="closed")
-            if ticket.resident_id == resident_id:
+            if await self._owns(session, ticket, resident_id):
                 raise TransitionNotAllowed("this is the resident's own ticket", code="own")
             already = await session.scalar(
                 select(TicketSupporter.id).where(
@@ -934,7 +961,7 @@ class TicketDesk:
             raise InvalidTicketInput("a rating is 1 to 5", code="rating")
         note = clean_text(comment, limit=MAX_REASON_TEXT, what="the comment", required=False)
         async with self.locked_ticket(ref) as (session, ticket, now):
-            self._require_owner(ticket, resident_id)
+            await self._require_owner(session, ticket, resident_id)
             if ticket.status != TicketStatus.REPLIED:
                 raise TransitionNotAllowed(
                     f"{ticket.number} is {ticket.status}", code=ticket.status
@@ -975,7 +1002,7 @@ class TicketDesk:
         """Add the optional comment to a rating the resident just gave."""
         note = clean_text(comment, limit=MAX_REASON_TEXT, what="the comment")
         async with self.locked_ticket(ref) as (session, ticket, now):
-            self._require_owner(ticket, resident_id)
+            await self._require_owner(session, ticket, resident_id)
             if ticket.rated_at is None or ticket.rating_comment:
                 raise TransitionNotAllowed("no rating waits for a comment", code="no_rating")
             ticket.rating_comment = note
@@ -1091,17 +1118,19 @@ class TicketDesk:
         supported = select(TicketSupporter.ticket_id).where(
             TicketSupporter.resident_id == resident_id
         )
-        query = (
-            select(Ticket)
-            .where(or_(Ticket.resident_id == resident_id, Ticket.id.in_(supported)))
-            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
-            .limit(limit)
-            .offset(offset)
-        )
         async with self.sessions() as session:
+            pseudonym = await self._pseudonym(session, resident_id)
+            query = (
+                select(Ticket)
+                .where(or_(_owner_clause(resident_id, pseudonym), Ticket.id.in_(supported)))
+                .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
             tickets = (await session.execute(query)).scalars().all()
         return [
-            _summary(t, "filed" if t.resident_id == resident_id else "supported") for t in tickets
+            _summary(t, "filed" if _owned(t, resident_id, pseudonym) else "supported")
+            for t in tickets
         ]
 
     async def count_tickets_of_resident(self, resident_id: int) -> int:
@@ -1110,10 +1139,11 @@ class TicketDesk:
             TicketSupporter.resident_id == resident_id
         )
         async with self.sessions() as session:
+            pseudonym = await self._pseudonym(session, resident_id)
             count = await session.scalar(
                 select(func.count())
                 .select_from(Ticket)
-                .where(or_(Ticket.resident_id == resident_id, Ticket.id.in_(supported)))
+                .where(or_(_owner_clause(resident_id, pseudonym), Ticket.id.in_(supported)))
             )
         return int(count or 0)
 
@@ -1123,7 +1153,7 @@ class TicketDesk:
             ticket = await session.scalar(select(Ticket).where(ticket_ref_filter(ref)))
             if ticket is None:
                 raise TicketNotFound(f"no ticket {ref}")
-            if ticket.resident_id == resident_id:
+            if await self._owns(session, ticket, resident_id):
                 role = "filed"
             else:
                 supporter = await session.scalar(
@@ -1355,10 +1385,41 @@ class TicketDesk:
                 f"cannot {action} {ticket.number}: it is {ticket.status}", code=ticket.status
             )
 
-    @staticmethod
-    def _require_owner(ticket: Ticket, resident_id: int) -> None:
-        if ticket.resident_id is None or ticket.resident_id != resident_id:
+    async def _pseudonym(self, session: AsyncSession, resident_id: int) -> str | None:
+        """Return the pseudonym the resident's anonymous reports are filed under, if any."""
+        pseudonyms = self.pseudonyms
+        if pseudonyms is None:
+            return None
+        telegram_user_id = await session.scalar(
+            select(Resident.telegram_user_id).where(Resident.id == resident_id)
+        )
+        return None if telegram_user_id is None else pseudonyms.pseudonym(telegram_user_id)
+
+    async def _owns(self, session: AsyncSession, ticket: Ticket, resident_id: int) -> bool:
+        if ticket.resident_id is not None:
+            return ticket.resident_id == resident_id
+        if not ticket.resident_pseudonym:
+            return False
+        return _owned(ticket, resident_id, await self._pseudonym(session, resident_id))
+
+    async def _require_owner(
+        self, session: AsyncSession, ticket: Ticket, resident_id: int
+    ) -> None:
+        if not await self._owns(session, ticket, resident_id):
             raise TicketNotFound(f"no ticket {ticket.number} of this resident")
+
+
+def _owner_clause(resident_id: int, pseudonym: str | None) -> Any:
+    """WHERE clause: the tickets a resident filed, anonymous reports included."""
+    if pseudonym is None:
+        return Ticket.resident_id == resident_id
+    return or_(Ticket.resident_id == resident_id, Ticket.resident_pseudonym == pseudonym)
+
+
+def _owned(ticket: Ticket, resident_id: int, pseudonym: str | None) -> bool:
+    if ticket.resident_id is not None:
+        return ticket.resident_id == resident_id
+    return pseudonym is not None and ticket.resident_pseudonym == pseudonym
 
 
 def _type_of(ticket: Ticket) -> TicketType:

@@ -139,6 +139,8 @@ def notice_payload(ticket: Ticket, event: TicketEvent, kb: KnowledgeBase) -> dic
         "category": ticket.category,
         "status": ticket.status,
         "resident_id": ticket.resident_id,
+        # An anonymous report's resident, sealed (bot/core/privacy.py): only the bot can open it.
+        "resident_sealed": ticket.resident_sealed,
         "department_id": ticket.department_id,
         "department_name": department.name if department else None,
         "department_name_en": department.name_en if department else None,
@@ -269,8 +271,11 @@ class OutboxWriter:
                     add(channel, former_department, payload, f"{channel}:{former_department}")
         notice = notice_payload(ticket, event, kb)
         department_id = ticket.department_id or ""
-        if notify_resident and event.kind in RESIDENT_EVENTS and ticket.resident_id is not None:
-            add("resident", department_id, notice, f"resident:{ticket.resident_id}")
+        if notify_resident and event.kind in RESIDENT_EVENTS:
+            if ticket.resident_id is not None:
+                add("resident", department_id, notice, f"resident:{ticket.resident_id}")
+            elif ticket.resident_sealed:
+                add("resident", department_id, notice, "resident:sealed")
         if event.kind in STAFF_EVENTS:
             add("staff", department_id, notice, "staff")
         if event.kind in SUPERVISOR_EVENTS:

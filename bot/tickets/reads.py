@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Resident, Ticket, TicketEvent
+from bot.core.privacy import mask_phone
 from bot.core.vocabulary import EventKind
 from bot.tickets.desk import HELD_STATUSES, TRIAGE_STATUSES, triage_filter
 
@@ -54,6 +55,21 @@ def may_see_identity(reader: Reader, ticket: Ticket) -> bool:
     return reader.role == "officer" and ticket.share_identity
 
 
+def may_see_full_phone(reader: Reader, ticket: Ticket) -> bool:
+    """Tell whether a user may see a resident's phone number unmasked.
+
+    Only the officers of the department handling the ticket, and only with the resident's
+    consent; everyone else who may see the identity sees 138****1234.
+    """
+    return (
+        reader.role == "officer"
+        and not ticket.anonymous
+        and ticket.share_identity
+        and reader.department_id is not None
+        and ticket.department_id == reader.department_id
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who filed a ticket, for those allowed to know."""
@@ -62,6 +78,8 @@ class Identity:
     contact_phone: str | None
     resident_name: str | None
     telegram_user_id: int | None
+    # The phone is shown as 138****1234 (see `may_see_full_phone`).
+    phone_masked: bool = False
 
     @property
     def any(self) -> bool:
@@ -71,7 +89,7 @@ class Identity:
 
     def shown(self) -> list[str]:
         """Return the names of the fields that hold something (what an audit entry lists)."""
-        return [name for name in self.__slots__ if getattr(self, name)]
+        return [name for name in self.__slots__ if name != "phone_masked" and getattr(self, name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +120,17 @@ async def identity_of(
     session: AsyncSession, ticket: Ticket, reader: Reader | None = None
 ) -> Identity:
     """Return who filed a ticket (check `may_see_identity` first: this does not). With a
-    `reader`, the Telegram account is left out unless `may_see_telegram_identity`."""
+    `reader`, the Telegram account is left out unless `may_see_telegram_identity`, and the
+    phone is masked (138****1234) unless `may_see_full_phone`."""
     resident = await session.get(Resident, ticket.resident_id) if ticket.resident_id else None
     telegram = resident is not None and (reader is None or may_see_telegram_identity(reader))
+    masked = reader is not None and not may_see_full_phone(reader, ticket)
     return Identity(
         contact_name=ticket.contact_name,
-        contact_phone=ticket.contact_phone,
+        contact_phone=mask_phone(ticket.contact_phone) if masked else ticket.contact_phone,
         resident_name=resident.display_name if resident and telegram else None,
         telegram_user_id=resident.telegram_user_id if resident and telegram else None,
+        phone_masked=masked and bool(ticket.contact_phone),
     )
 
 

@@ -117,7 +117,7 @@ async def _identity(request: web.Request, ticket: Ticket) -> Identity | None:
                 action="ticket.view_personal_data",
                 target_type="ticket",
                 target_id=ticket.number,
-                detail={"fields": identity.shown()},
+                detail={"fields": identity.shown(), "phone_masked": identity.phone_masked},
                 ip=client_ip(request),
             )
             await session.commit()
@@ -132,7 +132,7 @@ def actions_for(viewer: Viewer, ticket: Ticket) -> set[str]:
         allowed = {"reply", "hand_back"}
         if ticket.status == TicketStatus.ASSIGNED:
             allowed.add("acknowledge")
-        if ticket.resident_id is not None:
+        if ticket.resident_id is not None or ticket.resident_sealed:
             allowed.add("ask")
         if ticket.type == TicketType.DISCLOSURE and not ticket.extended:
             allowed.add("extend")
