@@ -338,6 +338,8 @@ class LoggingSettings(_Section):
 
     # "text": one readable line a record; "json": one JSON object a line, for log collectors.
     format: Literal["text", "json"] = "text"
+
+
 class PrivacySettings(_Section):
     """Residents' personal data: the notice, their own copy, forgetting and retention (PIPL).
 
