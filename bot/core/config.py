@@ -276,9 +276,13 @@ class DisclosureSettings(_Section):
 
     # 行政复议 within 60 days (行政复议法 第二十条) to this body; 行政诉讼 within 6 months
     # (行政诉讼法 第四十六条) to this court. Name them as the deployment's lawyers want them named.
-    review_body: str = Field("本级人民政府（即作出答复的行政机关所属的人民政府）", min_length=2, max_length=200)
+    review_body: str = Field(
+        "本级人民政府（即作出答复的行政机关所属的人民政府）", min_length=2, max_length=200
+    )
     review_body_en: str = Field(
-        "the people's government at the level of the body that answered", min_length=2, max_length=200
+        "the people's government at the level of the body that answered",
+        min_length=2,
+        max_length=200,
     )
     court: str = Field("有管辖权的人民法院", min_length=2, max_length=200)
     court_en: str = Field("the people's court with jurisdiction", min_length=2, max_length=200)

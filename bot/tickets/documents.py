@@ -125,7 +125,9 @@ def check_link(url: str) -> DocumentLink:
     """Return an http(s) link checked for form (never fetched); DocumentRefused otherwise."""
     text = (url or "").strip()
     if len(text) > MAX_URL or any(c.isspace() or ord(c) < 32 or c == "\x7f" for c in text):
-        raise DocumentRefused("the link is too long or holds spaces or control characters", code="url")
+        raise DocumentRefused(
+            "the link is too long or holds spaces or control characters", code="url"
+        )
     try:
         parts = urlsplit(text)
     except ValueError:

@@ -202,8 +202,14 @@ add_strings(
             "zh": "{department}答复（{outcome}）：{body}",
             "en": "{department} decided ({outcome}): {body}",
         },
-        "tkt_ev_rated_service": {"zh": "您的服务评价：{stars}", "en": "Your service rating: {stars}"},
-        "tkt_dept_rating_service": {"zh": "申请人服务评价：{stars}", "en": "Service rating: {stars}"},
+        "tkt_ev_rated_service": {
+            "zh": "您的服务评价：{stars}",
+            "en": "Your service rating: {stars}",
+        },
+        "tkt_dept_rating_service": {
+            "zh": "申请人服务评价：{stars}",
+            "en": "Service rating: {stars}",
+        },
         "tkt_button_view": {"zh": "🔎 查看详情", "en": "🔎 Details"},
         "tkt_button_remedies": {"zh": "⚖️ 不服答复怎么办", "en": "⚖️ If you disagree"},
         "tkt_button_add_information": {"zh": "📝 补充信息", "en": "📝 Add information"},

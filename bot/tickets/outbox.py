@@ -297,8 +297,10 @@ class OutboxWriter:
         if notify_resident and event.kind in RESIDENT_EVENTS and ticket.resident_id is not None:
             add("resident", department_id, notice, f"resident:{ticket.resident_id}")
             document = (event.data or {}).get("document")
-            if event.kind == EventKind.REPLIED and isinstance(document, dict) and not document.get(
-                "url"
+            if (
+                event.kind == EventKind.REPLIED
+                and isinstance(document, dict)
+                and not document.get("url")
             ):
                 sending = notice | {"send": DOCUMENT_DELIVERY, "document_id": document["id"]}
                 add("resident", department_id, sending, f"resident:{ticket.resident_id}:document")
