@@ -29,6 +29,7 @@ from bot.console.security import (
 from bot.console.sessions import sweep_expired
 from bot.console.state import SERVICES, ZONE
 from bot.console.views.figures import setup_figures
+from bot.console.views.tickets import document_uploads
 from bot.core.config import Settings
 from bot.services import Services, open_services
 from bot.telegram.escalation_posts import connect as connect_staff_group
@@ -97,6 +98,7 @@ def init_app(services: Services) -> web.Application:
         middlewares=[
             security_headers,
             error_pages,
+            document_uploads,
             refuse_unsafe_input,
             load_viewer,
             csrf_protection,

@@ -1065,19 +1065,8 @@ class TicketDesk:
         deadlines = self.policy.deadlines(_type_of(ticket), ticket.category, now)
         data = deadlines.as_event_data(self.policy.zone)
         reply = deadlines.reply
-        # An extended deadline the applicant was given still stands if it is later than a fresh
-        # one; otherwise the fresh period replaces it and the ticket is no longer "extended".
-        if ticket.extended and ticket.reply_deadline is not None and ticket.reply_deadline > reply:
-            reply = ticket.reply_deadline
-            data |= {
-                "reply_deadline": reply.isoformat(),
-                "reply_date": self.policy.local_date(reply).isoformat(),
-                "extension": "kept",
-            }
-        elif ticket.extended:
-            ticket.extended = False
-            ticket.extension_reason = None
-            data |= {"extension": "ended"}
+        # Only a disclosure application is ever extended, and it is never reopened (its
+        # applicant has remedies instead): a reopened ticket starts a fresh period.
         ticket.ack_deadline = deadlines.ack
         ticket.reply_deadline = reply
         await self.record(
