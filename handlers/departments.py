@@ -384,6 +384,10 @@ async def officer_replied(update: Update, context: BotContext) -> None:
     if message.document is not None and not (action == "reply" and outcome):
         await message.reply_text(t("dpt_document_only_disclosure", language))
         return
+    if action == "reply" and outcome and outcome != "disclosed" and not text.strip():
+        # The reply is the reason here: a file without a caption says nothing of why.
+        await message.reply_text(t("dpt_bad_reason", language))
+        return
     try:
         document = await _document_of(message, context)
     except DocumentRefused as refused:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import re
 import zipfile
 
 import pytest
@@ -19,11 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.answering.store import LoadedKnowledge
 from bot.core.models import OutboxMessage, TicketDocument
 from bot.core.workdays import time_zone
+from bot.telegram.callback_data import TicketSolved
 from bot.tickets.desk import Actor, InvalidTicketInput, TicketDesk, TicketDraft
 from bot.tickets.documents import DocumentRefused, check_file, check_link, safe_file_name
 from bot.tickets.figures import figures_for_month
 from bot.tickets.messages import resident_notice_text
-from tests.fixtures_tickets import MovableClock, add_resident, draft, make_settings
+from tests.fixtures_conversation import press_forged
+from tests.fixtures_tickets import MovableClock, TicketBot, add_resident, draft, make_settings
+from tests.test_ticket_chat import choose_category
+from tryout.local_bot_api import ChatTranscript
 
 GOVERNMENT = Actor.department("government-office", "gov-1", "周科员")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -133,15 +138,18 @@ async def test_the_applicant_is_told_outcome_reason_remedies_and_gets_the_file(
     assert "答复结果：<b>部分公开</b>" in chinese
     assert "理由：实施名单含有住户姓名" in chinese
     assert "《资金安排.pdf》" in chinese
-    assert "60 日内向本级人民政府" in chinese and "申请行政复议" in chinese
+    assert "60 日内向本级人民政府" in chinese
+    assert "申请行政复议" in chinese
     assert "6 个月内向有管辖权的人民法院提起行政诉讼" in chinese
     assert "请为本次服务打分" in chinese
     assert "解决了吗" not in chinese
     english = html.unescape(resident_notice_text(notice.payload, "en", zone, names) or "")
     assert "Outcome: <b>partly disclosed</b>" in english
     assert "Reason: " in english
-    assert "administrative review (行政复议)" in english and "within 60 days" in english
-    assert "within 6 months" in english and "the people's court with jurisdiction" in english
+    assert "administrative review (行政复议)" in english
+    assert "within 60 days" in english
+    assert "within 6 months" in english
+    assert "the people's court with jurisdiction" in english
     assert "Is your problem solved" not in english
 
 
@@ -208,7 +216,8 @@ async def test_disagreeing_never_reopens_and_the_figures_stay_right(
     ticket = await desk.rate(filed.number, resident, solved=False, rating=2)
     assert (ticket.status, ticket.solved, ticket.rating) == ("closed", None, 2)
     assert ticket.replied_at == replied.replied_at
-    assert ticket.reply_deadline == replied.reply_deadline and ticket.extended
+    assert ticket.reply_deadline == replied.reply_deadline
+    assert ticket.extended
     kinds = [e.kind for e in await desk.timeline(filed.number)]
     assert "reopened" not in kinds
     assert kinds[-2:] == ["rated", "closed"]
@@ -311,3 +320,134 @@ async def test_documents_are_kept_for_the_console(
     other = await desk.file(application(await add_resident(sessions, 7009)))
     with pytest.raises(Exception, match="no document"):
         await desk.document_content(other.number, row.id)
+
+
+# -- end to end: the real bot, the department's Telegram group, the applicant's chat -------------
+
+APPLICATION = "申请公开2026年老旧小区改造项目的资金安排和实施名单。"
+REASON = "实施名单含有住户姓名和门牌号，属于个人隐私，依据条例第十五条不予公开；资金安排见文件。"
+
+
+async def file_application(bot: TicketBot, chat: ChatTranscript, *, english: bool = False) -> str:
+    """File a disclosure application through the form and pass it to the Telegram department."""
+    await chat.send("/complain")
+    if english:
+        await chat.press("📂 Information disclosure application", expect=2)
+        await choose_category(chat, "Government information disclosure")
+        await chat.send("Please disclose the 2026 budget of the old housing renovation.")
+        await chat.press("➡️ Next", expect=3)
+    else:
+        await chat.press("📂 政府信息公开申请", expect=2)
+        await choose_category(chat, "政务公开")
+        await chat.send(APPLICATION)
+        await chat.press("➡️ 下一步", expect=3)
+    await chat.send("测试申请人")
+    await chat.send("138-0000-0000")
+    confirmation = (await chat.press("✅ Submit" if english else "✅ 确认提交", expect=2))[0]
+    number = re.search(r"TS-\d{4}-\d{6}", confirmation.text)
+    assert number is not None
+    # Staff pass it to the department that works in its Telegram group.
+    await bot.desk.reassign(
+        number.group(), Actor.staff("staff-1", "张工作人员"), "urban-management"
+    )
+    return number.group()
+
+
+async def test_the_applicant_gets_the_decision_the_file_and_only_a_service_rating(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident("申请人")
+    department = bot.department_room()
+    before = bot.cursor(bot.department_group)
+    number = await file_application(bot, chat)
+    [card] = await bot.messages_after(bot.department_group, before)
+    assert f"新政府信息公开申请</b> {number}" in card.html
+
+    choice = (await department.press("💬 答复", message=card))[0]
+    prompt = (await department.press("部分公开", message=choice))[0]
+    assert "写明理由及依据" in prompt.text
+    resident_cursor = bot.cursor(chat.chat)
+
+    # A file without a caption gives no reason; a page renamed to .pdf is no PDF.
+    replies = await department.send_document(
+        PDF, file_name="资金安排.pdf", mime_type="application/pdf", reply_to=prompt
+    )
+    assert "必须写明理由" in replies.text
+    replies = await department.send_document(
+        b"<html><script>alert(1)</script></html>",
+        file_name="资金安排.pdf",
+        mime_type="application/pdf",
+        caption=REASON,
+        reply_to=prompt,
+    )
+    assert "文件未接受" in replies.text
+    assert (await bot.desk.get(number)).status == "assigned"
+
+    replies = await department.send_document(
+        PDF, file_name="资金安排.pdf", mime_type="application/pdf", caption=REASON, reply_to=prompt
+    )
+    assert f"已答复 {number}" in replies.text
+    notice, sent = await bot.messages_after(chat.chat, resident_cursor, 2)
+    assert "答复结果：部分公开" in notice.text
+    assert "理由：实施名单含有住户姓名" in notice.text
+    assert "60 日内向本级人民政府" in notice.text
+    assert "申请行政复议" in notice.text
+    assert "6 个月内向有管辖权的人民法院提起行政诉讼" in notice.text
+    assert "解决了吗" not in notice.text
+    assert notice.find_button("✅ 已解决") is None
+    assert notice.find_button("❌ 未解决") is None
+    assert notice.find_button("★★★★★") is not None
+    assert sent.kind == "document"
+    assert sent.data["document"]["file_name"] == "资金安排.pdf"
+    assert bot.api.file_bytes(sent.data["document"]["file_id"]) == PDF
+    [kept] = await bot.desk.documents(number)
+    assert (await bot.desk.document_content(number, kept.id)).content == PDF
+
+    # Disagreeing points to the remedies and reopens nothing, even by a forged "not solved".
+    replies = await chat.press("⚖️ 不服答复怎么办", message=notice)
+    assert "不能像投诉那样" in replies.text
+    assert "行政诉讼" in replies.text
+    ticket = await bot.desk.get(number)
+    forged = TicketSolved(ticket.id, False).encode()
+    await press_forged(bot.api, chat.user, notice, forged)
+    assert (await bot.desk.get(number)).status == "replied"
+    assert "reopened" not in [e.kind for e in await bot.desk.timeline(number)]
+
+    replies = await chat.press("★★★★", message=notice, expect=1)
+    assert "谢谢您的评价" in replies.text
+    ticket = await bot.desk.get(number)
+    assert (ticket.status, ticket.rating, ticket.solved) == ("closed", 4, None)
+
+    await chat.send("/status")
+    replies = await chat.press(f"{number} · 政务公开 · 已办结", expect=1)
+    assert "答复（部分公开）" in replies.text
+    assert replies[-1].find_button("⚖️ 不服答复怎么办") is not None
+
+
+async def test_a_file_uploaded_elsewhere_reaches_an_english_applicant_as_a_document(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident("Alice", language_code="en")
+    number = await file_application(bot, chat, english=True)
+    cursor = bot.cursor(chat.chat)
+    # What the console does with an upload: the bytes only, no Telegram file yet.
+    await bot.desk.reply(
+        number,
+        Actor.department("urban-management", "17", "王科员"),
+        "The budget is disclosed; see the file.",
+        outcome="disclosed",
+        document=check_file("budget.pdf", PDF, max_bytes=10_000),
+    )
+    notice, sent = await bot.messages_after(chat.chat, cursor, 2)
+    assert "Outcome: disclosed" in notice.text
+    assert "administrative review" in notice.text
+    assert "within 6 months" in notice.text
+    assert "Please rate the service" in notice.text
+    assert "Is your problem solved" not in notice.text
+    assert sent.kind == "document"
+    assert "The file of the answer to" in sent.text
+    assert bot.api.file_bytes(sent.data["document"]["file_id"]) == PDF
+    [kept] = await bot.desk.documents(number)
+    assert kept.telegram_file_id == sent.data["document"]["file_id"]
