@@ -332,7 +332,7 @@ async def file_application(bot: TicketBot, chat: ChatTranscript, *, english: boo
     """File a disclosure application through the form and pass it to the Telegram department."""
     await chat.send("/complain")
     if english:
-        await chat.press("📂 Information disclosure application", expect=2)
+        await chat.press("📂 Disclosure application", expect=2)
         await choose_category(chat, "Government information disclosure")
         await chat.send("Please disclose the 2026 budget of the old housing renovation.")
         await chat.press("➡️ Next", expect=3)
@@ -346,10 +346,12 @@ async def file_application(bot: TicketBot, chat: ChatTranscript, *, english: boo
     confirmation = (await chat.press("✅ Submit" if english else "✅ 确认提交", expect=2))[0]
     number = re.search(r"TS-\d{4}-\d{6}", confirmation.text)
     assert number is not None
-    # Staff pass it to the department that works in its Telegram group.
+    # Staff pass it to the department that works in its Telegram group; the applicant is told.
+    cursor = bot.cursor(chat.chat)
     await bot.desk.reassign(
         number.group(), Actor.staff("staff-1", "张工作人员"), "urban-management"
     )
+    await bot.messages_after(chat.chat, cursor)
     return number.group()
 
 
