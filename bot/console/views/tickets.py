@@ -9,6 +9,7 @@ callbacks use.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
@@ -224,10 +225,19 @@ def upload_limit(settings: Settings) -> int:
 @web.middleware
 async def document_uploads(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Let the reply form, and it alone, post a body as large as a document may be."""
-    if request.method == "POST" and _REPLY_PATH.fullmatch(request.path):
-        settings = request.app[SERVICES].settings
-        request = request.clone(client_max_size=upload_limit(settings))
-    return await handler(request)
+    if request.method != "POST" or not _REPLY_PATH.fullmatch(request.path):
+        return await handler(request)
+    settings = request.app[SERVICES].settings
+    request = request.clone(client_max_size=upload_limit(settings))
+    try:
+        return await handler(request)
+    finally:
+        # aiohttp keeps uploaded files in temporary files it leaves open: close them.
+        if request.content_type == "multipart/form-data" and request.body_exists:
+            with contextlib.suppress(web.HTTPException, ValueError, LookupError):
+                for value in (await request.post()).values():
+                    if isinstance(value, web.FileField):
+                        value.file.close()
 
 
 _REPLY_PATH = re.compile(r"/tickets/[A-Za-z0-9-]{1,32}/reply")
