@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.models import OutboxMessage, Ticket, TicketEvent
 from bot.tickets.desk import (
-    DISCLOSURE_OUTCOMES,
     Actor,
     InvalidTicketInput,
     NotPermitted,
