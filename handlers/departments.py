@@ -110,6 +110,12 @@ add_strings(
             "en": "The file was not accepted: {problem}. Accepted: {types}, at most {megabytes} "
             "MB; it can also be uploaded in the web console.",
         },
+        "dpt_document_size": {"zh": "文件过大", "en": "the file is too large"},
+        "dpt_document_type": {
+            "zh": "文件类型不在可接受之列，或内容与扩展名不符",
+            "en": "the type is not accepted, or the content is not what the name says",
+        },
+        "dpt_document_empty": {"zh": "文件为空", "en": "the file is empty"},
         "dpt_document_only_disclosure": {
             "zh": "只有政府信息公开申请的答复可以附文件，请用文字回复。",
             "en": "Only an answer to a disclosure application carries a file; reply with text.",
@@ -392,7 +398,12 @@ async def officer_replied(update: Update, context: BotContext) -> None:
         document = await _document_of(message, context)
     except DocumentRefused as refused:
         await message.reply_text(
-            t("dpt_bad_document", language, problem=str(refused), **_document_limits(context))
+            t(
+                "dpt_bad_document",
+                language,
+                problem=t(f"dpt_document_{refused.code}", language),
+                **_document_limits(context),
+            )
         )
         return
     try:

@@ -383,7 +383,7 @@ async def test_the_applicant_gets_the_decision_the_file_and_only_a_service_ratin
         caption=REASON,
         reply_to=prompt,
     )
-    assert "文件未接受" in replies.text
+    assert "文件未接受：文件类型不在可接受之列，或内容与扩展名不符" in replies.text
     assert (await bot.desk.get(number)).status == "assigned"
 
     replies = await department.send_document(

@@ -613,7 +613,7 @@ class TicketDesk:
         body = clean_text(text, limit=MAX_OFFICER_TEXT, what="the reply")
         if outcome is not None and outcome not in DISCLOSURE_OUTCOMES:
             raise InvalidTicketInput(f"unknown outcome {outcome!r}", code="outcome")
-        why = clean_text(reason, limit=MAX_REASON_TEXT, what="the reason", required=False)
+        why = clean_text(reason, limit=MAX_REASON_TEXT, what="reason", required=False)
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, HELD_STATUSES, "reply")
             disclosure = ticket.type == TicketType.DISCLOSURE
