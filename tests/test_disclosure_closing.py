@@ -7,6 +7,7 @@ PostgreSQL; the end-to-end tests run the real bot against the local Bot API serv
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import io
@@ -451,5 +452,13 @@ async def test_a_file_uploaded_elsewhere_reaches_an_english_applicant_as_a_docum
     assert sent.kind == "document"
     assert "The file of the answer to" in sent.text
     assert bot.api.file_bytes(sent.data["document"]["file_id"]) == PDF
+    # The worker keeps the file id after Telegram answered: wait for the row to be done.
+    for _ in range(200):
+        [row] = [
+            r for r in await resident_rows(bot.services.sessions, number) if r.payload.get("send")
+        ]
+        if row.status == "sent":
+            break
+        await asyncio.sleep(0.05)
     [kept] = await bot.desk.documents(number)
     assert kept.telegram_file_id == sent.data["document"]["file_id"]
