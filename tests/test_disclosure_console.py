@@ -102,6 +102,16 @@ async def test_only_the_reply_form_takes_a_body_as_large_as_a_document(
         return data
 
     url = f"/tickets/{number}"
+    # Nobody but a logged-in officer may send so much: not a stranger, not staff.
+    staff = await login_as("staff")
+    async with aiohttp.ClientSession(base_url=console.url) as stranger:
+        for http in (stranger, staff.http):
+            async with http.post(
+                f"{url}/reply",
+                data=form(text="见附件。", outcome="disclosed"),
+                allow_redirects=False,
+            ) as response:
+                assert response.status == 413
     async with client.http.post(
         f"{url}/ask", data=form(question="请补充。"), allow_redirects=False
     ) as response:

@@ -22,7 +22,8 @@ from aiohttp.typedefs import Handler
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
-from bot.console.security import VIEWER, Viewer, allow, client_ip
+from bot.console.security import SESSION_COOKIE, VIEWER, Viewer, allow, client_ip
+from bot.console.sessions import find_session
 from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
 from bot.core.config import Settings
@@ -224,10 +225,19 @@ def upload_limit(settings: Settings) -> int:
 
 @web.middleware
 async def document_uploads(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Let the reply form, and it alone, post a body as large as a document may be."""
+    """Let the reply form, and it alone, post a body as large as a document may be, and only
+    for a logged-in officer: anyone else keeps the console's small limit."""
     if request.method != "POST" or not _REPLY_PATH.fullmatch(request.path):
         return await handler(request)
-    settings = request.app[SERVICES].settings
+    services = request.app[SERVICES]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found = None
+    if token:
+        async with services.sessions() as session:
+            found = await find_session(session, token)
+    if found is None or found[1].role != "officer":
+        return await handler(request)
+    settings = services.settings
     request = request.clone(client_max_size=upload_limit(settings))
     try:
         return await handler(request)
