@@ -348,6 +348,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "ticket.view_personal_data": ("查看个人信息", "Viewed personal data"),
         "ticket.acknowledge": ("签收工单", "Acknowledged a ticket"),
         "ticket.reply": ("答复群众", "Replied to the resident"),
+        "ticket.document": ("下载答复文件", "Downloaded an answer's document"),
         "ticket.hand_back": ("退回工单", "Handed a ticket back"),
         "ticket.ask": ("请群众补充材料", "Asked the resident for more"),
         "ticket.extend": ("延长答复期限", "Extended the reply deadline"),
