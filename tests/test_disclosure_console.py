@@ -68,7 +68,9 @@ async def test_an_officer_answers_with_a_file_and_cannot_leave_the_reason_empty(
     assert notice == "答复已发送，群众将收到通知。"
     ticket = await console.desk.get(number)
     assert (ticket.status, ticket.outcome) == ("replied", "partly_disclosed")
-    assert REASON in await page.inner_text("ol.timeline")
+    timeline = await page.inner_text("ol.timeline")
+    assert f"理由：{REASON}" in timeline
+    assert timeline.count("理由：") == 1  # other events' own "reason" data is no reason shown
     link = page.locator("a[download]", has_text="资金安排.pdf")
     href = await link.get_attribute("href")
     assert href is not None
