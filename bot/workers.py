@@ -26,13 +26,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from sqlalchemy import select
-from telegram import Bot, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.api.callbacks import build_callback_app
 from bot.core.config import PRIVACY_SECRET_ENV, PRIVACY_SECRET_MIN_CHARS, Settings
-from bot.core.i18n import Html, language_or_default
+from bot.core.i18n import Html, language_or_default, t
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
 from bot.ops.health import serving_ops
@@ -47,8 +47,8 @@ from bot.telegram.ticket_keyboards import (
 from bot.tickets.attachments import AttachmentStore, PhotoFetcher, PhotoFetchFailed
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
-from bot.tickets.desk import TicketDesk
-from bot.tickets.outbox import is_escalation_answer
+from bot.tickets.desk import TicketDesk, TicketError
+from bot.tickets.outbox import document_to_send, is_escalation_answer
 from bot.tickets.privacy import PrivacyDesk
 
 log = logging.getLogger(__name__)
@@ -160,10 +160,46 @@ class TelegramChannel:
                 await self.bot.send_message(resident.chat_id, text, parse_mode="HTML")
             return
         language = language_or_default(resident.language)
+        document_id = document_to_send(item.payload)
+        if document_id is not None:
+            await self._send_document(resident.chat_id, item, document_id, language)
+            return
         message = resident_notice(item.payload, language, self.zone, self._names)
         if message is None:
             return
         await self._send(resident.chat_id, message)
+
+    async def _send_document(
+        self, chat_id: int, item: Delivery, document_id: int, language: str
+    ) -> None:
+        """Send the file of a disclosure answer: by its Telegram file id once Telegram has it,
+        else uploaded from the database (then its file id is kept for next time)."""
+        number = str(item.payload.get("number", ""))
+        try:
+            document = await self.desk.document_content(number, document_id)
+        except TicketError as error:
+            raise DeliveryFailed(f"document {document_id}: {error}", drop=True) from error
+        caption = t("tkt_disclosure_file_caption", language, number=number)
+        if document.telegram_file_id:
+            try:
+                await self.bot.send_document(
+                    chat_id, document.telegram_file_id, caption=caption, parse_mode="HTML"
+                )
+                return
+            except BadRequest:
+                if document.content is None:
+                    raise
+                # A file id of another bot, or one Telegram forgot: upload the bytes instead.
+        if document.content is None:
+            raise DeliveryFailed(f"document {document_id} has no file to send", permanent=True)
+        sent = await self.bot.send_document(
+            chat_id,
+            InputFile(document.content, filename=document.file_name or "document"),
+            caption=caption,
+            parse_mode="HTML",
+        )
+        if sent.document is not None:
+            await self.desk.remember_telegram_file(document_id, sent.document.file_id)
 
     async def _to_staff(self, item: Delivery) -> None:
         chat_id = self.settings.telegram.staff_chat_id

@@ -27,6 +27,7 @@ import re
 from telegram import (
     ForceReply,
     InlineKeyboardMarkup,
+    Message,
     Update,
     User,
 )
@@ -53,8 +54,12 @@ from bot.tickets.desk import (
     TicketError,
     TicketNotFound,
 )
+from bot.tickets.documents import DocumentFile, DocumentRefused, allowed_extensions, check_file
 from bot.tickets.messages import input_problem
 from handlers.staff import is_staff
+
+# Telegram lets a bot fetch files of up to 20 MB (getFile).
+TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 
 _TAG = re.compile(r"〔(TS-\d{4}-\d{6,9})·(reply|back|ask|ext)(?:·([a-z_]+))?〕")
 _NUMBER = re.compile(r"^TS-\d{4}-\d{6,9}$")
@@ -83,6 +88,39 @@ add_strings(
             "en": "⏳ <b>Reply to this message</b> with the working days (1-20) and the reason, "
             "e.g. “15 third parties must be consulted” ({number}; once only; the applicant "
             "sees the reason).",
+        },
+        "dpt_prompt_reply_disclosed": {
+            "zh": "💬 {number}：予以公开。请<b>回复本条消息</b>，写下给申请人的答复；公开的信息可以作为"
+            "<b>文件</b>回复（{types}，不超过 {megabytes} MB），答复写在文件说明里。",
+            "en": "💬 {number}: disclosed. <b>Reply to this message</b> with the answer to the "
+            "applicant; the information may be replied as a <b>file</b> ({types}, at most "
+            "{megabytes} MB) with the answer as its caption.",
+        },
+        "dpt_prompt_reply_reasoned": {
+            "zh": "💬 {number}：{outcome}。请<b>回复本条消息</b>，写明理由及依据（必填，会告诉申请人，"
+            "并附上复议、诉讼途径）；部分公开的信息可以作为<b>文件</b>回复，理由写在文件说明里。",
+            "en": "💬 {number}: {outcome}. <b>Reply to this message</b> with the reason and its "
+            "legal basis (required; the applicant is told it, with the remedies); information "
+            "partly disclosed may be replied as a <b>file</b> with the reason as its caption.",
+        },
+        "dpt_bad_reason": {
+            "zh": "除予以公开外，答复必须写明理由（reason），请重新回复。",
+            "en": "Any answer but full disclosure needs its reason; please reply again.",
+        },
+        "dpt_bad_document": {
+            "zh": "文件未接受：{problem}。可接受 {types}，不超过 {megabytes} MB；也可以在网页后台上传。",
+            "en": "The file was not accepted: {problem}. Accepted: {types}, at most {megabytes} "
+            "MB; it can also be uploaded in the web console.",
+        },
+        "dpt_document_size": {"zh": "文件过大", "en": "the file is too large"},
+        "dpt_document_type": {
+            "zh": "文件类型不在可接受之列，或内容与扩展名不符",
+            "en": "the type is not accepted, or the content is not what the name says",
+        },
+        "dpt_document_empty": {"zh": "文件为空", "en": "the file is empty"},
+        "dpt_document_only_disclosure": {
+            "zh": "只有政府信息公开申请的答复可以附文件，请用文字回复。",
+            "en": "Only an answer to a disclosure application carries a file; reply with text.",
         },
         "dpt_choose_outcome": {
             "zh": "📂 {number} 是依申请公开，请先选择答复类型：",
@@ -227,6 +265,8 @@ def _error_text(error: TicketError, ticket: Ticket, context: BotContext) -> str:
         return t("dpt_bad_text", language, limit=MAX_OFFICER_TEXT)
     if error.code == "days":
         return t("dpt_bad_days", language)
+    if error.code == "reason":
+        return t("dpt_bad_reason", language)
     status = t(f"tkt_status_{ticket.status}", language)
     return t("dpt_not_now", language, number=ticket.number, status=status)
 
@@ -300,10 +340,35 @@ async def _prompt(
 ) -> None:
     language = _language(context)
     tag = f"〔{number}·{action}" + (f"·{outcome}" if outcome else "") + "〕"
-    await context.bot.send_message(
-        chat_id,
-        t(f"dpt_prompt_{action}", language, number=number) + "\n" + tag,
-        reply_markup=ForceReply(),
+    if outcome:
+        limits = _document_limits(context)
+        if outcome == "disclosed":
+            text = t("dpt_prompt_reply_disclosed", language, number=number, **limits)
+        else:
+            name = t(f"dpt_outcome_{outcome}", language)
+            text = t("dpt_prompt_reply_reasoned", language, number=number, outcome=name)
+    else:
+        text = t(f"dpt_prompt_{action}", language, number=number)
+    await context.bot.send_message(chat_id, text + "\n" + tag, reply_markup=ForceReply())
+
+
+def _document_limits(context: BotContext) -> dict[str, object]:
+    limit = min(context.services.settings.disclosure.max_document_bytes, TELEGRAM_DOWNLOAD_LIMIT)
+    return {"types": allowed_extensions(), "megabytes": round(limit / 1024 / 1024, 1)}
+
+
+async def _document_of(message: Message, context: BotContext) -> DocumentFile | None:
+    """Return the file an officer replied with, fetched and checked (None without a file)."""
+    sent = message.document
+    if sent is None:
+        return None
+    limit = min(context.services.settings.disclosure.max_document_bytes, TELEGRAM_DOWNLOAD_LIMIT)
+    if sent.file_size is not None and sent.file_size > limit:
+        raise DocumentRefused(f"{sent.file_size} bytes", code="size")
+    telegram_file = await sent.get_file()
+    content = bytes(await telegram_file.download_as_bytearray())
+    return check_file(
+        sent.file_name or "", content, max_bytes=limit, telegram_file_id=sent.file_id
     )
 
 
@@ -332,10 +397,33 @@ async def officer_replied(update: Update, context: BotContext) -> None:
     assert user is not None
     actor = Actor.department(ticket.department_id or "", str(user.id), user.full_name)
     desk = context.services.tickets
-    text = message.text or ""
+    text = message.text or message.caption or ""
+    if message.document is not None and not (action == "reply" and outcome):
+        await message.reply_text(t("dpt_document_only_disclosure", language))
+        return
+    if action == "reply" and outcome and outcome != "disclosed" and not text.strip():
+        # The reply is the reason here: a file without a caption says nothing of why.
+        await message.reply_text(t("dpt_bad_reason", language))
+        return
+    try:
+        document = await _document_of(message, context)
+    except DocumentRefused as refused:
+        await message.reply_text(
+            t(
+                "dpt_bad_document",
+                language,
+                problem=t(f"dpt_document_{refused.code}", language),
+                **_document_limits(context),
+            )
+        )
+        return
     try:
         if action == "reply":
-            await desk.reply(number, actor, text, outcome=outcome)
+            # A disclosure answer other than full disclosure is its reason (条例第三十六条).
+            reason = text if outcome and outcome != "disclosed" else None
+            await desk.reply(
+                number, actor, text, outcome=outcome, reason=reason, document=document
+            )
             done = t("dpt_done_reply", language, number=number)
         elif action == "back":
             await desk.hand_back(number, actor, text)
@@ -511,7 +599,10 @@ def register(application: BotApplication) -> None:
     if chat_ids:
         application.add_handler(
             MessageHandler(
-                filters.Chat(chat_ids) & filters.REPLY & filters.TEXT & ~filters.COMMAND,
+                filters.Chat(chat_ids)
+                & filters.REPLY
+                & (filters.TEXT | filters.Document.ALL)
+                & ~filters.COMMAND,
                 officer_replied,
             )
         )

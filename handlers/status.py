@@ -8,6 +8,8 @@ the same ones):
     TicketView                        one ticket
     TicketAddInformation              add information ──▶ the next text or photo
     TicketSolved                      solved? ──▶ TicketRating (stars) ──▶ optional comment
+    TicketServiceRating               a disclosure answer: stars for the service ──▶ comment
+    TicketRemedies                    a disclosure applicant who disagrees: review, lawsuit
     TicketFollowup                    no comment / stop adding information
 
 Whose ticket it is is checked by bot.tickets.desk on every action: a forged id shows nothing of
@@ -34,11 +36,14 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from bot.core.i18n import Html, add_strings, t
+from bot.core.vocabulary import TicketStatus, TicketType
 from bot.telegram.callback_data import (
     TicketAddInformation,
     TicketFollowup,
     TicketList,
     TicketRating,
+    TicketRemedies,
+    TicketServiceRating,
     TicketSolved,
     TicketView,
     button,
@@ -46,7 +51,12 @@ from bot.telegram.callback_data import (
 )
 from bot.telegram.context import BotApplication, BotContext
 from bot.telegram.message_split import pack_lines
-from bot.telegram.ticket_keyboards import add_information_button, solved_row
+from bot.telegram.ticket_keyboards import (
+    add_information_button,
+    remedies_button,
+    service_rating_rows,
+    solved_row,
+)
 from bot.tickets.desk import (
     MAX_REASON_TEXT,
     InvalidTicketInput,
@@ -55,7 +65,7 @@ from bot.tickets.desk import (
     TicketError,
     TicketNotFound,
 )
-from bot.tickets.messages import stars, status_name, timeline_line, type_name
+from bot.tickets.messages import remedies_text, stars, status_name, timeline_line, type_name
 from bot.tickets.routing import complaint_category_name
 
 CONVERSATION = "ticket_followup"
@@ -163,6 +173,16 @@ add_strings(
             "zh": "等待时间太久，已取消。如需补充信息或评论，请在 /status 里重新打开工单。",
             "en": "That waited too long and was cancelled. To add information or a comment, "
             "open the ticket again from /status.",
+        },
+        "tkt_remedies_intro": {
+            "zh": "<b>{number}</b> 是政府信息公开申请，答复是行政机关依法作出的决定，不能像投诉那样“重新办理”。",
+            "en": "<b>{number}</b> is an information disclosure application: its answer is a "
+            "decision made under the Regulations, which is not reopened like a complaint.",
+        },
+        "tkt_remedies_more": {
+            "zh": "也可以就同一事项重新提出申请，或向{review_body}反映政府信息公开工作中的问题（条例第五十一条）。",
+            "en": "You may also apply again, or raise problems with the disclosure work with "
+            "{review_body} (Article 51 of the Regulations).",
         },
         "tkt_comment_saved": {"zh": "✅ 已记录您的评论。", "en": "✅ Your comment is recorded."},
         "tkt_comment_skipped": {"zh": "好的。", "en": "All right."},
@@ -309,8 +329,17 @@ async def show_ticket(update: Update, context: BotContext) -> None:
     buttons = []
     if detail.can_add_information:
         buttons.append([add_information_button(ticket_id, language)])
-    if detail.can_rate:
+    disclosure = detail.summary.type == TicketType.DISCLOSURE
+    if detail.can_rate and disclosure:
+        buttons.extend(service_rating_rows(ticket_id, language))
+    elif detail.can_rate:
         buttons.append(solved_row(ticket_id, language))
+    elif (
+        disclosure
+        and detail.summary.status == TicketStatus.CLOSED
+        and detail.summary.role == "filed"
+    ):
+        buttons.append([remedies_button(ticket_id, language)])
     buttons.append([button(t("tkt_button_list", language), TicketList())])
     pieces = pack_lines(_detail_lines(detail, context))
     message = _message(update)
@@ -337,6 +366,10 @@ async def ask_rating(update: Update, context: BotContext) -> None:
         await query.answer(t("tkt_not_found", language), show_alert=True)
         return
     await query.answer()
+    if detail.summary.type == TicketType.DISCLOSURE:
+        # "Not solved" is the complaint's way back; an applicant who disagrees has remedies.
+        await _send_remedies(update, context, detail)
+        return
     if not detail.can_rate:
         await _message(update).reply_text(
             t(
@@ -354,6 +387,66 @@ async def ask_rating(update: Update, context: BotContext) -> None:
     )
 
 
+def _remedies(detail: TicketDetail, context: BotContext) -> Html:
+    """Return the remedies of a disclosure decision: as recorded with the answer, else as
+    configured now."""
+    language = context.language
+    recorded = next(
+        (
+            entry.data["remedies"]
+            for entry in reversed(detail.timeline)
+            if entry.kind == "replied" and isinstance(entry.data.get("remedies"), dict)
+        ),
+        None,
+    )
+    configured = context.services.settings.disclosure.model_dump()
+    remedies = recorded or configured
+    review_body = remedies.get("review_body_en" if language == "en" else "review_body", "")
+    return Html(
+        "\n\n".join(
+            [
+                t("tkt_remedies_intro", language, number=detail.summary.number),
+                remedies_text(remedies, language),
+                t("tkt_remedies_more", language, review_body=review_body),
+            ]
+        )
+    )
+
+
+async def _send_remedies(update: Update, context: BotContext, detail: TicketDetail) -> None:
+    language = context.language
+    rows = []
+    if detail.can_rate:
+        rows.extend(service_rating_rows(detail.summary.id, language)[:2])
+    rows.append([button(t("tkt_button_view", language), TicketView(detail.summary.id))])
+    await _message(update).reply_text(
+        _remedies(detail, context), reply_markup=InlineKeyboardMarkup(rows)
+    )
+
+
+async def show_remedies(update: Update, context: BotContext) -> None:
+    """Tell a disclosure applicant what they can do if they disagree with the answer."""
+    query = update.callback_query
+    assert query is not None
+    language = context.language
+    asked = TicketRemedies.decode(query.data)
+    if asked is None or context.resident is None:
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    try:
+        detail = await context.services.tickets.ticket_for_resident(
+            asked.ticket_id, context.resident.id
+        )
+    except TicketNotFound:
+        await query.answer(t("tkt_not_found", language), show_alert=True)
+        return
+    if detail.summary.type != TicketType.DISCLOSURE or detail.summary.role != "filed":
+        await query.answer(t("stale_button", language), show_alert=True)
+        return
+    await query.answer()
+    await _send_remedies(update, context, detail)
+
+
 def _followup(context: BotContext) -> dict[str, Any]:
     data = context.user_data if context.user_data is not None else {}
     value = data.get(FOLLOWUP)
@@ -368,13 +461,15 @@ async def rated(update: Update, context: BotContext) -> int:
     query = update.callback_query
     assert query is not None
     language = context.language
-    rating = TicketRating.decode(query.data)
+    rating = TicketRating.decode(query.data) or TicketServiceRating.decode(query.data)
     resident = context.resident
     if rating is None or resident is None:
         await query.answer(t("stale_button", language), show_alert=True)
         return ConversationHandler.END
     desk = context.services.tickets
-    ticket_id, solved = rating.ticket_id, rating.solved
+    ticket_id = rating.ticket_id
+    # The service of a disclosure application is rated without "solved?" (None).
+    solved = rating.solved if isinstance(rating, TicketRating) else None
     try:
         ticket = await desk.rate(ticket_id, resident.id, solved=solved, rating=rating.stars)
     except TicketNotFound:
@@ -395,7 +490,7 @@ async def rated(update: Update, context: BotContext) -> int:
     await query.answer()
     _followup(context).update(ticket=ticket_id, touched=time.time())
     skip = InlineKeyboardMarkup([[button(t("tkt_button_skip", language), TicketFollowup("skip"))]])
-    if solved:
+    if ticket.status == TicketStatus.CLOSED:
         text = t("tkt_rated_closed", language, stars=stars(ticket.rating), number=ticket.number)
     else:
         deadline = (
@@ -568,6 +663,7 @@ def build_followup(timeout_minutes: int = 60) -> ConversationHandler[BotContext]
             entry_points=[
                 CallbackQueryHandler(ask_information, pattern=TicketAddInformation.matches),
                 CallbackQueryHandler(rated, pattern=TicketRating.prefix()),
+                CallbackQueryHandler(rated, pattern=TicketServiceRating.matches),
             ],
             states={
                 WAIT_INFORMATION: [
@@ -602,6 +698,7 @@ def register(application: BotApplication) -> None:
     application.add_handler(CallbackQueryHandler(show_list, pattern=TicketList.matches))
     application.add_handler(CallbackQueryHandler(show_ticket, pattern=TicketView.prefix()))
     application.add_handler(CallbackQueryHandler(ask_rating, pattern=TicketSolved.prefix()))
+    application.add_handler(CallbackQueryHandler(show_remedies, pattern=TicketRemedies.prefix()))
     # Anything else of the family: a comment already given, a form over, a forged button.
     application.add_handler(
         CallbackQueryHandler(

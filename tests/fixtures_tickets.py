@@ -236,7 +236,14 @@ class TicketBot(BotHarness):
         endpoint: DepartmentEndpoint,
     ) -> None:
         # Filing a form is many messages in a row: the flood limit is tested elsewhere.
-        super().__init__(api, database_url, knowledge, flood_messages=1000)
+        # Files officers send are fetched from the local server, as from Telegram's.
+        super().__init__(
+            api,
+            database_url,
+            knowledge,
+            flood_messages=1000,
+            api_base_file_url=api.base_file_url,
+        )
         self.endpoint = endpoint
         self.officer = api.create_user("王科员", username="wangkeyuan")
         self.chief = api.create_user("李科长", username="likezhang")

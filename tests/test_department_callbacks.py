@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.models import OutboxMessage
-from bot.tickets.desk import FiledTicket, TicketDesk
+from bot.tickets.desk import Actor, FiledTicket, TicketDesk
 from bot.tickets.signatures import signed_headers
 from tests.fixtures_tickets import WEBHOOK_SECRET, add_resident, draft
 
@@ -335,3 +335,89 @@ async def test_an_empty_or_long_text_is_refused_naming_the_field_and_its_limit(
     assert (answer["code"], answer["field"], answer["limit"]) == ("too_long", "text", 1000)
     assert "the reason" in answer["error"]
     assert (await desk.get(pollution.number)).status == "assigned"
+
+
+@pytest.fixture
+async def application(desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]) -> str:
+    """A disclosure application that staff passed to the department with the callback API."""
+    resident = await add_resident(sessions, 4002)
+    filed = await desk.file(
+        draft(
+            resident,
+            type="disclosure",
+            category="政务公开",
+            description="申请公开本市2026年重点排污单位名录及其监测数据。",
+            contact_name="测试申请人",
+            contact_phone="012-00000000",
+            share_identity=True,
+        )
+    )
+    await desk.reassign(filed.number, Actor.staff("staff-1"), "ecology-environment")
+    return filed.number
+
+
+async def test_a_disclosure_answer_without_its_reason_is_refused_naming_the_field(
+    desk: TicketDesk, http: aiohttp.ClientSession, callback_url: str, application: str
+) -> None:
+    answer_fields = {"ticket": application, "action": "reply", "text": "部分公开。"}
+    for extra in ({"outcome": "withheld"}, {"outcome": "partly_disclosed", "reason": "  "}):
+        status, answer = await post(http, callback_url + PATH, *signed(answer_fields | extra))
+        assert status == 422
+        assert answer["error"].startswith("reason:")
+    status, answer = await post(http, callback_url + PATH, *signed(answer_fields))
+    assert status == 422
+    assert answer["error"].startswith("outcome:")
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed(
+            answer_fields
+            | {"outcome": "partly_disclosed", "document_url": "javascript:alert(1)", "reason": "x"}
+        ),
+    )
+    assert status == 422
+    assert answer["error"].startswith("document_url:")
+    assert (await desk.get(application)).status == "assigned"
+
+
+async def test_a_disclosure_answer_carries_reason_and_link_to_the_applicant(
+    desk: TicketDesk,
+    sessions: async_sessionmaker[AsyncSession],
+    http: aiohttp.ClientSession,
+    callback_url: str,
+    application: str,
+) -> None:
+    link = "https://xxgk.ecology.example.gov.cn/answers/2026-0042.pdf"
+    status, answer = await post(
+        http,
+        callback_url + PATH,
+        *signed(
+            {
+                "ticket": application,
+                "action": "reply",
+                "text": "名录予以公开，监测原始数据部分公开。",
+                "outcome": "partly_disclosed",
+                "reason": "部分监测数据涉及企业商业秘密，依据条例第十五条不予公开。",
+                "document_url": link,
+                "officer": "李科员",
+            }
+        ),
+    )
+    assert (status, answer["status"]) == (200, "replied")
+    ticket = await desk.get(application)
+    assert ticket.outcome == "partly_disclosed"
+    [document] = await desk.documents(application)
+    assert document.url == link
+    [replied] = [e for e in await desk.timeline(application) if e.kind == "replied"]
+    assert replied.data["reason"].startswith("部分监测数据")
+    assert replied.data["remedies"]["review_days"] == 60
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                select(OutboxMessage).where(
+                    OutboxMessage.channel == "resident", OutboxMessage.event_id == replied.id
+                )
+            )
+        ).scalars()
+        [notice] = list(rows)  # a link travels in the notice; no file to send
+    assert notice.payload["event"]["data"]["document"]["url"] == link

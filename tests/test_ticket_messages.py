@@ -66,6 +66,18 @@ EVENTS = [
     ("info_requested", {}),
     ("information_added", {"photos": 2}),
     ("replied", {"outcome": "disclosed"}),
+    (
+        "replied",
+        {
+            "outcome": "withheld",
+            "reason": HOSTILE,
+            "document": {"id": 1, "name": HOSTILE, "url": ""},
+            "remedies": {"review_body": HOSTILE, "review_body_en": HOSTILE, "court": HOSTILE},
+        },
+    ),
+    ("replied", {"outcome": "partly_disclosed", "document": {"id": 2, "url": HOSTILE}}),
+    ("closed", {"by": "resident", "rating": 4, "solved": None}),
+    ("rated", {"rating": 3, "solved": None}),
     ("returned", {"from_department_id": "urban-management"}),
     ("rejected", {}),
     ("extended", {"working_days": 20, "reply_date": "2026-12-24"}),
@@ -155,10 +167,30 @@ def test_an_anonymous_report_card_says_so_and_shows_no_contact(bundled: LoadedKn
 
 
 def test_a_resident_notice_of_a_reply_asks_whether_it_is_solved(bundled: LoadedKnowledge) -> None:
-    payload = notice_payload(ticket(), event("replied", {}), bundled.kb)
+    payload = notice_payload(ticket(type="complaint"), event("replied", {}), bundled.kb)
     rendered = resident_notice(payload, "en", ZONE, names)
     assert rendered is not None
     text, markup = rendered
     assert "Is your problem solved?" in check(text)
     assert markup is not None
     assert [b.callback_data for b in markup.inline_keyboard[0]] == ["tkt:s:7:1", "tkt:s:7:0"]
+
+
+def test_a_disclosure_decision_asks_only_for_a_rating_of_the_service(
+    bundled: LoadedKnowledge,
+) -> None:
+    data = {"outcome": "not_held", "reason": "经检索，该信息不存在。"}
+    payload = notice_payload(ticket(), event("replied", data), bundled.kb)
+    for language in ("zh", "en"):
+        rendered = resident_notice(payload, language, ZONE, names)
+        assert rendered is not None
+        text, markup = rendered
+        visible = check(text)
+        assert "解决了吗" not in visible
+        assert "Is your problem solved" not in visible
+        assert markup is not None
+        pressed = [b.callback_data for row in markup.inline_keyboard for b in row]
+        assert "tkt:s:7:0" not in pressed
+        assert pressed[:5] == [f"tkt:sr:7:{n}" for n in range(1, 6)]
+        assert "tkt:rm:7" in pressed
+    assert "无法提供" in check(resident_notice(payload, "zh", ZONE, names)[0])  # type: ignore[index]

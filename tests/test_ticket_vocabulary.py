@@ -219,7 +219,11 @@ async def test_what_the_desk_stores_is_exactly_the_vocabulary(
     )
     await desk.extend(disclosure.number, GOVERNMENT, 10, "需要征求第三方意见。")
     await desk.reply(
-        disclosure.number, GOVERNMENT, "部分公开。", outcome=DisclosureOutcome.PARTLY_DISCLOSED
+        disclosure.number,
+        GOVERNMENT,
+        "部分公开。",
+        outcome=DisclosureOutcome.PARTLY_DISCLOSED,
+        reason="其余部分涉及第三方商业秘密。",
     )
     ticking = TicketClock(desk)
     clock.set_local(2026, 11, 27, 21)

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.core.models import OutboxMessage, Ticket, TicketEvent
 from bot.tickets.desk import (
-    DISCLOSURE_OUTCOMES,
     Actor,
     InvalidTicketInput,
     NotPermitted,
@@ -392,44 +391,6 @@ async def test_not_solved_reopens_the_ticket_with_the_same_department_and_new_de
     assert ("telegram", "reopened") in rows
     timeline = await desk.timeline(filed.number)
     assert [e.kind for e in timeline][-3:] == ["rated", "reopened", "deadline_set"]
-
-
-@pytest.mark.parametrize(
-    ("reopened_on", "kept"), [(dt.date(2026, 10, 12), True), (dt.date(2026, 11, 27), False)]
-)
-async def test_reopening_an_extended_application_keeps_deadline_and_label_consistent(
-    desk: TicketDesk,
-    sessions: async_sessionmaker[AsyncSession],
-    clock: MovableClock,
-    reopened_on: dt.date,
-    kept: bool,
-) -> None:
-    resident = await add_resident(sessions, 1019)
-    clock.set_local(2026, 9, 30)
-    filed = await desk.file(disclosure_application(resident))
-    office = Actor.department("government-office")
-    extended = await desk.extend(filed.number, office, 20, "需要征求第三方意见。")
-    assert extended.reply_deadline is not None
-    await desk.reply(filed.number, office, "部分公开，见附件。", outcome=DISCLOSURE_OUTCOMES[1])
-    clock.set_local(reopened_on.year, reopened_on.month, reopened_on.day)
-
-    ticket = await desk.rate(filed.number, resident, solved=False, rating=1)
-
-    assert ticket.reply_deadline is not None
-    if kept:
-        # A fresh period would end before the extended date the applicant was given: it stands.
-        assert ticket.reply_deadline == extended.reply_deadline
-        assert ticket.extended
-    else:
-        # A fresh period ends later: it replaces the extension, and "已延期" goes with it.
-        assert ticket.reply_deadline > extended.reply_deadline
-        assert not ticket.extended
-        assert ticket.extension_reason is None
-    [deadline_set] = [e for e in await desk.timeline(filed.number) if e.kind == "deadline_set"][
-        -1:
-    ]
-    assert deadline_set.data["reply_deadline"] == ticket.reply_deadline.isoformat()
-    assert deadline_set.data["extension"] == ("kept" if kept else "ended")
 
 
 async def test_a_rating_comment_can_follow_the_stars(

@@ -8,7 +8,8 @@
     {"nonce": "7f1c…", "ticket": "TS-2026-000123", "action": "reply",
      "text": "已安排清运。", "officer": "王科员"}
 
-Actions: `acknowledge`, `reply` (text; `outcome` for disclosure applications), `hand_back`
+Actions: `acknowledge`, `reply` (text; for disclosure applications `outcome`, `reason` — required
+unless the outcome is `disclosed` — and `document_url`), `hand_back`
 (text: the reason), `ask_resident` (text: the question), `extend` (disclosure only; `days` and
 text: the reason the resident sees). The secret is the department's, from the environment variable
 named by [departments.<id>] secret_env; a department without one has no endpoint (404).
@@ -53,6 +54,7 @@ from bot.tickets.desk import (
     TicketNotFound,
     TransitionNotAllowed,
 )
+from bot.tickets.documents import DocumentRefused, check_link
 from bot.tickets.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 log = logging.getLogger(__name__)
@@ -80,9 +82,13 @@ class CallbackBody(BaseModel):
     text: str = Field("", max_length=4000)
     officer: str = Field("", max_length=100)
     outcome: str | None = Field(None, max_length=32)
+    # A disclosure answer: the reason (required unless `outcome` is "disclosed") and a link to
+    # the document given to the applicant (http or https; passed on, never fetched).
+    reason: str = Field("", max_length=2000)
+    document_url: str | None = Field(None, max_length=2000)
     days: int | None = Field(None, ge=1, le=20)
 
-    @field_validator("text", "officer", "outcome")
+    @field_validator("text", "officer", "outcome", "reason", "document_url")
     @classmethod
     def _without_nul(cls, value: str | None) -> str | None:
         # PostgreSQL cannot store U+0000 in text; a sender that puts one in has a bug to fix,
@@ -178,7 +184,20 @@ async def _apply(desk: TicketDesk, actor: Actor, callback: CallbackBody) -> Tick
     if callback.action == "acknowledge":
         return await desk.acknowledge(number, actor)
     if callback.action == "reply":
-        return await desk.reply(number, actor, callback.text, outcome=callback.outcome)
+        document = None
+        if callback.document_url is not None:
+            try:
+                document = check_link(callback.document_url)
+            except DocumentRefused as refused:
+                raise InvalidTicketInput(f"document_url: {refused}", code="document") from None
+        return await desk.reply(
+            number,
+            actor,
+            callback.text,
+            outcome=callback.outcome,
+            reason=callback.reason,
+            document=document,
+        )
     if callback.action == "hand_back":
         return await desk.hand_back(number, actor, callback.text)
     if callback.action == "ask_resident":

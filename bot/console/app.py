@@ -30,6 +30,7 @@ from bot.console.sessions import sweep_expired
 from bot.console.state import SAMPLES, SERVICES, ZONE
 from bot.console.views.figures import setup_figures
 from bot.console.views.health import setup_health
+from bot.console.views.tickets import document_uploads
 from bot.core.config import Settings
 from bot.ops.health import serving_ops
 from bot.services import Services, open_services
@@ -109,6 +110,7 @@ def init_app(services: Services) -> web.Application:
         middlewares=[
             security_headers,
             error_pages,
+            document_uploads,
             refuse_unsafe_input,
             load_viewer,
             csrf_protection,

@@ -69,6 +69,22 @@ NOTICES: dict[str, tuple[str, str, str]] = {
         "The ticket's state does not allow this (someone may have acted on it); see its state.",
     ),
     "invalid": ("error", "填写的内容不完整或过长。", "Something is missing or too long."),
+    "reason_required": (
+        "error",
+        "除“予以公开”外，必须填写“理由”一栏（会告诉申请人）。",
+        "The “Reason” field is required for any outcome but “disclosed” (the applicant is "
+        "told it).",
+    ),
+    "document_refused": (
+        "error",
+        "“公开的文件”未接受：文件为空、过大，或不是所列的类型。",
+        "The “Document” file was not accepted: it is empty, too large, or not of a listed type.",
+    ),
+    "document_url_invalid": (
+        "error",
+        "“文件链接”须为 http:// 或 https:// 地址。",
+        "The “Document link” must be an http:// or https:// address.",
+    ),
     "user_created": ("ok", "账号已创建。", "Account created."),
     "user_updated": ("ok", "账号已更新。", "Account updated."),
 }

@@ -39,6 +39,9 @@ def setup_routes(app: web.Application) -> None:
     )
     router.add_post("/tickets/{number}/acknowledge", tickets.acknowledge, name="acknowledge")
     router.add_post("/tickets/{number}/reply", tickets.reply, name="reply")
+    router.add_get(
+        "/tickets/{number}/documents/{document_id}", tickets.ticket_document, name="document"
+    )
     router.add_post("/tickets/{number}/hand-back", tickets.hand_back, name="hand_back")
     router.add_post("/tickets/{number}/ask", tickets.ask_resident, name="ask")
     router.add_post("/tickets/{number}/extend", tickets.extend, name="extend")

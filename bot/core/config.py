@@ -381,6 +381,33 @@ def privacy_secret() -> bytes | None:
     return value.encode() if len(value) >= PRIVACY_SECRET_MIN_CHARS else None
 
 
+# Telegram bots may send files of up to 50 MB; a document larger than that cannot reach an
+# applicant in the chat, so no deployment may accept one.
+TELEGRAM_DOCUMENT_LIMIT = 50 * 1024 * 1024
+
+
+class DisclosureSettings(_Section):
+    """How a disclosure application (依申请公开) is closed: the remedies the applicant is told of,
+    and the documents a department may attach to its answer (docs/tickets.md)."""
+
+    # 行政复议 within 60 days (行政复议法 第二十条) to this body; 行政诉讼 within 6 months
+    # (行政诉讼法 第四十六条) to this court. Name them as the deployment's lawyers want them named.
+    review_body: str = Field(
+        "本级人民政府（即作出答复的行政机关所属的人民政府）", min_length=2, max_length=200
+    )
+    review_body_en: str = Field(
+        "the people's government at the level of the body that answered",
+        min_length=2,
+        max_length=200,
+    )
+    court: str = Field("有管辖权的人民法院", min_length=2, max_length=200)
+    court_en: str = Field("the people's court with jurisdiction", min_length=2, max_length=200)
+    review_days: int = Field(60, ge=60, le=365)
+    litigation_months: int = Field(6, ge=6, le=24)
+    # A document a department attaches (console upload or a file in its Telegram group).
+    max_document_bytes: int = Field(20 * 1024 * 1024, ge=1024, le=TELEGRAM_DOCUMENT_LIMIT)
+
+
 class DepartmentChannels(_Section):
     """How one department receives tickets; the web console is always available to it."""
 
@@ -432,6 +459,7 @@ class Settings(_Section):
     metrics: MetricsSettings = MetricsSettings()
     logging: LoggingSettings = LoggingSettings()
     privacy: PrivacySettings = PrivacySettings()
+    disclosure: DisclosureSettings = DisclosureSettings()
     # [departments.<id>]: delivery channels per department id of knowledge/departments.toml.
     departments: dict[str, DepartmentChannels] = Field(default_factory=dict)
 

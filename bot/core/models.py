@@ -326,6 +326,26 @@ class AttachmentFile(Base):
     content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class TicketDocument(Base):
+    """A document a department gave a disclosure applicant with its answer: a file (its bytes,
+    and its Telegram file id once Telegram has it) or a link. Kept for the console."""
+
+    __tablename__ = "ticket_documents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # The replied event the document came with.
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_events.id"), nullable=True)
+    file_name: Mapped[str] = mapped_column(String(200), default="")
+    media_type: Mapped[str] = mapped_column(String(100), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    # NULL for a link, or for a file Telegram holds that was too large to fetch.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
+    telegram_file_id: Mapped[str] = mapped_column(String(256), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -25,6 +25,7 @@ change: docs/telegram.md and docs/tickets.md describe what each button does.
     cmp:q:<question>                         file a question as a ticket
     tkt:start | tkt:p:<page>                 my tickets                 (handlers/status.py)
     tkt:v:<id> | tkt:add:<id> | tkt:s:<id>:<1|0> | tkt:rt:<id>:<1|0>:<stars> | tkt:skip | tkt:x
+    tkt:sr:<id>:<stars> | tkt:rm:<id>        a disclosure answer: rate the service, the remedies
     dpt:<ack|reply|back|ask|ext>:<number>    a department's ticket card (handlers/departments.py)
     dpt:out:<number>:<outcome>               how a disclosure application was answered
     stf:asg:<ticket id>:<department>         route a triage ticket      (handlers/departments.py)
@@ -524,6 +525,42 @@ class TicketRating(_Button):
         return cls(int(fields["ticket"]), fields["solved"] == "1", int(fields["stars"]))
 
 
+@dataclass(frozen=True, slots=True)
+class TicketServiceRating(_Button):
+    """The stars (1 to 5) for the service of a disclosure application: its answer is a decision
+    contested by review or lawsuit, so "solved?" is never asked."""
+
+    ticket_id: int
+    stars: int
+    PREFIX: ClassVar[str] = "tkt:sr:"
+    WIRE: ClassVar[re.Pattern[str]] = _regex(rf"tkt:sr:(?P<ticket>{_NUMBER}):(?P<stars>[1-5])")
+
+    def _wire(self) -> str:
+        if not 1 <= self.stars <= 5:
+            raise ValueError(f"a rating has 1 to 5 stars, not {self.stars}")
+        return f"tkt:sr:{self.ticket_id}:{self.stars}"
+
+    @classmethod
+    def _build(cls, fields: dict[str, str]) -> Self:
+        return cls(int(fields["ticket"]), int(fields["stars"]))
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRemedies(_Button):
+    """What a disclosure applicant who disagrees with the answer can do (review, lawsuit)."""
+
+    ticket_id: int
+    PREFIX: ClassVar[str] = "tkt:rm:"
+    WIRE: ClassVar[re.Pattern[str]] = _regex(rf"tkt:rm:(?P<ticket>{_NUMBER})")
+
+    def _wire(self) -> str:
+        return f"tkt:rm:{self.ticket_id}"
+
+    @classmethod
+    def _build(cls, fields: dict[str, str]) -> Self:
+        return cls(int(fields["ticket"]))
+
+
 FollowupAction = Literal["skip", "stop"]
 
 
@@ -654,6 +691,8 @@ CallbackData: TypeAlias = (
     | TicketAddInformation
     | TicketSolved
     | TicketRating
+    | TicketServiceRating
+    | TicketRemedies
     | TicketFollowup
     | DepartmentAction
     | DisclosureOutcome
@@ -683,6 +722,8 @@ BUTTON_KINDS: tuple[type[CallbackData], ...] = (
     TicketAddInformation,
     TicketSolved,
     TicketRating,
+    TicketServiceRating,
+    TicketRemedies,
     TicketFollowup,
     DepartmentAction,
     DisclosureOutcome,

@@ -19,6 +19,8 @@ from bot.telegram.callback_data import (
     DepartmentAction,
     StaffAssign,
     TicketAddInformation,
+    TicketRemedies,
+    TicketServiceRating,
     TicketSolved,
     TicketView,
     button,
@@ -55,6 +57,16 @@ def solved_row(ticket_id: int, language: str) -> list[InlineKeyboardButton]:
     ]
 
 
+def service_rating_rows(ticket_id: int, language: str) -> list[list[InlineKeyboardButton]]:
+    """Return the stars of a disclosure application's service, and what to do when disagreeing."""
+    stars = [button("★" * n, TicketServiceRating(ticket_id, n)) for n in range(1, 6)]
+    return [stars[:3], stars[3:], [remedies_button(ticket_id, language)]]
+
+
+def remedies_button(ticket_id: int, language: str) -> InlineKeyboardButton:
+    return button(t("tkt_button_remedies", language), TicketRemedies(ticket_id))
+
+
 def resident_notice_keyboard(
     payload: Mapping[str, Any], language: str
 ) -> InlineKeyboardMarkup | None:
@@ -66,6 +78,8 @@ def resident_notice_keyboard(
     rows = [[view_button(ticket_id, language)]]
     if kind == "info_requested":
         rows.insert(0, [add_information_button(ticket_id, language)])
+    elif kind == "replied" and payload.get("type") == "disclosure":
+        rows[:0] = service_rating_rows(ticket_id, language)
     elif kind == "replied":
         rows.insert(0, solved_row(ticket_id, language))
     return InlineKeyboardMarkup(rows)

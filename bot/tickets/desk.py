@@ -30,6 +30,7 @@ from typing import Any, Literal
 from rapidfuzz import fuzz, process
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import undefer
 
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import DISCLOSURE_EXTENSION_DAYS, Settings
@@ -39,6 +40,7 @@ from bot.core.models import (
     Ticket,
     TicketAttachment,
     TicketCounter,
+    TicketDocument,
     TicketEvent,
     TicketSupporter,
     utcnow,
@@ -49,7 +51,8 @@ from bot.core.text import normalize
 from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketStatus, TicketType
 from bot.core.workdays import DeadlinePolicy, WorkCalendar
 from bot.tickets.attachments import queue_photos
-from bot.tickets.outbox import OutboxWriter
+from bot.tickets.documents import Document, DocumentFile
+from bot.tickets.outbox import OutboxWriter, document_summary
 from bot.tickets.routing import RoutingDecision, complaint_categories, route_ticket
 
 ActorType = Literal["resident", "staff", "department", "system"]
@@ -661,34 +664,124 @@ class TicketDesk:
             return ticket
 
     async def reply(
-        self, ref: int | str, actor: Actor, text: str, *, outcome: str | None = None
+        self,
+        ref: int | str,
+        actor: Actor,
+        text: str,
+        *,
+        outcome: str | None = None,
+        reason: str | None = None,
+        document: Document | None = None,
     ) -> Ticket:
-        """Record the department's answer; the resident is asked whether it solved the problem."""
+        """Record the department's answer.
+
+        A complaint's resident is then asked whether it solved the problem. A disclosure
+        application's answer is its decision (条例第三十六条): it needs the outcome, the reason for
+        anything but full disclosure (InvalidTicketInput with code "reason" when it is empty), and
+        may carry the document (a checked file or link); the applicant is told the outcome, the
+        reason and the remedies, gets the file, and is asked only to rate the service.
+        """
         body = clean_text(text, limit=MAX_OFFICER_TEXT, what="the reply")
         if outcome is not None and outcome not in DISCLOSURE_OUTCOMES:
             raise InvalidTicketInput(f"unknown outcome {outcome!r}", code="outcome")
+        why = clean_text(reason, limit=MAX_REASON_TEXT, what="reason", required=False)
         async with self.locked_ticket(ref) as (session, ticket, now):
             self._require(ticket, actor, HELD_STATUSES, "reply")
+            disclosure = ticket.type == TicketType.DISCLOSURE
+            if disclosure:
+                if outcome is None:
+                    raise InvalidTicketInput(
+                        "outcome: a disclosure application's answer needs its outcome",
+                        code="outcome",
+                    )
+                if outcome != DisclosureOutcome.DISCLOSED and not why:
+                    raise InvalidTicketInput(
+                        f"reason: an answer other than full disclosure ({outcome}) needs the "
+                        "reason the applicant is told",
+                        code="reason",
+                    )
+            elif document is not None:
+                raise InvalidTicketInput(
+                    "document: only a disclosure answer carries a document", code="document"
+                )
             # A reply without a separate 签收 acknowledges the ticket at the same moment.
             implicit_ack = ticket.acknowledged_at is None
             ticket.acknowledged_at = ticket.acknowledged_at or now
             ticket.status = TicketStatus.REPLIED
             ticket.replied_at = now
             ticket.awaiting_resident = False
-            if ticket.type == TicketType.DISCLOSURE:
-                ticket.outcome = outcome or ticket.outcome
-            on_time = ticket.reply_deadline is None or now <= ticket.reply_deadline
-            await self.record(
+            data: dict[str, Any] = {
+                "outcome": outcome if disclosure else None,
+                "on_time": ticket.reply_deadline is None or now <= ticket.reply_deadline,
+                "implicit_ack": implicit_ack,
+            }
+            stored: TicketDocument | None = None
+            if disclosure:
+                ticket.outcome = outcome
+                data["reason"] = why
+                # The remedies as this deployment names them today, kept with the decision.
+                data["remedies"] = self.settings.disclosure.model_dump(
+                    include={
+                        "review_body",
+                        "review_body_en",
+                        "court",
+                        "court_en",
+                        "review_days",
+                        "litigation_months",
+                    }
+                )
+                if document is not None:
+                    stored = _document_row(ticket.id, document, now)
+                    session.add(stored)
+                    await session.flush()
+                    data["document"] = document_summary(stored)
+            event = await self.record(
                 session,
                 ticket,
                 now,
                 EventKind.REPLIED,
                 actor,
                 body=body,
-                data=self._dept(ticket)
-                | {"outcome": outcome, "on_time": on_time, "implicit_ack": implicit_ack},
+                data=self._dept(ticket) | data,
             )
+            if stored is not None:
+                stored.event_id = event.id
             return ticket
+
+    async def documents(self, ref: int | str) -> list[TicketDocument]:
+        """Return the documents given with a ticket's answers (without their bytes), oldest first."""
+        async with self.sessions() as session:
+            ticket_id = await session.scalar(select(Ticket.id).where(ticket_ref_filter(ref)))
+            if ticket_id is None:
+                raise TicketNotFound(f"no ticket {ref}")
+            result = await session.execute(
+                select(TicketDocument)
+                .where(TicketDocument.ticket_id == ticket_id)
+                .order_by(TicketDocument.id)
+            )
+            return list(result.scalars())
+
+    async def document_content(self, ref: int | str, document_id: int) -> TicketDocument:
+        """Return one of a ticket's documents with its bytes (TicketNotFound for any other)."""
+        async with self.sessions() as session:
+            ticket_id = await session.scalar(select(Ticket.id).where(ticket_ref_filter(ref)))
+            found = await session.scalar(
+                select(TicketDocument)
+                .where(TicketDocument.id == document_id, TicketDocument.ticket_id == ticket_id)
+                .options(undefer(TicketDocument.content))
+            )
+        if ticket_id is None or found is None:
+            raise TicketNotFound(f"no document {document_id} of {ref}")
+        return found
+
+    async def remember_telegram_file(self, document_id: int, file_id: str) -> None:
+        """Keep the Telegram file id of a document uploaded once, so it is not uploaded again."""
+        async with self._write_gate, self.sessions() as session, session.begin():
+            await session.execute(
+                update(TicketDocument)
+                .where(TicketDocument.id == document_id, TicketDocument.telegram_file_id == "")
+                .values(telegram_file_id=storable(file_id)[:256])
+            )
 
     async def hand_back(self, ref: int | str, actor: Actor, reason: str) -> Ticket:
         """Return a ticket as not the department's (退单); it waits in triage for staff."""
@@ -952,11 +1045,16 @@ class TicketDesk:
         ref: int | str,
         resident_id: int,
         *,
-        solved: bool,
+        solved: bool | None,
         rating: int,
         comment: str | None = None,
     ) -> Ticket:
-        """Record the resident's 回访 answer; not solved reopens the ticket with its department."""
+        """Record the resident's 回访 answer; not solved reopens the ticket with its department.
+
+        A disclosure application is rated for the service only (`solved` None): its answer is a
+        decision the applicant contests by 行政复议 or 行政诉讼, not by reopening, so it closes
+        with the rating whatever `solved` says.
+        """
         if not 1 <= rating <= 5:
             raise InvalidTicketInput("a rating is 1 to 5", code="rating")
         note = clean_text(comment, limit=MAX_REASON_TEXT, what="the comment", required=False)
@@ -966,12 +1064,16 @@ class TicketDesk:
                 raise TransitionNotAllowed(
                     f"{ticket.number} is {ticket.status}", code=ticket.status
                 )
+            if ticket.type == TicketType.DISCLOSURE:
+                solved = None
+            elif solved is None:
+                raise InvalidTicketInput("solved or not is asked of this ticket", code="solved")
             ticket.solved = solved
             ticket.rating = rating
             ticket.rating_comment = note or None
             ticket.rated_at = now
             actor = Actor("resident", "" if ticket.anonymous else str(resident_id))
-            rating_data = {"solved": solved, "rating": rating}
+            rating_data: dict[str, Any] = {"solved": solved, "rating": rating}
             await self.record(
                 session,
                 ticket,
@@ -982,7 +1084,7 @@ class TicketDesk:
                 data=rating_data,
                 notify_resident=False,
             )
-            if solved:
+            if solved is not False:
                 ticket.status = TicketStatus.CLOSED
                 ticket.closed_at = now
                 await self.record(
@@ -1038,19 +1140,8 @@ class TicketDesk:
         deadlines = self.policy.deadlines(_type_of(ticket), ticket.category, now)
         data = deadlines.as_event_data(self.policy.zone)
         reply = deadlines.reply
-        # An extended deadline the applicant was given still stands if it is later than a fresh
-        # one; otherwise the fresh period replaces it and the ticket is no longer "extended".
-        if ticket.extended and ticket.reply_deadline is not None and ticket.reply_deadline > reply:
-            reply = ticket.reply_deadline
-            data |= {
-                "reply_deadline": reply.isoformat(),
-                "reply_date": self.policy.local_date(reply).isoformat(),
-                "extension": "kept",
-            }
-        elif ticket.extended:
-            ticket.extended = False
-            ticket.extension_reason = None
-            data |= {"extension": "ended"}
+        # Only a disclosure application is ever extended, and it is never reopened (its
+        # applicant has remedies instead): a reopened ticket starts a fresh period.
         ticket.ack_deadline = deadlines.ack
         ticket.reply_deadline = reply
         await self.record(
@@ -1428,6 +1519,32 @@ def _type_of(ticket: Ticket) -> TicketType:
         return TicketType(ticket.type)
     except ValueError:
         raise TicketError(f"{ticket.number} has an unknown type {ticket.type!r}") from None
+
+
+def _document_row(ticket_id: int, document: Document, now: dt.datetime) -> TicketDocument:
+    if isinstance(document, DocumentFile):
+        return TicketDocument(
+            ticket_id=ticket_id,
+            file_name=storable(document.file_name),
+            media_type=document.media_type,
+            size=document.size,
+            sha256=document.sha256,
+            content=document.content,
+            telegram_file_id=storable(document.telegram_file_id)[:256],
+            url="",
+            created_at=now,
+        )
+    return TicketDocument(
+        ticket_id=ticket_id,
+        file_name="",
+        media_type="",
+        size=0,
+        sha256="",
+        content=None,
+        telegram_file_id="",
+        url=storable(document.url),
+        created_at=now,
+    )
 
 
 def _summary(ticket: Ticket, role: str) -> TicketSummary:

@@ -10,11 +10,12 @@ bot/telegram/ticket_keyboards.py. Every text from residents, officers and staff 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.core.i18n import Html, add_strings, t
-from bot.core.vocabulary import EventKind, TicketType
+from bot.core.vocabulary import DisclosureOutcome, EventKind, TicketType
 from bot.tickets.desk import TimelineEntry
 
 # Department name in a language, by id (None for no or an unknown department).
@@ -154,7 +155,63 @@ add_strings(
             "zh": "🔁 <b>{number}</b> 已重新交{department}办理。",
             "en": "🔁 <b>{number}</b> was reopened with {department}.",
         },
+        # -- the closing of a disclosure application (条例第三十六条) ---------------------------
+        "tkt_outcome_disclosed": {"zh": "予以公开", "en": "disclosed"},
+        "tkt_outcome_partly_disclosed": {"zh": "部分公开", "en": "partly disclosed"},
+        "tkt_outcome_withheld": {"zh": "不予公开", "en": "withheld (not disclosed)"},
+        "tkt_outcome_not_held": {
+            "zh": "无法提供（本机关不掌握该信息、该信息不存在或需另行制作）",
+            "en": "cannot be provided (this body does not hold it, it does not exist, or it "
+            "would have to be newly made)",
+        },
+        "tkt_outcome_not_processed": {"zh": "不予处理", "en": "not processed"},
+        "tkt_outcome_other": {"zh": "其他处理", "en": "other handling"},
+        "tkt_disclosure_answered": {
+            "zh": "📂 {department}对您的政府信息公开申请 <b>{number}</b> 作出答复。\n"
+            "答复结果：<b>{outcome}</b>\n<blockquote>{reply}</blockquote>",
+            "en": "📂 {department} has decided on your information disclosure application "
+            "<b>{number}</b>.\nOutcome: <b>{outcome}</b>\n<blockquote>{reply}</blockquote>",
+        },
+        "tkt_disclosure_reason": {"zh": "理由：{reason}", "en": "Reason: {reason}"},
+        "tkt_disclosure_file": {
+            "zh": "📎 公开的信息见随后发送的文件《{name}》。",
+            "en": "📎 The information disclosed is in the file “{name}” sent next.",
+        },
+        "tkt_disclosure_link": {
+            "zh": "📎 公开的信息：{url}",
+            "en": "📎 The information disclosed: {url}",
+        },
+        "tkt_disclosure_remedies": {
+            "zh": "⚖️ 如对本答复不服，您可以自收到本答复之日起 {days} 日内向{review_body}申请行政复议，"
+            "或者自收到本答复之日起 {months} 个月内向{court}提起行政诉讼。",
+            "en": "⚖️ If you disagree with this decision, you may apply for administrative "
+            "review (行政复议) to {review_body} within {days} days of receiving it, or bring an "
+            "administrative lawsuit (行政诉讼) before {court} within {months} months of "
+            "receiving it.",
+        },
+        "tkt_disclosure_rate": {
+            "zh": "请为本次服务打分（1 星最差，5 星最好）。评分只针对服务，不影响您申请行政复议或提起行政诉讼的权利。",
+            "en": "Please rate the service (1 star worst, 5 best). The rating is about the "
+            "service only and does not affect your right to review or to sue.",
+        },
+        "tkt_disclosure_file_caption": {
+            "zh": "📎 {number} 答复所附文件",
+            "en": "📎 The file of the answer to {number}",
+        },
+        "tkt_ev_replied_disclosure": {
+            "zh": "{department}答复（{outcome}）：{body}",
+            "en": "{department} decided ({outcome}): {body}",
+        },
+        "tkt_ev_rated_service": {
+            "zh": "您的服务评价：{stars}",
+            "en": "Your service rating: {stars}",
+        },
+        "tkt_dept_rating_service": {
+            "zh": "申请人服务评价：{stars}",
+            "en": "Service rating: {stars}",
+        },
         "tkt_button_view": {"zh": "🔎 查看详情", "en": "🔎 Details"},
+        "tkt_button_remedies": {"zh": "⚖️ 不服答复怎么办", "en": "⚖️ If you disagree"},
         "tkt_button_add_information": {"zh": "📝 补充信息", "en": "📝 Add information"},
         "tkt_button_solved": {"zh": "✅ 已解决", "en": "✅ Solved"},
         "tkt_button_not_solved": {"zh": "❌ 未解决", "en": "❌ Not solved"},
@@ -334,6 +391,8 @@ def resident_notice_text(
             number=number,
             question=body,
         )
+    elif kind == "replied" and payload.get("type") == TicketType.DISCLOSURE:
+        text = disclosure_notice_text(payload, language, department)
     elif kind == "replied":
         text = t(
             "tkt_notice_replied",
@@ -378,6 +437,71 @@ def resident_notice_text(
     return text
 
 
+def outcome_name(outcome: object, language: str) -> Html:
+    """Return a disclosure outcome in words (empty for an unknown one)."""
+    return t(f"tkt_outcome_{outcome}", language) if outcome in _OUTCOMES else Html("")
+
+
+_OUTCOMES = frozenset(DisclosureOutcome)
+# Telegram's limit on a message's text; the notice's parts are cut to stay under it.
+_MESSAGE_LIMIT = 4096
+
+
+def remedies_text(remedies: Mapping[str, Any], language: str) -> Html:
+    """Return the remedies an applicant has against a disclosure decision (as recorded with it)."""
+    english = language == "en"
+    return t(
+        "tkt_disclosure_remedies",
+        language,
+        days=remedies.get("review_days", 60),
+        months=remedies.get("litigation_months", 6),
+        review_body=remedies.get("review_body_en" if english else "review_body", ""),
+        court=remedies.get("court_en" if english else "court", ""),
+    )
+
+
+def disclosure_notice_text(payload: Mapping[str, Any], language: str, department: str) -> Html:
+    """Return the closing of a disclosure application as the applicant reads it: the outcome in
+    words, the answer, the reason, the document, the remedies, and the request for a rating of
+    the service (never "is your problem solved?")."""
+    event = payload["event"]
+    data = event.get("data") or {}
+    reason = str(data.get("reason") or "")
+    document = data.get("document") if isinstance(data.get("document"), dict) else None
+    parts: list[str] = []
+    if reason:
+        parts.append(t("tkt_disclosure_reason", language, reason=reason))
+    if document and document.get("url"):
+        parts.append(t("tkt_disclosure_link", language, url=document["url"]))
+    elif document:
+        parts.append(t("tkt_disclosure_file", language, name=document.get("name", "")))
+    remedies = data.get("remedies")
+    if isinstance(remedies, dict):
+        parts.append(remedies_text(remedies, language))
+    parts.append(t("tkt_disclosure_rate", language))
+    # The parts above are bounded (reason 1,000, link 2,000, names 200 each); the answer gets
+    # what is left of the message, and its whole text stays in the console.
+    room = _MESSAGE_LIMIT - 300 - sum(len(_visible(p)) for p in parts)
+    head = t(
+        "tkt_disclosure_answered",
+        language,
+        department=department,
+        number=payload["number"],
+        outcome=outcome_name(data.get("outcome"), language),
+        reply=_short(str(event.get("body", "")), max(room, 200)),
+    )
+    return Html("\n\n".join([head, *parts]))
+
+
+def _visible(html: str) -> str:
+    """Return roughly what Telegram counts of an HTML text: without tags and entities."""
+    return _ENTITY.sub("x", _TAG.sub("", html))
+
+
+_TAG = re.compile(r"<[^>]+>")
+_ENTITY = re.compile(r"&[a-z]+;|&#\d+;")
+
+
 def timeline_line(
     entry: TimelineEntry, language: str, zone: dt.tzinfo, names: DepartmentNames
 ) -> Html | None:
@@ -407,9 +531,20 @@ def timeline_line(
         )
     elif kind == EventKind.SUPPORTER_ADDED:
         text = t("tkt_ev_supporter_added", language, count=data.get("supporters", ""))
+    elif kind == EventKind.RATED and data.get("solved") is None:
+        text = t("tkt_ev_rated_service", language, stars=stars(data.get("rating")))
     elif kind == EventKind.RATED:
         solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
         text = t("tkt_ev_rated", language, stars=stars(data.get("rating")), solved=solved)
+    elif kind == EventKind.REPLIED and data.get("outcome"):
+        outcome = outcome_name(data.get("outcome"), language)
+        text = t(
+            "tkt_ev_replied_disclosure",
+            language,
+            department=department,
+            outcome=outcome,
+            body=body,
+        )
     elif kind == EventKind.CLOSED and body:
         text = t("tkt_ev_closed_reason", language, body=body)
     elif kind in _PLAIN_EVENTS:
@@ -534,7 +669,9 @@ def department_text(payload: Mapping[str, Any], language: str, zone: dt.tzinfo) 
         )
     if kind == "closed":
         rating = ""
-        if data.get("rating"):
+        if data.get("rating") and data.get("solved") is None:
+            rating = t("tkt_dept_rating_service", language, stars=stars(data.get("rating")))
+        elif data.get("rating"):
             solved = t("tkt_solved_yes" if data.get("solved") else "tkt_solved_no", language)
             rating = t("tkt_dept_rating", language, stars=stars(data.get("rating")), solved=solved)
         return t("tkt_dept_closed", language, number=number, rating=Html(rating))

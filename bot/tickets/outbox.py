@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.answering.knowledge_base import KnowledgeBase
 from bot.core.config import Settings
-from bot.core.models import OutboxMessage, Ticket, TicketAttachment, TicketEvent
+from bot.core.models import OutboxMessage, Ticket, TicketAttachment, TicketDocument, TicketEvent
 from bot.core.vocabulary import WITHDRAWN, EventKind
 
 # Events a department hears about; `withdrawn` goes to a department a ticket was taken from.
@@ -63,6 +63,31 @@ STAFF_EVENTS = frozenset({EventKind.TRIAGE, EventKind.RETURNED, EventKind.DELIVE
 SUPERVISOR_EVENTS = frozenset({EventKind.ESCALATED})
 
 PAYLOAD_VERSION = 1
+
+
+# A `resident` row that sends the file of a disclosure answer (its `document_id`), after the
+# answer's own notice; a link travels in the notice itself.
+DOCUMENT_DELIVERY = "document"
+
+
+def document_summary(document: TicketDocument) -> dict[str, Any]:
+    """Return what an answer's event, its notice and a department's payload say of a document."""
+    return {
+        "id": document.id,
+        "name": document.file_name,
+        "media_type": document.media_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "url": document.url,
+    }
+
+
+def document_to_send(payload: Mapping[str, Any]) -> int | None:
+    """Return the id of the document a `resident` row sends, None for any other row."""
+    if payload.get("send") != DOCUMENT_DELIVERY:
+        return None
+    document_id = payload.get("document_id")
+    return document_id if isinstance(document_id, int) else None
 
 
 def idempotency_key(number: str, event_id: int) -> str:
@@ -276,6 +301,16 @@ class OutboxWriter:
                 add("resident", department_id, notice, f"resident:{ticket.resident_id}")
             elif ticket.resident_sealed:
                 add("resident", department_id, notice, "resident:sealed")
+            document = (event.data or {}).get("document")
+            if (
+                ticket.resident_id is not None
+                and event.kind == EventKind.REPLIED
+                and isinstance(document, dict)
+                and not document.get("url")
+            ):
+                # Disclosure applications are never anonymous: the applicant is named.
+                sending = notice | {"send": DOCUMENT_DELIVERY, "document_id": document["id"]}
+                add("resident", department_id, sending, f"resident:{ticket.resident_id}:document")
         if event.kind in STAFF_EVENTS:
             add("staff", department_id, notice, "staff")
         if event.kind in SUPERVISOR_EVENTS:

@@ -123,9 +123,10 @@ class ChatTranscript:
         file_name: str = "document.txt",
         mime_type: str = "text/plain",
         caption: str | None = None,
+        reply_to: ChatMessage | int | None = None,
         expect: int = 1,
     ) -> Replies:
-        """Send a file."""
+        """Send a file (as a reply to `reply_to`, if given)."""
         return await self._act(
             lambda: self.world.send_document(
                 self.user,
@@ -134,6 +135,7 @@ class ChatTranscript:
                 file_name=file_name,
                 mime_type=mime_type,
                 caption=caption,
+                reply_to=reply_to,
             ),
             expect,
         )

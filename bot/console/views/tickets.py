@@ -9,18 +9,25 @@ callbacks use.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import input_notice, redirect_with
 from bot.console.rendering import page, render
-from bot.console.security import VIEWER, Viewer, allow, client_ip
+from bot.console.security import SESSION_COOKIE, VIEWER, Viewer, allow, client_ip
+from bot.console.sessions import find_session
 from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
-from bot.core.models import Ticket, utcnow
+from bot.core.config import Settings
+from bot.core.models import Ticket, TicketDocument, utcnow
 from bot.core.vocabulary import TicketStatus, TicketType
 from bot.tickets.attachments import PhotoState, stored_photo, ticket_photos
 from bot.tickets.complaint_log import Cursor, LogFilters, list_tickets
@@ -35,6 +42,14 @@ from bot.tickets.desk import (
     TicketDesk,
     TicketError,
     TimelineEntry,
+)
+from bot.tickets.documents import (
+    MAX_URL,
+    Document,
+    DocumentRefused,
+    allowed_extensions,
+    check_file,
+    check_link,
 )
 from bot.tickets.reads import (
     Identity,
@@ -152,7 +167,10 @@ async def ticket_page(request: web.Request) -> web.StreamResponse:
     identity = await _identity(request, ticket)
     async with services.sessions() as session:
         photos = await ticket_photos(session, ticket.id)
-    context = ticket_context(request, ticket, timeline, identity, actions_for(viewer, ticket))
+    documents = await services.tickets.documents(ticket.id)
+    context = ticket_context(
+        request, ticket, timeline, identity, actions_for(viewer, ticket), documents
+    )
     return render(request, "ticket.html", context | place_and_photos(request, ticket, photos))
 
 
@@ -222,6 +240,7 @@ def ticket_context(
     timeline: list[TimelineEntry],
     identity: Identity | None,
     actions: set[str],
+    documents: Sequence[TicketDocument] = (),
 ) -> dict[str, Any]:
     """Return what the ticket page shows."""
     now = utcnow()
@@ -236,9 +255,99 @@ def ticket_context(
         "departments": department_names(request),
         "department_choices": sorted(kb.departments.values(), key=lambda d: d.id),
         "outcomes": DISCLOSURE_OUTCOMES,
+        "documents": documents,
+        "document_types": allowed_extensions(),
+        "max_document_mb": round(
+            request.app[SERVICES].settings.disclosure.max_document_bytes / 1024 / 1024, 1
+        ),
         "max_text": MAX_OFFICER_TEXT,
         "max_reason": MAX_REASON_TEXT,
     }
+
+
+def posted_document(form: Mapping[str, Any], desk: TicketDesk) -> Document | None:
+    """Return the document of a disclosure answer's form: the uploaded file, else the link, else
+    None. DocumentRefused when it is not fit to go to the applicant."""
+    upload = form.get("document")
+    if isinstance(upload, web.FileField) and upload.filename:
+        content = upload.file.read(desk.settings.disclosure.max_document_bytes + 1)
+        if content:
+            return check_file(
+                upload.filename, content, max_bytes=desk.settings.disclosure.max_document_bytes
+            )
+    link = form_text(form, "document_url", MAX_URL + 1)
+    return check_link(link) if link else None
+
+
+def upload_limit(settings: Settings) -> int:
+    """Return the largest body the reply form may post: the document and the form around it."""
+    return settings.disclosure.max_document_bytes + 64 * 1024
+
+
+@web.middleware
+async def document_uploads(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let the reply form, and it alone, post a body as large as a document may be, and only
+    for a logged-in officer: anyone else keeps the console's small limit."""
+    if request.method != "POST" or not _REPLY_PATH.fullmatch(request.path):
+        return await handler(request)
+    services = request.app[SERVICES]
+    token = request.cookies.get(SESSION_COOKIE, "")
+    found = None
+    if token:
+        async with services.sessions() as session:
+            found = await find_session(session, token)
+    if found is None or found[1].role != "officer":
+        return await handler(request)
+    settings = services.settings
+    request = request.clone(client_max_size=upload_limit(settings))
+    try:
+        return await handler(request)
+    finally:
+        # aiohttp keeps uploaded files in temporary files it leaves open: close them.
+        if request.content_type == "multipart/form-data" and request.body_exists:
+            with contextlib.suppress(web.HTTPException, ValueError, LookupError):
+                for value in (await request.post()).values():
+                    if isinstance(value, web.FileField):
+                        value.file.close()
+
+
+_REPLY_PATH = re.compile(r"/tickets/[A-Za-z0-9-]{1,32}/reply")
+
+
+@allow("staff", "officer", "manager")
+async def ticket_document(request: web.Request) -> web.StreamResponse:
+    """Download a document given with a ticket's answer (to whoever may see the ticket)."""
+    viewer = request[VIEWER]
+    ticket = await visible_ticket(request)
+    document_id = positive_int(request.match_info.get("document_id"))
+    services = request.app[SERVICES]
+    try:
+        document = await services.tickets.document_content(ticket.id, document_id or 0)
+    except TicketError:
+        raise web.HTTPNotFound() from None
+    if document.content is None:
+        raise web.HTTPNotFound()
+    async with services.sessions() as session:
+        await record_audit(
+            session,
+            user_id=viewer.user_id,
+            action="ticket.document",
+            target_type="ticket",
+            target_id=ticket.number,
+            detail={"document_id": document.id, "name": document.file_name},
+            ip=client_ip(request),
+        )
+        await session.commit()
+    name = document.file_name or "document"
+    return web.Response(
+        body=document.content,
+        headers={
+            "Content-Type": document.media_type or "application/octet-stream",
+            "Content-Disposition": f"attachment; filename=\"document\"; filename*=UTF-8''{quote(name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, no-store",
+        },
+    )
 
 
 def _actor(viewer: Viewer) -> Actor:
@@ -264,14 +373,17 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
             await desk.acknowledge(ticket.id, actor)
             code = "acknowledged"
         elif action == "reply":
+            disclosure = ticket.type == TicketType.DISCLOSURE
             outcome = form_text(form, "outcome", 32) or None
-            if ticket.type == TicketType.DISCLOSURE and outcome not in DISCLOSURE_OUTCOMES:
+            if disclosure and outcome not in DISCLOSURE_OUTCOMES:
                 raise redirect_with(request, "ticket", {"number": ticket.number}, "invalid")
             await desk.reply(
                 ticket.id,
                 actor,
                 form_text(form, "text", MAX_OFFICER_TEXT + 1),
-                outcome=outcome if ticket.type == TicketType.DISCLOSURE else None,
+                outcome=outcome if disclosure else None,
+                reason=form_text(form, "reason", MAX_REASON_TEXT + 1) if disclosure else None,
+                document=posted_document(form, desk) if disclosure else None,
             )
             code = "replied"
         elif action == "hand_back":
@@ -299,6 +411,8 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         elif action == "reject":
             await desk.reject(ticket.id, actor, form_text(form, "reason", MAX_REASON_TEXT + 1))
             code = "rejected"
+    except DocumentRefused as refused:
+        code = "document_url_invalid" if refused.code == "url" else "document_refused"
     except TicketError as error:
         failed = True
         code = (
@@ -311,6 +425,8 @@ async def _act(request: web.Request, action: str) -> web.StreamResponse:
         if isinstance(error, InvalidTicketInput):
             # Say which text and its limit rather than "something is missing or too long".
             code = input_notice(error.code, error.field) or code
+        if error.code == "reason":
+            code = "reason_required"
     async with services.sessions() as session:
         await record_audit(
             session,

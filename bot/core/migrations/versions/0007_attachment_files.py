@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007_attachment_files"
-down_revision: str | None = "0005_escalation_answers"
+down_revision: str | None = "0006_disclosure_closing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
