@@ -348,7 +348,7 @@ async def application(desk: TicketDesk, sessions: async_sessionmaker[AsyncSessio
             category="政务公开",
             description="申请公开本市2026年重点排污单位名录及其监测数据。",
             contact_name="测试申请人",
-            contact_phone="012-00000000",
+            contact_phone="13800138000",
             share_identity=True,
         )
     )

@@ -43,7 +43,7 @@ def application(resident: int) -> TicketDraft:
         category="政务公开",
         description="申请公开2026年老旧小区改造项目的资金安排和实施名单。",
         contact_name="测试申请人",
-        contact_phone="012-00000000",
+        contact_phone="13800138000",
         share_identity=True,
     )
 

@@ -326,6 +326,7 @@ class AttachmentFile(Base):
     content: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True, deferred=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TicketDocument(Base):
