@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
+from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
@@ -67,6 +68,11 @@ class Services:
     teacher: PhrasingTeacher
     # Complaints, reports, suggestions, help requests, disclosure applications (bot.tickets.desk).
     tickets: TicketDesk
+    # Changes to the knowledge base proposed and reviewed in the console, and the poll that
+    # reloads this process's store when another process published one.
+    editor: KnowledgeEditor
+    sync: KnowledgeSync
+    _sync_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def start(
@@ -91,7 +97,13 @@ class Services:
             engine.url.render_as_string(hide_password=True),
         )
         sessions = session_factory(engine)
-        return cls(
+        sync = KnowledgeSync(knowledge, sessions, settings.knowledge.reload_poll_seconds)
+        try:
+            await sync.start()
+        except BaseException:
+            await engine.dispose()
+            raise
+        services = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -101,10 +113,26 @@ class Services:
             escalations=EscalationDesk(settings, sessions),
             teacher=PhrasingTeacher(knowledge),
             tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
+            editor=KnowledgeEditor(
+                knowledge,
+                sessions,
+                sync,
+                review_days=settings.knowledge.review_days,
+                git_commits=settings.knowledge.git_commits,
+            ),
+            sync=sync,
         )
+        if settings.knowledge.reload_poll_seconds > 0:
+            services._sync_task = asyncio.create_task(sync.run_forever(), name="knowledge-sync")
+        return services
 
     async def close(self) -> None:
-        """Release the database connections."""
+        """Stop polling the published knowledge version; release the database connections."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+            self._sync_task = None
         await self.engine.dispose()
 
 

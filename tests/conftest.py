@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures_conversation",
     "tests.fixtures_tickets",
     "tests.fixtures_console",
+    "tests.fixtures_knowledge_editor",
 ]

@@ -29,6 +29,7 @@ from bot.core.models import User
 HOME_OF_ROLE = {
     "staff": "inbox",
     "officer": "department",
+    "editor": "knowledge_changes",
     "manager": "log",
     "admin": "users",
 }
