@@ -245,6 +245,7 @@ ENGLISH: dict[str, str] = {
     "下架该条目：机器人不再用它回答，历史版本保留，可随时恢复。": "Retire the item: the bot stops answering with it; its versions are kept and it can be restored at any time.",
     "不予公开": "Not disclosed",
     "不予公开的理由": "Why it is not disclosed",
+    "恢复后的变化（与当前内容相比）": "What restoring changes (compared with the current content)",
     "与上一版本相比": "Compared with the previous version",
     "中文": "Chinese",
     "主动公开": "Published proactively",

@@ -411,6 +411,7 @@ async def version_page(request: web.Request) -> web.StreamResponse:
     previous = await services.editor.version(item_id, number - 1) if number > 1 else None
     department = str((version.content or {}).get("department", ""))
     item = services.knowledge.kb.items.get(item_id)
+    current = services.editor.current_content(item_id)
     return render(
         request,
         "knowledge_version.html",
@@ -418,6 +419,9 @@ async def version_page(request: web.Request) -> web.StreamResponse:
             "item_id": item_id,
             "version": version,
             "changes": field_changes(previous.content if previous else None, version.content),
+            "against_current": field_changes(
+                current[1] if current else None, version.content
+            ),
             "diff": text_diff(previous.toml if previous else "", version.toml, item_id),
             "may_restore": editor_of(request[VIEWER]).may_edit(
                 item.department if item else department
