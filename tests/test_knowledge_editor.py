@@ -5,6 +5,7 @@ audit log, freshness, and the console's forms refusing forged posts."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 import tomllib
@@ -124,6 +125,17 @@ def test_search_finds_by_title_question_and_id() -> None:
 # -- the desk -------------------------------------------------------------------------------------
 
 
+def git(directory: Path, *arguments: str) -> str:
+    """Run git in a folder (as someone who keeps the knowledge base in git would)."""
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    return subprocess.run(
+        ["git", "-C", str(directory), *identity, *arguments],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+
 def _file(edited: EditedKnowledge, item_id: str) -> str:
     return (edited.directory / "guides" / f"{item_id}.toml").read_text(encoding="utf-8")
 
@@ -170,7 +182,8 @@ async def test_an_officer_proposes_a_reviewer_publishes_and_every_process_reload
     assert versions[0].author_name == "民政王科长"
     assert versions[0].reviewer_name == "政务公开办张审核"
     fresh = {f.item_id: f for f in await services.editor.freshness()}[CIVIL_ITEM]
-    assert fresh.reviewer == "政务公开办张审核" and not fresh.stale
+    assert fresh.reviewer == "政务公开办张审核"
+    assert not fresh.stale
 
     # Restoring version 1 is a change like any other, and brings the old answer back.
     restore_id = await services.editor.restore(edited.editors["civil-officer"], CIVIL_ITEM, 1)
@@ -253,16 +266,9 @@ async def test_a_new_item_is_retired_and_restored_and_git_keeps_one_commit_each(
     edited: EditedKnowledge,
 ) -> None:
     directory = edited.directory
-    subprocess.run(["git", "init", "-q", str(directory)], check=True)
-    subprocess.run(
-        ["git", "-C", str(directory), "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"],
-        check=True,
-    )
-    subprocess.run(
-        ["git", "-C", str(directory), "-c", "user.name=t", "-c", "user.email=t@t",
-         "commit", "-q", "-m", "start"],
-        check=True,
-    )
+    await asyncio.to_thread(git, directory, "init", "-q")
+    await asyncio.to_thread(git, directory, "add", "-A")
+    await asyncio.to_thread(git, directory, "commit", "-q", "-m", "start")
     editor = edited.services.editor
     content = {
         "id": "pet-dog-licence",
@@ -297,25 +303,14 @@ async def test_a_new_item_is_retired_and_restored_and_git_keeps_one_commit_each(
     restored = await editor.restore(edited.editors["civil-officer"], "pet-dog-licence", 1)
     await editor.decide(edited.editors["kb-editor"], restored, approve=True)
     assert edited.services.knowledge.kb.items["pet-dog-licence"].title == "犬只登记"
-    log = subprocess.run(
-        ["git", "-C", str(directory), "log", "--format=%s"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()
+    log = (await asyncio.to_thread(git, directory, "log", "--format=%s")).splitlines()
     assert log == [
         "create pet-dog-licence (version 3)",
         "retire pet-dog-licence (version 2)",
         "create pet-dog-licence (version 1)",
         "start",
     ]
-    status = subprocess.run(
-        ["git", "-C", str(directory), "status", "--porcelain"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert status == ""
+    assert await asyncio.to_thread(git, directory, "status", "--porcelain") == ""
     async with edited.services.sessions() as session:
         numbers = (
             await session.scalars(
@@ -343,7 +338,8 @@ async def test_the_preview_shows_how_the_bot_answers_before_and_after(
         "answer": "养犬须在取得犬只后 30 日内登记。",
     }
     checked = check_draft(content, kb, existing_id=None)
-    assert checked.ok and checked.item is not None
+    assert checked.ok
+    assert checked.item is not None
     rows = await editor.preview(
         checked.item, item_id="pet-dog-licence", own_questions=content["questions"]
     )
@@ -374,7 +370,9 @@ async def test_forged_posts_of_an_officer_for_another_department_are_refused(
             ):
                 status, _, _ = await client.post(path, {**form, "action": "propose"})
                 assert status == 403, path
-            status, _, _ = await client.post("/knowledge/changes/1/decide", {"decision": "approve"})
+            status, _, _ = await client.post(
+                "/knowledge/changes/1/decide", {"decision": "approve"}
+            )
             assert status == 403
             # A new item "for" another department is filed under the officer's own.
             status, _, location = await client.post(
@@ -389,7 +387,8 @@ async def test_forged_posts_of_an_officer_for_another_department_are_refused(
                     "action": "propose",
                 },
             )
-            assert status == 303 and "/knowledge/changes/" in location
+            assert status == 303
+            assert "/knowledge/changes/" in location
             # Without the CSRF token nothing is accepted.
             status, _, _ = await client.post(
                 f"/knowledge/items/{CIVIL_ITEM}/confirm", {}, csrf=False
@@ -424,7 +423,8 @@ async def test_field_errors_come_back_beside_the_field(edited: EditedKnowledge) 
         finally:
             await client.close()
     assert status == 400
-    assert 'id="error-title"' in body and 'id="error-questions"' in body
+    assert 'id="error-title"' in body
+    assert 'id="error-questions"' in body
     assert "至少填写一个问法" in body
     assert "<script>alert(1)</script>" not in body
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body

@@ -164,10 +164,10 @@ def form_values(content: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 def content_of_item_file(text: str) -> dict[str, Any]:
-    """Return the fields of an item's file as plain values (`updated` as text, or left out)."""
+    """Return the fields of an item's file as plain values (`updated` left out: it is set when
+    a change is published)."""
     data = tomllib.loads(text)
-    content = {key: value for key, value in data.items() if key != "updated"}
-    return _plain(content)
+    return {key: _plain(value) for key, value in data.items() if key != "updated"}
 
 
 def _plain(value: Any) -> Any:

@@ -27,7 +27,7 @@ from bot.answering.editing import (
     text_diff,
 )
 from bot.answering.knowledge_base import DISCLOSURE_MODES, ID_PATTERN, Item, Problem
-from bot.answering.publishing import AnswerPreview, Editor, EditError
+from bot.answering.publishing import AnswerPreview, EditError, Editor
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
@@ -184,7 +184,9 @@ async def item_page(request: web.Request) -> web.StreamResponse:
     if item is None and not versions:
         raise web.HTTPNotFound()
     freshness = {f.item_id: f for f in await services.editor.freshness()}
-    department = item.department if item else str((versions[0].content or {}).get("department", ""))
+    department = (
+        item.department if item else str((versions[0].content or {}).get("department", ""))
+    )
     if item is None:
         for version in versions:
             if version.content:
@@ -291,9 +293,7 @@ async def edit_item_form(request: web.Request) -> web.StreamResponse:
     return _render_form(request, kind=item.kind, item_id=item.id, values=values, existing=item)
 
 
-async def _submit(
-    request: web.Request, *, kind: str, existing: Item | None
-) -> web.StreamResponse:
+async def _submit(request: web.Request, *, kind: str, existing: Item | None) -> web.StreamResponse:
     services = request.app[SERVICES]
     viewer = request[VIEWER]
     editor = editor_of(viewer)
@@ -303,7 +303,9 @@ async def _submit(
         # An officer's item belongs to their department, whatever a forged form says.
         values["department"] = viewer.department_id or ""
     content = content_from_form(values, kind, item_id)
-    checked = check_draft(content, services.knowledge.kb, existing_id=existing.id if existing else None)
+    checked = check_draft(
+        content, services.knowledge.kb, existing_id=existing.id if existing else None
+    )
     if existing is None and item_id and not ID_PATTERN.match(item_id):
         checked = checked  # the check already names the id
     action = values.get("action", "preview")
@@ -419,14 +421,14 @@ async def version_page(request: web.Request) -> web.StreamResponse:
             "item_id": item_id,
             "version": version,
             "changes": field_changes(previous.content if previous else None, version.content),
-            "against_current": field_changes(
-                current[1] if current else None, version.content
-            ),
+            "against_current": field_changes(current[1] if current else None, version.content),
             "diff": text_diff(previous.toml if previous else "", version.toml, item_id),
             "may_restore": editor_of(request[VIEWER]).may_edit(
                 item.department if item else department
             )
-            and editor_of(request[VIEWER]).may_edit(department or (item.department if item else "")),
+            and editor_of(request[VIEWER]).may_edit(
+                department or (item.department if item else "")
+            ),
             "field_labels": FIELD_LABELS,
         },
     )
@@ -447,7 +449,9 @@ async def restore_version(request: web.Request) -> web.StreamResponse:
             raise web.HTTPForbidden() from error
         if error.code == "not_found":
             raise web.HTTPNotFound() from error
-        raise redirect_with(request, "knowledge_item", {"item_id": item_id}, "kb_invalid") from error
+        raise redirect_with(
+            request, "knowledge_item", {"item_id": item_id}, "kb_invalid"
+        ) from error
     raise redirect_with(request, "knowledge_change", {"change_id": str(change_id)}, "kb_proposed")
 
 
@@ -489,9 +493,7 @@ async def change_page(request: web.Request) -> web.StreamResponse:
     previews: list[AnswerPreview] = []
     after_text = ""
     if change.content is not None:
-        checked = check_draft(
-            change.content, kb, existing_id=change.item_id if current else None
-        )
+        checked = check_draft(change.content, kb, existing_id=change.item_id if current else None)
         item = checked.item
         from bot.answering.editing import render_item_file
 
@@ -500,15 +502,25 @@ async def change_page(request: web.Request) -> web.StreamResponse:
         except ValueError:
             after_text = ""
     if change.status == "proposed" and (item is not None or change.content is None):
-        own = list(item.questions) if item else list(kb.items[change.item_id].questions) if change.item_id in kb.items else []
+        own = (
+            list(item.questions)
+            if item
+            else list(kb.items[change.item_id].questions)
+            if change.item_id in kb.items
+            else []
+        )
         previews = await services.editor.preview(item, item_id=change.item_id, own_questions=own)
     return render(
         request,
         "knowledge_change.html",
         {
             "change": change,
-            "changes": field_changes(before_content, change.content) if change.status == "proposed" else field_changes(None, change.content),
-            "diff": text_diff(before_text, after_text, change.item_id) if change.status == "proposed" else [],
+            "changes": field_changes(before_content, change.content)
+            if change.status == "proposed"
+            else field_changes(None, change.content),
+            "diff": text_diff(before_text, after_text, change.item_id)
+            if change.status == "proposed"
+            else [],
             "cards": _cards(item, request),
             "previews": previews,
             "may_review": editor_of(viewer).may_review,
@@ -576,7 +588,10 @@ async def freshness_page(request: web.Request) -> dict[str, Any]:
             shares.append((department, total, on_time, round(100 * on_time / total)))
     _ = translator(request[LANGUAGE])
     return {
-        "stale": sorted((f for f in mine if f.stale), key=lambda f: (f.reviewed_at is not None, f.reviewed_at or 0, f.item_id)),
+        "stale": sorted(
+            (f for f in mine if f.stale),
+            key=lambda f: (f.reviewed_at is not None, f.reviewed_at or 0, f.item_id),
+        ),
         "shares": shares,
         "days": services.editor.review_days,
         "titles": {i.id: i.get_text("title", request[LANGUAGE]) for i in kb.items.values()},
