@@ -51,6 +51,7 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/knowledge", knowledge.knowledge_list, name="knowledge")
     router.add_get(f"/knowledge/new/{kind}", knowledge.new_item_form, name="knowledge_new")
     router.add_post(f"/knowledge/new/{kind}", knowledge.new_item_submit, name="knowledge_create")
+    router.add_get("/knowledge/phrasings", knowledge.add_phrasings, name="knowledge_phrasings")
     router.add_get(item, knowledge.item_page, name="knowledge_item")
     router.add_get(f"{item}/edit", knowledge.edit_item_form, name="knowledge_edit")
     router.add_post(f"{item}/edit", knowledge.edit_item_submit, name="knowledge_edit_post")

@@ -23,17 +23,18 @@ from bot.answering.editing import (
     form_fields,
     form_values,
     ordered_content,
+    render_item_file,
     search_items,
     text_diff,
 )
-from bot.answering.knowledge_base import DISCLOSURE_MODES, ID_PATTERN, Item, Problem
+from bot.answering.knowledge_base import DISCLOSURE_MODES, Item, Problem
 from bot.answering.publishing import AnswerPreview, EditError, Editor
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
 from bot.console.security import VIEWER, Viewer, allow, client_ip
 from bot.console.state import LANGUAGE, SERVICES, department_names
-from bot.console.translations import translator
+from bot.core.audit import record_audit
 
 PAGE_SIZE = 50
 MAX_FIELD_CHARS = 20_000
@@ -102,6 +103,23 @@ def problem_text(problem: Problem, language: str) -> str:
         if found:
             return chinese.format(*found.groups())
     return problem.message
+
+
+async def refuse(request: web.Request) -> web.HTTPForbidden:
+    """Record a refused knowledge-base action as the access check does, and return the 403."""
+    viewer = request[VIEWER]
+    async with request.app[SERVICES].sessions() as session:
+        await record_audit(
+            session,
+            user_id=viewer.user_id,
+            action="access.denied",
+            target_type="page",
+            target_id=request.path[:64],
+            detail={"method": request.method, "role": viewer.role},
+            ip=client_ip(request),
+        )
+        await session.commit()
+    return web.HTTPForbidden()
 
 
 def editor_of(viewer: Viewer) -> Editor:
@@ -282,7 +300,7 @@ async def edit_item_form(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     item = _item(request)
     if not editor_of(request[VIEWER]).may_edit(item.department):
-        raise web.HTTPForbidden()
+        raise await refuse(request)
     found = services.editor.current_content(item.id)
     if found is None:
         raise web.HTTPNotFound()
@@ -291,6 +309,17 @@ async def edit_item_form(request: web.Request) -> web.StreamResponse:
     if added:
         values["questions"] = "\n".join([values.get("questions", ""), *added]).strip()
     return _render_form(request, kind=item.kind, item_id=item.id, values=values, existing=item)
+
+
+@allow("officer", "editor", "manager")
+async def add_phrasings(request: web.Request) -> web.StreamResponse:
+    """From the unanswered page: open the chosen item's form with residents' wordings added."""
+    item = request.app[SERVICES].knowledge.kb.items.get(request.query.get("item", ""))
+    if item is None:
+        raise web.HTTPNotFound()
+    added = [q[:300] for q in request.query.getall("add", [])][:20]
+    url = request.app.router["knowledge_edit"].url_for(item_id=item.id)
+    raise web.HTTPSeeOther(url.with_query([("add", q) for q in added]))
 
 
 async def _submit(request: web.Request, *, kind: str, existing: Item | None) -> web.StreamResponse:
@@ -306,8 +335,6 @@ async def _submit(request: web.Request, *, kind: str, existing: Item | None) -> 
     checked = check_draft(
         content, services.knowledge.kb, existing_id=existing.id if existing else None
     )
-    if existing is None and item_id and not ID_PATTERN.match(item_id):
-        checked = checked  # the check already names the id
     action = values.get("action", "preview")
     previews: list[AnswerPreview] = []
     if checked.ok and checked.item is not None:
@@ -336,7 +363,7 @@ async def _submit(request: web.Request, *, kind: str, existing: Item | None) -> 
         )
     except EditError as error:
         if error.code == "forbidden":
-            raise web.HTTPForbidden() from error
+            raise await refuse(request) from error
         return _render_form(
             request,
             kind=kind,
@@ -360,7 +387,7 @@ async def new_item_submit(request: web.Request) -> web.StreamResponse:
 async def edit_item_submit(request: web.Request) -> web.StreamResponse:
     item = _item(request)
     if not editor_of(request[VIEWER]).may_edit(item.department):
-        raise web.HTTPForbidden()
+        raise await refuse(request)
     return await _submit(request, kind=item.kind, existing=item)
 
 
@@ -381,7 +408,9 @@ async def retire_item(request: web.Request) -> web.StreamResponse:
             ip=client_ip(request),
         )
     except EditError as error:
-        raise web.HTTPForbidden() if error.code == "forbidden" else web.HTTPBadRequest() from error
+        if error.code == "forbidden":
+            raise await refuse(request) from error
+        raise web.HTTPBadRequest() from error
     raise redirect_with(request, "knowledge_change", {"change_id": str(change_id)}, "kb_proposed")
 
 
@@ -395,7 +424,7 @@ async def confirm_item(request: web.Request) -> web.StreamResponse:
             editor_of(request[VIEWER]), item.id, ip=client_ip(request)
         )
     except EditError as error:
-        raise web.HTTPForbidden() from error
+        raise await refuse(request) from error
     raise redirect_with(request, "knowledge_item", {"item_id": item.id}, "kb_confirmed")
 
 
@@ -446,7 +475,7 @@ async def restore_version(request: web.Request) -> web.StreamResponse:
         )
     except EditError as error:
         if error.code == "forbidden":
-            raise web.HTTPForbidden() from error
+            raise await refuse(request) from error
         if error.code == "not_found":
             raise web.HTTPNotFound() from error
         raise redirect_with(
@@ -486,49 +515,54 @@ async def change_page(request: web.Request) -> web.StreamResponse:
     if viewer.role == "officer" and change.department_id != viewer.department_id:
         raise web.HTTPNotFound()
     kb = services.knowledge.kb
-    current = services.editor.current_content(change.item_id)
-    before_content = current[1] if current else None
-    before_text = services.editor.read_file(change.kind, change.item_id) or ""
+    editor = services.editor
+    current = editor.current_content(change.item_id)
     item = None
-    previews: list[AnswerPreview] = []
-    after_text = ""
     if change.content is not None:
-        checked = check_draft(change.content, kb, existing_id=change.item_id if current else None)
-        item = checked.item
-        from bot.answering.editing import render_item_file
-
+        item = check_draft(
+            change.content, kb, existing_id=change.item_id if current else None
+        ).item
+    previews: list[AnswerPreview] = []
+    if change.status == "proposed":
+        # Against the item as it is now: what publishing it would change.
+        before_content = current[1] if current else None
+        before_text = editor.read_file(change.kind, change.item_id) or ""
         try:
-            after_text = render_item_file(change.content, before_text or None, None)
+            after_text = (
+                render_item_file(change.content, before_text or None, None)
+                if change.content is not None
+                else ""
+            )
         except ValueError:
             after_text = ""
-    if change.status == "proposed" and (item is not None or change.content is None):
-        own = (
-            list(item.questions)
-            if item
-            else list(kb.items[change.item_id].questions)
-            if change.item_id in kb.items
-            else []
+        if item is not None or change.item_id in kb.items:
+            own = item.questions if item else kb.items[change.item_id].questions
+            previews = await editor.preview(item, item_id=change.item_id, own_questions=own)
+    else:
+        # Against the version before the one it became (nothing for one never published).
+        made = await editor.version(change.item_id, change.version) if change.version else None
+        previous = (
+            await editor.version(change.item_id, change.version - 1)
+            if change.version and change.version > 1
+            else None
         )
-        previews = await services.editor.preview(item, item_id=change.item_id, own_questions=own)
+        before_content = previous.content if previous else None
+        before_text = previous.toml if previous else ""
+        after_text = made.toml if made else ""
+    error = request.query.get("error", "")
     return render(
         request,
         "knowledge_change.html",
         {
             "change": change,
-            "changes": field_changes(before_content, change.content)
-            if change.status == "proposed"
-            else field_changes(None, change.content),
-            "diff": text_diff(before_text, after_text, change.item_id)
-            if change.status == "proposed"
-            else [],
+            "changes": field_changes(before_content, change.content),
+            "diff": text_diff(before_text, after_text, change.item_id),
             "cards": _cards(item, request),
             "previews": previews,
             "may_review": editor_of(viewer).may_review,
             "field_labels": FIELD_LABELS,
             "departments": department_names(request),
-            "error": _error_text(request.query["error"], request[LANGUAGE])
-            if request.query.get("error") in _ERRORS
-            else "",
+            "error": _error_text(error, request[LANGUAGE]) if error in _ERRORS else "",
         },
     )
 
@@ -586,7 +620,6 @@ async def freshness_page(request: web.Request) -> dict[str, Any]:
             counts[1] += 0 if fresh.stale else 1
         for department, (total, on_time) in sorted(by_department.items()):
             shares.append((department, total, on_time, round(100 * on_time / total)))
-    _ = translator(request[LANGUAGE])
     return {
         "stale": sorted(
             (f for f in mine if f.stale),
