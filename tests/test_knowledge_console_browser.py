@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.answering.publishing import Editor
 from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.core.models import User
 from bot.services import Services
+from bot.workers import TicketWorkers
 from tests.fixtures_console import PASSWORD, Console, serving
 from tests.fixtures_conversation import BotHarness
 from tests.fixtures_knowledge_editor import (
@@ -225,3 +229,55 @@ async def test_an_officer_cannot_edit_another_departments_item_and_sees_errors_b
     await page.fill("input[name=title]", "")
     await page.click("button[value=preview]")
     assert await title_error.inner_text() == "missing field"
+
+
+async def test_a_resident_who_asked_to_be_told_hears_when_the_answer_is_published(
+    two_processes: TwoProcesses,
+) -> None:
+    bot = two_processes.bot
+    console = two_processes.console.services
+    chat = bot.resident()
+    other = bot.resident("韩梅梅")
+    await chat.send(NEW_QUESTION, expect=2)
+    await other.send(NEW_QUESTION, expect=2)  # asks too, but does not ask to be told
+    pressed = await chat.press("🔔 知识库补充后通知我", expect=0)
+    assert pressed.answer is not None
+    assert pressed.answer.text == "好的，知识库有了答复会在这里告诉您。"
+    again = await chat.press("🔔 知识库补充后通知我", expect=0)
+    assert again.answer is not None
+    assert again.answer.text == "已经记下了，有答复会告诉您。"
+
+    accounts = await _editors(console)
+    change = await console.editor.propose(
+        accounts["civil-officer"],
+        action="create",
+        item_id=NEW_ID,
+        kind="guide",
+        content={
+            "id": NEW_ID,
+            "kind": "guide",
+            "title": "犬只登记",
+            "category": "婚姻登记",
+            "department": "civil-affairs",
+            "questions": [NEW_QUESTION, "狗证去哪里办"],
+            "keywords": ["狗证"],
+            "answer": NEW_ANSWER,
+        },
+    )
+    cursor = chat.world.sequence
+    workers = TicketWorkers(bot.services.tickets, bot.app.bot, run_clock=False, callbacks=False)
+    await workers.start()
+    try:
+        await console.editor.decide(accounts["kb-editor"], change, approve=True)
+        told = await bot.api.wait_for_bot_messages(chat.chat, 1, after=cursor, timeout=PATIENCE)
+    finally:
+        await workers.stop()
+    assert told[0].text.startswith(f"🔔 您之前问的“{NEW_QUESTION}”现在有答复了：")
+    assert NEW_ANSWER in told[0].text
+    assert [m for m in other.bot_messages if NEW_ANSWER in m.text] == []
+
+
+async def _editors(services: Services) -> dict[str, Editor]:
+    async with services.sessions() as session:
+        users = (await session.scalars(select(User))).all()
+    return {u.username: Editor(u.id, u.display_name, u.role, u.department_id) for u in users}

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.answering.cards import build_card, render_html
 from bot.answering.editing import (
     FOLDER_OF_KIND,
     KINDS,
@@ -48,6 +49,7 @@ from bot.answering.unanswered import GAP_DECISION, NOT_GAPS
 from bot.core.audit import record_audit
 from bot.core.db import write_gate
 from bot.core.models import (
+    AnswerWatch,
     KnowledgeChange,
     KnowledgeReview,
     KnowledgeState,
@@ -55,6 +57,7 @@ from bot.core.models import (
     Question,
     utcnow,
 )
+from bot.tickets.outbox import published_answer_message
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,9 @@ PREVIEW_OWN_QUESTIONS = 4
 PREVIEW_RESIDENT_QUESTIONS = 6
 RECENT_QUESTIONS_SCANNED = 200
 MAX_NOTE_CHARS = 1000
+# Residents waiting for an answer are told about questions asked in this many days.
+WATCH_DAYS = 180
+MAX_WATCHES_CHECKED = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,6 +532,11 @@ class KnowledgeEditor:
         await self.store.reload()
         if self.sync is not None:
             self.sync.seen = version
+        if change.content is not None:
+            try:
+                await self.tell_watchers(change.item_id)
+            except Exception:
+                log.exception("telling residents about item %s failed", change.item_id)
 
     def _write_and_check(self, path: Path, original: str | None, new_text: str | None) -> None:
         if new_text is None:
@@ -572,6 +583,77 @@ class KnowledgeEditor:
             if process.returncode != 0:
                 log.error("git %s failed: %s", arguments[-3:], error.decode(errors="replace"))
                 return
+
+    # -- residents waiting for an answer --------------------------------------------------------
+
+    async def watch(self, question_id: int, resident_id: int) -> bool:
+        """Note that a resident wants to hear when their question is answered (False: noted
+        already, or not their question)."""
+        async with write_gate(self.sessions), self.sessions() as session:
+            question = await session.get(Question, question_id)
+            if question is None or question.resident_id != resident_id:
+                return False
+            existing = await session.scalar(
+                select(AnswerWatch.id).where(AnswerWatch.question_id == question_id)
+            )
+            if existing is not None:
+                return False
+            session.add(AnswerWatch(question_id=question_id, resident_id=resident_id))
+            try:
+                await session.commit()
+            except IntegrityError:
+                return False
+            return True
+
+    async def tell_watchers(self, item_id: str) -> int:
+        """Queue a message to each waiting resident whose question the item now answers;
+        return how many. Sent by the delivery worker, paced as every outbox message is."""
+        loaded = self.store.current
+        item = loaded.kb.items.get(item_id)
+        if item is None:
+            return 0
+        since = utcnow() - dt.timedelta(days=WATCH_DAYS)
+        async with self.sessions() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        AnswerWatch.id, AnswerWatch.resident_id, Question.text, Question.language
+                    )
+                    .join(Question, Question.id == AnswerWatch.question_id)
+                    .where(AnswerWatch.notified_at.is_(None), AnswerWatch.created_at >= since)
+                    .order_by(AnswerWatch.id)
+                    .limit(MAX_WATCHES_CHECKED)
+                )
+            ).all()
+        answered = []
+        for watch_id, resident_id, text, language in rows:
+            result = loaded.matcher.match(text)
+            if result.decision == "answer" and result.best and result.best.item.id == item_id:
+                answered.append((watch_id, resident_id, text, language))
+        if not answered:
+            return 0
+        now = utcnow()
+        async with write_gate(self.sessions), self.sessions() as session:
+            for watch_id, resident_id, text, language in answered:
+                card = render_html(build_card(item, loaded.kb, language))
+                session.add(
+                    published_answer_message(
+                        watch_id=watch_id,
+                        resident_id=resident_id,
+                        language=language,
+                        question=text,
+                        item_id=item_id,
+                        card_html=card,
+                        now=now,
+                    )
+                )
+                await session.execute(
+                    update(AnswerWatch)
+                    .where(AnswerWatch.id == watch_id)
+                    .values(notified_at=now, item_id=item_id)
+                )
+            await session.commit()
+        return len(answered)
 
     # -- freshness -------------------------------------------------------------------------------
 
