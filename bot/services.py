@@ -103,6 +103,13 @@ class Services:
         except BaseException:
             await engine.dispose()
             raise
+        editor = KnowledgeEditor(
+            knowledge,
+            sessions,
+            sync,
+            review_days=settings.knowledge.review_days,
+            git_commits=settings.knowledge.git_commits,
+        )
         services = cls(
             settings=settings,
             engine=engine,
@@ -111,15 +118,9 @@ class Services:
             residents=ResidentDirectory(sessions),
             questions=QuestionLog(sessions),
             escalations=EscalationDesk(settings, sessions),
-            teacher=PhrasingTeacher(knowledge),
+            teacher=PhrasingTeacher(knowledge, announce=editor.announce),
             tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
-            editor=KnowledgeEditor(
-                knowledge,
-                sessions,
-                sync,
-                review_days=settings.knowledge.review_days,
-                git_commits=settings.knowledge.git_commits,
-            ),
+            editor=editor,
             sync=sync,
         )
         if settings.knowledge.reload_poll_seconds > 0:

@@ -430,3 +430,16 @@ async def test_field_errors_come_back_beside_the_field(edited: EditedKnowledge) 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
     async with edited.services.sessions() as session:
         assert (await session.scalars(select(KnowledgeChange))).all() == []
+
+
+async def test_a_phrasing_taught_by_staff_reaches_the_other_processes_too(
+    edited: EditedKnowledge,
+) -> None:
+    services = edited.services
+    other = KnowledgeStore(edited.directory, thresholds_from(services.settings))
+    sync = KnowledgeSync(other, services.sessions, 60)
+    await sync.start()
+    result = await services.teacher.add_phrasing(CIVIL_ITEM, "领结婚证要先预约吗")
+    assert result.status == "learned"
+    assert await sync.check() is True
+    assert "领结婚证要先预约吗" in other.kb.items[CIVIL_ITEM].questions

@@ -584,6 +584,16 @@ class KnowledgeEditor:
                 log.error("git %s failed: %s", arguments[-3:], error.decode(errors="replace"))
                 return
 
+    async def announce(self) -> int:
+        """Raise the published version after a change made outside the review (a phrasing
+        staff taught the bot), so every other process reloads too; return the version."""
+        async with write_gate(self.sessions), self.sessions() as session:
+            version = await raise_published_version(session)
+            await session.commit()
+        if self.sync is not None:
+            self.sync.seen = version
+        return version
+
     # -- residents waiting for an answer --------------------------------------------------------
 
     async def watch(self, question_id: int, resident_id: int) -> bool:
@@ -625,11 +635,17 @@ class KnowledgeEditor:
                     .limit(MAX_WATCHES_CHECKED)
                 )
             ).all()
-        answered = []
-        for watch_id, resident_id, text, language in rows:
-            result = loaded.matcher.match(text)
-            if result.decision == "answer" and result.best and result.best.item.id == item_id:
-                answered.append((watch_id, resident_id, text, language))
+
+        def answered_now() -> list[tuple[int, int, str, str]]:
+            found = []
+            for watch_id, resident_id, text, language in rows:
+                result = loaded.matcher.match(text)
+                if result.decision == "answer" and result.best and result.best.item.id == item_id:
+                    found.append((watch_id, resident_id, text, language))
+            return found
+
+        # Up to MAX_WATCHES_CHECKED questions: matched in a worker thread, off the event loop.
+        answered = await asyncio.to_thread(answered_now)
         if not answered:
             return 0
         now = utcnow()
