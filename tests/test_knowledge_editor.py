@@ -19,7 +19,9 @@ from bot.answering.editing import (
     content_from_form,
     content_of_item_file,
     render_item_file,
+    render_synonyms_file,
     search_items,
+    synonym_groups_from_text,
 )
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.publishing import EditError, KnowledgeSync
@@ -443,3 +445,54 @@ async def test_a_phrasing_taught_by_staff_reaches_the_other_processes_too(
     assert result.status == "learned"
     assert await sync.check() is True
     assert "领结婚证要先预约吗" in other.kb.items[CIVIL_ITEM].questions
+
+
+def test_synonyms_keep_their_comments_when_groups_change() -> None:
+    original = (BUNDLED / "synonyms.toml").read_text(encoding="utf-8")
+    groups = [list(g) for g in tomllib.loads(original)["groups"]]
+    assert render_synonyms_file(groups, original) == original
+    groups[1].append("户口本子")
+    del groups[5]
+    groups.append(["狗证", "犬证"])
+    written = render_synonyms_file(groups, original)
+    assert tomllib.loads(written)["groups"] == groups
+    assert written.splitlines()[:7] == original.splitlines()[:7]  # the header comments
+    assert original.count("  #") == written.count("  #")
+    assert synonym_groups_from_text("狗证、犬证\n\n养狗, 养犬，饲养犬只\n") == [
+        ["狗证", "犬证"],
+        ["养狗", "养犬", "饲养犬只"],
+    ]
+
+
+async def test_a_reviewer_publishes_synonyms_and_an_officer_cannot(
+    edited: EditedKnowledge,
+) -> None:
+    async with serving(edited.services) as console:
+        officer = ConsoleClient(console)
+        reviewer = ConsoleClient(console)
+        try:
+            await officer.login("civil-officer")
+            status, _ = await officer.get("/knowledge/synonyms")
+            assert status == 200
+            status, _, _ = await officer.post("/knowledge/synonyms", {"groups": "a、b"})
+            assert status == 403
+            await reviewer.login("kb-editor")
+            status, page = await reviewer.get("/knowledge/synonyms")
+            text = page.split('id="f-groups"', 1)[1].split(">", 1)[1].split("</textarea>")[0]
+            lonely = text.replace("&#34;", '"').replace("&#39;", "'") + "\n孤单的词\n"
+            status, body, _ = await reviewer.post("/knowledge/synonyms", {"groups": lonely})
+            assert status == 400
+            assert "a group needs at least two words" in body
+            edited_text = text.replace("&#34;", '"').replace("&#39;", "'") + "\n狗证、犬证\n"
+            status, _, location = await reviewer.post(
+                "/knowledge/synonyms", {"groups": edited_text}
+            )
+            assert status == 303
+            assert "msg=kb_synonyms" in location
+        finally:
+            await officer.close()
+            await reviewer.close()
+    written = tomllib.loads((edited.directory / "synonyms.toml").read_text(encoding="utf-8"))
+    assert written["groups"][-1] == ["狗证", "犬证"]
+    assert ("狗证", "犬证") in edited.services.knowledge.kb.synonyms
+    assert load_knowledge_base(edited.directory).synonyms[-1] == ("狗证", "犬证")

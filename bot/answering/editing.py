@@ -525,3 +525,66 @@ def search_items(
         found.append(item)
     found.sort(key=lambda i: i.id)
     return ItemPage(tuple(found[offset : offset + limit]), len(found), offset)
+
+
+# -- synonym groups ------------------------------------------------------------------------------
+
+MAX_SYNONYM_GROUPS = 2000
+MAX_GROUP_WORDS = 30
+
+
+def synonym_groups_from_text(text: str) -> list[list[str]]:
+    """Return the groups of a form: one group a line, words separated by commas or 、."""
+    groups = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        words = [_clean_line(w) for w in line.replace("，", ",").replace("、", ",").split(",")]
+        words = [w for w in words if w]
+        if words:
+            groups.append(words)
+    return groups
+
+
+def check_synonym_groups(groups: Sequence[Sequence[str]]) -> list[Problem]:
+    """Check groups as `kb check` reads them, with the editor's bounds."""
+    problems = []
+    if len(groups) > MAX_SYNONYM_GROUPS:
+        problems.append(Problem("synonyms.toml", "groups", f"at most {MAX_SYNONYM_GROUPS} lines"))
+    for number, group in enumerate(groups, start=1):
+        where = f"groups[{number}]"
+        if len(group) < 2:
+            problems.append(Problem("synonyms.toml", where, "a group needs at least two words"))
+        if len(group) > MAX_GROUP_WORDS:
+            problems.append(Problem("synonyms.toml", where, f"at most {MAX_GROUP_WORDS} words"))
+        if any(len(word) > 60 for word in group):
+            problems.append(Problem("synonyms.toml", where, "each word at most 60 characters"))
+    return problems
+
+
+def render_synonyms_file(groups: Sequence[Sequence[str]], original: str | None) -> str:
+    """Return synonyms.toml with `groups`: groups that stay keep their lines and comments;
+    changed, removed and added groups are edited in place. Raises ValueError when the result
+    would not read back as `groups`."""
+    wanted = [list(group) for group in groups]
+    try:
+        document = tomlkit.parse(original) if original else tomlkit.document()
+    except TOMLKitError as error:
+        raise ValueError(f"synonyms.toml is not valid TOML: {error}") from error
+    present = document.get("groups")
+    if not isinstance(present, list):
+        document["groups"] = _toml_value(wanted) if wanted else tomlkit.array()
+    else:
+        old = [list(map(str, _unwrapped(group))) for group in present]
+        matcher = difflib.SequenceMatcher(a=[tuple(g) for g in old], b=[tuple(g) for g in wanted])
+        for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
+            if tag == "equal":
+                continue
+            for index in reversed(range(i1, i2)):
+                del present[index]
+            for offset, group in enumerate(wanted[j1:j2]):
+                array = tomlkit.array()
+                array.extend(group)
+                present.insert(i1 + offset, array)
+    text = tomlkit.dumps(document)
+    if _plain(tomllib.loads(text).get("groups", [])) != wanted:
+        raise ValueError("the written file would not read back as the groups")
+    return text

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import os
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,12 @@ from bot.answering.editing import (
     FOLDER_OF_KIND,
     KINDS,
     check_draft,
+    check_synonym_groups,
     content_of_item_file,
     file_hash,
     first_lines,
     render_item_file,
+    render_synonyms_file,
     with_item,
 )
 from bot.answering.knowledge_base import (
@@ -556,16 +559,20 @@ class KnowledgeEditor:
         return int(found or 0) + 1
 
     async def _git_commit(self, path: Path, change: KnowledgeChange, editor: Editor) -> None:
-        """Commit the file when the knowledge base folder is a git repository of its own."""
-        if not (self.directory / ".git").exists():
-            return
-        relative = path.relative_to(self.directory).as_posix()
+        """Commit the item's file when the knowledge base folder is a git repository of its own."""
         message = (
             f"{change.action} {change.item_id} (version {change.version})\n\n"
             f"Proposed by {change.author_name or '-'}, approved by {editor.name or '-'}."
         )
         if change.note:
             message += f"\n\n{change.note}"
+        await self._git_commit_file(path, message)
+
+    async def _git_commit_file(self, path: Path, message: str) -> None:
+        """Commit one file when the knowledge base folder is a git repository of its own."""
+        if not (self.directory / ".git").exists():
+            return
+        relative = path.relative_to(self.directory).as_posix()
         identity = ["-c", "user.name=knowledge console", "-c", "user.email=console@localhost"]
         for arguments in (
             ["add", "-A", "--", relative],
@@ -583,6 +590,82 @@ class KnowledgeEditor:
             if process.returncode != 0:
                 log.error("git %s failed: %s", arguments[-3:], error.decode(errors="replace"))
                 return
+
+    # -- synonym groups -------------------------------------------------------------------------
+
+    SYNONYMS = "@synonyms"
+
+    async def publish_synonyms(
+        self, editor: Editor, groups: list[list[str]], *, ip: str = ""
+    ) -> int:
+        """Write the city's synonym groups (reviewers only: they serve every department), check
+        the knowledge base, keep the version, commit, and tell every process; return the
+        version number."""
+        if not editor.may_review:
+            raise EditError("forbidden")
+        problems = check_synonym_groups(groups)
+        if problems:
+            raise EditError("invalid", "; ".join(str(p) for p in problems))
+        path = self.directory / "synonyms.toml"
+        async with self._lock:
+            try:
+                original: str | None = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                original = None
+            try:
+                text = render_synonyms_file(groups, original)
+            except ValueError as error:
+                raise EditError("invalid", str(error)) from error
+            await asyncio.to_thread(self._write_and_check, path, original, text)
+            try:
+                async with write_gate(self.sessions), self.sessions() as session:
+                    number = await self._next_number(session, self.SYNONYMS)
+                    if number == 1 and original is not None:
+                        session.add(
+                            KnowledgeVersion(
+                                item_id=self.SYNONYMS,
+                                number=1,
+                                kind="synonyms",
+                                action="baseline",
+                                content={"groups": tomllib.loads(original).get("groups", [])},
+                                toml=original,
+                            )
+                        )
+                        number = 2
+                    session.add(
+                        KnowledgeVersion(
+                            item_id=self.SYNONYMS,
+                            number=number,
+                            kind="synonyms",
+                            action="edit",
+                            content={"groups": groups},
+                            toml=text,
+                            author_name=editor.name,
+                            reviewer_name=editor.name,
+                        )
+                    )
+                    await record_audit(
+                        session,
+                        user_id=editor.user_id,
+                        action="knowledge.synonyms",
+                        target_type="knowledge",
+                        target_id="synonyms.toml",
+                        detail={"version": number, "groups": len(groups)},
+                        ip=ip,
+                    )
+                    version = await raise_published_version(session)
+                    await session.commit()
+            except BaseException:
+                await asyncio.to_thread(_put_back, path, original)
+                raise
+            if self.git_commits:
+                await self._git_commit_file(
+                    path, f"edit synonyms.toml (version {number})\n\nBy {editor.name or '-'}."
+                )
+            await self.store.reload()
+            if self.sync is not None:
+                self.sync.seen = version
+            return number
 
     async def announce(self) -> int:
         """Raise the published version after a change made outside the review (a phrasing

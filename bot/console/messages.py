@@ -78,6 +78,11 @@ NOTICES: dict[str, tuple[str, str, str]] = {
         "已发布：知识库文件已更新，机器人几秒内按新内容回答。",
         "Published: the knowledge base file was updated; the bot answers with it within seconds.",
     ),
+    "kb_synonyms": (
+        "ok",
+        "同义词已发布，机器人几秒内按新的同义词匹配。",
+        "The synonyms were published; the bot matches with them within seconds.",
+    ),
     "kb_sent_back": ("ok", "已退回给作者。", "Sent back to the author."),
     "kb_confirmed": ("ok", "已确认该条目内容仍然准确。", "Confirmed the item is still correct."),
     "kb_invalid": (

@@ -51,6 +51,10 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/knowledge", knowledge.knowledge_list, name="knowledge")
     router.add_get(f"/knowledge/new/{kind}", knowledge.new_item_form, name="knowledge_new")
     router.add_post(f"/knowledge/new/{kind}", knowledge.new_item_submit, name="knowledge_create")
+    router.add_get("/knowledge/synonyms", knowledge.synonyms_page, name="knowledge_synonyms")
+    router.add_post(
+        "/knowledge/synonyms", knowledge.synonyms_submit, name="knowledge_synonyms_post"
+    )
     router.add_get("/knowledge/phrasings", knowledge.add_phrasings, name="knowledge_phrasings")
     router.add_get(item, knowledge.item_page, name="knowledge_item")
     router.add_get(f"{item}/edit", knowledge.edit_item_form, name="knowledge_edit")

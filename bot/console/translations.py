@@ -247,6 +247,10 @@ ENGLISH: dict[str, str] = {
     "不予公开的理由": "Why it is not disclosed",
     "恢复后的变化（与当前内容相比）": "What restoring changes (compared with the current content)",
     "补充知识库": "Add to the knowledge base",
+    "同义词": "Synonyms",
+    "共 {count} 组。每行一组，组内词语用“、”或逗号分开；第一个词是最常用的说法。只放真正同义的词，不要把两项不同的业务连在一起。": "{count} groups. One group a line, its words separated by “、” or commas; the first word is the most usual one. Only true equivalents: never join two different services.",
+    "发布同义词": "Publish the synonyms",
+    "只有知识库审核人员和管理人员可以修改同义词。": "Only knowledge reviewers and managers change the synonyms.",
     "加为该条目的问法": "Add as phrasings of this item",
     "加为所选条目的问法": "Add as phrasings of the chosen item",
     "据此起草新条目": "Draft a new item from these",
@@ -473,6 +477,7 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "knowledge.approve": ("发布知识库修改", "Published a knowledge change"),
         "knowledge.send_back": ("退回知识库修改", "Sent a knowledge change back"),
         "knowledge.confirm": ("确认条目仍然准确", "Confirmed an item current"),
+        "knowledge.synonyms": ("发布同义词", "Published the synonyms"),
         "export.disclosure.xlsx": (
             "导出依申请公开统计（XLSX）",
             "Exported the disclosure report (XLSX)",

@@ -25,6 +25,7 @@ from bot.answering.editing import (
     ordered_content,
     render_item_file,
     search_items,
+    synonym_groups_from_text,
     text_diff,
 )
 from bot.answering.knowledge_base import DISCLOSURE_MODES, Item, Problem
@@ -592,6 +593,51 @@ async def decide_change(request: web.Request) -> web.StreamResponse:
         raise web.HTTPSeeOther(url.with_query(error=error.code)) from error
     code = "kb_published" if decision == "approve" else "kb_sent_back"
     raise redirect_with(request, "knowledge_change", {"change_id": str(change_id)}, code)
+
+
+# -- synonym groups ------------------------------------------------------------------------------
+
+
+def _render_synonyms(
+    request: web.Request, text: str, problems: list[str], status: int = 200
+) -> web.Response:
+    services = request.app[SERVICES]
+    return render(
+        request,
+        "knowledge_synonyms.html",
+        {
+            "text": text,
+            "problems": problems,
+            "may_review": editor_of(request[VIEWER]).may_review,
+            "count": len(services.knowledge.kb.synonyms),
+        },
+        status=status,
+    )
+
+
+@allow("officer", "editor", "manager")
+async def synonyms_page(request: web.Request) -> web.StreamResponse:
+    """The city's synonym groups, one a line (reviewers edit them: they serve everyone)."""
+    groups = request.app[SERVICES].knowledge.kb.synonyms
+    return _render_synonyms(request, "\n".join("、".join(group) for group in groups), [])
+
+
+@allow("editor", "manager")
+async def synonyms_submit(request: web.Request) -> web.StreamResponse:
+    """Publish the edited synonym groups."""
+    services = request.app[SERVICES]
+    posted = await request.post()
+    text = form_text(posted, "groups", 200_000, strip=False)
+    groups = synonym_groups_from_text(text)
+    try:
+        await services.editor.publish_synonyms(
+            editor_of(request[VIEWER]), groups, ip=client_ip(request)
+        )
+    except EditError as error:
+        if error.code == "forbidden":
+            raise await refuse(request) from error
+        return _render_synonyms(request, text, error.detail.split("; "), status=400)
+    raise redirect_with(request, "knowledge_synonyms", {}, "kb_synonyms")
 
 
 # -- freshness -----------------------------------------------------------------------------------
