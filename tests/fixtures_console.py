@@ -378,6 +378,7 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
     ("GET", "/knowledge?q=%E7%BB%93%E5%A9%9A&stale=1", {}, _only(*KNOWLEDGE_EDITORS)),
     ("GET", "/knowledge/changes", {}, _only(*KNOWLEDGE_EDITORS)),
     ("GET", "/knowledge/freshness", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/synonyms", {}, _only(*KNOWLEDGE_EDITORS)),
     ("GET", "/knowledge/new/guide", {}, _only(*KNOWLEDGE_EDITORS)),
     ("GET", "/knowledge/items/marriage-registration", {}, _only(*KNOWLEDGE_EDITORS)),
     # Neither officer's department answers for marriage registration.
@@ -429,6 +430,8 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         _only("editor", "manager"),
     ),
     ("POST", "/knowledge/changes/1/decide", {"decision": "nothing"}, _only("editor", "manager")),
+    # A group of one word is refused before anything is written.
+    ("POST", "/knowledge/synonyms", {"groups": "孤单"}, _only("editor", "manager")),
     ("POST", "/admin/users", {"username": ""}, _only("admin")),
     ("POST", "/admin/users/{user}", {"action": "nothing"}, _only("admin")),
 ]
