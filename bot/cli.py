@@ -510,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
         "add", help="add an account; the password is asked for (or read from standard input)"
     )
     add.add_argument("username")
-    add.add_argument("--role", required=True, choices=("staff", "officer", "manager", "admin"))
+    add.add_argument(
+        "--role", required=True, choices=("staff", "officer", "editor", "manager", "admin")
+    )
     add.add_argument("--department", help="department id (officers only)")
     add.add_argument("--name", help="display name")
     add.add_argument(

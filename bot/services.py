@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
+from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
@@ -68,6 +69,11 @@ class Services:
     teacher: PhrasingTeacher
     # Complaints, reports, suggestions, help requests, disclosure applications (bot.tickets.desk).
     tickets: TicketDesk
+    # Changes to the knowledge base proposed and reviewed in the console, and the poll that
+    # reloads this process's store when another process published one.
+    editor: KnowledgeEditor
+    sync: KnowledgeSync
+    _sync_task: asyncio.Task[None] | None = None
 
     @property
     def privacy(self) -> PrivacyDesk:
@@ -102,7 +108,20 @@ class Services:
             engine.url.render_as_string(hide_password=True),
         )
         sessions = session_factory(engine)
-        return cls(
+        sync = KnowledgeSync(knowledge, sessions, settings.knowledge.reload_poll_seconds)
+        try:
+            await sync.start()
+        except BaseException:
+            await engine.dispose()
+            raise
+        editor = KnowledgeEditor(
+            knowledge,
+            sessions,
+            sync,
+            review_days=settings.knowledge.review_days,
+            git_commits=settings.knowledge.git_commits,
+        )
+        services = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -110,12 +129,22 @@ class Services:
             residents=ResidentDirectory(sessions),
             questions=QuestionLog(sessions),
             escalations=EscalationDesk(settings, sessions),
-            teacher=PhrasingTeacher(knowledge),
+            teacher=PhrasingTeacher(knowledge, announce=editor.announce),
             tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
+            editor=editor,
+            sync=sync,
         )
+        if settings.knowledge.reload_poll_seconds > 0:
+            services._sync_task = asyncio.create_task(sync.run_forever(), name="knowledge-sync")
+        return services
 
     async def close(self) -> None:
-        """Release the database connections."""
+        """Stop polling the published knowledge version; release the database connections."""
+        if self._sync_task is not None:
+            self._sync_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sync_task
+            self._sync_task = None
         await self.engine.dispose()
 
 

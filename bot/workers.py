@@ -37,7 +37,7 @@ from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
 from bot.ops.health import serving_ops
 from bot.services import Services, open_database
-from bot.telegram.escalation_posts import answer_messages
+from bot.telegram.escalation_posts import answer_messages, published_answer_messages
 from bot.telegram.ticket_keyboards import (
     department_message,
     resident_notice,
@@ -48,7 +48,7 @@ from bot.tickets.attachments import AttachmentStore, PhotoFetcher, PhotoFetchFai
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import Channel, Delivery, DeliveryFailed, DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk, TicketError
-from bot.tickets.outbox import document_to_send, is_escalation_answer
+from bot.tickets.outbox import document_to_send, is_escalation_answer, is_published_answer
 from bot.tickets.privacy import PrivacyDesk
 
 log = logging.getLogger(__name__)
@@ -157,6 +157,10 @@ class TelegramChannel:
             raise DeliveryFailed("no resident to tell", drop=True)
         if is_escalation_answer(item.payload):
             for text in answer_messages(item.payload):
+                await self.bot.send_message(resident.chat_id, text, parse_mode="HTML")
+            return
+        if is_published_answer(item.payload):
+            for text in published_answer_messages(item.payload):
                 await self.bot.send_message(resident.chat_id, text, parse_mode="HTML")
             return
         language = language_or_default(resident.language)

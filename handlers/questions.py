@@ -42,6 +42,18 @@ from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
 add_strings(
     "questions",
     {
+        "watch_offer": {
+            "zh": "🔔 知识库补充后通知我",
+            "en": "🔔 Tell me when this is answered",
+        },
+        "watch_added": {
+            "zh": "好的，知识库有了答复会在这里告诉您。",
+            "en": "Done: you will be told here when the knowledge base answers it.",
+        },
+        "watch_already": {
+            "zh": "已经记下了，有答复会告诉您。",
+            "en": "Already noted; you will be told when it is answered.",
+        },
         "declined_out_of_scope": {
             "zh": "抱歉，这个问题不在{city}政务服务的范围内，我帮不上忙。我可以解答办事指南、"
             "政府信息公开方面的问题，也可以帮您投诉、举报或提建议。"
@@ -82,7 +94,14 @@ async def escalate(message: Message, context: BotContext, question_id: int, caus
     )
     # Stored first; the resident hears back before the staff post goes out, which they do not
     # wait for (the re-post job posts any escalation that missed its first post).
-    await message.reply_text(handover.notice, do_quote=False)
+    markup = None
+    if handover.escalation is not None:
+        # A resident who agrees is told when a published change answers the question
+        # (bot.answering.publishing); nobody is told without asking.
+        markup = InlineKeyboardMarkup(
+            [[button(t("watch_offer", context.language), QuestionButton("watch", question_id))]]
+        )
+    await message.reply_text(handover.notice, do_quote=False, reply_markup=markup)
     if handover.escalation is not None:
         await desk.post(handover.escalation)
 
@@ -246,6 +265,9 @@ async def question_button(update: Update, context: BotContext) -> None:
             await message.reply_text(
                 t("sorry_not_helpful", language), reply_markup=markup, do_quote=False
             )
+    elif pressed.action == "watch":
+        added = await services.editor.watch(question_id, resident.id)
+        await query.answer(t("watch_added" if added else "watch_already", language))
     elif pressed.action == "person":
         await query.answer()
         cause: Cause = "not_helpful" if question.feedback == "not_helpful" else "person"

@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures_conversation",
     "tests.fixtures_tickets",
     "tests.fixtures_console",
+    "tests.fixtures_knowledge_editor",
 ]

@@ -45,6 +45,7 @@ ACCOUNTS: dict[str, tuple[str, str | None, str]] = {
     "other_officer": ("officer", ECOLOGY, "环保赵科长"),
     "manager": ("manager", None, "刘主任"),
     "admin": ("admin", None, "系统管理员"),
+    "editor": ("editor", None, "政务公开办审核员"),
 }
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -317,7 +318,8 @@ async def chromium(chromium_path: Path) -> AsyncIterator[Any]:
 # -- the access matrix ------------------------------------------------------------------------------
 
 OK = "ok"
-EVERYONE = ("staff", "officer", "other_officer", "manager", "admin")
+EVERYONE = ("staff", "officer", "other_officer", "manager", "admin", "editor")
+KNOWLEDGE_EDITORS = ("officer", "other_officer", "editor", "manager")
 
 
 def _only(*allowed: str, otherwise: int = 403, hidden: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -368,10 +370,19 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
     ("GET", "/figures", {}, _only("manager")),
     ("GET", "/figures.csv", {}, _only("manager")),
     ("GET", "/figures.xlsx", {}, _only("manager")),
-    ("GET", "/unanswered", {}, _only("manager")),
+    ("GET", "/unanswered", {}, _only("manager", "editor")),
     ("GET", "/disclosure", {}, _only("manager")),
     ("GET", "/disclosure.csv", {}, _only("manager")),
     ("GET", "/disclosure.xlsx", {}, _only("manager")),
+    ("GET", "/knowledge", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge?q=%E7%BB%93%E5%A9%9A&stale=1", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/changes", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/freshness", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/synonyms", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/new/guide", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/items/marriage-registration", {}, _only(*KNOWLEDGE_EDITORS)),
+    # Neither officer's department answers for marriage registration.
+    ("GET", "/knowledge/items/marriage-registration/edit", {}, _only("editor", "manager")),
     ("GET", "/admin/users", {}, _only("admin")),
     ("GET", "/admin/users/{user}", {}, _only("admin")),
     ("GET", "/admin/audit", {}, _only("admin")),
@@ -412,6 +423,15 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
     ("POST", "/tickets/{triage}/reassign", {"department": ""}, _only("staff")),
     ("POST", "/tickets/{triage}/reject", {"reason": ""}, _only("staff")),
     ("POST", "/tickets/{urban}/reassign", {"department": ""}, _only(hidden=("staff",))),
+    (
+        "POST",
+        "/knowledge/items/marriage-registration/edit",
+        {"action": "preview", "title": ""},
+        _only("editor", "manager"),
+    ),
+    ("POST", "/knowledge/changes/1/decide", {"decision": "nothing"}, _only("editor", "manager")),
+    # A group of one word is refused before anything is written.
+    ("POST", "/knowledge/synonyms", {"groups": "孤单"}, _only("editor", "manager")),
     ("POST", "/admin/users", {"username": ""}, _only("admin")),
     ("POST", "/admin/users/{user}", {"action": "nothing"}, _only("admin")),
 ]

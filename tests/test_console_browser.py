@@ -85,7 +85,7 @@ async def test_a_manager_logs_in_reads_english_and_logs_out(
     await page.click("text=English")
     assert await page.inner_text("h1") == "Complaint log"
     assert await page.inner_text("nav.main") == (
-        "Complaint log\nFigures\nUnanswered\nDisclosure\nInbox\nTriage"
+        "Complaint log\nFigures\nUnanswered\nDisclosure\nKnowledge base\nInbox\nTriage"
     )
     await page.click("text=Log out")
     assert page.url == f"{console.url}/login"

@@ -354,11 +354,39 @@ def _load_item(
     data = _read_toml(path, root, problems)
     if data is None:
         return None
+    return check_item_data(
+        data,
+        name=name,
+        stem=path.stem,
+        root=root,
+        expected_kind=expected_kind,
+        departments=departments,
+        problems=problems,
+        warnings=warnings,
+    )
+
+
+def check_item_data(
+    data: Mapping[str, Any],
+    *,
+    name: str,
+    stem: str,
+    root: Path,
+    expected_kind: str,
+    departments: Mapping[str, Department],
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> Item | None:
+    """Check one item's fields as `kb check` does; return the item, or None after a problem.
+
+    `name` is the file as problems name it, `stem` the file name without `.toml` (the id it
+    must carry); the console's editor checks a draft here before any file is written.
+    """
     before = len(problems)
     item_id = _string(data, "id", name, problems, required=True)
     if item_id and not ID_PATTERN.match(item_id):
         problems.append(Problem(name, "id", f"'{item_id}' is not kebab-case ASCII (a-z, 0-9, -)"))
-    elif item_id and item_id != path.stem:
+    elif item_id and item_id != stem:
         # A copied file keeps its original's id: say it is a duplicate, not only a misnaming.
         original = [
             f"{folder}/{item_id}.toml"
@@ -367,9 +395,7 @@ def _load_item(
         ]
         duplicate = f"duplicate id '{item_id}', also in {original[0]}; " if original else ""
         problems.append(
-            Problem(
-                name, "id", f"{duplicate}'{item_id}' does not match the file name '{path.stem}'"
-            )
+            Problem(name, "id", f"{duplicate}'{item_id}' does not match the file name '{stem}'")
         )
     kind = _string(data, "kind", name, problems, required=True)
     if kind and kind not in ITEM_FOLDERS.values():

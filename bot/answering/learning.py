@@ -13,6 +13,7 @@ import os
 import tempfile
 import tomllib
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -76,8 +77,14 @@ def _with_phrasing(original: str, phrasing: str) -> str:
 class PhrasingTeacher:
     """Adds phrasings to items of a live knowledge base, one edit at a time."""
 
-    def __init__(self, store: KnowledgeStore) -> None:
+    def __init__(
+        self,
+        store: KnowledgeStore,
+        announce: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         self.store = store
+        # Tells the other processes to reload (bot.answering.publishing.KnowledgeEditor.announce).
+        self.announce = announce
         self._lock = asyncio.Lock()
 
     async def add_phrasing(self, item_id: str, question: str) -> LearnResult:
@@ -107,4 +114,6 @@ class PhrasingTeacher:
                 # so the file on disk matches the knowledge base that keeps serving.
                 _write_atomically(path, original)
                 return LearnResult("invalid", item_id, item.title, str(error).splitlines()[0])
+            if self.announce is not None:
+                await self.announce()
             return LearnResult("learned", item_id, item.title)

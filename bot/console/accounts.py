@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.audit import record_audit
 from bot.core.models import User, WebSession
 
-Role = Literal["staff", "officer", "manager", "admin"]
+Role = Literal["staff", "officer", "editor", "manager", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")

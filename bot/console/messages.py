@@ -87,6 +87,28 @@ NOTICES: dict[str, tuple[str, str, str]] = {
     ),
     "user_created": ("ok", "账号已创建。", "Account created."),
     "user_updated": ("ok", "账号已更新。", "Account updated."),
+    "kb_proposed": (
+        "ok",
+        "修改已提交，等待审核。",
+        "The change was proposed; it waits for a reviewer.",
+    ),
+    "kb_published": (
+        "ok",
+        "已发布：知识库文件已更新，机器人几秒内按新内容回答。",
+        "Published: the knowledge base file was updated; the bot answers with it within seconds.",
+    ),
+    "kb_synonyms": (
+        "ok",
+        "同义词已发布，机器人几秒内按新的同义词匹配。",
+        "The synonyms were published; the bot matches with them within seconds.",
+    ),
+    "kb_sent_back": ("ok", "已退回给作者。", "Sent back to the author."),
+    "kb_confirmed": ("ok", "已确认该条目内容仍然准确。", "Confirmed the item is still correct."),
+    "kb_invalid": (
+        "error",
+        "无法恢复这个版本（条目可能已下架或版本不存在）。",
+        "This version cannot be restored (the item may be retired or the version missing).",
+    ),
 }
 
 # A ticket text refused for being empty or too long names the field and its limit:

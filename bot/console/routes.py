@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.console.views import admin, auth, figures, health, inbox, privacy, reports, tickets
+from bot.console.views import (
+    admin,
+    auth,
+    figures,
+    health,
+    inbox,
+    knowledge,
+    privacy,
+    reports,
+    tickets,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -57,6 +67,30 @@ def setup_routes(app: web.Application) -> None:
     router.add_get(
         "/disclosure.{format:csv|xlsx}", reports.export_disclosure, name="disclosure_export"
     )
+    # The knowledge base: officers propose for their department, editors and managers review
+    item = r"/knowledge/items/{item_id:[a-z0-9-]{1,80}}"
+    kind = "{kind:guide|disclosure}"
+    router.add_get("/knowledge", knowledge.knowledge_list, name="knowledge")
+    router.add_get(f"/knowledge/new/{kind}", knowledge.new_item_form, name="knowledge_new")
+    router.add_post(f"/knowledge/new/{kind}", knowledge.new_item_submit, name="knowledge_create")
+    router.add_get("/knowledge/synonyms", knowledge.synonyms_page, name="knowledge_synonyms")
+    router.add_post(
+        "/knowledge/synonyms", knowledge.synonyms_submit, name="knowledge_synonyms_post"
+    )
+    router.add_get("/knowledge/phrasings", knowledge.add_phrasings, name="knowledge_phrasings")
+    router.add_get(item, knowledge.item_page, name="knowledge_item")
+    router.add_get(f"{item}/edit", knowledge.edit_item_form, name="knowledge_edit")
+    router.add_post(f"{item}/edit", knowledge.edit_item_submit, name="knowledge_edit_post")
+    router.add_post(f"{item}/retire", knowledge.retire_item, name="knowledge_retire")
+    router.add_post(f"{item}/confirm", knowledge.confirm_item, name="knowledge_confirm")
+    version = item + r"/versions/{number:\d+}"
+    router.add_get(version, knowledge.version_page, name="knowledge_version")
+    router.add_post(f"{version}/restore", knowledge.restore_version, name="knowledge_restore")
+    router.add_get("/knowledge/changes", knowledge.changes_page, name="knowledge_changes")
+    change = r"/knowledge/changes/{change_id:\d+}"
+    router.add_get(change, knowledge.change_page, name="knowledge_change")
+    router.add_post(f"{change}/decide", knowledge.decide_change, name="knowledge_decide")
+    router.add_get("/knowledge/freshness", knowledge.freshness_page, name="knowledge_freshness")
     # Admins: accounts and the audit log
     router.add_get("/admin/users", admin.users, name="users")
     router.add_post("/admin/users", admin.add_user, name="add_user")

@@ -55,6 +55,13 @@ class _Section(BaseModel):
 
 class KnowledgeSettings(_Section):
     dir: Path = Path("knowledge")
+    # Every process checks the published version this often and reloads when it moved
+    # (changes approved in the console; 0 turns the check off).
+    reload_poll_seconds: float = Field(3.0, ge=0, le=3600)
+    # Items not confirmed current for this many days are listed for their department.
+    review_days: int = Field(365, ge=1, le=3650)
+    # Commit each approved change when the knowledge base folder is a git repository.
+    git_commits: bool = True
 
 
 class MatchingSettings(_Section):

@@ -218,6 +218,10 @@ add_strings(
             "en": "👩‍💼 <b>Answer from a member of staff</b>\nYou asked: <i>{question}</i>\n\n"
             "{answer}",
         },
+        "published_answer_to_resident": {
+            "zh": "🔔 您之前问的“{question}”现在有答复了：",
+            "en": "🔔 What you asked earlier, “{question}”, has an answer now:",
+        },
         # -- guards and fallbacks ----------------------------------------------------------------
         "flood": {
             "zh": "您发消息有点快，请稍等 {seconds} 秒再发，我会一条一条认真处理。",

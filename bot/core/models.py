@@ -494,3 +494,107 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+# -- the knowledge base edited in the console ----------------------------------------------------
+
+
+class KnowledgeChange(Base):
+    """A proposed change to one item of the knowledge base, and what its reviewer decided.
+
+    The files of the knowledge base stay the source of truth: an approved change is written to
+    its TOML file and becomes a `KnowledgeVersion`.
+    """
+
+    __tablename__ = "knowledge_changes"
+    __table_args__ = (
+        Index("ix_knowledge_changes_status", "status", "created_at"),
+        Index("ix_knowledge_changes_item", "item_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(128))
+    # "guide" or "disclosure"
+    kind: Mapped[str] = mapped_column(String(16))
+    # The department answering for the item (the new one when the change moves it).
+    department_id: Mapped[str] = mapped_column(String(128), index=True)
+    # create, edit, retire, restore
+    action: Mapped[str] = mapped_column(String(16))
+    # The item's fields as written to its file; None when the item is retired.
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The SHA-256 of the file the change was made against ("" for a new item): an item changed
+    # since cannot be overwritten by an outdated proposal.
+    base_hash: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    # proposed, approved, sent_back, withdrawn
+    status: Mapped[str] = mapped_column(String(16), default="proposed")
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewer_name: Mapped[str] = mapped_column(String(200), default="")
+    review_comment: Mapped[str] = mapped_column(Text, default="")
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The version an approved change became.
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KnowledgeVersion(Base):
+    """One version of an item as it was published: its file, who wrote and who approved it."""
+
+    __tablename__ = "knowledge_versions"
+    __table_args__ = (
+        UniqueConstraint("item_id", "number", name="uq_knowledge_versions_item_number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(128), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    # baseline (the file as found before the first change), create, edit, retire, restore
+    action: Mapped[str] = mapped_column(String(16))
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The file's text ("" once retired).
+    toml: Mapped[str] = mapped_column(Text, default="")
+    change_id: Mapped[int | None] = mapped_column(
+        ForeignKey("knowledge_changes.id"), nullable=True
+    )
+    author_name: Mapped[str] = mapped_column(String(200), default="")
+    reviewer_name: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KnowledgeReview(Base):
+    """When an item was last confirmed current, and by whom (freshness)."""
+
+    __tablename__ = "knowledge_reviews"
+
+    item_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reviewer_name: Mapped[str] = mapped_column(String(200), default="")
+
+
+class KnowledgeState(Base):
+    """The knowledge base's published version: every process polls it and reloads on a change."""
+
+    __tablename__ = "knowledge_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AnswerWatch(Base):
+    """A resident who asked to be told when their unanswered question gets an answer."""
+
+    __tablename__ = "answer_watches"
+    __table_args__ = (Index("ix_answer_watches_open", "notified_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("questions.id"), unique=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
+    # The item that answered it, once one did.
+    item_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -222,12 +222,14 @@ class BrowseItem(_Button):
 
 # -- answers and suggestions --------------------------------------------------------------------
 
-QuestionAction = Literal["helpful", "not_helpful", "person", "none_fits"]
+QuestionAction = Literal["helpful", "not_helpful", "person", "none_fits", "watch"]
 _QUESTION_LETTERS: dict[str, str] = {
     "helpful": "h",
     "not_helpful": "n",
     "person": "p",
     "none_fits": "x",
+    # Tell me when the knowledge base answers this question.
+    "watch": "w",
 }
 _QUESTION_ACTIONS = {letter: action for action, letter in _QUESTION_LETTERS.items()}
 
@@ -239,7 +241,7 @@ class QuestionButton(_Button):
     action: QuestionAction
     question_id: int
     PREFIX: ClassVar[str] = "q:"
-    WIRE: ClassVar[re.Pattern[str]] = _regex(rf"q:(?P<action>[hnpx]):(?P<question>{_NUMBER})")
+    WIRE: ClassVar[re.Pattern[str]] = _regex(rf"q:(?P<action>[hnpxw]):(?P<question>{_NUMBER})")
 
     def _wire(self) -> str:
         return f"q:{_QUESTION_LETTERS[self.action]}:{self.question_id}"

@@ -137,6 +137,19 @@ def answer_messages(payload: Mapping[str, Any]) -> list[str]:
     return pack_lines([header.rstrip(), "", *text_lines(str(payload.get("answer", "")))])
 
 
+def published_answer_messages(payload: Mapping[str, Any]) -> list[str]:
+    """Render a published answer's outbox row (bot.tickets.outbox.published_answer_message):
+    the resident's question quoted, then the item's answer card."""
+    language = str(payload.get("language") or "zh")
+    header = t(
+        "published_answer_to_resident",
+        language,
+        question=_clip(str(payload.get("question", "")), QUOTE_CHARS),
+    )
+    card = str(payload.get("card_html", ""))
+    return pack_lines([header, "", *card.split("\n")])
+
+
 def connect(services: Services, bot: Bot) -> None:
     """Post escalations to the staff group with `bot`, and make the first delivery of every
     staff answer at once with it (the outbox retries what fails)."""

@@ -225,6 +225,48 @@ def escalation_answer_message(
     )
 
 
+PUBLISHED_ANSWER = "published_answer"
+
+
+def published_answer_message(
+    *,
+    watch_id: int,
+    resident_id: int,
+    language: str,
+    question: str,
+    item_id: str,
+    card_html: str,
+    now: dt.datetime,
+) -> OutboxMessage:
+    """Return the row that tells a resident who asked to be told that a published change of
+    the knowledge base now answers their question (the card, as Telegram HTML)."""
+    return OutboxMessage(
+        ticket_id=None,
+        event_id=None,
+        department_id="",
+        channel="resident",
+        idempotency_key=f"answer-watch:{watch_id}",
+        payload={
+            "version": PAYLOAD_VERSION,
+            "kind": PUBLISHED_ANSWER,
+            "resident_id": resident_id,
+            "language": language,
+            "question": question,
+            "item_id": item_id,
+            "card_html": card_html,
+        },
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def is_published_answer(payload: Mapping[str, Any]) -> bool:
+    """Tell whether a `resident` row tells a resident the knowledge base answers them now."""
+    return payload.get("kind") == PUBLISHED_ANSWER
+
+
 def is_escalation_answer(payload: Mapping[str, Any]) -> bool:
     """Tell whether a `resident` row carries a staff answer rather than a ticket notice."""
     return payload.get("kind") == ESCALATION_ANSWER

@@ -29,6 +29,7 @@ from bot.core.models import User
 HOME_OF_ROLE = {
     "staff": "inbox",
     "officer": "department",
+    "editor": "knowledge_changes",
     "manager": "log",
     "admin": "users",
 }
@@ -81,7 +82,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@allow("staff", "officer", "manager", "admin")
+@allow("staff", "officer", "editor", "manager", "admin")
 async def logout(request: web.Request) -> web.StreamResponse:
     """End the session on the server and in the browser."""
     services = request.app[SERVICES]
@@ -95,14 +96,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@allow("staff", "officer", "manager", "admin")
+@allow("staff", "officer", "editor", "manager", "admin")
 @page("password.html")
 async def password_page(request: web.Request) -> dict[str, Any]:
     """Show the form to change one's password."""
     return {"error": "", "done": request.query.get("done") == "1"}
 
 
-@allow("staff", "officer", "manager", "admin")
+@allow("staff", "officer", "editor", "manager", "admin")
 async def password_change(request: web.Request) -> web.StreamResponse:
     """Change one's own password after checking the current one."""
     services = request.app[SERVICES]
@@ -152,7 +153,7 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@allow("staff", "officer", "manager", "admin")
+@allow("staff", "officer", "editor", "manager", "admin")
 async def home(request: web.Request) -> web.StreamResponse:
     """Send each role to its main page."""
     viewer = request[VIEWER]

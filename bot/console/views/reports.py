@@ -286,7 +286,7 @@ async def export_log(request: web.Request) -> web.StreamResponse:
     )
 
 
-@allow("manager")
+@allow("manager", "editor")
 @page("unanswered.html")
 async def unanswered(request: web.Request) -> dict[str, Any]:
     """The questions the bot could not answer lately, grouped by similarity, most asked first."""
