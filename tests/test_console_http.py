@@ -612,6 +612,7 @@ async def test_every_route_declares_who_may_open_it(console: Console) -> None:
         "GET /lang/{language}",
         "GET /login",
         "GET /metrics",
+        "GET /privacy",
         "GET /readyz",
         "POST /login",
     ]
