@@ -28,6 +28,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_get("/department", tickets.department_queue, name="department")
     # One ticket (managers, the officers of its department, staff while it is in triage)
     router.add_get("/tickets/{number}", tickets.ticket_page, name="ticket")
+    router.add_get(
+        "/tickets/{number}/proof.json", tickets.ticket_proof_download, name="ticket_proof"
+    )
     router.add_post("/tickets/{number}/acknowledge", tickets.acknowledge, name="acknowledge")
     router.add_post("/tickets/{number}/reply", tickets.reply, name="reply")
     router.add_post("/tickets/{number}/hand-back", tickets.hand_back, name="hand_back")
