@@ -206,3 +206,152 @@ async def test_rows_deleted_in_the_database_are_reported(
     assert (await report_of(sessions, EVENTS)).problem == (
         f"seq {count - 1}..{count} missing at the end: rows deleted"
     )
+
+
+async def test_two_engines_appending_at_once_keep_one_chain(
+    desk: TicketDesk, sessions: Sessions, database_url: str
+) -> None:
+    ticket = await desk.file(draft(await add_resident(sessions, 770002)))
+    engines = [create_engine(database_url), create_engine(database_url)]
+    factories = [session_factory(e) for e in engines]
+    rounds = 25
+
+    async def append(factory: Sessions, n: int) -> None:
+        async with factory() as session:
+            session.add(
+                TicketEvent(ticket_id=ticket.id, kind="note", actor_type="system", body=f"{n}")
+            )
+            await record_audit(session, user_id=None, action="test.append", target_id=str(n))
+            await session.commit()
+
+    try:
+        await asyncio.gather(
+            *(append(factories[n % 2], n) for n in range(2 * rounds)),
+        )
+    finally:
+        for engine in engines:
+            await engine.dispose()
+    async with sessions() as session:
+        audit, timeline = await verify_all(session)
+        events = await session.scalar(select(func.count()).select_from(TicketEvent))
+        bodies = set(
+            await session.scalars(select(TicketEvent.body).where(TicketEvent.kind == "note"))
+        )
+    assert (audit.problem, timeline.problem) == (None, None)
+    assert (audit.count, timeline.count) == (2 * rounds, events)
+    assert bodies == {str(n) for n in range(2 * rounds)}
+
+
+async def test_the_migration_hashes_rows_already_there_as_the_application_does(
+    desk: TicketDesk, sessions: Sessions, engine: AsyncEngine
+) -> None:
+    await some_work(desk, sessions)
+    async with sessions() as session:
+        before = await audit_chain.heads(session)
+    await downgrade_database(engine, "0005_escalation_answers")
+    await upgrade_database(engine)
+    async with sessions() as session:
+        reports = await verify_all(session)
+        after = await audit_chain.heads(session)
+    assert [r.problem for r in reports] == [None, None]
+    assert after == before
+    assert after[AUDIT][0] == 4
+
+
+async def test_the_monthly_report_prints_the_chain_heads(
+    desk: TicketDesk, sessions: Sessions, database_url: str
+) -> None:
+    await some_work(desk, sessions)
+    async with sessions() as session:
+        heads = await audit_chain.heads(session)
+    code, out, _ = await run_bot("report", "--month", "2026-11", database_url=database_url)
+    assert code == 0
+    for chain, (seq, hash_) in heads.items():
+        assert f"  {chain} {seq}:{hash_}\n" in out + "\n"
+    code, out, _ = await run_bot(
+        "report", "--month", "2026-11", "--json", database_url=database_url
+    )
+    assert json.loads(out)["audit_chain_heads"][EVENTS] == {
+        "seq": heads[EVENTS][0],
+        "hash": heads[EVENTS][1],
+    }
+
+
+# -- a ticket's proof ---------------------------------------------------------------------------
+
+
+async def test_a_ticket_proof_from_the_console_checks_out_and_edits_to_it_do_not(
+    console: Console, work: SampleWork, login_as: LoginAs, tmp_path: Path, database_url: str
+) -> None:
+    services = console.services
+    async with services.sessions() as session:
+        published = (await audit_chain.heads(session))[EVENTS]
+    # Events of other tickets after the urban ticket's: the proof links over them.
+    await console.desk.acknowledge(
+        (await console.desk.get(work.urban)).id, Actor.department("urban-management", "1", "李")
+    )
+    manager = await login_as("manager")
+    async with manager.http.get(f"/tickets/{work.urban}/proof.json") as response:
+        assert response.status == 200
+        assert response.headers["Content-Disposition"].startswith("attachment;")
+        raw = await response.read()
+    proof = json.loads(raw)
+    timeline = await console.desk.timeline(work.urban)
+    result = check_proof(proof, [published])
+    assert (result.ticket, result.events) == (work.urban, len(timeline))
+    shown = [json.loads(link["canonical"]) for link in proof["links"] if "canonical" in link]
+    assert [e["kind"] for e in shown] == [e.kind for e in timeline]
+    assert len(proof["links"]) > len(timeline)  # other tickets' events, as hashes only
+    assert all(
+        set(link) == {"seq", "content_hash"} for link in proof["links"] if "hash" not in link
+    )
+    async with services.sessions() as session:
+        verified = (await verify_all(session))[1]
+        exported = await session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.action == "ticket.export_proof", AuditEntry.target_id == work.urban)
+        )
+    assert (proof["head"]["seq"], proof["head"]["hash"]) == (verified.head_seq, verified.head_hash)
+    assert exported == 1
+    # Checked from the file by the command line, with the head the monthly report printed.
+    path = tmp_path / "proof.json"
+    path.write_bytes(raw)
+    head = f"{published[0]}:{published[1]}"
+    code, out, _ = await run_bot(
+        "audit", "check-proof", str(path), "--head", head, database_url=database_url
+    )
+    assert code == 0, out
+    assert out.startswith(f"OK {work.urban}: {len(timeline)} events chained up to")
+    # A changed event, even with its content hash recomputed, does not check out.
+    own = next(link for link in proof["links"] if "canonical" in link)
+    own["canonical"] = own["canonical"].replace('"kind":"', '"kind":"x')
+    with pytest.raises(ChainError, match="does not match its content hash"):
+        check_proof(proof)
+    own["content_hash"] = audit_chain.sha256(own["canonical"])
+    with pytest.raises(ChainError, match="does not follow"):
+        check_proof(proof)
+    path.write_text(json.dumps(proof), encoding="utf-8")
+    code, out, _ = await run_bot("audit", "check-proof", str(path), database_url=database_url)
+    assert (code, out.startswith("PROOF FAILS:")) == (1, True)
+    # Another department's officer gets the ticket page's 404.
+    other = await login_as("other_officer")
+    async with other.http.get(f"/tickets/{work.urban}/proof.json") as response:
+        assert response.status == 404
+
+
+async def test_the_command_line_exports_the_same_proof(
+    desk: TicketDesk, sessions: Sessions, database_url: str, tmp_path: Path
+) -> None:
+    numbers = await some_work(desk, sessions)
+    path = tmp_path / "p.json"
+    code, _, _ = await run_bot(
+        "audit", "ticket", numbers[0].lower(), "-o", str(path), database_url=database_url
+    )
+    assert code == 0
+    proof = json.loads(path.read_text(encoding="utf-8"))
+    timeline = await desk.timeline(numbers[0])
+    result = check_proof(proof)
+    assert (result.ticket, result.events) == (numbers[0], len(timeline))
+    code, _, error = await run_bot("audit", "ticket", "TS-2099-000001", database_url=database_url)
+    assert (code, error) == (2, "no ticket TS-2099-000001\n")

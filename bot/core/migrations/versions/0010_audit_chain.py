@@ -98,12 +98,12 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("chain", name=op.f("pk_audit_chain_heads")),
     )
+    # Plain ALTER TABLE (no batch copy on SQLite: the outbox's foreign keys name ticket_events).
     for name in ("audit_log", "ticket_events"):
-        with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("chain_seq", sa.Integer(), nullable=True))
-            batch_op.add_column(sa.Column("content_hash", sa.String(length=64), nullable=True))
-            batch_op.add_column(sa.Column("chain_hash", sa.String(length=64), nullable=True))
-            batch_op.create_index(batch_op.f(f"ix_{name}_chain_seq"), ["chain_seq"], unique=True)
+        op.add_column(name, sa.Column("chain_seq", sa.Integer(), nullable=True))
+        op.add_column(name, sa.Column("content_hash", sa.String(length=64), nullable=True))
+        op.add_column(name, sa.Column("chain_hash", sa.String(length=64), nullable=True))
+        op.create_index(op.f(f"ix_{name}_chain_seq"), name, ["chain_seq"], unique=True)
     heads = sa.table("audit_chain_heads", sa.column("chain"), sa.column("seq"), sa.column("hash"))
     for chain in CHAINS:
         seq, last = _hash_existing(chain)
@@ -111,10 +111,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # SQLite drops columns itself since 3.35; no batch copy, as in upgrade.
     for name in ("ticket_events", "audit_log"):
-        with op.batch_alter_table(name, schema=None) as batch_op:
-            batch_op.drop_index(batch_op.f(f"ix_{name}_chain_seq"))
-            batch_op.drop_column("chain_hash")
-            batch_op.drop_column("content_hash")
-            batch_op.drop_column("chain_seq")
+        op.drop_index(op.f(f"ix_{name}_chain_seq"), table_name=name)
+        for column in ("chain_hash", "content_hash", "chain_seq"):
+            op.execute(f"ALTER TABLE {name} DROP COLUMN {column}")
     op.drop_table("audit_chain_heads")
