@@ -187,7 +187,7 @@ def _before_flush(session: Session, _context: UOWTransaction, _instances: object
     heads = lock_heads(session.connection())
     connection = session.connection()
     for chain in CHAINS:
-        rows = sorted(pending[chain], key=lambda r: instance_state(r).insert_order)
+        rows = sorted(pending[chain], key=lambda r: instance_state(r).insert_order or 0)
         if not rows:
             continue
         seq, previous = heads[chain]
@@ -338,7 +338,7 @@ async def ticket_proof(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
         )
     ).scalars()
     events = list(own)
-    chained = sorted((e for e in events if e.chain_seq is not None), key=lambda e: e.chain_seq)
+    mine = {e.chain_seq: e for e in events if e.chain_seq is not None}
     head = await read_head(session, EVENTS) or (0, GENESIS)
     proof: dict[str, Any] = {
         "format": PROOF_FORMAT,
@@ -353,14 +353,13 @@ async def ticket_proof(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
         "start": None,
         "links": [],
     }
-    if not chained:
+    if not mine:
         return proof
-    first = chained[0].chain_seq
+    first = min(mine)
     before = await session.scalar(
         select(TicketEvent.chain_hash).where(TicketEvent.chain_seq == first - 1)
     )
     proof["start"] = {"seq": first, "previous_hash": GENESIS if first == 1 else before}
-    mine = {e.chain_seq: e for e in chained}
     links: list[dict[str, Any]] = []
     after = first - 1
     while True:
@@ -374,11 +373,12 @@ async def ticket_proof(session: AsyncSession, ticket: Ticket) -> dict[str, Any]:
         ).all()
         if not batch:
             break
-        for seq, content_hash, chain_hash in batch:
-            entry: dict[str, Any] = {"seq": seq, "content_hash": content_hash}
+        for row in batch:
+            seq = int(row.chain_seq or 0)
+            entry: dict[str, Any] = {"seq": seq, "content_hash": row.content_hash}
             event_row = mine.get(seq)
             if event_row is not None:
-                entry["hash"] = chain_hash
+                entry["hash"] = row.chain_hash
                 entry["event_id"] = event_row.id
                 entry["canonical"] = canonical(
                     EVENTS, seq, {name: getattr(event_row, name) for name in FIELDS[EVENTS]}

@@ -72,7 +72,7 @@ def _hash_existing(chain: str) -> tuple[int, str]:
         updates: list[dict[str, Any]] = []
         for row in rows:
             seq += 1
-            link = next_link(chain, seq, previous, row._mapping)
+            link = next_link(chain, seq, previous, dict(row._mapping))
             previous = link.chain_hash
             updates.append(
                 {"row_id": row.id, "s": seq, "c": link.content_hash, "h": link.chain_hash}
