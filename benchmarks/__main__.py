@@ -16,6 +16,7 @@ BENCHMARKS = {
     "console": "benchmarks.console",
     "tickets": "benchmarks.tickets",
     "knowledge": "benchmarks.knowledge_editor",
+    "fuzz": "benchmarks.fuzz",
 }
 
 

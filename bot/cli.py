@@ -345,6 +345,7 @@ def command_user(args: argparse.Namespace, settings: Settings) -> int:
 def command_report(args: argparse.Namespace, settings: Settings) -> int:
     """Print the figures of one month, per department and in total."""
     from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.core import audit_chain
     from bot.services import open_database
     from bot.tickets.figures import Month, figures_for_month, format_report
 
@@ -371,12 +372,114 @@ def command_report(args: argparse.Namespace, settings: Settings) -> int:
             figures = await figures_for_month(
                 session, month, args.department, timezone=settings.timezone
             )
+            # The chains' heads as of printing: kept with the report, outside the database, they
+            # show later whether the records up to here were changed (docs/security.md).
+            chain_heads = await audit_chain.heads(session)
         if args.json:
-            return json.dumps(figures.as_dict(), ensure_ascii=False, indent=2)
+            data = figures.as_dict() | {
+                "audit_chain_heads": {
+                    c: {"seq": n, "hash": h} for c, (n, h) in chain_heads.items()
+                }
+            }
+            return json.dumps(data, ensure_ascii=False, indent=2)
         names = {d.id: d.name for d in kb.departments.values()}
-        return format_report(figures, names)
+        heads_text = "\n".join(
+            f"  {audit_chain.format_head(c, n, h)}" for c, (n, h) in chain_heads.items()
+        )
+        return (
+            f"{format_report(figures, names)}\n\n"
+            f"Audit chain heads 审计链头 (check with python -m bot audit verify):\n{heads_text}"
+        )
 
     print(asyncio.run(read()))
+    return 0
+
+
+def command_audit(args: argparse.Namespace, settings: Settings) -> int:
+    """Verify the audit chains, export a ticket's proof, or check a proof."""
+    from bot.core import audit_chain
+
+    if args.audit_command == "check-proof":
+        return _check_proof(args)
+    from bot.core.audit import record_audit
+    from bot.services import open_database
+    from bot.tickets.reads import ticket_by_number
+
+    async def verify() -> int:
+        async with (
+            open_database(settings, migrate=False, require_data=True) as sessions,
+            sessions() as session,
+        ):
+            reports = await audit_chain.verify_all(session)
+        for report in reports:
+            if not report.ok:
+                print(f"TAMPERED {report.chain}: {report.problem}")
+                return 1
+        print(
+            "OK "
+            + "; ".join(
+                f"{r.chain}: {r.count} rows, head {r.head_seq}:{r.head_hash}" for r in reports
+            )
+        )
+        return 0
+
+    async def ticket() -> str | None:
+        async with (
+            open_database(settings, migrate=False, require_data=True) as sessions,
+            sessions() as session,
+        ):
+            found = await ticket_by_number(session, number)
+            if found is None:
+                return None
+            proof = await audit_chain.ticket_proof(session, found)
+            await record_audit(
+                session,
+                user_id=None,
+                action="ticket.export_proof",
+                target_type="ticket",
+                target_id=number,
+                detail={"head_seq": proof["head"]["seq"], "via": "cli"},
+            )
+            await session.commit()
+        return json.dumps(proof, ensure_ascii=False, indent=1)
+
+    if args.audit_command == "verify":
+        return asyncio.run(verify())
+    number = args.number.strip().upper()[:32]
+    text = asyncio.run(ticket())
+    if text is None:
+        print(f"no ticket {number}", file=sys.stderr)
+        return 2
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    else:
+        print(text)
+    return 0
+
+
+def _check_proof(args: argparse.Namespace) -> int:
+    from bot.core.audit_chain import ChainError, check_proof
+
+    published: list[tuple[int, str]] = []
+    for head in args.head or []:
+        seq, _, hash_ = head.rpartition(" ")[2].partition(":")
+        if not seq.isdigit() or len(hash_) != 64:
+            print(f"--head wants SEQ:HASH as the report prints it, not {head!r}", file=sys.stderr)
+            return 2
+        published.append((int(seq), hash_.lower()))
+    try:
+        proof = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        if not isinstance(proof, dict):
+            raise ChainError("not a ticket proof")
+        result = check_proof(proof, published)
+    except (OSError, ValueError, ChainError) as error:
+        print(f"PROOF FAILS: {error}")
+        return 1
+    print(
+        f"OK {result.ticket}: {result.events} events chained up to ticket_events head "
+        f"{result.head_seq}:{result.head_hash}"
+        + (f"; matches {len(published)} published head(s)" if published else "")
+    )
     return 0
 
 
@@ -489,6 +592,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--department", help="one department id (default: each and all)")
     report.add_argument("--json", action="store_true", help="print the figures as JSON")
     report.set_defaults(handler=command_report)
+
+    audit = commands.add_parser(
+        "audit", help="the tamper-evident audit chains (see docs/security.md)"
+    )
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_commands.add_parser(
+        "verify", help="walk the audit log and ticket events chains; exit 1 if tampered"
+    )
+    proof = audit_commands.add_parser(
+        "ticket", help="export a ticket's events with their hashes and the chain head (JSON)"
+    )
+    proof.add_argument("number", help="the ticket number, e.g. TS-2026-000123")
+    proof.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    checking = audit_commands.add_parser(
+        "check-proof", help="check a ticket's proof file without the database"
+    )
+    checking.add_argument("file", help="the proof (from the console or `audit ticket`)")
+    checking.add_argument(
+        "--head",
+        action="append",
+        metavar="SEQ:HASH",
+        help="a ticket_events head published in a monthly report, which the proof must contain",
+    )
+    audit.set_defaults(handler=command_audit)
 
     worker = commands.add_parser(
         "worker",

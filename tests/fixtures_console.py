@@ -360,6 +360,12 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
     ),
     (
         "GET",
+        "/tickets/{urban}/proof.json",
+        {},
+        _only("officer", "manager", hidden=("staff", "other_officer")),
+    ),
+    (
+        "GET",
         "/tickets/TS-2099-999999",
         {},
         _only(hidden=("staff", "officer", "other_officer", "manager")),

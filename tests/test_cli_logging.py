@@ -23,6 +23,7 @@ COMMANDS = {
     "command_worker": ["worker"],
     "command_web": ["web"],
     "command_report": ["report", "--month", "2026-01"],
+    "command_audit": ["audit", "verify"],
     "command_user": ["user", "list"],
     "command_ask": ["ask", "x"],
     "command_kb_check": ["kb", "check"],
@@ -111,3 +112,47 @@ def test_logging_is_set_up_in_one_place() -> None:
         or 'getLogger("httpx").setLevel' in path.read_text(encoding="utf-8")
     ]
     assert setups == []
+
+
+async def test_requests_aiohttp_cannot_parse_are_one_info_line_not_an_error_with_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    async def hello(_: web.Request) -> web.Response:
+        raise RuntimeError("a handler's own failure")
+
+    setup_logging()
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    answers = []
+    try:
+        for request in (
+            b"GET /a\x00b HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)
+            await writer.drain()
+            answers.append((await reader.readline()).split(b" ")[1])
+            writer.close()
+            await writer.wait_closed()
+    finally:
+        await runner.cleanup()
+    assert answers == [b"400", b"400", b"500"]
+    logged = capsys.readouterr().err
+    refused = [line for line in logged.splitlines() if "malformed request refused" in line]
+    assert len(refused) == 2
+    assert all(" INFO aiohttp.server: " in line for line in refused)
+    # A handler's own exception is still an error, with its traceback.
+    assert logged.count(" ERROR aiohttp.server: ") == 1
+    assert logged.count("Traceback (most recent call last)") == 1
+    assert "a handler's own failure" in logged

@@ -421,3 +421,50 @@ async def test_a_disclosure_answer_carries_reason_and_link_to_the_applicant(
         ).scalars()
         [notice] = list(rows)  # a link travels in the notice; no file to send
     assert notice.payload["event"]["data"]["document"]["url"] == link
+
+
+@pytest.mark.parametrize("opening", [b"[", b'{"a":'])
+async def test_json_nested_past_the_parsers_depth_is_refused_not_a_server_error(
+    desk: TicketDesk,
+    http: aiohttp.ClientSession,
+    callback_url: str,
+    pollution: FiledTicket,
+    opening: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    depth = 10_000  # inside the size limit, far past the JSON parser's recursion limit
+    closing = b"]" if opening == b"[" else b"}"
+    body = opening * depth + b"1" + closing * depth
+    assert len(body) < desk.settings.callbacks.max_body_bytes
+    headers = signed_headers(WEBHOOK_SECRET.encode(), int(time.time()), body)
+    status, answer = await post(http, callback_url + PATH, body, headers)
+    assert (status, answer) == (400, {"ok": False, "error": "the body is not JSON"})
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert (await desk.get(pollution.number)).status == "assigned"
+
+
+async def test_a_body_cut_short_by_the_sender_going_away_is_no_server_error(
+    desk: TicketDesk, callback_url: str, pollution: FiledTicket, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    body, headers = signed({"ticket": pollution.number, "action": "acknowledge"})
+    head = request_head(headers, **{"Content-Length": str(len(body) + 100)})
+    host, port = callback_url.removeprefix("http://").split(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head + body)
+    await writer.drain()
+    writer.close()  # gone before the rest of the announced body
+    await writer.wait_closed()
+
+    def seen() -> bool:
+        return any(
+            "cut short" in r.getMessage() or r.levelno >= logging.ERROR for r in caplog.records
+        )
+
+    for _ in range(100):  # until the endpoint has noticed, whatever it made of it
+        if seen():
+            break
+        await asyncio.sleep(0.05)
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any("cut short" in r.getMessage() for r in caplog.records)
+    assert (await desk.get(pollution.number)).status == "assigned"

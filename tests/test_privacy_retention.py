@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.store import LoadedKnowledge
+from bot.core.audit_chain import verify_all
 from bot.core.config import PrivacySettings, Settings
 from bot.core.models import (
     AttachmentFile,
@@ -150,6 +151,14 @@ async def test_the_sweep_erases_personal_data_past_its_period_and_keeps_texts_an
     assert (erased.latitude, erased.longitude, erased.resident_id) == (None, None, None)
     assert photos == 0
     assert kept_photos == 0
+    # Erasing who the resident was leaves the tamper-evident chains whole.
+    async with sessions() as session:
+        chains = await verify_all(session)
+    assert [(report.chain, report.problem) for report in chains] == [
+        ("audit_log", None),
+        ("ticket_events", None),
+    ]
+    assert all(report.count > 0 for report in chains)
     assert erased.description == "东门垃圾没人清，联系我*******5678。"
     assert (erased.status, erased.rating, erased.solved) == ("closed", 4, True)
     assert payloads

@@ -115,3 +115,57 @@ async def test_a_press_on_a_message_the_bot_cannot_edit_is_answered_as_expired(
     assert answer is not None
     assert answer.text == "这个按钮已经失效了，请重新打开菜单。"
     assert not _errors(caplog)
+
+
+async def test_a_press_telegram_no_longer_lets_the_bot_answer_is_no_error(
+    bot: BotHarness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Telegram refuses answerCallbackQuery 15 s after a press (a backlog, a restart), and for a
+    # query it never made: the press is still handled, and nobody is told of an error.
+    # The server refuses the late answers, as Telegram would: expected here.
+    chat = bot.api.private_chat(bot.api.create_user("李雷"), raise_on_refused=False)
+    menu = (await chat.send("/start", expect=2))[1]
+    resident = next(m.sender for m in chat.messages if not m.from_bot)
+    languages = await chat.send("/language")
+    english = next(
+        value for row in languages[0].buttons for label, value in row if label == "English"
+    )
+    for message, data in ((menu, "no-such-button"), (languages[0], english)):
+        update_id = bot.api.push_update(
+            "callback_query",
+            {
+                "id": f"7{bot.api.sequence}{resident.id}",  # never an open query of the server
+                "from": resident.to_api(),
+                "message": message.data,
+                "chat_instance": "1",
+                "data": data,
+            },
+        )
+        await bot.api.wait_until_delivered(update_id)
+
+    def refused() -> list[object]:
+        return [c for c in bot.api.failed_calls if c.method == "answerCallbackQuery"]
+
+    # Both presses reached the point of answering, and were refused.
+    assert await bot.api.wait_for(lambda: len(refused()) == 2, 10)
+    replies = await chat.send("/help")
+    # The press on 「English」 did its work: the resident's language changed.
+    assert "How to use me" in replies.text
+    assert not [record.getMessage() for record in _errors(caplog)]
+
+
+def test_an_update_whose_texts_are_no_strings_is_unreadable() -> None:
+    chat = {"id": 1, "type": "private"}
+    message = {"message_id": 1, "date": 0, "chat": chat}
+    entries = [
+        {"update_id": 1, "message": message | {"text": ["list"]}},
+        {"update_id": 2, "edited_message": message | {"caption": 7}},
+        {"update_id": 3, "callback_query": {"id": "1", "from": None, "data": {"a": 1}}},
+        {"update_id": 4, "message": message | {"text": "好"}},
+    ]
+    assert readable_updates(entries) == [
+        {"update_id": 1},
+        {"update_id": 2},
+        {"update_id": 3},
+        entries[3],
+    ]

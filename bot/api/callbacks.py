@@ -16,8 +16,8 @@ named by [departments.<id>] secret_env; a department without one has no endpoint
 
 Every request is checked in this order and refused with a 4xx that says why, and logged:
 size by Content-Length (413), department and secret (404), the body read to its end, chunked or
-not (413 past the limit), signature and timestamp window (401), JSON and schema, U+0000 in a
-text included (400), nonce already used (409, a replay), then the action itself (404 unknown
+not (413 past the limit; 400 when the sender goes away before it ends), signature and timestamp window (401), JSON (nested past the parser's depth
+too) and schema, U+0000 in a text included (400), nonce already used (409, a replay), then the action itself (404 unknown
 ticket, 403 not this department's, 409 not possible in the ticket's state, 422 bad text). A
 nonce is spent even when the action is refused, so a captured request can never be replayed.
 """
@@ -132,6 +132,9 @@ async def handle_callback(request: web.Request) -> web.Response:
         body = await read_body(request, limit)
     except BodyTooLarge:
         return _refuse(request, 413, "body too large", "too_large")
+    except ConnectionError:
+        # The sender went away before the body it announced was whole: nobody to answer.
+        return _refuse(request, 400, "the body was cut short", "cut_short")
     try:
         verify(
             secret,
@@ -146,7 +149,9 @@ async def handle_callback(request: web.Request) -> web.Response:
     try:
         parsed: Any = json.loads(body.decode("utf-8"))
         callback = CallbackBody.model_validate(parsed)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # RecursionError: arrays or objects nested deeper than the parser goes, within the
+        # size limit ([[[[…]]]]); no callback is shaped like that.
         return _refuse(request, 400, "the body is not JSON", "not_json")
     except ValidationError as error:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in error.errors())

@@ -47,6 +47,9 @@ def setup_routes(app: web.Application) -> None:
     router.add_get(
         r"/tickets/{number}/photos/{attachment_id:\d{1,9}}", tickets.ticket_photo, name="photo"
     )
+    router.add_get(
+        "/tickets/{number}/proof.json", tickets.ticket_proof_download, name="ticket_proof"
+    )
     router.add_post("/tickets/{number}/acknowledge", tickets.acknowledge, name="acknowledge")
     router.add_post("/tickets/{number}/reply", tickets.reply, name="reply")
     router.add_get(

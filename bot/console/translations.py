@@ -260,6 +260,10 @@ ENGLISH: dict[str, str] = {
     "附议人数": "Supporters",
     "页面不存在，或您没有查看权限。": "The page does not exist, or you may not see it.",
     "须改密码": "Must change password",
+    "下载办理过程及校验证明": "Download the timeline with its proof",
+    "（供督办和争议核对：每条记录的哈希及链头）": (
+        "(for supervision and disputes: each event's hash and the chain head)"
+    ),
     "（群众不可见）": "(not shown to the resident)",
     "上一页": "Previous",
     "上次审核": "Last reviewed",

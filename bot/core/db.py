@@ -30,7 +30,12 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from bot.core import audit_chain
+
 log = logging.getLogger(__name__)
+
+# Every session of every process hashes its new audit rows and ticket events into their chains.
+audit_chain.install()
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -16,6 +16,11 @@ No secret reaches a log: httpx and httpcore, which log every request URL (and Bo
 the bot's token, `…/bot<id>:<secret>/getMe`), are kept at WARNING, and every handler of the root
 logger redacts tokens from every record, as defence in depth: any `bot<digits>:<secret>` in a
 message or a traceback, and the configured token itself wherever it appears.
+
+Requests that are not HTTP at all, or not well-formed HTTP (a NUL in the path, a header with
+both Content-Length and Transfer-Encoding, a bad chunk), are answered 400 by aiohttp's parser,
+which logs each at ERROR with a traceback of its own code: anyone on the network could fill the
+log with them. They are logged at INFO in one line instead (`QuietMalformedRequests`).
 """
 
 from __future__ import annotations
@@ -137,6 +142,32 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class QuietMalformedRequests(logging.Filter):
+    """Turn aiohttp's "Error handling request" for a request its parser refused into one INFO line.
+
+    Only the parser's refusals (aiohttp.http_exceptions, answered 400 before any handler ran);
+    an exception in a handler stays an ERROR with its traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or type(error).__module__ != "aiohttp.http_exceptions":
+            return True
+        summary = str(error).splitlines()[0] if str(error) else ""
+        record.msg = (
+            f"{record.getMessage()}: malformed request refused ({type(error).__name__}: {summary})"
+        )
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+# aiohttp's server logger, whose parser refusals are quieted.
+AIOHTTP_SERVER_LOGGER = "aiohttp.server"
+
+
 def configured_secrets() -> list[str]:
     """Return the secrets of the environment that must never be logged."""
     return [os.environ.get("TELEGRAM_BOT_TOKEN", "").strip()]
@@ -170,6 +201,9 @@ def setup_logging(
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    server = logging.getLogger(AIOHTTP_SERVER_LOGGER)
+    if not any(isinstance(f, QuietMalformedRequests) for f in server.filters):
+        server.addFilter(QuietMalformedRequests())
     redact = RedactSecrets(configured_secrets())
     for each in root.handlers:
         for old in [f for f in each.filters if isinstance(f, RedactSecrets)]:

@@ -351,7 +351,10 @@ class TicketDocument(Base):
 
 
 class TicketEvent(Base):
-    """One step in a ticket's timeline: who did what, when. Never updated, never deleted."""
+    """One step in a ticket's timeline: who did what, when. Never updated, never deleted.
+
+    Chained by hash to the event before it, so a change made past the application shows.
+    """
 
     __tablename__ = "ticket_events"
     __table_args__ = (Index("ix_ticket_events_ticket_created", "ticket_id", "created_at"),)
@@ -366,6 +369,10 @@ class TicketEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     visible_to_resident: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The tamper-evident chain (bot/core/audit_chain.py): set when the row is inserted.
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True, index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class TicketSupporter(Base):
@@ -463,6 +470,23 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ip: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The tamper-evident chain (bot/core/audit_chain.py): set when the row is inserted.
+    chain_seq: Mapped[int | None] = mapped_column(Integer, nullable=True, unique=True, index=True)
+    content_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    chain_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class ChainHead(Base):
+    """The last link of a tamper-evident chain ("audit_log", "ticket_events"): its seq and hash.
+
+    Appends lock this row, so they queue and the chain never forks (bot/core/audit_chain.py).
+    """
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class LoginAttempt(Base):

@@ -130,11 +130,33 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(
                 method, url, data=data, headers=headers, timeout=timeout
             ) as response:
-                return response.status, await response.read()
+                status, body = response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut from error
         except aiohttp.ClientError as error:
             raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        if status == HTTPStatus.BAD_REQUEST and late_answer(url, body):
+            # Answering a press only stops the spinner on the resident's button; Telegram refuses
+            # it 15 s after the press (a backlog, a restart) or for a query it never made. The
+            # handler goes on with what the press was for instead of failing on the courtesy.
+            log.info("callback query answered too late; the answer is skipped")
+            return HTTPStatus.OK, _ANSWERED
+        return status, body
+
+
+_ANSWERED = b'{"ok":true,"result":true}'
+
+
+def late_answer(url: str, body: bytes) -> bool:
+    """Tell whether a Bot API answer refuses answerCallbackQuery for a query too old or unknown."""
+    if url.rsplit("/", 1)[-1].lower() != "answercallbackquery":
+        return False
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return False
+    description = answer.get("description") if isinstance(answer, dict) else None
+    return isinstance(description, str) and "query is too old" in description.lower()
 
 
 def readable_updates(result: object) -> list[JSONDict]:
@@ -149,6 +171,7 @@ def readable_updates(result: object) -> list[JSONDict]:
     for entry in result:
         update_id = entry.get("update_id") if isinstance(entry, dict) else None
         try:
+            _check_texts(entry)
             Update.de_json(entry, None)
         except Exception as error:  # anything the library cannot parse
             # The update_id and the error's class only: the text may be a resident's message.
@@ -162,6 +185,30 @@ def readable_updates(result: object) -> list[JSONDict]:
             continue
         readable.append(entry)
     return readable
+
+
+# Fields the handlers read as text: python-telegram-bot takes whatever JSON gives, so a list or a
+# number where Telegram sends a string would reach the matcher and fail there.
+_TEXT_FIELDS = {
+    "message": ("text", "caption"),
+    "edited_message": ("text", "caption"),
+    "channel_post": ("text", "caption"),
+    "edited_channel_post": ("text", "caption"),
+    "callback_query": ("data", "inline_message_id"),
+    "inline_query": ("query",),
+}
+
+
+def _check_texts(entry: object) -> None:
+    if not isinstance(entry, dict):
+        return
+    for kind, fields in _TEXT_FIELDS.items():
+        content = entry.get(kind)
+        if not isinstance(content, dict):
+            continue
+        for name in fields:
+            if name in content and not isinstance(content[name], str):
+                raise TypeError(f"{kind}.{name} is not a string")
 
 
 class UpdatesRequest(AiohttpRequest):

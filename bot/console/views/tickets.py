@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,10 +23,11 @@ from aiohttp.typedefs import Handler
 from bot.console.forms import form_text, positive_int
 from bot.console.messages import input_notice, redirect_with
 from bot.console.rendering import page, render
-from bot.console.security import SESSION_COOKIE, VIEWER, Viewer, allow, client_ip
+from bot.console.security import SECURITY_HEADERS, SESSION_COOKIE, VIEWER, Viewer, allow, client_ip
 from bot.console.sessions import find_session
 from bot.console.state import SERVICES, ZONE, department_names
 from bot.core.audit import record_audit
+from bot.core.audit_chain import ticket_proof
 from bot.core.config import Settings
 from bot.core.models import Ticket, TicketDocument, utcnow
 from bot.core.vocabulary import TicketStatus, TicketType
@@ -230,6 +232,39 @@ async def ticket_photo(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "private, no-store",
             "Cross-Origin-Resource-Policy": "same-origin",
             "ETag": f'"{photo.sha256}"',
+        },
+    )
+
+
+@allow("staff", "officer", "manager")
+async def ticket_proof_download(request: web.Request) -> web.StreamResponse:
+    """Download a ticket's events with their hashes and the chain up to its head (audited).
+
+    `python -m bot audit check-proof FILE` checks it without the database (docs/security.md).
+    """
+    viewer = request[VIEWER]
+    ticket = await visible_ticket(request)
+    services = request.app[SERVICES]
+    async with services.sessions() as session:
+        proof = await ticket_proof(session, ticket)
+        await record_audit(
+            session,
+            user_id=viewer.user_id,
+            action="ticket.export_proof",
+            target_type="ticket",
+            target_id=ticket.number,
+            detail={"head_seq": proof["head"]["seq"]},
+            ip=client_ip(request),
+        )
+        await session.commit()
+    name = f"{ticket.number}-proof.json"
+    return web.Response(
+        body=json.dumps(proof, ensure_ascii=False, indent=1).encode("utf-8"),
+        headers={
+            **SECURITY_HEADERS,
+            "Content-Type": "application/json; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
         },
     )
 
