@@ -119,6 +119,9 @@ class TelegramSettings(_Section):
     concurrent_updates: int = Field(32, ge=1)
     # How often conversations and per-user data are written to the database.
     persistence_interval_seconds: float = Field(5, gt=0)
+    # Several processes on one PostgreSQL: the leader renews its lease every quarter of this;
+    # a standby takes over at most this plus a quarter after the leader dies.
+    leader_lease_seconds: float = Field(10, ge=2, le=120)
 
     @field_validator("staff_hours")
     @classmethod
