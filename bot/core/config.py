@@ -82,6 +82,9 @@ class DatabaseSettings(_Section):
     # and so on between them, before the command gives up (5 and 1: about 15 seconds).
     connect_attempts: int = Field(5, ge=1, le=100)
     connect_backoff_seconds: float = Field(1, ge=0, le=60)
+    # false: commands never migrate at start, they refuse a schema that is behind; the
+    # deployment migrates apart with `python -m bot db upgrade` (see docs/architecture.md).
+    migrate_on_start: bool = True
 
 
 class TelegramSettings(_Section):

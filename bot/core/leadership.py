@@ -63,12 +63,12 @@ def on_leadership_change(listener: LeadershipListener) -> None:
     _LISTENERS.append(listener)
 
 
-def _tell(name: str, leading: bool, term: int) -> None:
+def _tell(name: str, holder: str, leading: bool, term: int) -> None:
     # The one log line of a change of leadership; operators grep for "leadership:".
     if leading:
-        log.warning("leadership: %s leads %r (term %d)", HOLDER, name, term)
+        log.warning("leadership: %s leads %r (term %d)", holder, name, term)
     else:
-        log.warning("leadership: %s no longer leads %r (term %d)", HOLDER, name, term)
+        log.warning("leadership: %s no longer leads %r (term %d)", holder, name, term)
     for listener in list(_LISTENERS):
         try:
             listener(name, leading, term)
@@ -143,7 +143,7 @@ class Leadership:
         if leading == self.leading:
             return
         self.leading = leading
-        _tell(self.name, leading, self.term)
+        _tell(self.name, self.holder, leading, self.term)
         for listener in list(self._listeners):
             listener(leading, self.term)
         self._changed.set()
@@ -177,7 +177,7 @@ class Leadership:
         engine, self._engine = self._engine, None
         if engine is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(engine.dispose(close=False), timeout=1)
+                await asyncio.wait_for(engine.dispose(), timeout=1)
 
     async def try_acquire(self) -> bool:
         """Take or renew the lease once; return whether this process leads now.
