@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hmac
 import json
 import logging
@@ -57,6 +58,8 @@ POLL_TIMEOUT = 10
 # The largest webhook body accepted (Telegram's updates are far smaller).
 MAX_WEBHOOK_BODY = 1 << 20
 WEBHOOK_PATH = "/telegram"
+# Handled updates kept for webhook redeliveries (Telegram gives up on an update within a day).
+HANDLED_KEPT = dt.timedelta(days=2)
 
 ApplicationBuilder = Callable[[Services, str, str], BotApplication]
 
@@ -95,6 +98,13 @@ class UpdateLedger:
         )
         async with write_gate(self.sessions), self.sessions() as session:
             await session.execute(statement)
+            if update_id % 1000 == 0:
+                # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
+                await session.execute(
+                    delete(TelegramUpdate).where(
+                        TelegramUpdate.handled_at < utcnow() - HANDLED_KEPT
+                    )
+                )
             await session.commit()
 
     async def confirm(self, next_offset: int) -> None:
@@ -346,14 +356,15 @@ class TelegramFront:
         self.leadership.on_change(self._on_change)
         if self.webhook:
             await self._serve_webhook()
-        # One attempt now, so that a process that can lead serves before start returns.
+        # One attempt now, so that a process that can lead serves before start returns; the
+        # lease is renewed from then on, however long the Application takes to start.
         with contextlib.suppress(Exception):
             await self.leadership.try_acquire()
-        await self._reconcile()
         self._tasks = [
             asyncio.create_task(self.leadership.run(self._stop), name="telegram-lease"),
             asyncio.create_task(self._follow(), name="telegram-front"),
         ]
+        await self._reconcile()
         if not self.leadership.leading:
             log.info("standing by: another process serves Telegram")
 
