@@ -15,6 +15,7 @@ BENCHMARKS = {
     "telegram": "benchmarks.telegram_throughput",
     "console": "benchmarks.console",
     "tickets": "benchmarks.tickets",
+    "failover": "benchmarks.failover",
 }
 
 
