@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -96,6 +97,7 @@ class Child:
         self.name, self.args, self.config, self.env = name, list(args), config, env
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
+        self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.lines = []
@@ -112,7 +114,7 @@ class Child:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
-        asyncio.create_task(self._read(self.process))
+        self._reader = asyncio.create_task(self._read(self.process))
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None
@@ -201,10 +203,8 @@ class Residents:
         while not self.stop.is_set():
             question = self.random.choice(self.questions)
             self.asked.append((chat, question))
-            try:
+            with contextlib.suppress(Exception):  # counted as missing at the end
                 await chat.send(question)
-            except Exception:
-                pass  # counted as missing at the end
             await asyncio.sleep(self.random.uniform(0.2, 1.0))
 
     async def reporter(self, index: int) -> None:
