@@ -316,6 +316,7 @@ async def run(args: argparse.Namespace) -> int:
     questions = [item.questions[0] for item in list(kb.items.values())[:40] if item.questions]
     children: list[Child] = []
     takeovers: list[float] = []
+    unexpected_exits = 0
     try:
         async with LocalBotApi() as api:
             staff = api.create_user("值班员")
@@ -344,12 +345,23 @@ async def run(args: argparse.Namespace) -> int:
             tasks.append(asyncio.create_task(keep_clock_busy(sessions, busy)))
             started = time.perf_counter()
             await asyncio.sleep(5)
-            while len(takeovers) < args.takeovers:
+            while len(takeovers) < args.takeovers and time.perf_counter() - started < args.limit:
                 held = await leader_pid(sessions)
                 victim = next(
                     (b for b in bots if held and b.process and b.process.pid == held[0]), None
                 )
                 standby = next((b for b in bots if b is not victim), None)
+                for child in bots:
+                    if child.process is not None and child.process.returncode is not None:
+                        # A bot that ended by itself (not killed here): say why, start it again.
+                        print(
+                            f"{child.name} exited with {child.process.returncode}:\n"
+                            + "\n".join(child.lines[-15:]),
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                        unexpected_exits += 1
+                        await child.start()
                 if victim is None or standby is None or not standby.said("standing by"):
                     await asyncio.sleep(0.2)
                     continue
@@ -357,6 +369,7 @@ async def run(args: argparse.Namespace) -> int:
                 await asyncio.sleep(random.uniform(0, 3))
                 killed_at = time.perf_counter()
                 await victim.kill()
+                victim.process = None  # killed here, on purpose
                 while True:
                     now = await leader_pid(sessions)
                     if now is not None and now[1] > held[1]:
@@ -482,6 +495,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--reporters", type=int, default=3, help="residents filing reports")
     parser.add_argument("--lease-seconds", type=float, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--limit", type=float, default=1800, help="stop killing after this many seconds anyway"
+    )
     parser.add_argument("--verbose", action="store_true", help="print what went wrong")
     args = parser.parse_args(argv)
     return asyncio.run(run(args))
