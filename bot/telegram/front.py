@@ -166,16 +166,22 @@ async def poll_confirmed(
         pause = 0.0
         if not updates:
             continue
-        done = await ledger.handled([update.update_id for update in updates])
-        await asyncio.gather(
-            *(
-                handle_update(application, ledger, update)
-                for update in updates
-                if update.update_id not in done
+        try:
+            done = await ledger.handled([update.update_id for update in updates])
+            await asyncio.gather(
+                *(
+                    handle_update(application, ledger, update)
+                    for update in updates
+                    if update.update_id not in done
+                )
             )
-        )
+            await ledger.confirm(updates[-1].update_id + 1)
+        except Exception:
+            # The database failed us: nothing is confirmed, the batch comes again.
+            log.exception("a batch of updates was not recorded; fetching it again")
+            pause = 1.0
+            continue
         offset = updates[-1].update_id + 1
-        await ledger.confirm(offset)
 
 
 def default_builder(services: Services, token: str, base_url: str) -> BotApplication:
