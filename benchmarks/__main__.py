@@ -17,6 +17,7 @@ BENCHMARKS = {
     "tickets": "benchmarks.tickets",
     "knowledge": "benchmarks.knowledge_editor",
     "fuzz": "benchmarks.fuzz",
+    "failover": "benchmarks.failover",
 }
 
 

@@ -512,6 +512,22 @@ def command_privacy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def command_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Migrate the database (`db upgrade`) or tell whether its schema is the latest (`db check`)."""
+    from bot.services import check_schema, upgrade_schema
+
+    if args.db_command == "upgrade":
+        revision = asyncio.run(upgrade_schema(settings))
+        print(f"the database schema is at {revision}")
+        return 0
+    problem = asyncio.run(check_schema(settings))
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return 1
+    print("the database schema is the latest")
+    return 0
+
+
 def _add_knowledge_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--knowledge",
@@ -625,6 +641,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="deliver what is due, sweep deadlines once, and exit"
     )
     worker.set_defaults(handler=command_worker)
+
+    database = commands.add_parser(
+        "db", help="the database schema: upgrade it, or check that it is the latest"
+    )
+    db_commands = database.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_commands.add_parser(
+        "upgrade", help="apply the migrations (safe while other processes start or run)"
+    )
+    db_commands.add_parser(
+        "check", help="exit 1 with one line when the schema is behind the code, else 0"
+    )
+    database.set_defaults(handler=command_db)
 
     web = commands.add_parser("web", help="serve the web console alone (see docs/console.md)")
     web.add_argument("--host", help="address to listen on (default: [web] host)")

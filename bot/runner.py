@@ -17,7 +17,6 @@ import contextlib
 import functools
 import gc
 import logging
-import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,9 +27,11 @@ from typing import TYPE_CHECKING, Any
 from bot.answering.store import KnowledgeStore
 from bot.console.app import serving_console
 from bot.core.config import Settings
+from bot.core.leadership import Leadership
 from bot.ops.health import serving_ops
 from bot.services import Services, open_services
 from bot.telegram.context import BotApplication
+from bot.telegram.front import TelegramFront, serving_telegram
 from bot.workers import CallbackRoutes, serving_ticket_workers
 
 if TYPE_CHECKING:
@@ -39,10 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ServiceStarter = Callable[[Services, BotApplication], AbstractAsyncContextManager[Any]]
+ServiceStarter = Callable[[Services, TelegramFront], AbstractAsyncContextManager[Any]]
 
 # The other parts of the process, started in this order after the bot and stopped in reverse:
-# each starter(services, application) returns an async context manager that runs its part until
+# each starter(services, front) returns an async context manager that runs its part until
 # it exits.
 RUN_SERVICES: tuple[ServiceStarter, ...] = (
     # The web console on [web] host:port (unless [web] enabled = false).
@@ -58,8 +59,14 @@ class Running:
 
     settings: Settings
     services: Services
-    application: BotApplication
+    # Serves Telegram while this process leads (bot/telegram/front.py); its `bot` delivers.
+    front: TelegramFront
     tryout: LocalBotApi | None
+
+    @property
+    def application(self) -> BotApplication | None:
+        """The Application serving Telegram now (None while this process stands by)."""
+        return self.front.application
 
 
 def _starters(callback_routes: Sequence[CallbackRoutes]) -> list[ServiceStarter]:
@@ -86,10 +93,6 @@ async def running(
     `tryout_port` overrides [telegram] tryout_port (0: any free port); `knowledge` shares an
     already loaded knowledge base.
     """
-    from telegram import Update
-
-    from bot.telegram.application import build_application, publish_commands
-
     async with AsyncExitStack() as stack:
         token = settings.telegram_token
         base_url = settings.telegram_api_base_url
@@ -103,35 +106,33 @@ async def running(
         ops = await stack.enter_async_context(serving_ops(settings, "bot"))
         services = await stack.enter_async_context(open_services(settings, knowledge=knowledge))
         ops.readiness.attach(sessions=services.sessions, knowledge=lambda: services.knowledge.kb)
-        application = build_application(services, token=token, base_url=base_url)
-        await stack.enter_async_context(application)
-        await publish_commands(application)
-        await application.start()
-        stack.push_async_callback(application.stop)
-        ops.readiness.attach(bot_api=application.bot.get_me)
-        updater = application.updater
-        assert updater is not None
         telegram = settings.telegram
-        if telegram.mode == "webhook" and tryout is None:
-            await updater.start_webhook(
-                listen=telegram.webhook_listen,
-                port=telegram.webhook_port,
-                url_path="telegram",
-                webhook_url=telegram.webhook_url,
-                secret_token=os.environ.get("TELEGRAM_WEBHOOK_SECRET") or None,
-                allowed_updates=Update.ALL_TYPES,
-            )
-        else:
-            await updater.start_polling(poll_interval=0, allowed_updates=Update.ALL_TYPES)
-        stack.push_async_callback(updater.stop)
+        # Several processes on one PostgreSQL: the one holding the lease serves Telegram, the
+        # others stand by (bot/core/leadership.py); on SQLite this process always leads.
+        leadership = Leadership(services.engine, ttl=telegram.leader_lease_seconds)
+        front = TelegramFront(
+            services,
+            leadership,
+            token=token,
+            base_url=base_url,
+            webhook=telegram.mode == "webhook" and tryout is None,
+        )
+        await stack.enter_async_context(serving_telegram(front))
+        # The process's Bot answers getMe on a standby too: ready means able to take over.
+        ops.readiness.attach(bot_api=front.bot.get_me)
         # The try-out's pretend department system shares the department callback listener.
         callback_routes = [tryout.serve_demo_department] if tryout is not None else []
         for starter in _starters(callback_routes):
-            await stack.enter_async_context(starter(services, application))
+            # Each starter gets the front: its `bot` (the process's) delivers to Telegram.
+            await stack.enter_async_context(starter(services, front))
         if tryout is not None:
             print(await tryout.welcome(services), flush=True)
-        log.info("the bot is running (%s)", "try-out" if tryout else telegram.mode)
-        yield Running(settings, services, application, tryout.api if tryout else None)
+        log.info(
+            "the bot is running (%s, %s)",
+            "try-out" if tryout else telegram.mode,
+            "leading" if leadership.leading else "standing by",
+        )
+        yield Running(settings, services, front, tryout.api if tryout else None)
 
 
 async def run(settings: Settings) -> None:

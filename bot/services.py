@@ -31,7 +31,14 @@ from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
-from bot.core.db import create_engine, is_sqlite, session_factory, upgrade_database
+from bot.core.db import (
+    create_engine,
+    head_revision,
+    is_sqlite,
+    schema_revision,
+    session_factory,
+    upgrade_database,
+)
 from bot.core.residents import ResidentDirectory
 from bot.tickets.desk import TicketDesk
 from bot.tickets.privacy import PrivacyDesk
@@ -210,8 +217,10 @@ async def _open_engine(
     engine = create_engine(url, echo=settings.database.echo)
     try:
         await _connect(engine, settings)
-        if migrate:
+        if migrate and settings.database.migrate_on_start:
             await upgrade_database(engine)
+        elif migrate:
+            await _require_current_schema(engine, url)
         elif require_data:
             async with engine.connect() as connection:
                 found = await connection.run_sync(lambda sync: inspect(sync).has_table("tickets"))
@@ -224,6 +233,28 @@ async def _open_engine(
         await engine.dispose()
         raise
     return engine
+
+
+class SchemaBehind(StartError):
+    """The database's schema is not the latest and this command may not migrate it."""
+
+
+async def schema_status(engine: AsyncEngine, url: str) -> str | None:
+    """Return None if the schema is at the latest revision, else the line that says it is not."""
+    current = await schema_revision(engine)
+    head = head_revision()
+    if current == head:
+        return None
+    return (
+        f"数据库结构不是最新 / the database schema is behind: {_shown_url(url)} is at "
+        f"{current or 'no revision'}, the code needs {head} (run: python -m bot db upgrade)"
+    )
+
+
+async def _require_current_schema(engine: AsyncEngine, url: str) -> None:
+    problem = await schema_status(engine, url)
+    if problem is not None:
+        raise SchemaBehind(problem)
 
 
 @contextlib.asynccontextmanager
@@ -250,4 +281,41 @@ async def open_database(
     try:
         yield session_factory(engine)
     finally:
+        await engine.dispose()
+
+
+async def upgrade_schema(settings: Settings) -> str:
+    """Migrate the settings' database to the latest schema (`python -m bot db upgrade`).
+
+    Several of these (or bots starting) at once take turns: one migrates, the others wait and
+    find nothing to do (bot/core/db.py). Return the revision the schema is at.
+    """
+    engine = create_engine(settings.database_url, echo=settings.database.echo)
+    try:
+        await _connect(engine, settings)
+        await upgrade_database(engine)
+        return head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def check_schema(settings: Settings) -> str | None:
+    """Return None if the database's schema is the latest, else one line saying it is not
+    (`python -m bot db check`). Changes nothing (a missing SQLite file is not created)."""
+    url = settings.database_url
+    if (missing := _missing_sqlite_file(url)) is not None:
+        return (
+            f"数据库结构不是最新 / the database schema is behind: {missing} does not exist "
+            f"(run: python -m bot db upgrade)"
+        )
+    engine = create_engine(url, echo=settings.database.echo)
+    # Alembic says which database it looked at in INFO lines; the answer is one line.
+    alembic = logging.getLogger("alembic.runtime.migration")
+    level = alembic.level
+    alembic.setLevel(logging.WARNING)
+    try:
+        await _connect(engine, settings)
+        return await schema_status(engine, url)
+    finally:
+        alembic.setLevel(level)
         await engine.dispose()

@@ -98,6 +98,9 @@ class DatabaseSettings(_Section):
     # and so on between them, before the command gives up (5 and 1: about 15 seconds).
     connect_attempts: int = Field(5, ge=1, le=100)
     connect_backoff_seconds: float = Field(1, ge=0, le=60)
+    # false: commands never migrate at start, they refuse a schema that is behind; the
+    # deployment migrates apart with `python -m bot db upgrade` (see docs/architecture.md).
+    migrate_on_start: bool = True
 
 
 class TelegramSettings(_Section):
@@ -135,6 +138,9 @@ class TelegramSettings(_Section):
     concurrent_updates: int = Field(32, ge=1)
     # How often conversations and per-user data are written to the database.
     persistence_interval_seconds: float = Field(5, gt=0)
+    # Several processes on one PostgreSQL: the leader renews its lease every quarter of this;
+    # a standby takes over at most this plus a quarter after the leader dies.
+    leader_lease_seconds: float = Field(10, ge=2, le=120)
 
     @field_validator("staff_hours")
     @classmethod

@@ -17,6 +17,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -212,3 +214,20 @@ async def _migrate_holding_advisory_lock(
             # too; it must not go back to the pool still holding it.
             await connection.invalidate()
             raise
+
+
+def head_revision() -> str:
+    """Return the latest migration's revision id."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def schema_revision(engine: AsyncEngine) -> str | None:
+    """Return the revision the database's schema is at (None: never migrated)."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_current_revision)

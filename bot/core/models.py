@@ -622,3 +622,52 @@ class AnswerWatch(Base):
     item_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     notified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# -- several processes: leadership, clock ticks, Telegram updates handled ----------------------
+
+
+class Lease(Base):
+    """Who leads (serves Telegram) until when: one row per lease name, renewed by its holder.
+
+    The times are the database's clock, never a process's, so hosts whose clocks differ agree.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    # Grows by one whenever another holder (or the same after losing it) takes the lease.
+    term: Mapped[int] = mapped_column(BigInteger, default=1)
+    acquired_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ClockTick(Base):
+    """A periodic job's tick, claimed by the one process that runs it."""
+
+    __tablename__ = "clock_ticks"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tick: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class TelegramUpdate(Base):
+    """A Telegram update handled to the end, kept until the confirmed offset passes it."""
+
+    __tablename__ = "telegram_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TelegramCursor(Base):
+    """The next getUpdates offset: every update below it was handled and is confirmed."""
+
+    __tablename__ = "telegram_cursor"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

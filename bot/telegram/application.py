@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from telegram import BotCommand, BotCommandScopeDefault, LinkPreviewOptions, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Defaults
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Defaults, ExtBot
 
 from bot.core.i18n import t
 from bot.services import Services
@@ -213,6 +213,42 @@ async def publish_commands(application: BotApplication) -> None:
         log.warning("the command list was not published: %s", error)
 
 
+def _defaults() -> Defaults:
+    return Defaults(
+        parse_mode=ParseMode.HTML,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+    )
+
+
+def _rate_limiter(services: Services) -> AIORateLimiter | None:
+    # Telegram's limits; a local Bot API server has none, and with both set to 0 the limiter
+    # (and its retries after "too many requests") is left out altogether.
+    telegram = services.settings.telegram
+    if not (telegram.rate_limit_per_second or telegram.rate_limit_group_per_minute):
+        return None
+    return AIORateLimiter(
+        overall_max_rate=telegram.rate_limit_per_second,
+        overall_time_period=1,
+        group_max_rate=telegram.rate_limit_group_per_minute,
+        group_time_period=60,
+        max_retries=2,
+    )
+
+
+def build_delivery_bot(services: Services, *, token: str, base_url: str) -> ExtBot[Any]:
+    """Return the process's Bot for the delivery workers: same HTTP layer, defaults and limits
+    as the Application's, but living as long as the process (which may never lead)."""
+    telegram = services.settings.telegram
+    return ExtBot(
+        token,
+        base_url=base_url,
+        base_file_url=telegram.api_base_file_url or "https://api.telegram.org/file/bot",
+        request=AiohttpRequest(connection_pool_size=max(8, telegram.concurrent_updates)),
+        defaults=_defaults(),
+        rate_limiter=_rate_limiter(services),
+    )
+
+
 def build_application(
     services: Services,
     *,
@@ -230,12 +266,7 @@ def build_application(
         Application.builder()
         .token(token)
         .base_url(base_url or settings.telegram_api_base_url)
-        .defaults(
-            Defaults(
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        )
+        .defaults(_defaults())
         .context_types(CONTEXT_TYPES)
         .persistence(
             DatabasePersistence(
@@ -248,17 +279,9 @@ def build_application(
         # Updates it cannot read are skipped one by one, not fatal to the batch (request.py).
         .get_updates_request(UpdatesRequest(connection_pool_size=1))
     )
-    # Telegram's limits; a local Bot API server has none, and with both set to 0 the limiter
-    # (and its retries after "too many requests") is left out altogether.
-    if telegram.rate_limit_per_second or telegram.rate_limit_group_per_minute:
+    limiter = _rate_limiter(services)
+    if limiter is not None:
         # The builder's type tracks the limiter's; assigning it back cannot express that.
-        limiter = AIORateLimiter(
-            overall_max_rate=telegram.rate_limit_per_second,
-            overall_time_period=1,
-            group_max_rate=telegram.rate_limit_group_per_minute,
-            group_time_period=60,
-            max_retries=2,
-        )
         builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
     # Files (residents' photos) come from the same Bot API server as the methods.
     builder = builder.base_file_url(settings.telegram_file_url(base_url))

@@ -1,5 +1,10 @@
 """python-telegram-bot persistence in the database (table bot_state), so restarts lose nothing.
 
+The Application writes after every update it handles (bot/telegram/front.py calls
+`update_persistence` before the update counts as handled), so a form step is in the database
+before the resident can press the next button, and a process killed right after it loses
+nothing; `update_interval` is only the Application's own periodic write on top of that.
+
 Conversations (every ConversationHandler with `persistent=True` and a `name`), user_data and
 chat_data are kept; bot_data is not, because it holds the process's live services. Values are
 stored as JSON: handlers keep only JSON-serialisable data (str, int, float, bool, None, lists,
@@ -51,6 +56,13 @@ class DatabasePersistence(BasePersistence[UserData, ChatData, BotData]):
         # Application asks to store the data of every user who sent anything.
         self._written: dict[tuple[str, str], str | None] = {}
         self._loaded: set[str] = set()
+        # Set when this process stops leading (bot/telegram/front.py): from then on another
+        # process owns the conversations, and nothing this one still holds may overwrite them.
+        self.fenced = False
+
+    def fence(self) -> None:
+        """Write nothing any more: another process may serve these residents now."""
+        self.fenced = True
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -92,6 +104,8 @@ class DatabasePersistence(BasePersistence[UserData, ChatData, BotData]):
     # -- writing ---------------------------------------------------------------------------
 
     async def _put(self, kind: str, key: str, value: Any) -> None:
+        if self.fenced:
+            return
         encoded = json.dumps(value, sort_keys=True, ensure_ascii=False)
         if self._written.get((kind, key)) == encoded:
             return
@@ -108,6 +122,8 @@ class DatabasePersistence(BasePersistence[UserData, ChatData, BotData]):
         self._written[(kind, key)] = encoded
 
     async def _drop(self, kind: str, key: str) -> None:
+        if self.fenced:
+            return
         # Nothing to delete if the row was deleted already, or never existed.
         if (kind, key) in self._written:
             if self._written[(kind, key)] is None:

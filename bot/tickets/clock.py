@@ -1,7 +1,8 @@
 """The ticket clock: reminders before deadlines, escalation (督办) after them, and auto-closing.
 
-`TicketClock.sweep()` runs every [tickets] sweep_interval_seconds (and once at start, so a bot that
-was down catches up). Each decision locks the ticket, checks again that it still applies, and is
+`TicketClock.sweep()` runs once per [tickets] sweep_interval_seconds across all processes (each tick
+is claimed by one of them in clock_ticks), and at start if that tick is still free, so a bot that
+was down catches up. Each decision locks the ticket, checks again that it still applies, and is
 recorded as an event the resident and managers can read; so running two sweeps at once, or the
 same sweep twice, decides nothing twice.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, select
 
+from bot.core.leadership import claim_tick, database_seconds
 from bot.core.models import Ticket
 from bot.core.vocabulary import EventKind, TicketStatus
 from bot.tickets.desk import HELD_STATUSES, OPEN_STATUSES, Actor, TicketDesk
@@ -24,6 +26,8 @@ from bot.tickets.desk import HELD_STATUSES, OPEN_STATUSES, Actor, TicketDesk
 log = logging.getLogger(__name__)
 
 _CLOCK = Actor.system("clock")
+# The name of the clock's ticks in clock_ticks.
+CLOCK_JOB = "ticket-clock"
 
 
 @dataclass
@@ -237,12 +241,25 @@ class TicketClock:
             return True
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
-        """Sweep every sweep_interval_seconds until `stop` is set (or the task is cancelled)."""
+        """Sweep once per tick of sweep_interval_seconds until `stop` is set (or cancelled).
+
+        Ticks are counted on the database's clock from the epoch; every process running the
+        clock tries each tick, and the one that claims it (`claim_tick`) sweeps: one sweep per
+        tick across all processes. A process that starts mid-tick tries that tick at once, so a
+        bot that was down catches up.
+        """
         stop = stop or asyncio.Event()
+        interval = self.settings.sweep_interval_seconds
         while not stop.is_set():
+            wait = interval
             try:
-                await self.sweep()
+                now = await database_seconds(self.desk.sessions)
+                tick = int(now // interval)
+                if await claim_tick(self.desk.sessions, CLOCK_JOB, tick):
+                    await self.sweep()
+                # Wake just after the next tick begins.
+                wait = (tick + 1) * interval - now + 0.05
             except Exception:
                 log.exception("ticket clock sweep failed; trying again next time")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.sweep_interval_seconds)
+                await asyncio.wait_for(stop.wait(), timeout=max(0.05, wait))

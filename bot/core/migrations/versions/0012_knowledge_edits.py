@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_knowledge_edits"
-down_revision: str | None = "0010_audit_chain"
+down_revision: str | None = "0011_leadership"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
