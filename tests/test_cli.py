@@ -395,6 +395,8 @@ DOCUMENTED_COMMANDS = [
     (["audit", "ticket", "TS-2026-000123", "-o", "FILE"], "command_audit"),
     (["audit", "check-proof", "FILE", "--head", "SEQ:HASH"], "command_audit"),
     (["worker", "--once"], "command_worker"),
+    (["db", "upgrade"], "command_db"),
+    (["db", "check"], "command_db"),
     (["web", "--host", "0.0.0.0", "--port", "8080"], "command_web"),
     (["user", "add", "admin", "--role", "admin", "--name", "系统管理员"], "command_user"),
     (
@@ -433,6 +435,7 @@ def test_help_lists_every_command() -> None:
         "report",
         "audit",
         "worker",
+        "db",
         "web",
         "user",
         "privacy",
