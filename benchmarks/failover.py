@@ -171,6 +171,14 @@ enabled = false
 [callbacks]
 enabled = false
 
+[privacy]
+# Replies are counted per question; the first-contact notice would count as one more.
+first_contact_notice = false
+
+[metrics]
+# Four processes on one host would share the ports.
+enabled = false
+
 [departments.ecology-environment]
 channels = ["webhook", "console"]
 webhook_url = "http://127.0.0.1:{hook}/hook"

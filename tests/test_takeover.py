@@ -112,6 +112,14 @@ enabled = false
 
 [callbacks]
 enabled = false
+
+[privacy]
+# The first-contact notice is tested in tests/test_privacy_chat.py.
+first_contact_notice = false
+
+[metrics]
+# Two processes on one host; health and metrics are tested in tests/test_ops_processes.py.
+enabled = false
 """,
         encoding="utf-8",
     )
