@@ -226,7 +226,7 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
     assert escalated == "> ？？？\n这个问题需要工作人员解答，我们会尽快回复您。"
     assert english.splitlines()[:3] == [
         "> How do I renew my ID card?",
-        "【Renewing a resident identity card】",
+        "[Renewing a resident identity card]",
         "You may apply within three months before your ID card expires.",
     ]
     assert "Fee: 20 元" in english

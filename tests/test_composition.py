@@ -32,6 +32,7 @@ def test_the_handler_modules_are_the_modules_themselves_in_registration_order() 
     assert [module.__name__ for module in HANDLER_MODULES] == [
         "handlers.guards",
         "handlers.start",
+        "handlers.privacy",
         "handlers.staff",
         "handlers.complaints",
         "handlers.status",

@@ -16,8 +16,8 @@ from tests.test_console_browser import open_as
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-FULL = "012-5550123"
-MASKED = "012***0123"
+FULL = "+862155501234"  # stored as E.164
+MASKED = "+86 215***1234"
 
 
 async def test_phones_are_masked_except_for_the_handling_department_with_consent(

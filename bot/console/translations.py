@@ -476,6 +476,13 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "access.denied": ("拒绝访问页面", "Page refused"),
         "ticket.denied": ("拒绝查看工单", "Ticket refused"),
         "ticket.view_personal_data": ("查看个人信息", "Viewed personal data"),
+        "ticket.export_proof": (
+            "导出办理过程及校验证明",
+            "Exported a ticket's timeline with its proof",
+        ),
+        "privacy.export": ("群众导出本人数据", "A resident exported their data"),
+        "privacy.forget": ("群众删除本人信息", "A resident erased their personal data"),
+        "privacy.sweep": ("到期个人信息清理", "Retention sweep of personal data"),
         "ticket.acknowledge": ("签收工单", "Acknowledged a ticket"),
         "ticket.reply": ("答复群众", "Replied to the resident"),
         "ticket.document": ("下载答复文件", "Downloaded an answer's document"),
