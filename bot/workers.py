@@ -388,7 +388,9 @@ class TicketWorkers:
     def _reminder_sweep_seconds(self) -> float:
         """At least four sweeps per reminder interval, at most one every REMINDER_SWEEP_SECONDS."""
         interval = self.reminders.interval.total_seconds()
-        return min(REMINDER_SWEEP_SECONDS, interval / 4) if interval > 0 else REMINDER_SWEEP_SECONDS
+        return (
+            min(REMINDER_SWEEP_SECONDS, interval / 4) if interval > 0 else REMINDER_SWEEP_SECONDS
+        )
 
     async def stop(self) -> None:
         """Stop everything; a delivery under way is given back to the outbox, not lost."""
