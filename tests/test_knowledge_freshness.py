@@ -23,6 +23,7 @@ from bot.answering.freshness import (
     DEPARTMENT_PHONE_CHANGED,
     DEPARTMENT_RENAMED,
     KNOWLEDGE_REVIEW,
+    MAX_ITEMS_LISTED,
     OVERDUE,
     Freshness,
     ReviewReminders,
@@ -31,11 +32,13 @@ from bot.answering.freshness import (
 )
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.publishing import raise_published_version
-from bot.core.config import Settings, load_settings
+from bot.core.config import DepartmentChannels, Settings, load_settings
 from bot.core.models import OutboxMessage
 from bot.tickets.delivery import DeliveryWorker, WebhookChannel
 from bot.tickets.desk import TicketDesk
+from bot.workers import TelegramChannel
 from tests.fixtures_console import ConsoleClient, serving
+from tests.fixtures_conversation import BotHarness
 from tests.fixtures_knowledge_editor import (
     CIVIL,
     CIVIL_ITEM,
@@ -329,3 +332,44 @@ secret_env = "{WEBHOOK_SECRET_ENV}"
     keys = [c.key for c in department_endpoint.calls]
     assert len(keys) == len(set(keys))
     assert all(c.event == KNOWLEDGE_REVIEW for c in department_endpoint.calls)
+
+
+async def test_the_reminder_reaches_the_departments_telegram_group_through_the_bot(
+    bot: BotHarness,
+) -> None:
+    """The running bot's Application, against the local Bot API server, posts the reminder to
+    the department's group; the row is sent once."""
+    officer = bot.api.create_user("公安赵科长", username="zhaokezhang")
+    group = bot.api.create_group("公安局知识库群", {officer: "creator"}, bot_status="member")
+    services = bot.services
+    settings = services.settings.model_copy(
+        update={
+            "departments": {
+                TELEGRAM_DEPARTMENT: DepartmentChannels(
+                    channels=("telegram",), telegram_chat_id=group.id
+                )
+            },
+            "knowledge": services.settings.knowledge.model_copy(
+                update={"review_days": 1, "reminder_days": 7}
+            ),
+        }
+    )
+    kb = services.knowledge.kb
+    [key] = await ReviewReminders(settings, services.sessions, lambda: kb).sweep()
+    assert key.startswith(f"knowledge-review:{TELEGRAM_DEPARTMENT}:telegram:")
+    desk = TicketDesk(settings, services.sessions, lambda: kb)
+    worker = DeliveryWorker(desk, {"telegram": TelegramChannel(desk, bot.app.bot)})
+    assert await worker.run_until_idle() == 1
+
+    post = bot.api.last_bot_message(group)
+    assert post is not None
+    department = kb.departments[TELEGRAM_DEPARTMENT]
+    due = [i for i in kb.items.values() if i.department == TELEGRAM_DEPARTMENT]
+    assert 0 < len(due) <= MAX_ITEMS_LISTED
+    assert post.text.startswith(f"📋 知识库内容待审核：{department.name}有 {len(due)} 个条目")
+    for item in due:
+        assert f"• {item.title}（{item.id}）：上次审核：" in post.text
+    [row] = await reminder_rows(services.sessions)
+    assert row.status == "sent"
+    assert await worker.run_until_idle() == 0
+    assert len(bot.api.bot_messages(group)) == 1
