@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.knowledge_base import Department, KnowledgeBase
 from bot.core.config import Settings
+from bot.core.db import write_gate
 from bot.core.i18n import Html, add_strings, t
 from bot.core.models import KnowledgeReview, OutboxMessage, utcnow
 
@@ -309,7 +310,7 @@ class ReviewReminders:
         now: dt.datetime,
     ) -> str | None:
         key = reminder_key(department_id, channel, self.period(now))
-        async with self.sessions() as session:
+        async with write_gate(self.sessions), self.sessions() as session:
             # At most once per interval: not within an interval of the last one, whichever
             # interval that fell in; the key settles a race between processes.
             last = await session.scalar(
