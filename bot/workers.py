@@ -29,7 +29,9 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 
-from bot.answering.knowledge_base import load_knowledge_base
+from bot.answering.freshness import ReviewReminders, is_review_reminder, reminder_text
+from bot.answering.publishing import KnowledgeSync
+from bot.answering.store import KnowledgeFiles
 from bot.api.callbacks import build_callback_app
 from bot.core.config import PRIVACY_SECRET_ENV, PRIVACY_SECRET_MIN_CHARS, Settings
 from bot.core.i18n import Html, language_or_default, t
@@ -56,6 +58,8 @@ log = logging.getLogger(__name__)
 TELEGRAM_CHANNELS = ("telegram", "resident", "staff", "supervisor")
 # Adds routes of its own to the callback listener's application before it starts.
 CallbackRoutes = Callable[[web.Application], None]
+# How often a worker looks for departments to remind of items to review.
+REMINDER_SWEEP_SECONDS = 900.0
 # Photos a department card shows before its text (Telegram albums hold 10).
 MAX_PHOTOS_SHOWN = 10
 
@@ -115,6 +119,10 @@ class TelegramChannel:
         if config is None or config.telegram_chat_id is None:
             raise DeliveryFailed(f"{item.department_id} has no Telegram chat", permanent=True)
         language = self.settings.telegram.staff_language
+        if is_review_reminder(item.payload):
+            text = reminder_text(item.payload, language)
+            await self.bot.send_message(config.telegram_chat_id, text, parse_mode="HTML")
+            return
         message = department_message(item.payload, language, self.zone)
         if message is None:
             return
@@ -293,6 +301,7 @@ class TicketWorkers:
         self.photos: PhotoFetcher | None = photo_fetcher(desk, bot) if bot is not None else None
         self.clock = TicketClock(desk)
         self.privacy = privacy_desk(desk)
+        self.reminders = ReviewReminders(desk.settings, desk.sessions, desk.knowledge)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._http: aiohttp.ClientSession | None = None
@@ -331,6 +340,10 @@ class TicketWorkers:
             self._tasks.append(
                 asyncio.create_task(self.privacy.run_forever(self._stop), name="privacy-sweep")
             )
+            # Reminders of knowledge base items to review ([knowledge] reminder_days).
+            self._tasks.append(
+                asyncio.create_task(self._remind_forever(), name="knowledge-reminders")
+            )
         if self.serve_callbacks:
             settings = self.desk.settings.callbacks
             app = build_callback_app(self.desk)
@@ -359,6 +372,25 @@ class TicketWorkers:
                 settings.host,
                 settings.port,
             )
+
+    async def _remind_forever(self) -> None:
+        """Sweep for review reminders now and then; each is sent once per interval anyway."""
+        while not self._stop.is_set():
+            try:
+                if await self.reminders.sweep():
+                    assert self.worker is not None
+                    self.worker.wake()
+            except Exception:
+                log.exception("adding knowledge review reminders failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._reminder_sweep_seconds())
+
+    def _reminder_sweep_seconds(self) -> float:
+        """At least four sweeps per reminder interval, at most one every REMINDER_SWEEP_SECONDS."""
+        interval = self.reminders.interval.total_seconds()
+        return (
+            min(REMINDER_SWEEP_SECONDS, interval / 4) if interval > 0 else REMINDER_SWEEP_SECONDS
+        )
 
     async def stop(self) -> None:
         """Stop everything; a delivery under way is given back to the outbox, not lost."""
@@ -411,10 +443,13 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     A worker needs the departments, not the question matcher, so it loads the knowledge base
     without building the matcher's index and starts in a fraction of the bot's time.
     """
-    kb = load_knowledge_base(settings.knowledge_dir)
-    settings.check_departments(kb.departments)
+    files = KnowledgeFiles(settings.knowledge_dir)
+    settings.check_departments(files.kb.departments)
     async with open_database(settings, migrate=True) as sessions:
-        desk = TicketDesk(settings, sessions, lambda: kb)
+        desk = TicketDesk(settings, sessions, lambda: files.kb)
+        # Polls the published knowledge version as the bot and the console do, so a change
+        # approved in the console (e.g. a department's new name) reaches this process too.
+        sync = KnowledgeSync(files, sessions, settings.knowledge.reload_poll_seconds)
         bot: Bot | None = None
         if settings.telegram_token:
             bot = Bot(
@@ -430,6 +465,7 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
                 async with aiohttp.ClientSession() as http:
                     worker = DeliveryWorker(desk, delivery_channels(desk, bot, http))
                     report = await TicketClock(desk).sweep()
+                    await ReviewReminders(settings, sessions, desk.knowledge).sweep()
                     await privacy_desk(desk).sweep()
                     delivered = await worker.run_until_idle()
                     fetched = await photo_fetcher(desk, bot).run_until_idle() if bot else 0
@@ -444,6 +480,11 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
             # the bot serves the callbacks, this worker delivers and runs the clock.
             workers = TicketWorkers(desk, bot, callbacks_optional=True)
             probe = bot.get_me if bot is not None else None
+            polling = (
+                sync.running()
+                if settings.knowledge.reload_poll_seconds > 0
+                else contextlib.nullcontext()
+            )
             try:
                 await workers.start()
                 stopped = asyncio.Event()
@@ -451,8 +492,15 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
                 for name in (signal.SIGINT, signal.SIGTERM):
                     loop.add_signal_handler(name, stopped.set)
                 # /healthz, /readyz, /metrics on [metrics] worker_port (bot/ops/health.py).
-                async with serving_ops(
-                    settings, "worker", sessions=sessions, knowledge=lambda: kb, bot_api=probe
+                async with (
+                    polling,
+                    serving_ops(
+                        settings,
+                        "worker",
+                        sessions=sessions,
+                        knowledge=lambda: files.kb,
+                        bot_api=probe,
+                    ),
                 ):
                     await stopped.wait()
             finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import datetime as dt
 import io
 import os
 import signal
@@ -21,7 +22,7 @@ from sqlalchemy import select, update
 from bot.console.app import serving_console
 from bot.console.security import CONTENT_SECURITY_POLICY, roles_of
 from bot.console.state import ZONE
-from bot.core.models import AuditEntry, Ticket, User, WebSession, utcnow
+from bot.core.models import AuditEntry, Question, Ticket, User, WebSession, utcnow
 from bot.runner import RUN_SERVICES
 from bot.services import Services
 from bot.tickets.figures import Month, figures_for_month
@@ -385,6 +386,74 @@ async def test_the_figures_page_shows_what_bot_figures_computes(
     row = expected.department("urban-management")
     assert row.replied == 1
     assert "示例市城市管理综合执法局" in body
+
+
+async def test_the_unanswered_page_shows_each_groups_count_and_trend(
+    console: Console, login_as: LoginAs
+) -> None:
+    resident = await add_resident(console.services, 7001)
+    now = utcnow()
+    asked = [
+        # Asked more and more: three times this week, once the week before.
+        ("游泳馆几点开门", 0.5),
+        ("游泳馆几点开门？", 1),
+        ("游泳馆几点开门", 2),
+        ("游泳馆几点开门", 8),
+        # Fading: once this week, three times the week before.
+        ("动物园门票多少钱", 3),
+        ("动物园门票多少钱", 9),
+        ("动物园门票多少钱", 10),
+        ("动物园门票多少钱", 12),
+        # Not asked this week: not listed for the last 7 days.
+        ("图书馆周末开放吗", 16),
+        ("图书馆周末开放吗", 17),
+    ]
+    async with console.services.sessions() as session:
+        for text, days_ago in asked:
+            session.add(
+                Question(
+                    resident_id=resident,
+                    chat_id=7001,
+                    text=text,
+                    decision="escalate",
+                    reason="no_match",
+                    created_at=now - dt.timedelta(days=days_ago),
+                )
+            )
+        await session.commit()
+    manager = await login_as("manager")
+
+    def rows(body: str) -> dict[str, str]:
+        table = body[body.index("<tbody>") : body.index("</tbody>")]
+        found = {}
+        for row in table.split("<tr>")[1:]:
+            for leader in ("游泳馆几点开门", "动物园门票多少钱", "图书馆周末开放吗"):
+                if f"<td>{leader}</td>" in row:
+                    found[leader] = " ".join(row.split())
+        return found
+
+    status, body = await manager.get("/unanswered", days="7")
+    assert status == 200
+    assert "共 4 个问题，2 组。" in body
+    week = rows(body)
+    assert set(week) == {"游泳馆几点开门", "动物园门票多少钱"}
+    assert '<td class="num">3</td>' in week["游泳馆几点开门"]
+    assert "trend-up" in week["游泳馆几点开门"]
+    assert "前 7 天：1 次" in week["游泳馆几点开门"]
+    assert "0 · 0 · 1 · 3" in week["游泳馆几点开门"]
+    assert '<td class="num">1</td>' in week["动物园门票多少钱"]
+    assert "trend-down" in week["动物园门票多少钱"]
+    assert "前 7 天：3 次" in week["动物园门票多少钱"]
+    assert "0 · 0 · 3 · 1" in week["动物园门票多少钱"]
+    # The busiest group first.
+    assert body.index("<td>游泳馆几点开门</td>") < body.index("<td>动物园门票多少钱</td>")
+
+    status, body = await manager.get("/unanswered", days="30")
+    month = rows(body)
+    assert set(month) == {"游泳馆几点开门", "动物园门票多少钱", "图书馆周末开放吗"}
+    assert "前 30 天：0 次" in month["图书馆周末开放吗"]
+    assert "trend-up" in month["图书馆周末开放吗"]
+    assert "0 · 2 · 0 · 0" in month["图书馆周末开放吗"]
 
 
 async def test_the_log_lists_searches_and_pages(

@@ -21,7 +21,7 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,7 @@ from bot.answering.editing import (
     render_synonyms_file,
     with_item,
 )
+from bot.answering.freshness import Freshness, item_freshness, load_reviews
 from bot.answering.knowledge_base import (
     Item,
     KnowledgeBase,
@@ -156,6 +157,12 @@ async def raise_published_version(session: AsyncSession) -> int:
         return await raise_published_version(session)
 
 
+class Reloadable(Protocol):
+    """What KnowledgeSync keeps current: the bot's store, or the worker's knowledge files."""
+
+    async def reload(self) -> object: ...
+
+
 class KnowledgeSync:
     """Keeps one process's store at the published version: polls `knowledge_state` and reloads.
 
@@ -165,7 +172,7 @@ class KnowledgeSync:
 
     def __init__(
         self,
-        store: KnowledgeStore,
+        store: Reloadable,
         sessions: async_sessionmaker[AsyncSession],
         poll_seconds: float,
     ) -> None:
@@ -252,17 +259,6 @@ class AnswerPreview:
 
 
 # -- the desk ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Freshness:
-    """When an item was last confirmed current, by whom, and whether that is too long ago."""
-
-    item_id: str
-    department_id: str
-    reviewed_at: dt.date | None
-    reviewer: str
-    stale: bool
 
 
 class KnowledgeEditor:
@@ -524,7 +520,7 @@ class KnowledgeEditor:
                 change.version = number
                 await self._close(session, change, editor, "approved", comment, ip)
                 if change.content is not None:
-                    await self._reviewed(session, change.item_id, editor)
+                    await self._reviewed(session, change.item_id, editor, change.department_id)
                 version = await raise_published_version(session)
                 await session.commit()
         except BaseException:
@@ -756,7 +752,9 @@ class KnowledgeEditor:
 
     # -- freshness -------------------------------------------------------------------------------
 
-    async def _reviewed(self, session: AsyncSession, item_id: str, editor: Editor) -> None:
+    async def _reviewed(
+        self, session: AsyncSession, item_id: str, editor: Editor, department_id: str
+    ) -> None:
         review = await session.get(KnowledgeReview, item_id)
         if review is None:
             review = KnowledgeReview(item_id=item_id)
@@ -764,6 +762,11 @@ class KnowledgeEditor:
         review.reviewed_at = utcnow()
         review.reviewer_id = editor.user_id
         review.reviewer_name = editor.name
+        # What the department was called and could be reached at: a later change of either
+        # makes the item due for review again.
+        department = self.store.kb.departments.get(department_id)
+        review.department_name = department.name if department else None
+        review.department_phone = department.phone if department else None
 
     async def confirm_current(self, editor: Editor, item_id: str, *, ip: str = "") -> None:
         """Record that an item was read and is still correct."""
@@ -773,7 +776,7 @@ class KnowledgeEditor:
         if not editor.may_edit(item.department):
             raise EditError("forbidden")
         async with write_gate(self.sessions), self.sessions() as session:
-            await self._reviewed(session, item_id, editor)
+            await self._reviewed(session, item_id, editor, item.department)
             await record_audit(
                 session,
                 user_id=editor.user_id,
@@ -785,34 +788,11 @@ class KnowledgeEditor:
             await session.commit()
 
     async def freshness(self, now: dt.datetime | None = None) -> list[Freshness]:
-        """Return every item's last review: the console's, else the file's `updated` date."""
-        kb = self.store.kb
+        """Return every item's last review and why it needs review (bot/answering/freshness.py)."""
         async with self.sessions() as session:
-            reviews = {
-                r.item_id: r for r in (await session.scalars(select(KnowledgeReview))).all()
-            }
+            reviews = await load_reviews(session)
         today = (now or utcnow()).date()
-        limit = today - dt.timedelta(days=self.review_days)
-        result = []
-        for item in kb.items.values():
-            review = reviews.get(item.id)
-            when: dt.date | None = None
-            who = ""
-            if review is not None:
-                when, who = review.reviewed_at.date(), review.reviewer_name
-            elif item.updated:
-                with contextlib.suppress(ValueError):
-                    when = dt.date.fromisoformat(item.updated[:10])
-            result.append(
-                Freshness(
-                    item_id=item.id,
-                    department_id=item.department,
-                    reviewed_at=when,
-                    reviewer=who,
-                    stale=when is None or when < limit,
-                )
-            )
-        return result
+        return item_freshness(self.store.kb, reviews, today, self.review_days)
 
     # -- reads -----------------------------------------------------------------------------------
 

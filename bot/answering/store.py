@@ -124,3 +124,24 @@ class KnowledgeStore:
             self._current = fresh
             log.info("knowledge base reloaded: %d items", len(fresh.kb.items))
             return fresh
+
+
+class KnowledgeFiles:
+    """The knowledge base without a matcher, for processes that need only its departments and
+    items (the delivery worker); `reload` swaps it only when valid, like KnowledgeStore."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._kb = load_knowledge_base(directory)
+        self._lock = asyncio.Lock()
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        return self._kb
+
+    async def reload(self) -> KnowledgeBase:
+        async with self._lock:
+            fresh = await asyncio.to_thread(load_knowledge_base, self.directory)
+            self._kb = fresh
+            log.info("knowledge base reloaded: %d items", len(fresh.items))
+            return fresh

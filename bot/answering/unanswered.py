@@ -7,6 +7,11 @@ matters outside public services) and problems offered as tickets (report) are no
 knowledge base, whether or not the resident then asked for a person. Questions are grouped greedily: each question joins the
 first group whose leading question is similar enough (rapidfuzz on character pairs, so that
 Chinese, written without spaces, compares by its words' pieces), else it starts a group.
+
+Each group also shows its trend (`trends`): how often it was asked in each of the last four weeks,
+and in the period shown against the period before it, so a question residents ask more and more
+stands out from one that faded. The questions of both periods are grouped together, so a group
+is the same group in both.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ NOT_GAPS = ("small_talk", "empty", "out_of_scope", "problem_words")
 SIMILARITY = 62.0
 MAX_QUESTIONS = 5000
 EXAMPLES = 5
+# The trend shows this many weeks, the newest last.
+TREND_WEEKS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class QuestionGroup:
     closest_items: Counter[str] = field(default_factory=Counter)
     not_helpful: int = 0
     last_asked: dt.datetime | None = None
+    asked_at: list[dt.datetime] = field(default_factory=list)
 
     @property
     def examples(self) -> list[tuple[str, int]]:
@@ -104,10 +112,63 @@ def group_questions(
             if question.closest_item:
                 group.closest_items[question.closest_item] += 1
             group.not_helpful += question.not_helpful
+            group.asked_at.append(question.asked_at)
             if group.last_asked is None or question.asked_at > group.last_asked:
                 group.last_asked = question.asked_at
     groups.sort(key=lambda g: (-g.count, g.leader))
     return groups
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTrend:
+    """A group in the period shown: how often it was asked then, in the period before, and in
+    each of the last TREND_WEEKS weeks (oldest first)."""
+
+    group: QuestionGroup
+    count: int
+    previous: int
+    weeks: tuple[int, ...]
+
+    @property
+    def direction(self) -> str:
+        """ "up", "down" or "same", against the period before."""
+        if self.count > self.previous:
+            return "up"
+        if self.count < self.previous:
+            return "down"
+        return "same"
+
+
+def history_since(now: dt.datetime, days: int) -> dt.datetime:
+    """Return from when questions are needed: the period before the one shown, and the weeks."""
+    return now - dt.timedelta(days=max(2 * days, 7 * TREND_WEEKS))
+
+
+def trends(
+    questions: Sequence[AskedQuestion],
+    now: dt.datetime,
+    days: int,
+    *,
+    similarity: float = SIMILARITY,
+) -> list[GroupTrend]:
+    """Group questions asked since `history_since(now, days)`; return the groups asked in the
+    last `days`, most asked in them first, with their counts before and week by week."""
+    start = now - dt.timedelta(days=days)
+    before = start - dt.timedelta(days=days)
+    result = []
+    for group in group_questions(questions, similarity=similarity):
+        count = sum(1 for at in group.asked_at if start <= at <= now)
+        if not count:
+            continue
+        previous = sum(1 for at in group.asked_at if before <= at < start)
+        weeks = [0] * TREND_WEEKS
+        for at in group.asked_at:
+            ago = (now - at) // dt.timedelta(weeks=1)
+            if 0 <= ago < TREND_WEEKS:
+                weeks[TREND_WEEKS - 1 - ago] += 1
+        result.append(GroupTrend(group=group, count=count, previous=previous, weeks=tuple(weeks)))
+    result.sort(key=lambda t: (-t.count, t.group.leader))
+    return result
 
 
 async def unanswered_questions(

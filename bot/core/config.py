@@ -60,6 +60,9 @@ class KnowledgeSettings(_Section):
     reload_poll_seconds: float = Field(3.0, ge=0, le=3600)
     # Items not confirmed current for this many days are listed for their department.
     review_days: int = Field(365, ge=1, le=3650)
+    # Each department with items to review is reminded at most once per this many days, on
+    # its Telegram group or webhook (0 turns the reminders off).
+    reminder_days: float = Field(7, ge=0, le=365)
     # Commit each approved change when the knowledge base folder is a git repository.
     git_commits: bool = True
 

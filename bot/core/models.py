@@ -597,6 +597,10 @@ class KnowledgeReview(Base):
     reviewed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reviewer_name: Mapped[str] = mapped_column(String(200), default="")
+    # The department's name and phone when the item was reviewed (None: reviewed before they
+    # were recorded); a change of either makes the item due for review again.
+    department_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    department_phone: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class KnowledgeState(Base):

@@ -28,6 +28,7 @@ from bot.answering.editing import (
     synonym_groups_from_text,
     text_diff,
 )
+from bot.answering.freshness import DEPARTMENT_PHONE_CHANGED, DEPARTMENT_RENAMED, OVERDUE
 from bot.answering.knowledge_base import DISCLOSURE_MODES, Item, Problem
 from bot.answering.publishing import AnswerPreview, EditError, Editor
 from bot.console.forms import form_text, positive_int
@@ -38,6 +39,12 @@ from bot.console.state import LANGUAGE, SERVICES, department_names
 from bot.core.audit import record_audit
 
 PAGE_SIZE = 50
+# Why an item needs review (bot/answering/freshness.py), as the freshness page names it.
+REASON_NAMES = {
+    OVERDUE: "超期未审核",
+    DEPARTMENT_RENAMED: "部门名称已变更",
+    DEPARTMENT_PHONE_CHANGED: "部门电话已变更",
+}
 MAX_FIELD_CHARS = 20_000
 MAX_QUERY_CHARS = 200
 
@@ -673,6 +680,7 @@ async def freshness_page(request: web.Request) -> dict[str, Any]:
         ),
         "shares": shares,
         "days": services.editor.review_days,
+        "reason_names": REASON_NAMES,
         "titles": {i.id: i.get_text("title", request[LANGUAGE]) for i in kb.items.values()},
         "departments": department_names(request),
     }

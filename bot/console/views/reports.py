@@ -11,7 +11,12 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from bot.answering.unanswered import group_questions, unanswered_questions
+from bot.answering.unanswered import (
+    TREND_WEEKS,
+    history_since,
+    trends,
+    unanswered_questions,
+)
 from bot.console.forms import positive_int
 from bot.console.rendering import page
 from bot.console.security import SECURITY_HEADERS, VIEWER, allow, client_ip
@@ -293,16 +298,17 @@ async def unanswered(request: web.Request) -> dict[str, Any]:
     services = request.app[SERVICES]
     days = positive_int(request.query.get("days")) or 30
     days = days if days in UNANSWERED_DAYS else 30
-    since = utcnow() - dt.timedelta(days=days)
+    now = utcnow()
     async with services.sessions() as session:
-        questions = await unanswered_questions(session, since)
-    groups = await asyncio.to_thread(group_questions, questions)
+        questions = await unanswered_questions(session, history_since(now, days))
+    groups = await asyncio.to_thread(trends, questions, now, days)
     kb = services.knowledge.kb
     return {
         "groups": groups,
         "days": days,
         "choices": UNANSWERED_DAYS,
-        "total": len(questions),
+        "total": sum(g.count for g in groups),
+        "weeks": TREND_WEEKS,
         "items": {
             item.id: item.get_text("title", request[LANGUAGE]) for item in kb.items.values()
         },
