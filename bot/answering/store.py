@@ -8,7 +8,10 @@ base leaves the old pair serving.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,13 +120,35 @@ class KnowledgeStore:
 
     async def reload(self) -> LoadedKnowledge:
         """Reload in a worker thread so the bot keeps answering while the index is built."""
-        async with self._lock:
+        async with self._lock, _quick_handover():
             fresh = await asyncio.to_thread(
                 build_knowledge, self.directory, self.thresholds, self.signals
             )
             self._current = fresh
             log.info("knowledge base reloaded: %d items", len(fresh.kb.items))
             return fresh
+
+
+# While an index is built in a worker thread, the event loop's thread asks for the interpreter
+# lock after every release (each numpy call in matching releases it); by default it then waits
+# up to 5 ms for the builder to hand it over, which tripled matching's p99 during a reload
+# (docs/benchmarks.md). A shorter interval while builds run keeps answering close to its usual
+# latency, at a small cost to the build.
+RELOAD_SWITCH_INTERVAL = 0.0005
+_builds: list[float] = []  # the interval before the first running build, once per build
+
+
+@contextlib.asynccontextmanager
+async def _quick_handover() -> AsyncIterator[None]:
+    """Shorten the interpreter's switch interval while any index build runs in a thread."""
+    _builds.append(sys.getswitchinterval())
+    sys.setswitchinterval(min(RELOAD_SWITCH_INTERVAL, _builds[0]))
+    try:
+        yield
+    finally:
+        saved = _builds.pop()
+        if not _builds:
+            sys.setswitchinterval(saved)
 
 
 class KnowledgeFiles:
