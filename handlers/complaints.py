@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import secrets
 import time
 import warnings
 from collections.abc import Callable, Coroutine
@@ -71,6 +72,7 @@ from handlers.browse import pager
 
 CONVERSATION = "complaint_form"
 DRAFT = "complaint"
+FORM_KEY = "key"
 # In the draft: the question whose text the form was started from (its description is kept).
 FROM_QUESTION = "from_question"
 
@@ -318,11 +320,17 @@ add_strings(
 )
 
 
+def _new_draft(**fields: Any) -> dict[str, Any]:
+    """Return a new form; its key is saved with it from its first step, so that submitting
+    it twice (a button handled again after a crash) files one ticket."""
+    return {"photos": [], FORM_KEY: secrets.token_hex(16)} | fields
+
+
 def _draft(context: BotContext) -> dict[str, Any]:
     data = context.user_data if context.user_data is not None else {}
     draft = data.get(DRAFT)
     if not isinstance(draft, dict):
-        draft = {}
+        draft = _new_draft()
         data[DRAFT] = draft
     return draft
 
@@ -578,7 +586,7 @@ async def start_form(update: Update, context: BotContext) -> int:
     """Start a new form (a form in progress is replaced)."""
     await _answer(update)
     if context.user_data is not None:
-        context.user_data[DRAFT] = {"photos": []}
+        context.user_data[DRAFT] = _new_draft()
     return await ask_type(update, context)
 
 
@@ -625,7 +633,7 @@ async def start_from_question(update: Update, context: BotContext) -> int | None
     category = guess_category(services.knowledge.kb, question.text)
     if category not in services.tickets.categories():
         category = None
-    draft: dict[str, Any] = {"photos": [], "type": ticket_type, FROM_QUESTION: question.id}
+    draft: dict[str, Any] = _new_draft(type=ticket_type, **{FROM_QUESTION: question.id})
     if context.user_data is not None:
         context.user_data[DRAFT] = draft
     try:
@@ -913,6 +921,7 @@ async def submit(update: Update, context: BotContext) -> int:
             contact_phone=draft.get("phone") if mode == "share" else None,
             share_identity=mode == "share",
             anonymous=mode == "anon",
+            form_key=draft.get(FORM_KEY),
         )
         filed = await desk.file(ticket_draft)
     except InvalidTicketInput as error:

@@ -10,9 +10,10 @@ import datetime as dt
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from bot.core.models import OutboxMessage, Resident, Ticket, utcnow
+from bot.core.db import create_engine, session_factory
+from bot.core.models import BotState, OutboxMessage, Resident, Ticket, utcnow
 from bot.tickets.clock import TicketClock
 from bot.tickets.delivery import DeliveryWorker
 from bot.tickets.desk import Actor, TicketDesk
@@ -269,6 +270,53 @@ async def test_a_restart_in_the_middle_of_the_form_loses_nothing(ticket_bot: Tic
     number = replies.text.split("工单号 ")[1].split("\n")[0]
     assert (await ticket_bot.desk.get(number)).description == RUBBISH
     assert len(await ticket_bot.desk.attachments(number)) == 2
+
+
+async def test_a_form_submitted_again_after_a_crash_files_one_ticket(
+    ticket_bot: TicketBot,
+) -> None:
+    chat = ticket_bot.resident()
+    await chat.send("/complain")
+    await chat.press("📢 投诉", expect=2)
+    await choose_category(chat, "市容环境")
+    await chat.send(RUBBISH)
+    await chat.press("➡️ 下一步", expect=2)
+    await chat.press("🙈 不提供", expect=2)
+    review = chat.last_bot_message
+    assert review is not None
+    # A process killed right after filing leaves the form as it stood before the button (the
+    # state is written once an update is handled): keep that state to put it back.
+    await ticket_bot.stop()
+    engine = create_engine(ticket_bot.database_url)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as session:
+            saved = [
+                (row.kind, row.key, row.value) for row in await session.scalars(select(BotState))
+            ]
+        await ticket_bot.start()
+        first = await chat.press("✅ 确认提交", message=review, expect=2)
+        assert "✅ 已受理" in first.text
+        number = first.text.split("工单号 ")[1].split("\n")[0]
+        await ticket_bot.stop()
+        async with sessions() as session, session.begin():
+            await session.execute(delete(BotState))
+            session.add_all(
+                BotState(kind=kind, key=key, value=value) for kind, key, value in saved
+            )
+        await ticket_bot.start()
+
+        # The process that takes over handles the same button again: the form files once.
+        again = await chat.press("✅ 确认提交", message=review, expect=2)
+        assert "✅ 已受理" in again.text
+        assert again.text.split("工单号 ")[1].split("\n")[0] == number
+        async with sessions() as session:
+            filed = await session.scalar(
+                select(func.count()).select_from(Ticket).where(Ticket.description == RUBBISH)
+            )
+        assert filed == 1
+    finally:
+        await engine.dispose()
 
 
 async def test_status_shows_only_the_residents_own_tickets(ticket_bot: TicketBot) -> None:

@@ -72,6 +72,32 @@ def kinds(rows: list[OutboxMessage]) -> list[tuple[str, str]]:
     return [(r.channel, r.payload["event"]["kind"]) for r in rows]
 
 
+async def test_one_form_filed_twice_even_at_once_is_one_ticket(
+    desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    resident = await add_resident(sessions, 1001)
+    form = draft(resident, form_key="0f" * 16)
+    first, second = await asyncio.gather(desk.file(form), desk.file(form))
+    again = await desk.file(form)
+    assert first.number == second.number == again.number
+    assert (again.reply_date, again.department_id) == (first.reply_date, first.department_id)
+    other = await desk.file(draft(resident, form_key="1e" * 16))
+    unkeyed = await desk.file(draft(resident, form_key="not a key"))
+    assert len({first.number, other.number, unkeyed.number}) == 3
+    async with sessions() as session:
+        tickets = await session.scalar(select(func.count()).select_from(Ticket))
+        events = await session.scalar(
+            select(func.count())
+            .select_from(TicketEvent)
+            .join(Ticket, Ticket.id == TicketEvent.ticket_id)
+            .where(Ticket.number == first.number)
+        )
+        keys = set(await session.scalars(select(Ticket.form_key)))
+    assert tickets == 3
+    assert events == 3  # received, deadline set, assigned: once
+    assert keys == {"0f" * 16, "1e" * 16, None}
+
+
 async def test_a_filed_complaint_is_stored_with_its_events_deadline_and_delivery(
     desk: TicketDesk, sessions: async_sessionmaker[AsyncSession]
 ) -> None:

@@ -278,6 +278,11 @@ class Ticket(Base):
     sample: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
+    # The resident's form this ticket was filed from: the same form submitted again (a button
+    # handled twice, e.g. by a new leader after a crash) finds this ticket instead of a twin.
+    form_key: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, unique=True, index=True
+    )
     # An anonymous report has no resident_id: its keyed pseudonym and sealed address
     # (bot/core/privacy.py) let the resident follow it without the database knowing who they are.
     resident_pseudonym: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import undefer
 
@@ -208,6 +209,8 @@ class TicketDraft:
     # The resident agreed that the department may see their name and contact.
     share_identity: bool = False
     anonymous: bool = False
+    # The form's own key (handlers/complaints.py): filing the same form twice files it once.
+    form_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +370,14 @@ async def next_ticket_number(session: AsyncSession, year: int) -> str:
     return f"TS-{year}-{number:06d}"
 
 
+_FORM_KEY = re.compile(r"[0-9a-f]{16,64}")
+
+
+def _form_key(key: str | None) -> str | None:
+    """Return a form key that may be stored (hex, 16-64 characters), or None."""
+    return key if isinstance(key, str) and _FORM_KEY.fullmatch(key) else None
+
+
 class TicketDesk:
     """Files tickets and moves them through their lifecycle; shared by the bot and the console."""
 
@@ -484,15 +495,52 @@ class TicketDesk:
             contact_phone=None if anonymous else (phone or None),
             share_identity=False if anonymous else draft.share_identity,
             anonymous=anonymous,
+            form_key=_form_key(draft.form_key),
         )
 
     async def file(self, draft: TicketDraft) -> FiledTicket:
         """Store a new ticket, its first events and its deliveries in one transaction.
 
         When this returns, the ticket is committed: only then may the resident be told its
-        number and deadline.
+        number and deadline. A draft whose `form_key` was filed before returns that ticket.
         """
         draft = self.validate_draft(draft)
+        if draft.form_key:
+            already = await self._filed_from(draft.form_key)
+            if already is not None:
+                return already
+            try:
+                return await self._file(draft)
+            except IntegrityError:
+                # The same form filed at the same moment elsewhere: that one stands.
+                already = await self._filed_from(draft.form_key)
+                if already is None:
+                    raise
+                return already
+        return await self._file(draft)
+
+    async def _filed_from(self, form_key: str) -> FiledTicket | None:
+        """Return the ticket already filed from this form, as its filing returned it."""
+        async with self.sessions() as session:
+            ticket = await session.scalar(select(Ticket).where(Ticket.form_key == form_key))
+        if ticket is None or ticket.ack_deadline is None or ticket.reply_deadline is None:
+            return None
+        return FiledTicket(
+            id=ticket.id,
+            number=ticket.number,
+            status=ticket.status,
+            department_id=ticket.department_id,
+            ack_deadline=ticket.ack_deadline,
+            reply_deadline=ticket.reply_deadline,
+            reply_date=self.policy.local_date(ticket.reply_deadline),
+            routing=RoutingDecision(
+                department_id=ticket.department_id,
+                confidence=ticket.routing_confidence or 0.0,
+                reason="filed_before",
+            ),
+        )
+
+    async def _file(self, draft: TicketDraft) -> FiledTicket:
         settings = self.settings.tickets
         routing = route_ticket(
             self.knowledge(),
@@ -551,6 +599,7 @@ class TicketDesk:
                 supervised=False,
                 awaiting_resident=False,
                 supporters=0,
+                form_key=draft.form_key,
                 created_at=now,
                 updated_at=now,
             )
