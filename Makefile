@@ -41,8 +41,11 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# On both cores (pytest-xdist; an idle worker takes tests from a busy one); PYTEST_WORKERS=0
+# runs the suite in one process.
+PYTEST_WORKERS ?= 2
 pytest: $(VENV)/.dev chromium nginx
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The console's browser tests drive Debian's Chromium (never a browser Playwright downloads).
 CHROMIUM ?= /usr/bin/chromium

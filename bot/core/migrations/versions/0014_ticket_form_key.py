@@ -27,5 +27,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_tickets_form_key", table_name="tickets")
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("form_key")
+    # Plain DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch table copy would trip the
+    # foreign keys of the tables that refer to tickets.
+    op.execute("ALTER TABLE tickets DROP COLUMN form_key")
