@@ -200,22 +200,32 @@ def escalation_answer_message(
     The caller adds it in the transaction that records the answer. `claim` (token, lease end)
     leases it to the caller, which delivers it at once instead of waiting for a worker.
     """
+    payload = {
+        "kind": ESCALATION_ANSWER,
+        "escalation_id": escalation_id,
+        "resident_id": resident_id,
+        "language": language,
+        "question": question,
+        "answer": answer,
+    }
+    return _to_resident(f"escalation:{escalation_id}:answer", payload, now, claim)
+
+
+def _to_resident(
+    key: str,
+    payload: dict[str, Any],
+    now: dt.datetime,
+    claim: tuple[str, dt.datetime] | None = None,
+) -> OutboxMessage:
+    """Return a pending row for a resident that belongs to no ticket."""
     token, lease = claim if claim is not None else (None, None)
     return OutboxMessage(
         ticket_id=None,
         event_id=None,
         department_id="",
         channel="resident",
-        idempotency_key=f"escalation:{escalation_id}:answer",
-        payload={
-            "version": PAYLOAD_VERSION,
-            "kind": ESCALATION_ANSWER,
-            "escalation_id": escalation_id,
-            "resident_id": resident_id,
-            "language": language,
-            "question": question,
-            "answer": answer,
-        },
+        idempotency_key=key,
+        payload={"version": PAYLOAD_VERSION} | payload,
         status="pending",
         attempts=0,
         next_attempt_at=now,
@@ -240,26 +250,15 @@ def published_answer_message(
 ) -> OutboxMessage:
     """Return the row that tells a resident who asked to be told that a published change of
     the knowledge base now answers their question (the card, as Telegram HTML)."""
-    return OutboxMessage(
-        ticket_id=None,
-        event_id=None,
-        department_id="",
-        channel="resident",
-        idempotency_key=f"answer-watch:{watch_id}",
-        payload={
-            "version": PAYLOAD_VERSION,
-            "kind": PUBLISHED_ANSWER,
-            "resident_id": resident_id,
-            "language": language,
-            "question": question,
-            "item_id": item_id,
-            "card_html": card_html,
-        },
-        status="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-    )
+    payload = {
+        "kind": PUBLISHED_ANSWER,
+        "resident_id": resident_id,
+        "language": language,
+        "question": question,
+        "item_id": item_id,
+        "card_html": card_html,
+    }
+    return _to_resident(f"answer-watch:{watch_id}", payload, now)
 
 
 def is_published_answer(payload: Mapping[str, Any]) -> bool:
