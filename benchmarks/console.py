@@ -70,6 +70,19 @@ def postgres_url() -> str:
     return f"{base.replace('postgresql://', 'postgresql+asyncpg://')}/{DATABASE}"
 
 
+async def log_in(http: aiohttp.ClientSession, username: str, password: str) -> None:
+    """Log `http` (a session with a cookie jar, based at the console) in as `username`."""
+    async with http.get("/login") as response:
+        page = await response.text()
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    async with http.post(
+        "/login",
+        data={"csrf_token": token, "username": username, "password": password},
+        allow_redirects=False,
+    ) as response:
+        assert response.status == 303, f"the benchmark's {username} could not log in"
+
+
 async def _count(url: str) -> int:
     engine = create_engine(url)
     try:
@@ -205,15 +218,7 @@ async def measure(backend: str, url: str, rounds: int) -> list[Timing]:
         timings = []
         jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=console)
         async with aiohttp.ClientSession(base_url=console, cookie_jar=jar) as http:
-            async with http.get("/login") as response:
-                page = await response.text()
-            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-            async with http.post(
-                "/login",
-                data={"csrf_token": token, "username": MANAGER, "password": PASSWORD},
-                allow_redirects=False,
-            ) as response:
-                assert response.status == 303, "the benchmark manager could not log in"
+            await log_in(http, MANAGER, PASSWORD)
             for name, path in scenarios(middle, "urban-management", number):
                 path = path.replace("%7Bprevious%7D", previous)
                 samples = []

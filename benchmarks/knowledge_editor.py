@@ -32,6 +32,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from benchmarks.console import log_in
 from benchmarks.synthetic_knowledge import write_synthetic_knowledge
 from bot.answering.store import KnowledgeStore, Signals, thresholds_from
 from bot.console.accounts import create_user
@@ -90,15 +91,7 @@ async def measure_pages(services: Services, rounds: int) -> list[tuple[str, str,
     try:
         jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=url)
         async with aiohttp.ClientSession(base_url=url, cookie_jar=jar) as http:
-            async with http.get("/login") as response:
-                page = await response.text()
-            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-            async with http.post(
-                "/login",
-                data={"csrf_token": token, "username": EDITOR, "password": PASSWORD},
-                allow_redirects=False,
-            ) as response:
-                assert response.status == 303, "the benchmark editor could not log in"
+            await log_in(http, EDITOR, PASSWORD)
             for name, path in scenarios:
                 samples = []
                 for attempt in range(rounds + 2):
