@@ -186,12 +186,29 @@ async def _migrate(
         if connection.dialect.name == "postgresql":
             await _migrate_holding_advisory_lock(connection, step, revision)
             return
-        async with connection.begin():
-            # pysqlite begins no transaction before DDL by itself: this one takes the write
-            # lock at once (waiting while another process migrates), and makes the migrations
-            # one transaction that other processes see whole or not at all.
-            await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            await connection.run_sync(step, revision)
+        # SQLite alters a table by copying it and dropping the old one (batch mode): with the
+        # foreign keys on, dropping a table that other rows refer to fails (or, with ON DELETE
+        # CASCADE, would delete them). So they are off while migrating, as SQLite's own
+        # procedure for altering tables says, and checked before the migration commits. The
+        # pragma works only outside a transaction, hence before BEGIN.
+        await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        await connection.commit()
+        try:
+            async with connection.begin():
+                # pysqlite begins no transaction before DDL by itself: this one takes the write
+                # lock at once (waiting while another process migrates), and makes the
+                # migrations one transaction that other processes see whole or not at all.
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                await connection.run_sync(step, revision)
+                broken = (await connection.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                if broken:
+                    raise RuntimeError(
+                        f"migrating to {revision} would break {len(broken)} foreign keys "
+                        f"(first: {tuple(broken[0])}); nothing was changed"
+                    )
+        finally:
+            await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            await connection.commit()
 
 
 async def _migrate_holding_advisory_lock(
