@@ -20,6 +20,7 @@ from yarl import URL
 from bot.console.accounts import create_user, verify_password
 from bot.core.models import LoginAttempt, User
 from bot.services import Services
+from bot.tickets.routing import complaint_categories, complaint_category_name
 from tests.fixtures_console import (
     PASSWORD,
     Console,
@@ -434,6 +435,27 @@ async def test_the_audit_log_in_english(audit_sample: None, login_as: LoginAs) -
     assert "Viewed personal data" in rows
     assert "Failed login" in rows
     assert "Contact name" in rows
+
+
+@sqlite_only
+async def test_an_exports_category_filter_reads_in_the_readers_language(
+    console: Console, login_as: LoginAs
+) -> None:
+    kb = console.services.knowledge.kb
+    category = next(
+        c for c in complaint_categories(kb) if complaint_category_name(kb, c, "en") != c
+    )
+    english = complaint_category_name(kb, category, "en")
+    manager = await login_as("manager")
+    status, _ = await manager.get("/log.csv", category=category)
+    assert status == 200
+    admin = await login_as("admin")
+    rows = table_of((await admin.get("/admin/audit", action="export."))[1])
+    assert category in rows
+    await admin.get("/lang/en")
+    rows = table_of((await admin.get("/admin/audit", action="export."))[1])
+    assert f"Category: {english}" in rows
+    assert category not in rows
 
 
 async def test_the_audit_log_filters_by_account_name(

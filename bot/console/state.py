@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from bot.services import Services
+from bot.tickets.routing import complaint_categories, complaint_category_name
 
 SERVICES = web.AppKey("services", Services)
 ZONE = web.AppKey("zone", ZoneInfo)
@@ -21,3 +22,10 @@ def department_names(request: web.Request) -> dict[str, str]:
     language = request.get(LANGUAGE, "zh")
     departments = request.app[SERVICES].knowledge.kb.departments
     return {d.id: d.display_name(language) for d in departments.values()}
+
+
+def category_names(request: web.Request) -> dict[str, str]:
+    """Return every complaint category's name in the viewer's language, by its stored name."""
+    language = request.get(LANGUAGE, "zh")
+    kb = request.app[SERVICES].knowledge.kb
+    return {c: complaint_category_name(kb, c, language) for c in complaint_categories(kb)}

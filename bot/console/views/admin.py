@@ -21,7 +21,7 @@ from bot.console.forms import form_text, positive_int
 from bot.console.messages import redirect_with
 from bot.console.rendering import page, render
 from bot.console.security import VIEWER, allow, client_ip
-from bot.console.state import LANGUAGE, SERVICES, department_names
+from bot.console.state import LANGUAGE, SERVICES, category_names, department_names
 from bot.console.translations import LABELS, label, translator
 from bot.core.models import AuditEntry, User
 
@@ -195,6 +195,8 @@ def _value(key: str, value: Any, language: str, names: AuditNames) -> str:
         return label("audit_result", text, language)
     if key == "item_id":
         return names.items.get(text, text)
+    if key == "category":
+        return names.categories.get(text, text)
     if key in ("type", "status", "rating"):
         return label(key, text, language)
     if key == "overdue":
@@ -204,10 +206,12 @@ def _value(key: str, value: Any, language: str, names: AuditNames) -> str:
 
 @dataclass(frozen=True, slots=True)
 class AuditNames:
-    """The names a detail's codes are shown by: departments and knowledge items."""
+    """The names a detail's codes are shown by: departments, knowledge items and complaint
+    categories (a log export's filter), in the reader's language."""
 
     departments: dict[str, str]
     items: dict[str, str]
+    categories: dict[str, str]
 
     @staticmethod
     def kind_of(key: str) -> str:
@@ -279,6 +283,7 @@ async def audit_log(request: web.Request) -> dict[str, Any]:
             item.id: item.get_text("title", language)
             for item in services.knowledge.kb.items.values()
         },
+        categories=category_names(request),
     )
     entries = [
         AuditRow(entry, username, audit_details(entry.detail or {}, language, names))

@@ -20,7 +20,7 @@ from bot.answering.unanswered import (
 from bot.console.forms import positive_int
 from bot.console.rendering import page
 from bot.console.security import SECURITY_HEADERS, VIEWER, allow, client_ip
-from bot.console.state import LANGUAGE, SERVICES, ZONE, department_names
+from bot.console.state import LANGUAGE, SERVICES, ZONE, category_names, department_names
 from bot.console.translations import label, translator
 from bot.console.views.tickets import reply_state
 from bot.core.audit import record_audit
@@ -38,7 +38,7 @@ from bot.tickets.complaint_log import (
 )
 from bot.tickets.desk import DISCLOSURE_OUTCOMES
 from bot.tickets.disclosure_report import UNKNOWN_OUTCOME, disclosure_report
-from bot.tickets.routing import complaint_categories, complaint_category_name
+from bot.tickets.routing import complaint_categories
 
 log = logging.getLogger(__name__)
 
@@ -144,13 +144,6 @@ def export_row(
         ticket.description,
         reply,
     ]
-
-
-def category_names(request: web.Request) -> dict[str, str]:
-    """Return every complaint category's name in the viewer's language, by its stored name."""
-    language = request.get(LANGUAGE, "zh")
-    kb = request.app[SERVICES].knowledge.kb
-    return {c: complaint_category_name(kb, c, language) for c in complaint_categories(kb)}
 
 
 async def _export_rows(
