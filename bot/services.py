@@ -25,6 +25,7 @@ from sqlalchemy import exc, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.answering.department_desk import DepartmentDesk
 from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
 from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
@@ -80,6 +81,8 @@ class Services:
     # reloads this process's store when another process published one.
     editor: KnowledgeEditor
     sync: KnowledgeSync
+    # Departments edited through the same review (bot/answering/department_desk.py).
+    departments: DepartmentDesk
     _sync_task: asyncio.Task[None] | None = None
 
     @property
@@ -140,6 +143,7 @@ class Services:
             tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
             editor=editor,
             sync=sync,
+            departments=DepartmentDesk(editor, configured=lambda: settings.departments),
         )
         if settings.knowledge.reload_poll_seconds > 0:
             services._sync_task = asyncio.create_task(sync.run_forever(), name="knowledge-sync")

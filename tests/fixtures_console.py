@@ -389,6 +389,16 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
     ("GET", "/knowledge/items/marriage-registration", {}, _only(*KNOWLEDGE_EDITORS)),
     # Neither officer's department answers for marriage registration.
     ("GET", "/knowledge/items/marriage-registration/edit", {}, _only("editor", "manager")),
+    ("GET", "/knowledge/departments", {}, _only(*KNOWLEDGE_EDITORS)),
+    ("GET", "/knowledge/departments/urban-management", {}, _only(*KNOWLEDGE_EDITORS)),
+    # Officers edit their own department only; only reviewers add departments.
+    (
+        "GET",
+        "/knowledge/departments/urban-management/edit",
+        {},
+        _only("officer", "editor", "manager"),
+    ),
+    ("GET", "/knowledge/departments/new", {}, _only("editor", "manager")),
     ("GET", "/admin/users", {}, _only("admin")),
     ("GET", "/admin/users/{user}", {}, _only("admin")),
     ("GET", "/admin/audit", {}, _only("admin")),
@@ -436,6 +446,15 @@ ACCESS_MATRIX: list[tuple[str, str, dict[str, str], dict[str, Any]]] = [
         _only("editor", "manager"),
     ),
     ("POST", "/knowledge/changes/1/decide", {"decision": "nothing"}, _only("editor", "manager")),
+    (
+        "POST",
+        "/knowledge/departments/urban-management/edit",
+        {"action": "preview", "name": ""},
+        _only("officer", "editor", "manager"),
+    ),
+    ("POST", "/knowledge/departments/new", {"action": "preview"}, _only("editor", "manager")),
+    # Refused while the department answers for items: nothing changes.
+    ("POST", "/knowledge/departments/urban-management/retire", {}, _only("editor", "manager")),
     # A group of one word is refused before anything is written.
     ("POST", "/knowledge/synonyms", {"groups": "孤单"}, _only("editor", "manager")),
     ("POST", "/admin/users", {"username": ""}, _only("admin")),

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering.publishing import Editor
 from bot.answering.store import KnowledgeStore, thresholds_from
+from bot.console.accounts import create_user
 from bot.core.models import User
 from bot.services import Services
 from bot.workers import TicketWorkers
@@ -281,3 +282,106 @@ async def _editors(services: Services) -> dict[str, Editor]:
     async with services.sessions() as session:
         users = (await session.scalars(select(User))).all()
     return {u.username: Editor(u.id, u.display_name, u.role, u.department_id) for u in users}
+
+
+FINANCE = "finance"
+# An item of finance without a phone of its own: its card shows the department's.
+FINANCE_ITEM = "department-budget"
+FINANCE_QUESTION = "部门预算在哪里公开"
+OLD_FINANCE_PHONE = "012-81119500"
+NEW_FINANCE_PHONE = "012-81119599"
+
+
+async def test_a_departments_new_phone_is_reviewed_and_reaches_the_bots_card(
+    two_processes: TwoProcesses, chromium: Any
+) -> None:
+    """An officer proposes their department's new phone (a wrong one is refused beside the
+    field, another department's form refused even when forged), a reviewer publishes it, the
+    bot's card shows it, the department's items are due for review, and the department, still
+    answering for items, cannot be retired."""
+    url = two_processes.console.url
+    bot = two_processes.bot
+    console = two_processes.console.services
+    async with console.sessions() as session:
+        await create_user(
+            session,
+            username="finance-officer",
+            password=PASSWORD,
+            role="officer",
+            departments=set(console.knowledge.kb.departments),
+            department_id=FINANCE,
+            display_name="财政局赵科长",
+        )
+        await session.commit()
+    chat = bot.resident()
+    assert f"咨询电话：{OLD_FINANCE_PHONE}" in (await chat.send(FINANCE_QUESTION)).text
+
+    page = await open_as(chromium, url, "finance-officer")
+    await page.goto(f"{url}/knowledge/departments")
+    edits = await page.eval_on_selector_all(
+        "table.departments a[href$='/edit']", "links => links.map(a => a.getAttribute('href'))"
+    )
+    assert edits == [f"/knowledge/departments/{FINANCE}/edit"]
+    response = await page.goto(f"{url}/knowledge/departments/civil-affairs/edit")
+    assert response is not None
+    assert response.status == 403
+
+    await page.goto(f"{url}/knowledge/departments/{FINANCE}")
+    await page.click("a.button:has-text('修改')")
+    # Delivery channels are no fields of this form; the page says where they are set.
+    assert "config.toml" in await page.inner_text("p.channels")
+    assert await page.locator("form.department-form [name*=webhook], [name*=chat]").count() == 0
+    # The officer's own form, forged to post to another department, is refused.
+    await page.eval_on_selector(
+        "form.department-form",
+        "form => { form.action = '/knowledge/departments/civil-affairs/edit'; }",
+    )
+    await page.fill("input[name=phone]", "012-81113101")
+    async with page.expect_response(lambda r: r.request.method == "POST") as forged:
+        await page.click("button[value=propose]")
+    assert (await forged.value).status == 403
+
+    await page.goto(f"{url}/knowledge/departments/{FINANCE}/edit")
+    await page.fill("input[name=phone]", "12-34")
+    await page.click("button[value=preview]")
+    assert await page.locator(".field:has(#f-phone) .field-error").inner_text() == (
+        "“12-34”不是能拨通的电话号码"
+    )
+    assert await page.get_attribute("#f-phone", "aria-invalid") == "true"
+    await page.fill("input[name=phone]", NEW_FINANCE_PHONE)
+    await page.click("button[value=preview]")
+    assert await page.inner_text("[role=status]") == "检查通过。"
+    # The made-up area code of the bundled city is unknown to the numbering plan: a warning.
+    assert "区号" in await page.locator(".field:has(#f-phone) .field-warning").inner_text()
+    cards = page.locator(".before-after article")
+    assert f"咨询电话：{OLD_FINANCE_PHONE}" in await cards.nth(0).inner_text()
+    assert f"咨询电话：{NEW_FINANCE_PHONE}" in await cards.nth(1).inner_text()
+    assert f"Phone: {NEW_FINANCE_PHONE}" in await cards.nth(3).inner_text()
+    # The budget item's answer writes the old number itself: the officer is told to edit it.
+    assert FINANCE_ITEM in await page.inner_text("section.old-phone")
+    await page.fill("textarea[name=note]", "财政局咨询电话调整")
+    await page.click("button[value=propose]")
+    assert "等待审核" in await page.inner_text("[role=status]")
+    path = two_processes.directory / "departments.toml"
+    assert OLD_FINANCE_PHONE in path.read_text(encoding="utf-8")
+
+    await approve_latest(chromium, url)
+    written = path.read_text(encoding="utf-8")
+    assert written.startswith("# Departments of 示例市")  # the file's comments stay
+    finance = [d for d in tomllib.loads(written)["departments"] if d["id"] == FINANCE]
+    assert finance[0]["phone"] == NEW_FINANCE_PHONE
+    await until(lambda: bot.services.knowledge.kb.departments[FINANCE].phone == NEW_FINANCE_PHONE)
+    assert f"咨询电话：{NEW_FINANCE_PHONE}" in (await chat.send(FINANCE_QUESTION)).text
+
+    reviewer = await open_as(chromium, url, "kb-editor")
+    await reviewer.goto(f"{url}/knowledge/freshness")
+    row = reviewer.locator(f"tr:has(a[href='/knowledge/items/{FINANCE_ITEM}'])")
+    assert "部门电话已变更" in await row.inner_text()
+    await reviewer.goto(f"{url}/knowledge/departments/{FINANCE}")
+    await reviewer.click("table.versions a:text-is('1')")
+    assert OLD_FINANCE_PHONE in await reviewer.inner_text("#against-current table.diff")
+    await reviewer.goto(f"{url}/knowledge/departments/{FINANCE}")
+    await reviewer.click("text=申请撤销该部门")
+    assert "不能撤销该部门" in await reviewer.inner_text("h1")
+    assert FINANCE_ITEM in await reviewer.inner_text("ul.in-use")
+    assert FINANCE in console.knowledge.kb.departments

@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 TRYOUT_ACCOUNTS = (
     ("tryout-staff", "staff", None, "试用工作人员"),
     ("tryout-officer", "officer", "urban-management", "试用城管局办理人员"),
+    # Reviews the officer's knowledge-base proposals (items and the department's own entry).
+    ("tryout-editor", "editor", None, "试用知识库审核人员"),
     ("tryout-manager", "manager", None, "试用管理人员"),
     ("tryout-admin", "admin", None, "试用系统管理员"),
 )
@@ -178,6 +180,8 @@ def banner(tryout: TryOut, password: str | None) -> str:
             f"\n  Web console 网页后台: http://{web_settings.host}:{web_settings.port}/\n"
             f"  Log in as {names}\n"
             f"  with the password {password} (new at every start).\n"
+            "  Knowledge base 知识库: tryout-officer proposes changes to 城市管理局's items and\n"
+            "  department entry, tryout-editor reviews and publishes them.\n"
             "  Sample tickets for its figures 示例数据: make samples (remove: make samples-remove)\n"
         )
     return text

@@ -19,7 +19,7 @@ import hashlib
 import json
 import tomllib
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -306,6 +306,27 @@ def _unwrapped(value: Any) -> Any:
     return unwrap() if callable(unwrap) else value
 
 
+def update_keys(container: Any, wanted: Mapping[str, Any], value_of: Callable[[Any], Any]) -> None:
+    """Make a tomlkit table or document hold exactly `wanted`, rewriting only the keys whose
+    values changed (comments and the layout of the others stay); `value_of` writes a new value.
+    """
+    for key in list(container.keys()):
+        if key not in wanted:
+            del container[key]
+    for key, value in wanted.items():
+        if key in container and _plain(_unwrapped(container[key])) == _plain(value):
+            continue
+        present = container.get(key)
+        if isinstance(present, list) and isinstance(value, list):
+            old = _plain(_unwrapped(present))
+            if old and value[: len(old)] == old:
+                # Only added at the end (a new phrasing): keep the array as it is written.
+                for entry in value[len(old) :]:
+                    present.append(entry)
+                continue
+        container[key] = value_of(value)
+
+
 def render_item_file(
     content: Mapping[str, Any], original: str | None, updated: dt.date | None
 ) -> str:
@@ -323,21 +344,7 @@ def render_item_file(
         wanted["updated"] = updated
     elif "updated" in document:
         wanted["updated"] = _unwrapped(document["updated"])
-    for key in list(document.keys()):
-        if key not in wanted:
-            del document[key]
-    for key, value in wanted.items():
-        if key in document and _plain(_unwrapped(document[key])) == _plain(value):
-            continue
-        present = document.get(key)
-        if isinstance(present, list) and isinstance(value, list):
-            old = _plain(_unwrapped(present))
-            if old and value[: len(old)] == old:
-                # Only added at the end (a new phrasing): keep the array as it is written.
-                for entry in value[len(old) :]:
-                    present.append(entry)
-                continue
-        document[key] = _toml_value(value)
+    update_keys(document, wanted, _toml_value)
     text = tomlkit.dumps(document)
     if _plain(tomllib.loads(text)) != _plain(wanted):
         raise ValueError("the written file would not read back as the item")

@@ -3,7 +3,10 @@
 An item needs review when it was not confirmed current within [knowledge] review_days
 ("overdue"), or when its department changed its name ("department_renamed") or phone
 ("department_phone_changed") in departments.toml since the item was last reviewed: every review
-records the department's name and phone of that moment (`KnowledgeReview`).
+records the department's name and phone of that moment (`KnowledgeReview`). An item with no such
+record (never reviewed in the console) is compared through the department's versions instead:
+a change of the name or phone published in the console (bot/answering/department_desk.py) after
+the item's `updated` date makes it due too.
 
 `ReviewReminders` reminds each department of its items that need review, through the
 department's own pushing channels ([departments.<id>] channels: telegram, webhook) as rows of
@@ -26,11 +29,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.answering.department_editing import KEY_PREFIX, department_of_key
 from bot.answering.knowledge_base import Department, KnowledgeBase
 from bot.core.config import Settings
 from bot.core.db import write_gate
 from bot.core.i18n import Html, add_strings, t
-from bot.core.models import KnowledgeReview, OutboxMessage, utcnow
+from bot.core.models import KnowledgeReview, KnowledgeVersion, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +104,62 @@ class Freshness:
         return bool(self.reasons)
 
 
+@dataclass(frozen=True, slots=True)
+class DepartmentState:
+    """A department as one of its versions published in the console left it."""
+
+    at: dt.datetime
+    name: str | None
+    phone: str | None
+
+    @classmethod
+    def of(cls, at: dt.datetime, content: Mapping[str, Any] | None) -> DepartmentState:
+        if content is None:
+            return cls(at, None, None)
+        return cls(at, str(content.get("name", "")), str(content.get("phone", "")))
+
+
+# Each department's versions, oldest first (only departments edited in the console have any).
+DepartmentHistory = Mapping[str, Sequence[DepartmentState]]
+
+
+async def load_department_history(session: AsyncSession) -> dict[str, list[DepartmentState]]:
+    """Return the versions of every department edited in the console, oldest first."""
+    rows = await session.execute(
+        select(KnowledgeVersion.item_id, KnowledgeVersion.created_at, KnowledgeVersion.content)
+        .where(KnowledgeVersion.item_id.startswith(KEY_PREFIX, autoescape=True))
+        .order_by(KnowledgeVersion.item_id, KnowledgeVersion.number)
+    )
+    history: dict[str, list[DepartmentState]] = {}
+    for key, at, content in rows.all():
+        department_id = department_of_key(key)
+        if department_id:
+            history.setdefault(department_id, []).append(DepartmentState.of(at, content))
+    return history
+
+
+def history_reasons(states: Sequence[DepartmentState], since: dt.datetime | None) -> list[str]:
+    """Return how the department's name and phone changed in the console after `since` (the
+    item's last review; None: before any version): the department as it stood then against its
+    latest version."""
+    if not states:
+        return []
+    then = states[0]
+    if since is not None:
+        for state in states:
+            if state.at <= since:
+                then = state
+    latest = states[-1]
+    if then.name is None or latest.name is None:
+        return []
+    reasons = []
+    if then.name != latest.name:
+        reasons.append(DEPARTMENT_RENAMED)
+    if then.phone != latest.phone:
+        reasons.append(DEPARTMENT_PHONE_CHANGED)
+    return reasons
+
+
 def department_reasons(review: KnowledgeReview | None, department: Department | None) -> list[str]:
     """Return how the department changed since the review recorded it (nothing when unknown)."""
     if review is None or department is None:
@@ -117,9 +177,11 @@ def item_freshness(
     reviews: Mapping[str, KnowledgeReview],
     today: dt.date,
     review_days: int,
+    history: DepartmentHistory | None = None,
 ) -> list[Freshness]:
     """Return every item's last review (the console's, else the file's `updated` date) and
-    the reasons it needs review."""
+    the reasons it needs review (`history`: the departments' versions, for items whose review
+    recorded no department name and phone)."""
     limit = today - dt.timedelta(days=review_days)
     result = []
     for item in kb.items.values():
@@ -132,7 +194,17 @@ def item_freshness(
             with contextlib.suppress(ValueError):
                 when = dt.date.fromisoformat(item.updated[:10])
         reasons = [OVERDUE] if when is None or when < limit else []
-        reasons += department_reasons(review, kb.departments.get(item.department))
+        changed = set(department_reasons(review, kb.departments.get(item.department)))
+        if history and (review is None or review.department_name is None):
+            since = (
+                review.reviewed_at
+                if review is not None
+                else dt.datetime.combine(when, dt.time.min, tzinfo=dt.UTC)
+                if when is not None
+                else None
+            )
+            changed.update(history_reasons(history.get(item.department, ()), since))
+        reasons += [r for r in (DEPARTMENT_RENAMED, DEPARTMENT_PHONE_CHANGED) if r in changed]
         result.append(
             Freshness(
                 item_id=item.id,
@@ -288,8 +360,10 @@ class ReviewReminders:
         kb = self.knowledge()
         async with self.sessions() as session:
             reviews = await load_reviews(session)
+            history = await load_department_history(session)
         due: dict[str, list[Freshness]] = {}
-        for fresh in item_freshness(kb, reviews, now.date(), self.settings.knowledge.review_days):
+        review_days = self.settings.knowledge.review_days
+        for fresh in item_freshness(kb, reviews, now.date(), review_days, history):
             if fresh.stale:
                 due.setdefault(fresh.department_id, []).append(fresh)
         added: list[str] = []

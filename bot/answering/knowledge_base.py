@@ -278,40 +278,58 @@ def _load_departments(
         if not isinstance(entry, dict):
             problems.append(Problem(name, None, "must be a table"))
             continue
-        before = len(problems)
-        dept_id = _string(entry, "id", name, problems, required=True)
-        title = _string(entry, "name", name, problems, required=True)
-        for key in sorted(set(entry) - _KNOWN_DEPARTMENT_FIELDS):
-            warnings.append(Problem(name, key, "unknown field (misspelt?); it is ignored"))
-        text = {
-            k: _string(entry, k, name, problems, required=False)
-            for k in ("name_en", "phone", "address", "address_en", "hours", "hours_en", "url")
-        }
-        categories = _strings(entry, "complaint_categories", name, problems, required=False)
-        keywords = _strings(entry, "complaint_keywords", name, problems, required=False)
-        categories_en = _strings(entry, "complaint_categories_en", name, problems, required=False)
-        if categories_en and len(categories_en) != len(categories):
-            problems.append(
-                Problem(
-                    name,
-                    "complaint_categories_en",
-                    "must name each of complaint_categories in English, in the same order",
-                )
-            )
-        if len(problems) > before or not dept_id:
+        department = check_department_data(entry, name=name, problems=problems, warnings=warnings)
+        if department is None:
             continue
-        if dept_id in departments:
-            problems.append(Problem(name, "id", f"duplicate department id '{dept_id}'"))
+        if department.id in departments:
+            problems.append(Problem(name, "id", f"duplicate department id '{department.id}'"))
             continue
-        departments[dept_id] = Department(
-            id=dept_id,
-            name=title,
-            complaint_categories=categories,
-            complaint_keywords=keywords,
-            complaint_categories_en=categories_en,
-            **text,
-        )
+        departments[department.id] = department
     return departments
+
+
+DEPARTMENT_TEXT_FIELDS = ("name_en", "phone", "address", "address_en", "hours", "hours_en", "url")
+
+
+def check_department_data(
+    entry: Mapping[str, Any],
+    *,
+    name: str,
+    problems: list[Problem],
+    warnings: list[Problem],
+) -> Department | None:
+    """Check one department's fields as `kb check` does; return it, or None after a problem.
+
+    `name` is how problems name the department; the console's department editor checks a draft
+    here before departments.toml is written.
+    """
+    before = len(problems)
+    dept_id = _string(entry, "id", name, problems, required=True)
+    title = _string(entry, "name", name, problems, required=True)
+    for key in sorted(set(entry) - _KNOWN_DEPARTMENT_FIELDS):
+        warnings.append(Problem(name, key, "unknown field (misspelt?); it is ignored"))
+    text = {k: _string(entry, k, name, problems, required=False) for k in DEPARTMENT_TEXT_FIELDS}
+    categories = _strings(entry, "complaint_categories", name, problems, required=False)
+    keywords = _strings(entry, "complaint_keywords", name, problems, required=False)
+    categories_en = _strings(entry, "complaint_categories_en", name, problems, required=False)
+    if categories_en and len(categories_en) != len(categories):
+        problems.append(
+            Problem(
+                name,
+                "complaint_categories_en",
+                "must name each of complaint_categories in English, in the same order",
+            )
+        )
+    if len(problems) > before or not dept_id:
+        return None
+    return Department(
+        id=dept_id,
+        name=title,
+        complaint_categories=categories,
+        complaint_keywords=keywords,
+        complaint_categories_en=categories_en,
+        **text,
+    )
 
 
 def _load_synonyms(

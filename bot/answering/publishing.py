@@ -18,7 +18,7 @@ import logging
 import os
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -40,7 +40,12 @@ from bot.answering.editing import (
     render_synonyms_file,
     with_item,
 )
-from bot.answering.freshness import Freshness, item_freshness, load_reviews
+from bot.answering.freshness import (
+    Freshness,
+    item_freshness,
+    load_department_history,
+    load_reviews,
+)
 from bot.answering.knowledge_base import (
     Item,
     KnowledgeBase,
@@ -97,6 +102,12 @@ class Editor:
     @property
     def may_review(self) -> bool:
         return self.role in REVIEWER_ROLES
+
+
+# Publishes an approved change of another kind than an item's (a department's:
+# bot/answering/department_desk.py), under the editor's lock: (session, change, reviewer,
+# comment, ip).
+Publisher = Callable[[AsyncSession, "KnowledgeChange", "Editor", str, str], Awaitable[None]]
 
 
 class EditError(Exception):
@@ -279,6 +290,7 @@ class KnowledgeEditor:
         self.review_days = review_days
         self.git_commits = git_commits
         self._lock = asyncio.Lock()
+        self.publishers: dict[str, Publisher] = {}
 
     @property
     def directory(self) -> Path:
@@ -475,6 +487,10 @@ class KnowledgeEditor:
         comment: str,
         ip: str,
     ) -> None:
+        publisher = self.publishers.get(change.kind)
+        if publisher is not None:
+            await publisher(session, change, editor, comment, ip)
+            return
         path = self.path_of(change.kind, change.item_id)
         original = self.read_file(change.kind, change.item_id)
         if file_hash(original) != change.base_hash:
@@ -791,8 +807,9 @@ class KnowledgeEditor:
         """Return every item's last review and why it needs review (bot/answering/freshness.py)."""
         async with self.sessions() as session:
             reviews = await load_reviews(session)
+            history = await load_department_history(session)
         today = (now or utcnow()).date()
-        return item_freshness(self.store.kb, reviews, today, self.review_days)
+        return item_freshness(self.store.kb, reviews, today, self.review_days, history)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -845,7 +862,11 @@ class KnowledgeEditor:
                 )
                 .where(KnowledgeVersion.action == "retire")
             )
-        return [v for v in rows.all() if v.item_id not in self.store.kb.items]
+        return [
+            v
+            for v in rows.all()
+            if v.item_id not in self.store.kb.items and not v.item_id.startswith("@")
+        ]
 
     # -- what the bot would answer ---------------------------------------------------------------
 

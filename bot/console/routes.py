@@ -7,6 +7,7 @@ from aiohttp import web
 from bot.console.views import (
     admin,
     auth,
+    departments,
     figures,
     health,
     inbox,
@@ -81,6 +82,44 @@ def setup_routes(app: web.Application) -> None:
         "/knowledge/synonyms", knowledge.synonyms_submit, name="knowledge_synonyms_post"
     )
     router.add_get("/knowledge/phrasings", knowledge.add_phrasings, name="knowledge_phrasings")
+    # Departments: officers propose for their own, editors and managers for any, add and retire
+    router.add_get(
+        "/knowledge/departments", departments.departments_page, name="knowledge_departments"
+    )
+    router.add_get(
+        "/knowledge/departments/new",
+        departments.new_department_form,
+        name="knowledge_department_new",
+    )
+    router.add_post(
+        "/knowledge/departments/new",
+        departments.new_department_submit,
+        name="knowledge_department_create",
+    )
+    department = r"/knowledge/departments/{department_id:[A-Za-z0-9_-]{1,60}}"
+    router.add_get(department, departments.department_page, name="knowledge_department")
+    router.add_get(
+        f"{department}/edit", departments.edit_department_form, name="knowledge_department_edit"
+    )
+    router.add_post(
+        f"{department}/edit",
+        departments.edit_department_submit,
+        name="knowledge_department_edit_post",
+    )
+    router.add_post(
+        f"{department}/retire", departments.retire_department, name="knowledge_department_retire"
+    )
+    department_version = department + r"/versions/{number:\d+}"
+    router.add_get(
+        department_version,
+        departments.department_version_page,
+        name="knowledge_department_version",
+    )
+    router.add_post(
+        f"{department_version}/restore",
+        departments.restore_department_version,
+        name="knowledge_department_restore",
+    )
     router.add_get(item, knowledge.item_page, name="knowledge_item")
     router.add_get(f"{item}/edit", knowledge.edit_item_form, name="knowledge_edit")
     router.add_post(f"{item}/edit", knowledge.edit_item_submit, name="knowledge_edit_post")

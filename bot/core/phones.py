@@ -41,3 +41,22 @@ def shared_contact_phone(phone_number: str) -> str:
     """Return a number from Telegram's "share my phone number", which may lack the "+"."""
     digits = phone_number.strip()
     return normalise_phone(digits if digits.startswith("+") else f"+{digits}")
+
+
+def classify_phone(text: str | None, *, region: str = DEFAULT_REGION) -> str:
+    """Return how far a published contact number checks out: "valid" (a number of the
+    numbering plan, or a service short number such as 12345), or "unknown" (a number of the
+    right shape the plan does not know, such as a made-up area code); raise InvalidPhone for
+    what cannot be a phone number at all (letters, too few or too many digits)."""
+    raw = unicodedata.normalize("NFKC", text or "").strip()
+    if not raw or len(raw) > MAX_INPUT_CHARS or "\x00" in raw:
+        raise InvalidPhone("no phone number")
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidPhone(str(error)) from None
+    if phonenumbers.is_valid_number(number) or phonenumbers.is_valid_short_number(number):
+        return "valid"
+    if phonenumbers.is_possible_number(number):
+        return "unknown"
+    raise InvalidPhone(f"{raw!r} is no phone number")

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.answering.cards import Card, build_card
+from bot.answering.department_editing import DEPARTMENT_KIND
 from bot.answering.editing import (
     KINDS,
     DraftCheck,
@@ -87,6 +88,17 @@ _ZH_PROBLEMS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^unknown item '(.*)'"), "没有编号为 {0} 的条目，群众看不到这一项"),
     (re.compile(r"is not one of"), "请选择一种公开方式"),
     (re.compile(r"^only disclosure items"), "只有公开事项填写此项"),
+    (re.compile(r"^holds no phone number$"), "没有填写电话号码"),
+    (re.compile(r"^'(.*)' is not a phone number$"), "“{0}”不是能拨通的电话号码"),
+    (
+        re.compile(r"^the numbering plan does not know '(.*)'"),
+        "电话号码编码中没有“{0}”，请核对区号和位数",
+    ),
+    (
+        re.compile(r"^must name each of complaint_categories"),
+        "英文分类须与中文分类逐一对应、顺序相同",
+    ),
+    (re.compile(r"^must be an array of text$"), "每行一项"),
 )
 _ERRORS = {
     "forbidden": ("只能修改本部门的条目。", "You may change only your own department's items."),
@@ -99,6 +111,10 @@ _ERRORS = {
     "not_pending": ("该修改已处理。", "This change was already decided."),
     "comment_needed": ("退回时请写明理由。", "Say why when sending a change back."),
     "invalid": ("内容没有通过知识库检查。", "The content does not pass the knowledge-base check."),
+    "in_use": (
+        "该部门仍有条目或其他依赖，不能撤销，见下方。",
+        "The department is still in use and cannot be retired; see below.",
+    ),
 }
 
 
@@ -148,7 +164,7 @@ def _cards(item: Item | None, request: web.Request) -> dict[str, Card]:
     return {language: build_card(item, kb, language) for language in ("zh", "en")}
 
 
-def _error_text(code: str, language: str) -> str:
+def error_text(code: str, language: str) -> str:
     chinese, english = _ERRORS.get(code, _ERRORS["invalid"])
     return english if language == "en" else chinese
 
@@ -381,7 +397,7 @@ async def _submit(request: web.Request, *, kind: str, existing: Item | None) -> 
             checked=checked,
             previews=previews,
             status=400,
-            error=_error_text(error.code, request[LANGUAGE]),
+            error=error_text(error.code, request[LANGUAGE]),
         )
     raise redirect_with(request, "knowledge_change", {"change_id": str(change_id)}, "kb_proposed")
 
@@ -522,6 +538,12 @@ async def change_page(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound()
     if viewer.role == "officer" and change.department_id != viewer.department_id:
         raise web.HTTPNotFound()
+    error = request.query.get("error", "")
+    error = error_text(error, request[LANGUAGE]) if error in _ERRORS else ""
+    if change.kind == DEPARTMENT_KIND:
+        from bot.console.views.departments import department_change_page
+
+        return await department_change_page(request, change, error)
     kb = services.knowledge.kb
     editor = services.editor
     current = editor.current_content(change.item_id)
@@ -557,7 +579,6 @@ async def change_page(request: web.Request) -> web.StreamResponse:
         before_content = previous.content if previous else None
         before_text = previous.toml if previous else ""
         after_text = made.toml if made else ""
-    error = request.query.get("error", "")
     return render(
         request,
         "knowledge_change.html",
@@ -570,7 +591,7 @@ async def change_page(request: web.Request) -> web.StreamResponse:
             "may_review": editor_of(viewer).may_review,
             "field_labels": FIELD_LABELS,
             "departments": department_names(request),
-            "error": _error_text(error, request[LANGUAGE]) if error in _ERRORS else "",
+            "error": error,
         },
     )
 
