@@ -178,3 +178,5 @@ async def test_updates_handled_together_are_recorded_in_one_round_and_never_when
         with pytest.raises(NotRecorded):
             await recorder.record(9)
     assert await recorded(services) == set(range(1, 8))
+    # The recorder's own connection went back with it.
+    assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -42,7 +42,8 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
@@ -72,6 +73,7 @@ class UpdateLedger:
 
     def __init__(self, services: Services) -> None:
         self.sessions = services.sessions
+        self.engine = services.engine
         self._dialect = services.engine.dialect.name
 
     async def next_offset(self) -> int:
@@ -92,27 +94,50 @@ class UpdateLedger:
             )
             return set(result)
 
-    async def mark_handled(self, *update_ids: int) -> None:
-        """Record these updates as handled, in one statement."""
-        if not update_ids:
-            return
+    def _marking(self, update_ids: Sequence[int]) -> list[Executable]:
         insert = conflict_insert(self._dialect)
         now = utcnow()
-        statement = (
+        statements: list[Executable] = [
             insert(TelegramUpdate)
             .values([{"update_id": update_id, "handled_at": now} for update_id in set(update_ids)])
             .on_conflict_do_nothing(index_elements=[TelegramUpdate.update_id])
-        )
+        ]
+        if any(update_id % 1000 == 0 for update_id in update_ids):
+            # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
+            statements.append(
+                delete(TelegramUpdate).where(TelegramUpdate.handled_at < now - HANDLED_KEPT)
+            )
+        return statements
+
+    async def mark_handled(self, *update_ids: int) -> None:
+        """Record these updates as handled, in one transaction."""
+        if not update_ids:
+            return
         async with write_gate(self.sessions), self.sessions() as session:
-            await session.execute(statement)
-            if any(update_id % 1000 == 0 for update_id in update_ids):
-                # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
-                await session.execute(
-                    delete(TelegramUpdate).where(
-                        TelegramUpdate.handled_at < utcnow() - HANDLED_KEPT
-                    )
-                )
+            for statement in self._marking(update_ids):
+                await session.execute(statement)
             await session.commit()
+
+    async def marking_connection(self) -> AsyncConnection | None:
+        """Return a connection of its own for `mark_handled_on` (None on SQLite).
+
+        On PostgreSQL it runs in autocommit, and being held it is not pinged: a mark is one
+        round trip to the database (a session's is four: ping, BEGIN, INSERT, COMMIT).
+        """
+        if self._dialect != "postgresql":
+            return None
+        connection = await self.engine.connect()
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
+    async def mark_handled_on(self, connection: AsyncConnection | None, *update_ids: int) -> None:
+        """Record these updates as handled on a `marking_connection` (or in a session)."""
+        if connection is None:
+            await self.mark_handled(*update_ids)
+            return
+        if update_ids:
+            for statement in self._marking(update_ids):
+                await connection.execute(statement)
 
     async def confirm(self, next_offset: int) -> None:
         """Store the offset to poll from next; forget the handled updates below it."""
@@ -146,7 +171,8 @@ class UpdateRecorder:
     together (a batch of getUpdates, concurrent webhook calls) share one round — one
     `update_persistence` and one insert — instead of a round each, one after another behind
     python-telegram-bot's persistence lock. The first update to finish starts a round; those that
-    finish meanwhile go in the next one.
+    finish meanwhile go in the next one. On PostgreSQL the insert goes over a connection the
+    recorder holds, in autocommit: one round trip.
     """
 
     def __init__(self, application: BotApplication, ledger: UpdateLedger) -> None:
@@ -155,6 +181,7 @@ class UpdateRecorder:
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._writing: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None
         self._closed = False
         self.rounds = 0
 
@@ -179,13 +206,30 @@ class UpdateRecorder:
                 if isinstance(persistence, DatabasePersistence) and persistence.fenced:
                     # Another process leads: nothing was written, so nothing is recorded.
                     raise NotRecorded("this process no longer leads")
-                await self.ledger.mark_handled(*(update_id for update_id, _ in self._writing))
+                await self._mark([update_id for update_id, _ in self._writing])
             except Exception as error:
                 self._settle(self._writing, error)
             else:
                 self._settle(self._writing, None)
             self._writing = []
             self.rounds += 1
+
+    async def _mark(self, update_ids: list[int]) -> None:
+        if self._connection is None:
+            self._connection = await self.ledger.marking_connection()
+        try:
+            await self.ledger.mark_handled_on(self._connection, *update_ids)
+        except BaseException:
+            await self._drop_connection()
+            raise
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
 
     @staticmethod
     def _settle(
@@ -213,6 +257,10 @@ class UpdateRecorder:
                 await writer
         left, self._writing, self._waiting = self._writing + self._waiting, [], []
         self._settle(left, NotRecorded("this Application no longer serves Telegram"))
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 async def handle_update(recorder: UpdateRecorder, update: Update) -> None:
