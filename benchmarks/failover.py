@@ -394,9 +394,10 @@ class Residents:
                 counts.once += 1
             else:
                 counts.doubled += 1
-                # Answered before a kill, and again after it: handled again by the next leader.
+                # Answered before a takeover (by the killed leader: what it sent just before the
+                # kill may reach the server just after it), and again by the next leader.
                 counts.doubled_across += any(
-                    answers[0] < killed < answers[-1] for killed, _ in outages
+                    answers[0] < taken < answers[-1] for _, taken in outages
                 )
                 killed = min((k for k, _ in outages if k > asked.sequence), default=None)
                 when = ", ".join(f"{clock(a) - clock(asked.sequence):+.2f}" for a in answers)
