@@ -44,6 +44,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import signal
 import statistics
 import sys
@@ -475,6 +476,7 @@ async def run(args: argparse.Namespace) -> int:
     kb = load_knowledge_base(REPO_ROOT / "knowledge")
     questions = [item.questions[0] for item in list(kb.items.values())[:40] if item.questions]
     children: list[Child] = []
+    folder = Path(tempfile.mkdtemp(prefix="bot-failover-"))
     takeovers: list[float] = []
     # (kill, takeover) as points of the local Bot API server's sequence.
     outages: list[tuple[int, int]] = []
@@ -485,7 +487,6 @@ async def run(args: argparse.Namespace) -> int:
         async with LocalBotApi() as api:
             staff = api.create_user("值班员")
             group = api.create_group("工作人员群", {staff: "creator"}, bot_status="administrator")
-            folder = Path(tempfile.mkdtemp(prefix="bot-failover-"))
             config = write_config(folder, api, group.id, department.port, args.lease_seconds)
             env = {k: v for k, v in os.environ.items() if k != "BOT_CONFIG"}
             env |= {
@@ -683,6 +684,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         for child in children:
             await child.kill()
+        shutil.rmtree(folder, ignore_errors=True)
         await department.stop()
         await engine.dispose()
         async with admin.connect() as connection:
