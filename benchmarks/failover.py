@@ -13,13 +13,20 @@ busy: every few seconds the acknowledgement deadlines of waiting tickets are mov
 so each sweep escalates them (督办) — four processes run the clock.
 
 Reported:
-- questions sent vs answered: a question is answered when the bot's reply follows it; missing
-  when nothing does within a minute; doubled when more replies follow it than the same question
-  gets without a failure (the most common count for that question in the run);
+- questions, per update: each question a resident sends is one Telegram update (one message id).
+  Each of the bot's replies is traced to the update it answers by the bot's own record: the
+  handler stores the question (chat and message id, `questions`) before it replies, and the
+  reply's buttons carry that row's id (`q:…:<question id>`, bot/telegram/callback_data.py).
+  Counted: updates sent, answered once, answered twice or more (doubled; "across a kill" when
+  the killed leader answered it and the next leader again), never answered (missing), and of
+  the answered ones those answered late — sent before a takeover ended and first answered after
+  the leader was killed. At the end the residents wait up to a minute for late answers;
 - reports filed (the resident saw "✅ 已受理") vs tickets stored, tickets doubled (one resident's
-  report stored twice), reports lost (the form never finished);
-- webhook deliveries per idempotency key: accepted once, lost (an outbox row never accepted),
-  doubled (accepted twice — the department must, and may, drop the second by its key);
+  report stored twice), reports whose confirmation never came;
+- webhook deliveries per idempotency key: accepted once, lost (a key the department never
+  accepted), doubled (accepted twice — the department must, and may, drop the second by its
+  key). The department fails half the time, so the benchmark allows 30 attempts a row with a
+  short back-off (see write_config); rows that gave up (status "failed") are reported too;
 - clock events doubled: a ticket escalated (OVERDUE) twice for the same deadline;
 - takeover time: from the SIGKILL to the standby holding the lease (median, worst).
 """
@@ -28,19 +35,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import collections
-import contextlib
+import dataclasses
 import datetime as dt
+import functools
 import os
 import platform
 import random
+import re
+import shutil
 import signal
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -48,13 +59,15 @@ from sqlalchemy import func, select, text, update
 
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.core.db import create_engine, session_factory, upgrade_database
-from bot.core.models import Lease, OutboxMessage, Ticket, TicketEvent
+from bot.core.models import Lease, OutboxMessage, Question, Ticket, TicketEvent
 from bot.core.vocabulary import EventKind, TicketStatus
-from tryout.local_bot_api import ChatTranscript, LocalBotApi
+from tryout.local_bot_api import ChatTranscript, LocalBotApi, SimChat
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 POSTGRES = os.environ.get("TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SECRET_ENV = "BENCH_DEPARTMENT_SECRET"
+# Anonymous reports need the privacy secret (bot/core/privacy.py); a benchmark-only value.
+PRIVACY_SECRET = "failover-benchmark-privacy-secret-0123456789"
 PATIENCE = 60.0
 
 
@@ -98,6 +111,8 @@ class Child:
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self._reader: asyncio.Task[None] | None = None
+        # CPU seconds of the processes killed so far (read from /proc just before the kill).
+        self.cpu_seconds = 0.0
 
     async def start(self) -> None:
         self.lines = []
@@ -124,8 +139,23 @@ class Child:
     def said(self, fragment: str) -> bool:
         return any(fragment in line for line in self.lines)
 
+    def _cpu(self) -> float:
+        assert self.process is not None
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        # utime and stime, the 14th and 15th fields, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def cpu_total(self) -> float:
+        """Return the CPU seconds of this child's processes so far, the running one's too."""
+        running = self.process is not None and self.process.returncode is None
+        return self.cpu_seconds + (self._cpu() if running else 0.0)
+
     async def kill(self) -> None:
         if self.process is not None and self.process.returncode is None:
+            self.cpu_seconds += self._cpu()
             self.process.send_signal(signal.SIGKILL)
             await self.process.wait()
 
@@ -161,7 +191,12 @@ leader_lease_seconds = {lease}
 sweep_interval_seconds = 2
 
 [delivery]
-backoff_base_seconds = 1
+# The department fails half the time: with the default 8 attempts, 0.5^8 = 1 in 256 rows would
+# give up (status "failed"); 30 attempts make that 1 in a billion, and a short back-off keeps
+# the retries within the run.
+max_attempts = 30
+backoff_base_seconds = 0.5
+backoff_max_seconds = 4
 lease_seconds = 10
 webhook_timeout_seconds = 2
 
@@ -172,7 +207,7 @@ enabled = false
 enabled = false
 
 [privacy]
-# Replies are counted per question; the first-contact notice would count as one more.
+# The first-contact notice would be one more message before the first answer.
 first_contact_notice = false
 
 [metrics]
@@ -189,6 +224,41 @@ secret_env = "{SECRET_ENV}"
     return path
 
 
+# The buttons under a reply to a question carry the id of the question's row
+# (bot/telegram/callback_data.py: QuestionButton, SuggestionChoice, ComplaintFromQuestion).
+QUESTION_BUTTON = re.compile(r"^(?:q:[a-z]:|q:c:|cmp:q:)(\d+)(?::|$)")
+
+
+@dataclasses.dataclass
+class Asked:
+    """One question a resident sent: one message, one Telegram update."""
+
+    chat: int
+    message_id: int
+    update_id: int | None
+    sequence: int
+
+
+@dataclasses.dataclass
+class QuestionCounts:
+    """The questions' updates and what became of each (see `Residents.count_questions`)."""
+
+    sent: int = 0
+    once: int = 0
+    doubled: int = 0
+    missing: int = 0
+    late: int = 0
+    doubled_across: int = 0
+    handled_again: int = 0
+    other_replies: int = 0
+    odd: list[str] = dataclasses.field(default_factory=list)
+
+
+def replied(chat: SimChat, after: int) -> bool:
+    """Tell whether anything was written in `chat` after the point `after` (the bot's reply)."""
+    return chat.messages[-1].sequence > after
+
+
 class Residents:
     """Residents asking questions and filing reports through the whole run."""
 
@@ -198,13 +268,12 @@ class Residents:
         self.random = random.Random(seed)
         self.question_chats: list[ChatTranscript] = []
         self.reporter_chats: list[ChatTranscript] = []
-        self.asked: list[tuple[ChatTranscript, str]] = []
+        self.asked: list[Asked] = []
         self.reports_started = 0
         self.reports_confirmed: list[str] = []
         self.reports_stuck = 0
         self.stop = asyncio.Event()
         self.errors: collections.Counter[str] = collections.Counter()
-        self.odd: list[tuple[str, int]] = []
 
     async def asker(self, index: int) -> None:
         chat = self.api.private_chat(
@@ -213,9 +282,15 @@ class Residents:
         self.question_chats.append(chat)
         while not self.stop.is_set():
             question = self.random.choice(self.questions)
-            self.asked.append((chat, question))
-            with contextlib.suppress(Exception):  # counted as missing at the end
-                await chat.send(question)
+            message = self.api.send_text(chat.user, chat.chat, question)
+            self.asked.append(
+                Asked(chat.chat.id, message.message_id, message.update_id, message.sequence)
+            )
+            # A resident waits for the bot's reply (a minute at most), then asks the next one.
+            # Only the bot writes in this chat after the question.
+            await self.api.wait_for(
+                functools.partial(replied, chat.chat, message.sequence), PATIENCE
+            )
             await asyncio.sleep(self.random.uniform(0.2, 1.0))
 
     async def reporter(self, index: int) -> None:
@@ -244,7 +319,9 @@ class Residents:
                 await chat.press("🕶 匿名举报", expect=2)
                 before = self._accepted(chat)
                 await chat.press("✅ 确认提交", expect=2)
-                if self._accepted(chat) > before:
+                # The confirmation comes after the button's own answer: wait for it.
+                confirmed = functools.partial(self._accepted_more, chat, before)
+                if await self.api.wait_for(confirmed, PATIENCE):
                     self.reports_confirmed.append(marker)
                 else:
                     self.reports_stuck += 1
@@ -258,32 +335,104 @@ class Residents:
     def _accepted(chat: ChatTranscript) -> int:
         return sum(1 for m in chat.bot_messages if m.text.startswith("✅ 已受理"))
 
-    def question_counts(self) -> tuple[int, int, int, int]:
-        """Return (sent, answered, missing, doubled) over the question residents' chats."""
-        windows: list[tuple[str, int]] = []
+    @classmethod
+    def _accepted_more(cls, chat: ChatTranscript, before: int) -> bool:
+        return cls._accepted(chat) > before
+
+    async def count_questions(
+        self,
+        sessions: object,
+        outages: Sequence[tuple[int, int]],
+        clock: Callable[[int], float] = float,
+    ) -> QuestionCounts:
+        """Count, per question update, the bot's replies that answer it.
+
+        A reply answers the update whose question row its buttons name: the row holds the chat
+        and the message id the handler was answering. `outages` are the (kill, takeover) points
+        of the local Bot API server's sequence: an answer is late when its question was sent
+        before a takeover ended and answered after the kill that began it. `clock` turns such a
+        point into seconds, for the list of odd cases.
+        """
+        chats = [chat.chat.id for chat in self.question_chats]
+        async with sessions() as session:  # type: ignore[operator]
+            rows = (
+                await session.execute(
+                    select(Question.id, Question.chat_id, Question.message_id).where(
+                        Question.chat_id.in_(chats)
+                    )
+                )
+            ).all()
+        answering = {row.id: (row.chat_id, row.message_id) for row in rows}
+        handlings = collections.Counter((row.chat_id, row.message_id) for row in rows)
+        replies: dict[tuple[int, int], list[int]] = collections.defaultdict(list)
+        counts = QuestionCounts()
         for chat in self.question_chats:
-            current: str | None = None
-            count = 0
-            for message in self.api.messages(chat.chat):
-                if not message.from_bot:
-                    if current is not None:
-                        windows.append((current, count))
-                    current, count = message.text, 0
-                else:
-                    count += 1
-            if current is not None:
-                windows.append((current, count))
-        usual: dict[str, int] = {}
-        by_text: dict[str, list[int]] = collections.defaultdict(list)
-        for question, count in windows:
-            by_text[question].append(count)
-        for question, counts in by_text.items():
-            answered = [c for c in counts if c]
-            usual[question] = statistics.mode(answered) if answered else 1
-        self.odd = [(q, c) for q, c in windows if c == 0 or c > usual[q]]
-        missing = sum(1 for _, count in windows if count == 0)
-        doubled = sum(1 for question, count in windows if count > usual[question])
-        return len(windows), len(windows) - missing, missing, doubled
+            for message in chat.bot_messages:
+                ids = {
+                    int(found.group(1))
+                    for row in message.buttons
+                    for _, data in row
+                    if data and (found := QUESTION_BUTTON.match(data))
+                }
+                keys = {answering[i] for i in ids if i in answering}
+                if len(keys) != 1:
+                    # Not a reply to a question (or the parts of a long card before its last).
+                    counts.other_replies += 1
+                    continue
+                replies[keys.pop()].append(message.sequence)
+        for asked in self.asked:
+            key = (asked.chat, asked.message_id)
+            answers = sorted(replies.get(key, []))
+            counts.sent += 1
+            counts.handled_again += handlings[key] > 1
+            if not answers:
+                counts.missing += 1
+                counts.odd.append(f"missing: chat {asked.chat} update {asked.update_id}")
+                continue
+            late = any(asked.sequence < taken and answers[0] > killed for killed, taken in outages)
+            counts.late += late
+            if len(answers) == 1:
+                counts.once += 1
+            else:
+                counts.doubled += 1
+                # Answered before a takeover (by the killed leader: what it sent just before the
+                # kill may reach the server just after it), and again by the next leader.
+                counts.doubled_across += any(
+                    answers[0] < taken < answers[-1] for _, taken in outages
+                )
+                killed = min((k for k, _ in outages if k > asked.sequence), default=None)
+                when = ", ".join(f"{clock(a) - clock(asked.sequence):+.2f}" for a in answers)
+                counts.odd.append(
+                    f"answered {len(answers)} times: chat {asked.chat} update {asked.update_id} "
+                    f"(answered {when} s after it was sent; the next kill "
+                    + (
+                        f"{clock(killed) - clock(asked.sequence):+.2f} s"
+                        if killed is not None
+                        else "none"
+                    )
+                    + f"; handled {handlings[key]} times)"
+                )
+        return counts
+
+
+class SequenceClock:
+    """When each point of the local Bot API server's sequence was reached (sampled every 10 ms)."""
+
+    def __init__(self, api: LocalBotApi) -> None:
+        self.api = api
+        self.points: list[int] = [api.sequence]
+        self.times: list[float] = [time.perf_counter()]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self.api.sequence != self.points[-1]:
+                self.points.append(self.api.sequence)
+                self.times.append(time.perf_counter())
+            await asyncio.sleep(0.01)
+
+    def __call__(self, point: int) -> float:
+        index = bisect.bisect_left(self.points, point)
+        return self.times[min(index, len(self.times) - 1)]
 
 
 async def leader_pid(sessions: object) -> tuple[int, int] | None:
@@ -327,13 +476,17 @@ async def run(args: argparse.Namespace) -> int:
     kb = load_knowledge_base(REPO_ROOT / "knowledge")
     questions = [item.questions[0] for item in list(kb.items.values())[:40] if item.questions]
     children: list[Child] = []
+    folder = Path(tempfile.mkdtemp(prefix="bot-failover-"))
     takeovers: list[float] = []
+    # (kill, takeover) as points of the local Bot API server's sequence.
+    outages: list[tuple[int, int]] = []
+    loads = [os.getloadavg()[0]]
+    cpu_before = time.process_time()
     unexpected_exits = 0
     try:
         async with LocalBotApi() as api:
             staff = api.create_user("值班员")
             group = api.create_group("工作人员群", {staff: "creator"}, bot_status="administrator")
-            folder = Path(tempfile.mkdtemp(prefix="bot-failover-"))
             config = write_config(folder, api, group.id, department.port, args.lease_seconds)
             env = {k: v for k, v in os.environ.items() if k != "BOT_CONFIG"}
             env |= {
@@ -341,6 +494,7 @@ async def run(args: argparse.Namespace) -> int:
                 "DATABASE_URL": url,
                 "TELEGRAM_BOT_TOKEN": api.token,
                 SECRET_ENV: "benchmark-secret",
+                "BOT_PRIVACY_SECRET": PRIVACY_SECRET,
             }
             bots = [Child(f"bot{i}", ["run"], config, env) for i in (1, 2)]
             workers = [Child(f"worker{i}", ["worker"], config, env) for i in (1, 2)]
@@ -354,6 +508,9 @@ async def run(args: argparse.Namespace) -> int:
             tasks = [asyncio.create_task(residents.asker(i)) for i in range(args.residents)]
             tasks += [asyncio.create_task(residents.reporter(i)) for i in range(args.reporters)]
             busy = asyncio.Event()
+            clock = SequenceClock(api)
+            counted = asyncio.Event()
+            sampling = asyncio.create_task(clock.run(counted))
             tasks.append(asyncio.create_task(keep_clock_busy(sessions, busy)))
             started = time.perf_counter()
             await asyncio.sleep(5)
@@ -380,6 +537,7 @@ async def run(args: argparse.Namespace) -> int:
                 assert held is not None
                 await asyncio.sleep(random.uniform(0, 3))
                 killed_at = time.perf_counter()
+                killed_seq = api.sequence
                 await victim.kill()
                 victim.process = None  # killed here, on purpose
                 while True:
@@ -388,6 +546,8 @@ async def run(args: argparse.Namespace) -> int:
                         break
                     await asyncio.sleep(0.05)
                 takeovers.append(time.perf_counter() - killed_at)
+                outages.append((killed_seq, api.sequence))
+                loads.append(os.getloadavg()[0])
                 print(
                     f"takeover {len(takeovers)}: {takeovers[-1]:.1f} s",
                     file=sys.stderr,
@@ -396,32 +556,49 @@ async def run(args: argparse.Namespace) -> int:
                 await victim.start()  # the next standby
             residents.stop.set()
             busy.set()
+            # Each resident still waits (a minute at most) for the reply to its last question.
             await asyncio.gather(*tasks, return_exceptions=True)
             elapsed = time.perf_counter() - started
+            loads.append(os.getloadavg()[0])
+            # Late answers: wait until every question is answered, a minute at most.
+            waited = time.perf_counter()
+            while (await residents.count_questions(sessions, outages)).missing:
+                if time.perf_counter() - waited > PATIENCE:
+                    break
+                await asyncio.sleep(2)
             # Let deliveries drain (the department still fails half the time).
             for _ in range(120):
                 async with sessions() as session:
                     pending = await session.scalar(
                         select(func.count())
                         .select_from(OutboxMessage)
-                        .where(OutboxMessage.channel == "webhook", OutboxMessage.status != "sent")
+                        .where(OutboxMessage.status == "pending")
                     )
                 if not pending:
                     break
                 await asyncio.sleep(1)
             await asyncio.sleep(3)
-            sent, answered, missing, doubled = residents.question_counts()
+            questions_seen = await residents.count_questions(sessions, outages, clock)
+            counted.set()
+            await sampling
             async with sessions() as session:
                 descriptions = list(await session.scalars(select(Ticket.description)))
                 rows = (
                     await session.execute(
-                        select(OutboxMessage.idempotency_key, OutboxMessage.payload).where(
-                            OutboxMessage.channel == "webhook"
-                        )
+                        select(
+                            OutboxMessage.idempotency_key,
+                            OutboxMessage.payload,
+                            OutboxMessage.status,
+                            OutboxMessage.attempts,
+                        ).where(OutboxMessage.channel == "webhook")
                     )
                 ).all()
                 # The key a department sees (bot/tickets/delivery.py WebhookChannel).
-                keys = [str(payload.get("idempotency_key") or key) for key, payload in rows]
+                keys = [
+                    str(row.payload.get("idempotency_key") or row.idempotency_key) for row in rows
+                ]
+                gave_up = sum(1 for row in rows if row.status == "failed")
+                most_attempts = max((row.attempts for row in rows), default=0)
                 overdue = (
                     await session.execute(
                         select(TicketEvent.ticket_id, func.count())
@@ -439,14 +616,26 @@ async def run(args: argparse.Namespace) -> int:
             confirmed = set(residents.reports_confirmed)
             lost_keys = [k for k in keys if department.accepted[k] == 0]
             doubled_keys = [k for k in keys if department.accepted[k] > 1]
+            cpu_children = sum(child.cpu_total() for child in children)
             print(
-                f"run: {elapsed:.0f} s, {len(takeovers)} takeovers, lease {args.lease_seconds} s"
+                f"run: {elapsed:.0f} s of load, {len(takeovers)} takeovers, lease "
+                f"{args.lease_seconds} s, bots exited by themselves {unexpected_exits}"
             )
             print(
-                f"machine: {platform.platform()}, {os.cpu_count()} cores, {platform.python_version()}"
+                f"machine: {platform.platform()}, {os.cpu_count()} cores, "
+                f"Python {platform.python_version()}, load average (1 min) "
+                f"{min(loads):.1f}-{max(loads):.1f}"
             )
             print(
-                f"questions: sent {sent}, answered {answered}, missing {missing}, doubled {doubled}"
+                f"CPU: bots and workers {cpu_children:.0f} s, this process (Bot API server, "
+                f"residents, department) {time.process_time() - cpu_before:.0f} s"
+            )
+            q = questions_seen
+            print(
+                f"questions (updates): sent {q.sent}, answered once {q.once}, answered twice or "
+                f"more {q.doubled}, never answered {q.missing}; answered after a takeover {q.late}; "
+                f"doubled across a kill {q.doubled_across}; handled more than once {q.handled_again}; "
+                f"bot messages that answer no question {q.other_replies}"
             )
             print(
                 f"reports: started {residents.reports_started}, confirmed {confirmed_count}, "
@@ -457,7 +646,8 @@ async def run(args: argparse.Namespace) -> int:
             print(
                 f"webhook deliveries: keys {len(keys)}, accepted once "
                 f"{sum(1 for k in keys if department.accepted[k] == 1)}, lost {len(lost_keys)}, "
-                f"doubled {len(doubled_keys)}, refused attempts {department.refused}"
+                f"doubled {len(doubled_keys)}, refused attempts {department.refused}, rows "
+                f"given up (failed) {gave_up}, most attempts of one row {most_attempts}"
             )
             print(
                 f"clock: ticks claimed {ticks}, tickets escalated {len(overdue)}, escalated "
@@ -481,7 +671,7 @@ async def run(args: argparse.Namespace) -> int:
                     )
                 print("outbox:", statuses, errors)
                 print("form errors:", dict(residents.errors))
-                print("odd questions:", residents.odd[:20])
+                print("odd questions:", *questions_seen.odd[:30], sep="\n  ")
                 for child in children:
                     for line in child.lines:
                         if "ERROR" in line or "Error" in line or "leadership:" in line:
@@ -494,6 +684,7 @@ async def run(args: argparse.Namespace) -> int:
     finally:
         for child in children:
             await child.kill()
+        shutil.rmtree(folder, ignore_errors=True)
         await department.stop()
         await engine.dispose()
         async with admin.connect() as connection:

@@ -1,23 +1,36 @@
-"""The Telegram front of two processes on PostgreSQL in webhook mode, over real HTTP.
+"""The Telegram front: two processes on PostgreSQL in webhook mode, over real HTTP; polling
+from the confirmed offset and recording handled updates, on SQLite and PostgreSQL.
 
-The local Bot API server does not call webhooks, so this test plays Telegram's part: it takes the
-update the server queued and POSTs it to the processes, as Telegram (through a reverse proxy)
-would, retrying while it is refused.
+The local Bot API server does not call webhooks, so the webhook test plays Telegram's part: it
+takes the update the server queued and POSTs it to the processes, as Telegram (through a reverse
+proxy) would, retrying while it is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering.store import KnowledgeStore
 from bot.core.leadership import Leadership
+from bot.core.models import TelegramUpdate
 from bot.services import Services
-from bot.telegram.front import WEBHOOK_PATH, TelegramFront
+from bot.telegram.application import build_application
+from bot.telegram.front import (
+    WEBHOOK_PATH,
+    NotRecorded,
+    TelegramFront,
+    UpdateLedger,
+    UpdateRecorder,
+    poll_confirmed,
+)
+from bot.telegram.persistence import DatabasePersistence
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import conversation_settings
 from tryout.local_bot_api import LocalBotApi
@@ -104,3 +117,66 @@ async def test_the_standby_refuses_the_leader_handles_once_and_the_standby_takes
         await second.stop()
         await first.services.close()
         await second.services.close()
+
+
+async def recorded(services: Services) -> set[int]:
+    async with services.sessions() as session:
+        return set(await session.scalars(select(TelegramUpdate.update_id)))
+
+
+async def test_a_batch_is_answered_once_each_and_recorded_before_it_is_confirmed(
+    services: Services, api: LocalBotApi
+) -> None:
+    residents = [api.private_chat(api.create_user(f"居民{n}")) for n in range(6)]
+    for chat in residents:
+        api.send_text(chat.user, chat.chat, "社保卡丢了怎么补办")
+    last = api.last_update_id
+    application = build_application(services, token=api.token, base_url=api.base_url)
+    ledger = UpdateLedger(services)
+    async with application:
+        await application.start()
+        # Six questions waiting: they come in one getUpdates and are handled together.
+        polling = asyncio.create_task(poll_confirmed(application, ledger, long_poll=1))
+        try:
+            for _ in range(400):
+                if await ledger.next_offset() == last + 1:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+            await application.stop()
+    assert await ledger.next_offset() == last + 1
+    for chat in residents:
+        answers = [m for m in chat.bot_messages if m.buttons]
+        assert len(answers) == 1, [m.text[:40] for m in chat.bot_messages]
+    # Confirmed: the handled marks below the offset are no longer needed.
+    assert await recorded(services) == set()
+
+
+async def test_updates_handled_together_are_recorded_in_one_round_and_never_when_fenced(
+    services: Services, api: LocalBotApi
+) -> None:
+    application = build_application(services, token=api.token, base_url=api.base_url)
+    ledger = UpdateLedger(services)
+    async with application:
+        recorder = UpdateRecorder(application, ledger)
+        # Six handlers returning at once: one persistence round, one insert.
+        await asyncio.gather(*(recorder.record(update_id) for update_id in range(1, 7)))
+        assert recorder.rounds == 1
+        assert await recorded(services) == set(range(1, 7))
+        await recorder.record(7)
+        assert recorder.rounds == 2
+
+        # Another process leads now: what this one's handlers did is not recorded.
+        assert isinstance(application.persistence, DatabasePersistence)
+        application.persistence.fence()
+        with pytest.raises(NotRecorded):
+            await recorder.record(8)
+        await recorder.close()
+        with pytest.raises(NotRecorded):
+            await recorder.record(9)
+    assert await recorded(services) == set(range(1, 8))
+    # The recorder's own connection went back with it.
+    assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -9,14 +9,17 @@ serves Telegram, the others stand by. `TelegramFront` follows the lease:
 - on losing the lease it stops at once: the persistence is fenced (writes nothing more), polling
   is cancelled, the webhook answers 503, then the Application is stopped.
 
-**No update lost or handled twice.** Polling does not use python-telegram-bot's Updater, which
+**No update lost.** Polling does not use python-telegram-bot's Updater, which
 confirms a batch to Telegram (the next getUpdates) before its updates are handled. Here a batch
 is handled to the end — each update's conversation state written (`update_persistence`) and the
 update recorded in `telegram_updates` — and only then is the next offset stored in
 `telegram_cursor` and sent to Telegram with the next getUpdates. A new leader starts from the
 stored offset; Telegram still holds every update from there on, and the ones already recorded as
 handled are skipped. What remains: an update whose handler was cut off half-way by a kill is
-handled again by the next leader (at least once, never silently dropped).
+handled again by the next leader (at least once, never silently dropped) — and so is one whose
+answer had gone out but whose record had not yet been written. That time is kept short: the
+updates handled together are recorded together (`UpdateRecorder`: one persistence round and one
+insert for all that finished meanwhile, not one each behind the persistence lock).
 
 **Webhook mode.** Every process listens on [telegram] webhook_listen:webhook_port; a standby
 answers 503 (Telegram retries, and a reverse proxy with both processes as upstreams moves on to
@@ -39,7 +42,8 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
-from sqlalchemy import delete, select
+from sqlalchemy import Executable, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
@@ -69,6 +73,7 @@ class UpdateLedger:
 
     def __init__(self, services: Services) -> None:
         self.sessions = services.sessions
+        self.engine = services.engine
         self._dialect = services.engine.dialect.name
 
     async def next_offset(self) -> int:
@@ -89,23 +94,50 @@ class UpdateLedger:
             )
             return set(result)
 
-    async def mark_handled(self, update_id: int) -> None:
+    def _marking(self, update_ids: Sequence[int]) -> list[Executable]:
         insert = conflict_insert(self._dialect)
-        statement = (
+        now = utcnow()
+        statements: list[Executable] = [
             insert(TelegramUpdate)
-            .values(update_id=update_id, handled_at=utcnow())
+            .values([{"update_id": update_id, "handled_at": now} for update_id in set(update_ids)])
             .on_conflict_do_nothing(index_elements=[TelegramUpdate.update_id])
-        )
+        ]
+        if any(update_id % 1000 == 0 for update_id in update_ids):
+            # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
+            statements.append(
+                delete(TelegramUpdate).where(TelegramUpdate.handled_at < now - HANDLED_KEPT)
+            )
+        return statements
+
+    async def mark_handled(self, *update_ids: int) -> None:
+        """Record these updates as handled, in one transaction."""
+        if not update_ids:
+            return
         async with write_gate(self.sessions), self.sessions() as session:
-            await session.execute(statement)
-            if update_id % 1000 == 0:
-                # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
-                await session.execute(
-                    delete(TelegramUpdate).where(
-                        TelegramUpdate.handled_at < utcnow() - HANDLED_KEPT
-                    )
-                )
+            for statement in self._marking(update_ids):
+                await session.execute(statement)
             await session.commit()
+
+    async def marking_connection(self) -> AsyncConnection | None:
+        """Return a connection of its own for `mark_handled_on` (None on SQLite).
+
+        On PostgreSQL it runs in autocommit, and being held it is not pinged: a mark is one
+        round trip to the database (a session's is four: ping, BEGIN, INSERT, COMMIT).
+        """
+        if self._dialect != "postgresql":
+            return None
+        connection = await self.engine.connect()
+        await connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
+    async def mark_handled_on(self, connection: AsyncConnection | None, *update_ids: int) -> None:
+        """Record these updates as handled on a `marking_connection` (or in a session)."""
+        if connection is None:
+            await self.mark_handled(*update_ids)
+            return
+        if update_ids:
+            for statement in self._marking(update_ids):
+                await connection.execute(statement)
 
     async def confirm(self, next_offset: int) -> None:
         """Store the offset to poll from next; forget the handled updates below it."""
@@ -125,19 +157,132 @@ class UpdateLedger:
             await session.commit()
 
 
-async def handle_update(application: BotApplication, ledger: UpdateLedger, update: Update) -> None:
-    """Handle one update to the end: handlers, conversation state written, recorded as handled."""
+class NotRecorded(Exception):
+    """Updates were not recorded as handled (this process stopped serving, or writing failed)."""
+
+
+class UpdateRecorder:
+    """Records the updates one Application handled, several in one round.
+
+    An update counts as handled once a persistence round that began after its handlers returned
+    has written what they left (conversation states, user and chat data) and its id is in
+    `telegram_updates`. Between its handlers' answer reaching Telegram and that record, a kill
+    makes the next leader handle the update again, so the record is kept short: updates handled
+    together (a batch of getUpdates, concurrent webhook calls) share one round — one
+    `update_persistence` and one insert — instead of a round each, one after another behind
+    python-telegram-bot's persistence lock. The first update to finish starts a round; those that
+    finish meanwhile go in the next one. On PostgreSQL the insert goes over a connection the
+    recorder holds, in autocommit: one round trip.
+    """
+
+    def __init__(self, application: BotApplication, ledger: UpdateLedger) -> None:
+        self.application = application
+        self.ledger = ledger
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._writing: list[tuple[int, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None
+        self._closed = False
+        self.rounds = 0
+
+    async def record(self, update_id: int) -> None:
+        """Return once `update_id` is recorded as handled; raise NotRecorded if it was not."""
+        if self._closed:
+            raise NotRecorded("this Application no longer serves Telegram")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((update_id, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="telegram-record")
+        await future
+
+    async def _write(self) -> None:
+        while self._waiting:
+            self._writing, self._waiting = self._waiting, []
+            try:
+                # The form step each handler just took is in the database before its update
+                # counts as handled (and before Telegram hears it was received).
+                await self.application.update_persistence()
+                persistence = self.application.persistence
+                if isinstance(persistence, DatabasePersistence) and persistence.fenced:
+                    # Another process leads: nothing was written, so nothing is recorded.
+                    raise NotRecorded("this process no longer leads")
+                await self._mark([update_id for update_id, _ in self._writing])
+            except Exception as error:
+                self._settle(self._writing, error)
+            else:
+                self._settle(self._writing, None)
+            self._writing = []
+            self.rounds += 1
+
+    async def _mark(self, update_ids: list[int]) -> None:
+        if self._connection is None:
+            self._connection = await self.ledger.marking_connection()
+        try:
+            await self.ledger.mark_handled_on(self._connection, *update_ids)
+        except BaseException:
+            await self._drop_connection()
+            raise
+
+    async def _drop_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+    @staticmethod
+    def _settle(
+        waiting: list[tuple[int, asyncio.Future[None]]], error: BaseException | None
+    ) -> None:
+        for _, future in waiting:
+            if future.done():
+                continue  # its caller was cancelled
+            if error is None:
+                future.set_result(None)
+            elif isinstance(error, NotRecorded):
+                future.set_exception(error)
+            else:
+                failure = NotRecorded(f"writing failed: {error!r}")
+                failure.__cause__ = error
+                future.set_exception(failure)
+
+    async def close(self) -> None:
+        """Stop recording: a round being written is cancelled, every caller hears NotRecorded."""
+        self._closed = True
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await writer
+        left, self._writing, self._waiting = self._writing + self._waiting, [], []
+        self._settle(left, NotRecorded("this Application no longer serves Telegram"))
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+async def handle_update(recorder: UpdateRecorder, update: Update) -> None:
+    """Handle one update to the end: handlers, state written, recorded as handled."""
+    application = recorder.application
     await application.update_processor.process_update(update, application.process_update(update))
-    # The form step the handler just took is in the database before the update counts as
-    # handled (and before Telegram hears it was received).
-    await application.update_persistence()
-    await ledger.mark_handled(update.update_id)
+    await recorder.record(update.update_id)
 
 
 async def poll_confirmed(
     application: BotApplication, ledger: UpdateLedger, *, long_poll: int = POLL_TIMEOUT
 ) -> None:
     """Poll Telegram from the stored offset, confirming each batch only once it is handled."""
+    recorder = UpdateRecorder(application, ledger)
+    try:
+        await _poll(recorder, long_poll)
+    finally:
+        await recorder.close()
+
+
+async def _poll(recorder: UpdateRecorder, long_poll: int) -> None:
+    application, ledger = recorder.application, recorder.ledger
     offset = await ledger.next_offset()
     log.info("polling from the confirmed offset %d", offset)
     pause = 0.0
@@ -170,7 +315,7 @@ async def poll_confirmed(
             done = await ledger.handled([update.update_id for update in updates])
             await asyncio.gather(
                 *(
-                    handle_update(application, ledger, update)
+                    handle_update(recorder, update)
                     for update in updates
                     if update.update_id not in done
                 )
@@ -215,6 +360,8 @@ class TelegramFront:
 
         self.bot: Bot = build_delivery_bot(services, token=token, base_url=base_url)
         self.application: BotApplication | None = None
+        # Webhook mode: records the updates the current term's Application handled.
+        self._recorder: UpdateRecorder | None = None
         self.terms = 0
         self._accepting = False
         self._stop = asyncio.Event()
@@ -271,6 +418,7 @@ class TelegramFront:
                 secret_token=self._webhook_secret or None,
                 allowed_updates=Update.ALL_TYPES,
             )
+            self._recorder = UpdateRecorder(application, self.ledger)
             self._accepting = True
         else:
             self._poll = asyncio.create_task(
@@ -291,6 +439,9 @@ class TelegramFront:
             poll.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await poll
+        recorder, self._recorder = self._recorder, None
+        if recorder is not None:
+            await recorder.close()
         if application is None:
             return
         if not self.leadership.leading and isinstance(
@@ -315,8 +466,8 @@ class TelegramFront:
             given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), self._webhook_secret.encode()):
                 return web.Response(status=403)
-        application = self.application
-        if not self._accepting or application is None:
+        application, recorder = self.application, self._recorder
+        if not self._accepting or application is None or recorder is None:
             # A standby: Telegram retries, a proxy moves on to the leader.
             return web.Response(status=503, headers={"Retry-After": "1"}, text="standby")
         if request.content_length is not None and request.content_length > MAX_WEBHOOK_BODY:
@@ -333,7 +484,11 @@ class TelegramFront:
             # Unreadable: nothing to retry.
             return web.Response(status=200, text="unreadable")
         if not await self.ledger.handled([update.update_id]):
-            await handle_update(application, self.ledger, update)
+            try:
+                await handle_update(recorder, update)
+            except NotRecorded:
+                # Stopped serving meanwhile: Telegram delivers it again to the new leader.
+                return web.Response(status=503, headers={"Retry-After": "1"})
         if not self.accepting():
             # Lost the lease meanwhile: let Telegram deliver it again to the new leader, which
             # skips it if this process recorded it as handled.
