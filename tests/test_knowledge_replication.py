@@ -209,6 +209,32 @@ async def test_a_file_changed_by_hand_is_kept_beside_the_published_text_that_rep
     assert again.version is None
 
 
+async def test_a_published_file_changed_by_hand_is_set_aside_before_the_host_changes_it_and_at_start(
+    edited: EditedKnowledge, host_b: Host
+) -> None:
+    await _publish(edited, "edit", CIVIL_ITEM, _civil_with_answer(edited, NEW_ANSWER))
+    assert await host_b.sync.check() is True
+    first_edit = _text(host_b.directory, CIVIL_FILE) + "# 第一次手改\n"
+    (host_b.directory / CIVIL_FILE).write_text(first_edit, encoding="utf-8")
+
+    # Staff teach host B a phrasing of that item: it is added to the published text.
+    teacher = PhrasingTeacher(host_b.store, host_b.editor)
+    assert (await teacher.add_phrasing(CIVIL_ITEM, TAUGHT)).status == "learned"
+    assert "第一次手改" not in _text(host_b.directory, CIVIL_FILE)
+    assert await edited.services.sync.check() is True
+    assert _text(edited.directory, CIVIL_FILE) == _text(host_b.directory, CIVIL_FILE)
+    assert TAUGHT in edited.services.knowledge.kb.items[CIVIL_ITEM].questions
+    assert [p.read_text(encoding="utf-8") for p in _set_aside(host_b.directory)] == [first_edit]
+
+    # Changed by hand again, then the process restarts: its first check compares every file.
+    second_edit = _text(host_b.directory, CIVIL_FILE) + "# 第二次手改\n"
+    (host_b.directory / CIVIL_FILE).write_text(second_edit, encoding="utf-8")
+    await KnowledgeSync(host_b.store, host_b.sync.sessions, 60).start()
+    assert _text(host_b.directory, CIVIL_FILE) == _text(edited.directory, CIVIL_FILE)
+    kept = sorted(p.read_text(encoding="utf-8") for p in _set_aside(host_b.directory))
+    assert kept == sorted([first_edit, second_edit])
+
+
 async def test_a_change_made_against_a_file_another_host_published_since_is_outdated(
     edited: EditedKnowledge, host_b: Host
 ) -> None:

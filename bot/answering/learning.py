@@ -83,7 +83,7 @@ def _with_phrasing(original: str, phrasing: str) -> str:
 class Publisher(Protocol):
     """Tells every process and host about a changed file (KnowledgeEditor in publishing.py)."""
 
-    def publishing(self) -> AbstractAsyncContextManager[object]: ...
+    def publishing(self, *paths: Path) -> AbstractAsyncContextManager[object]: ...
 
     async def announce(self, changes: Sequence[FileChange]) -> object: ...
 
@@ -101,8 +101,13 @@ class PhrasingTeacher:
     async def add_phrasing(self, item_id: str, question: str) -> LearnResult:
         """Append `question` to the item's questions and reload the knowledge base."""
         phrasing = clean_phrasing(question)
+        known_item = self.store.kb.items.get(item_id)
+        # The item's file is compared with the published one first, whatever its version.
+        files = [self.store.directory / known_item.source] if known_item is not None else []
         holding = (
-            self.publisher.publishing() if self.publisher is not None else contextlib.nullcontext()
+            self.publisher.publishing(*files)
+            if self.publisher is not None
+            else contextlib.nullcontext()
         )
         async with self._lock, holding:
             kb = self.store.kb

@@ -479,10 +479,10 @@ class KnowledgeEditor:
         comment: str,
         ip: str,
     ) -> None:
+        path = self.path_of(change.kind, change.item_id)
         async with self.replica.exclusive():
             # What other hosts published first: the change must apply to the newest file.
-            await self.replica.catch_up_held()
-            path = self.path_of(change.kind, change.item_id)
+            await self.replica.catch_up_held(also=[self.replica.relative(path)])
             original = self.read_file(change.kind, change.item_id)
             if file_hash(original) != change.base_hash:
                 raise EditError("outdated")
@@ -632,7 +632,7 @@ class KnowledgeEditor:
             raise EditError("invalid", "; ".join(str(p) for p in problems))
         path = self.directory / "synonyms.toml"
         async with self._lock, self.replica.exclusive():
-            await self.replica.catch_up_held()
+            await self.replica.catch_up_held(also=[self.replica.relative(path)])
             try:
                 original: str | None = path.read_text(encoding="utf-8")
             except FileNotFoundError:
@@ -698,11 +698,14 @@ class KnowledgeEditor:
         return number
 
     @contextlib.asynccontextmanager
-    async def publishing(self) -> AsyncIterator[None]:
+    async def publishing(self, *paths: Path) -> AsyncIterator[None]:
         """Hold this host's folder for a change made outside the review (a phrasing staff
-        taught the bot), brought up to date and reloaded first; `announce` the change inside."""
+        taught the bot) to the files `paths`, brought up to date and reloaded first; `announce`
+        the change inside."""
         async with self.replica.exclusive():
-            caught = await self.replica.catch_up_held()
+            caught = await self.replica.catch_up_held(
+                also=[self.replica.relative(p) for p in paths]
+            )
             if caught.changed:
                 await self.store.reload()
             yield

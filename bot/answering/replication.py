@@ -38,7 +38,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -200,6 +200,8 @@ class KnowledgeReplica:
         self._lock = asyncio.Lock()
         self._held = False
         self._told_empty = False
+        # The version up to which every published file was last compared with the folder.
+        self._checked: int | None = None
         # Hashes of local files by (mtime, size, inode), so unchanged files are not read again.
         self._hashes: dict[str, tuple[int, int, int, str]] = {}
 
@@ -240,14 +242,22 @@ class KnowledgeReplica:
         async with self.exclusive():
             return await self.catch_up_held()
 
-    async def catch_up_held(self) -> CatchUp:
-        """`catch_up` for a caller that holds `exclusive()` already."""
+    async def catch_up_held(self, also: Sequence[str] = ()) -> CatchUp:
+        """`catch_up` for a caller that holds `exclusive()` already; the files `also` names are
+        checked whatever their version (a publisher's file, before it changes it).
+
+        The first catch-up of a replica compares every published file with the folder; later
+        ones only the files published since, so a poll costs what the change costs.
+        """
         if not self._held:
             raise RuntimeError("catch_up_held needs exclusive() held")
         async with self.sessions() as session:
             version = await published_version(session)
-            published = await self._newest(session, version)
-            if not published and version > 0 and not self._told_empty:
+            since = (
+                self._checked if self._checked is not None and self._checked <= version else None
+            )
+            published = await self._newest(session, version, since, also)
+            if since is None and not published and version > 0 and not self._told_empty:
                 # Changes were published before the database kept files (an upgrade).
                 self._told_empty = True
                 log.warning(
@@ -258,9 +268,11 @@ class KnowledgeReplica:
                 )
             stale = await asyncio.to_thread(self._differing, published)
             if not stale:
+                self._checked = version
                 return CatchUp(version)
             targets = await self._targets(session, [published[path].row_id for path in stale])
         caught = await asyncio.to_thread(self._apply, version, targets)
+        self._checked = version
         log.info(
             "knowledge folder %s brought to published version %d: %d files written, %d removed%s",
             self.directory,
@@ -271,19 +283,27 @@ class KnowledgeReplica:
         )
         return caught
 
-    async def _newest(self, session: AsyncSession, version: int) -> dict[str, _Published]:
-        """Return the newest row of every published path, up to `version`."""
-        newest = (
-            select(KnowledgeFile.path, func.max(KnowledgeFile.version).label("version"))
-            .where(KnowledgeFile.version <= version)
-            .group_by(KnowledgeFile.path)
-            .subquery()
-        )
+    async def _newest(
+        self,
+        session: AsyncSession,
+        version: int,
+        since: int | None = None,
+        also: Sequence[str] = (),
+    ) -> dict[str, _Published]:
+        """Return the newest row, up to `version`, of every published path (with `since`: of
+        the paths published after it, and those `also` names)."""
+        newest = select(
+            KnowledgeFile.path, func.max(KnowledgeFile.version).label("version")
+        ).where(KnowledgeFile.version <= version)
+        if since is not None:
+            later = func.max(KnowledgeFile.version) > since
+            newest = newest.having(or_(later, KnowledgeFile.path.in_(also)) if also else later)
+        latest = newest.group_by(KnowledgeFile.path).subquery()
         rows = await session.execute(
             select(KnowledgeFile.id, KnowledgeFile.path, KnowledgeFile.sha256).join(
-                newest,
-                (newest.c.path == KnowledgeFile.path)
-                & (newest.c.version == KnowledgeFile.version),
+                latest,
+                (latest.c.path == KnowledgeFile.path)
+                & (latest.c.version == KnowledgeFile.version),
             )
         )
         return {path: _Published(row_id, sha256) for row_id, path, sha256 in rows.all()}
@@ -389,23 +409,38 @@ class KnowledgeReplica:
         for change in changes:
             if not is_knowledge_path(change.path):
                 raise ValueError(f"not a file of the knowledge base: {change.path!r}")
-            newest = await session.scalar(
-                select(KnowledgeFile.sha256)
-                .where(KnowledgeFile.path == change.path, KnowledgeFile.version < version)
-                .order_by(KnowledgeFile.version.desc())
-                .limit(1)
+        paths = [change.path for change in changes]
+        newest: dict[str, str] = {}
+        for start in range(0, len(paths), CHUNK):
+            chunk = paths[start : start + CHUNK]
+            latest = (
+                select(KnowledgeFile.path, func.max(KnowledgeFile.version).label("version"))
+                .where(KnowledgeFile.path.in_(chunk), KnowledgeFile.version < version)
+                .group_by(KnowledgeFile.path)
+                .subquery()
             )
-            if newest is not None and newest != change.base_hash:
-                raise PublishConflict(change.path)
-            session.add(
-                KnowledgeFile(
-                    version=version,
-                    path=change.path,
-                    content=change.text,
-                    sha256=change.sha256,
-                    base_sha256=change.base_hash,
+            rows = await session.execute(
+                select(KnowledgeFile.path, KnowledgeFile.sha256).join(
+                    latest,
+                    (latest.c.path == KnowledgeFile.path)
+                    & (latest.c.version == KnowledgeFile.version),
                 )
             )
+            newest.update((path, sha256) for path, sha256 in rows.all())
+        for change in changes:
+            found = newest.get(change.path)
+            if found is not None and found != change.base_hash:
+                raise PublishConflict(change.path)
+        session.add_all(
+            KnowledgeFile(
+                version=version,
+                path=change.path,
+                content=change.text,
+                sha256=change.sha256,
+                base_sha256=change.base_hash,
+            )
+            for change in changes
+        )
         await session.flush()
 
     async def publish_folder(self) -> FolderPublished:
