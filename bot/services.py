@@ -29,7 +29,7 @@ from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
 from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
 from bot.answering.question_log import QuestionLog
-from bot.answering.replication import KnowledgeReplica
+from bot.answering.replication import CatchUp, KnowledgeReplica
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
 from bot.core.db import (
@@ -166,13 +166,14 @@ class Services:
         await self.engine.dispose()
 
 
-async def catch_up_folder(replica: KnowledgeReplica) -> None:
+async def catch_up_folder(replica: KnowledgeReplica) -> CatchUp | None:
     """Bring this host's knowledge folder to the database's published version before it is
-    loaded (bot/answering/replication.py); a folder that cannot be written stops the start."""
+    loaded (bot/answering/replication.py), and say what changed (None: there is no folder, and
+    loading it says so); a folder that cannot be written stops the start."""
     if not replica.directory.is_dir():
-        return  # loading it says what is wrong
+        return None
     try:
-        await replica.catch_up()
+        return await replica.catch_up()
     except OSError as error:
         raise StartError(
             f"知识库文件夹无法更新 / cannot bring the knowledge folder {replica.directory} to the "

@@ -444,12 +444,16 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     A worker needs the departments, not the question matcher, so it loads the knowledge base
     without building the matcher's index and starts in a fraction of the bot's time.
     """
+    files = KnowledgeFiles(settings.knowledge_dir)
+    settings.check_departments(files.kb.departments)
     async with open_database(settings, migrate=True) as sessions:
-        # The folder at the published version first: another host may have published since.
+        # The folder at the published version before any work: another host may have published
+        # since (loading the files without an index again costs little).
         replica = KnowledgeReplica(settings.knowledge_dir, sessions)
-        await catch_up_folder(replica)
-        files = KnowledgeFiles(settings.knowledge_dir)
-        settings.check_departments(files.kb.departments)
+        caught = await catch_up_folder(replica)
+        if caught is not None and caught.changed:
+            await files.reload()
+            settings.check_departments(files.kb.departments)
         desk = TicketDesk(settings, sessions, lambda: files.kb)
         # Polls the published knowledge version as the bot and the console do, so a change
         # approved in the console (e.g. a department's new name) reaches this process too.

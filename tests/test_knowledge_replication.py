@@ -26,6 +26,7 @@ from bot.answering.store import KnowledgeStore, thresholds_from
 from bot.core.db import create_engine, session_factory
 from bot.core.models import KnowledgeFile
 from bot.services import Services
+from bot.workers import run_worker_process
 from tests.fixtures_knowledge import REPO_ROOT
 from tests.fixtures_knowledge_editor import (
     CIVIL,
@@ -168,6 +169,14 @@ async def test_a_host_started_later_with_an_old_folder_catches_up_before_serving
         assert _set_aside(directory) == []
     finally:
         await services.close()
+
+    # A worker (python -m bot worker) on a fourth host does the same before its first sweep.
+    worker_folder = copy_knowledge(tmp_path / "host-d")
+    assert (
+        await run_worker_process(knowledge_settings(database_url, worker_folder), once=True) == 0
+    )
+    for path in (CIVIL_FILE, POLICE_FILE):
+        assert _text(worker_folder, path) == _text(edited.directory, path)
 
 
 async def test_a_file_changed_by_hand_is_kept_beside_the_published_text_that_replaces_it(
