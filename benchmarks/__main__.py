@@ -18,6 +18,7 @@ BENCHMARKS = {
     "knowledge": "benchmarks.knowledge_editor",
     "fuzz": "benchmarks.fuzz",
     "failover": "benchmarks.failover",
+    "replication": "benchmarks.replication",
 }
 
 

@@ -156,6 +156,49 @@ def command_kb_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def command_kb_publish(args: argparse.Namespace, settings: Settings) -> int:
+    """Publish this host's knowledge files the database has not seen (edited by hand, or never
+    published) to every host, as one new published version."""
+    from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
+    from bot.answering.replication import FolderPublished, KnowledgeReplica
+    from bot.services import open_database
+
+    directory = settings.knowledge_dir
+    try:
+        load_knowledge_base(directory)
+    except KnowledgeBaseError as error:
+        print(error, file=sys.stderr)
+        print(
+            "未发布 / nothing published: fix the files first (python -m bot kb check)",
+            file=sys.stderr,
+        )
+        return 2
+
+    async def publish() -> FolderPublished:
+        async with open_database(settings, migrate=True) as sessions:
+            return await KnowledgeReplica(directory, sessions).publish_folder()
+
+    result = asyncio.run(publish())
+    for path in result.behind:
+        print(
+            f"{path}: 比已发布的版本旧，未发布 / older than the published text, not published "
+            "(the bot brings it up to date)",
+            file=sys.stderr,
+        )
+    if result.version is None:
+        print(
+            f"{directory}: 没有需要发布的文件 / nothing to publish: the database holds these files"
+        )
+        return 0
+    print(
+        f"{directory}: 已发布版本 {result.version} / published version {result.version}: "
+        f"{len(result.published)} files"
+    )
+    for path in result.published:
+        print(f"  {path}")
+    return 0
+
+
 def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """Measure the matcher against an evaluation set and print the figures."""
     import tomllib
@@ -566,6 +609,11 @@ def build_parser() -> argparse.ArgumentParser:
     check = kb_commands.add_parser("check", help="validate the knowledge base")
     _add_knowledge_option(check)
     check.set_defaults(handler=command_kb_check)
+    publishing = kb_commands.add_parser(
+        "publish",
+        help="publish this host's files edited by hand to every host (through the database)",
+    )
+    publishing.set_defaults(handler=command_kb_publish)
 
     evaluation = commands.add_parser("evaluate", help="measure matching on an evaluation set")
     _add_knowledge_option(evaluation)

@@ -30,6 +30,7 @@ from bot.answering.escalations import EscalationDesk
 from bot.answering.learning import PhrasingTeacher
 from bot.answering.publishing import KnowledgeEditor, KnowledgeSync
 from bot.answering.question_log import QuestionLog
+from bot.answering.replication import CatchUp, KnowledgeReplica
 from bot.answering.store import KnowledgeStore, signals_from, thresholds_from
 from bot.core.config import Settings
 from bot.core.db import (
@@ -103,27 +104,37 @@ class Services:
         migrate: bool = True,
         knowledge: KnowledgeStore | None = None,
     ) -> Services:
-        """Open the database (migrating it to the latest schema) and load the knowledge base.
+        """Open the database (migrating it to the latest schema), bring the knowledge folder to
+        the published version (another host may have published since this one last ran) and
+        load the knowledge base.
 
-        `knowledge` lets a caller share one loaded knowledge base (tests, benchmarks).
+        `knowledge` lets a caller share one loaded knowledge base (tests, benchmarks); it is
+        reloaded if bringing its folder up to date changed a file.
         """
-        knowledge = knowledge or KnowledgeStore(
-            settings.knowledge_dir, thresholds_from(settings), signals_from(settings)
-        )
-        settings.check_departments(knowledge.kb.departments)
         engine = await _open_engine(settings, migrate=migrate)
+        sessions = session_factory(engine)
+        try:
+            directory = knowledge.directory if knowledge is not None else settings.knowledge_dir
+            replica = KnowledgeReplica(directory, sessions)
+            if knowledge is None:
+                # Before the index is built: building it twice would cost seconds.
+                await catch_up_folder(replica)
+                knowledge = KnowledgeStore(
+                    settings.knowledge_dir, thresholds_from(settings), signals_from(settings)
+                )
+            settings.check_departments(knowledge.kb.departments)
+            sync = KnowledgeSync(
+                knowledge, sessions, settings.knowledge.reload_poll_seconds, replica
+            )
+            await sync.start()
+        except BaseException:
+            await engine.dispose()
+            raise
         log.info(
             "services ready: %d knowledge items, database %s",
             len(knowledge.kb.items),
             engine.url.render_as_string(hide_password=True),
         )
-        sessions = session_factory(engine)
-        sync = KnowledgeSync(knowledge, sessions, settings.knowledge.reload_poll_seconds)
-        try:
-            await sync.start()
-        except BaseException:
-            await engine.dispose()
-            raise
         editor = KnowledgeEditor(
             knowledge,
             sessions,
@@ -139,7 +150,7 @@ class Services:
             residents=ResidentDirectory(sessions),
             questions=QuestionLog(sessions),
             escalations=EscalationDesk(settings, sessions),
-            teacher=PhrasingTeacher(knowledge, announce=editor.announce),
+            teacher=PhrasingTeacher(knowledge, editor),
             tickets=TicketDesk(settings, sessions, lambda: knowledge.kb),
             editor=editor,
             sync=sync,
@@ -157,6 +168,21 @@ class Services:
                 await self._sync_task
             self._sync_task = None
         await self.engine.dispose()
+
+
+async def catch_up_folder(replica: KnowledgeReplica) -> CatchUp | None:
+    """Bring this host's knowledge folder to the database's published version before it is
+    loaded (bot/answering/replication.py), and say what changed (None: there is no folder, and
+    loading it says so); a folder that cannot be written stops the start."""
+    if not replica.directory.is_dir():
+        return None
+    try:
+        return await replica.catch_up()
+    except OSError as error:
+        raise StartError(
+            f"知识库文件夹无法更新 / cannot bring the knowledge folder {replica.directory} to the "
+            f"published version ({error}): the service must be able to write it"
+        ) from error
 
 
 def _shown_url(url: str) -> str:

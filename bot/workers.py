@@ -31,6 +31,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 
 from bot.answering.freshness import ReviewReminders, is_review_reminder, reminder_text
 from bot.answering.publishing import KnowledgeSync
+from bot.answering.replication import KnowledgeReplica
 from bot.answering.store import KnowledgeFiles
 from bot.api.callbacks import build_callback_app
 from bot.core.config import PRIVACY_SECRET_ENV, PRIVACY_SECRET_MIN_CHARS, Settings
@@ -38,7 +39,7 @@ from bot.core.i18n import Html, language_or_default, t
 from bot.core.models import Resident, TicketAttachment
 from bot.core.workdays import time_zone
 from bot.ops.health import serving_ops
-from bot.services import Services, open_database
+from bot.services import Services, catch_up_folder, open_database
 from bot.telegram.escalation_posts import answer_messages, published_answer_messages
 from bot.telegram.ticket_keyboards import (
     department_message,
@@ -446,10 +447,17 @@ async def run_worker_process(settings: Settings, *, once: bool = False) -> int:
     files = KnowledgeFiles(settings.knowledge_dir)
     settings.check_departments(files.kb.departments)
     async with open_database(settings, migrate=True) as sessions:
+        # The folder at the published version before any work: another host may have published
+        # since (loading the files without an index again costs little).
+        replica = KnowledgeReplica(settings.knowledge_dir, sessions)
+        caught = await catch_up_folder(replica)
+        if caught is not None and caught.changed:
+            await files.reload()
+            settings.check_departments(files.kb.departments)
         desk = TicketDesk(settings, sessions, lambda: files.kb)
         # Polls the published knowledge version as the bot and the console do, so a change
         # approved in the console (e.g. a department's new name) reaches this process too.
-        sync = KnowledgeSync(files, sessions, settings.knowledge.reload_poll_seconds)
+        sync = KnowledgeSync(files, sessions, settings.knowledge.reload_poll_seconds, replica)
         bot: Bot | None = None
         if settings.telegram_token:
             bot = Bot(

@@ -387,6 +387,7 @@ def test_evaluate_names_a_missing_evaluation_set(guide_folder: KnowledgeFolder) 
 DOCUMENTED_COMMANDS = [
     (["ask", "--knowledge", "DIR", "--json", "社保卡丢了怎么办"], "command_ask"),
     (["kb", "check", "--knowledge", "DIR"], "command_kb_check"),
+    (["kb", "publish"], "command_kb_publish"),
     (["evaluate", "--set", "FILE", "--failures", "--json"], "command_evaluate"),
     (["calibrate", "--write"], "command_calibrate"),
     (["run"], "command_run"),

@@ -65,8 +65,9 @@ def tryout_knowledge(source: Path, data_dir: Path) -> Path:
     """Return the try-out's copy of the knowledge base, made from `source` when needed.
 
     What the try-out teaches (📚 a phrasing learned in the staff group) is written to the copy,
-    never to the tracked knowledge/ folder. The copy is kept between starts, and made again,
-    losing what was taught, when `source` has changed since (e.g. after a `git pull`).
+    never to the tracked knowledge/ folder. The copy is kept between starts, and made again when
+    `source` has changed since (e.g. after a `git pull`); what the try-out published is in its
+    database and is brought back into the new copy at start (bot/answering/replication.py).
     """
     target = data_dir / KNOWLEDGE_COPY
     stamp = data_dir / KNOWLEDGE_STAMP

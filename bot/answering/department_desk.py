@@ -44,8 +44,8 @@ from bot.answering.publishing import (
     Editor,
     KnowledgeEditor,
     _put_back,
-    raise_published_version,
 )
+from bot.answering.replication import PublishConflict, raise_published_version
 from bot.core.audit import record_audit
 from bot.core.db import write_gate
 from bot.core.models import KnowledgeChange, KnowledgeVersion, Ticket, User
@@ -252,70 +252,79 @@ class DepartmentDesk:
         process (called by `KnowledgeEditor.decide`, under its lock)."""
         desk = self.editor
         department_id = change.department_id
-        original = self.read_file()
-        if original is None:
-            raise EditError("invalid", f"{DEPARTMENTS_FILE} is missing")
-        before = department_content(original, department_id)
-        if department_hash(before) != change.base_hash:
-            raise EditError("outdated")
-        if change.content is None:
-            blockers = await self.in_use(department_id)
-            if blockers:
-                raise EditError("in_use", str(blockers))
-        try:
-            text = render_departments_file(original, department_id, change.content)
-        except ValueError as error:
-            raise EditError("invalid", str(error)) from error
         path = self.path
-        await asyncio.to_thread(desk._write_and_check, path, original, text)
-        try:
-            async with write_gate(desk.sessions):
-                key = department_key(department_id)
-                number = await desk._next_number(session, key)
-                if number == 1 and before is not None:
+        async with desk.replica.exclusive():
+            # What other hosts published first: the change must apply to the newest file.
+            await desk.replica.catch_up_held(also=[desk.replica.relative(path)])
+            original = self.read_file()
+            if original is None:
+                raise EditError("invalid", f"{DEPARTMENTS_FILE} is missing")
+            before = department_content(original, department_id)
+            if department_hash(before) != change.base_hash:
+                raise EditError("outdated")
+            if change.content is None:
+                blockers = await self.in_use(department_id)
+                if blockers:
+                    raise EditError("in_use", str(blockers))
+            try:
+                text = render_departments_file(original, department_id, change.content)
+            except ValueError as error:
+                raise EditError("invalid", str(error)) from error
+            await asyncio.to_thread(desk._write_and_check, path, original, text)
+            try:
+                async with write_gate(desk.sessions):
+                    key = department_key(department_id)
+                    number = await desk._next_number(session, key)
+                    if number == 1 and before is not None:
+                        session.add(
+                            KnowledgeVersion(
+                                item_id=key,
+                                number=1,
+                                kind=DEPARTMENT_KIND,
+                                action="baseline",
+                                content=before,
+                                toml=department_table_text(original, department_id),
+                                author_name="",
+                            )
+                        )
+                        number = 2
                     session.add(
                         KnowledgeVersion(
                             item_id=key,
-                            number=1,
+                            number=number,
                             kind=DEPARTMENT_KIND,
-                            action="baseline",
-                            content=before,
-                            toml=department_table_text(original, department_id),
-                            author_name="",
+                            action=change.action,
+                            content=change.content,
+                            toml=department_table_text(text, department_id),
+                            change_id=change.id,
+                            author_name=change.author_name,
+                            reviewer_name=editor.name,
                         )
                     )
-                    number = 2
-                session.add(
-                    KnowledgeVersion(
-                        item_id=key,
-                        number=number,
-                        kind=DEPARTMENT_KIND,
-                        action=change.action,
-                        content=change.content,
-                        toml=department_table_text(text, department_id),
-                        change_id=change.id,
-                        author_name=change.author_name,
-                        reviewer_name=editor.name,
+                    change.version = number
+                    await desk._close(session, change, editor, "approved", comment, ip)
+                    version = await raise_published_version(session)
+                    # The file's text for the other hosts (bot/answering/replication.py).
+                    await desk.replica.record(
+                        session, version, [desk.replica.change(path, original, text)]
                     )
+                    await session.commit()
+            except PublishConflict as error:
+                await asyncio.to_thread(_put_back, path, original)
+                raise EditError("outdated", str(error)) from error
+            except BaseException:
+                await asyncio.to_thread(_put_back, path, original)
+                raise
+            if desk.git_commits:
+                message = (
+                    f"{change.action} department {department_id} (version {number})\n\n"
+                    f"Proposed by {change.author_name or '-'}, approved by {editor.name or '-'}."
                 )
-                change.version = number
-                await desk._close(session, change, editor, "approved", comment, ip)
-                version = await raise_published_version(session)
-                await session.commit()
-        except BaseException:
-            await asyncio.to_thread(_put_back, path, original)
-            raise
-        if desk.git_commits:
-            message = (
-                f"{change.action} department {department_id} (version {number})\n\n"
-                f"Proposed by {change.author_name or '-'}, approved by {editor.name or '-'}."
-            )
-            if change.note:
-                message += f"\n\n{change.note}"
-            await desk._git_commit_file(path, message)
-        await desk.store.reload()
-        if desk.sync is not None:
-            desk.sync.seen = version
+                if change.note:
+                    message += f"\n\n{change.note}"
+                await desk._git_commit_file(path, message)
+            caught = await desk._caught_up()
+        await desk._reload_after(version, caught)
 
     # -- reads -----------------------------------------------------------------------------------
 

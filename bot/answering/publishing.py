@@ -4,9 +4,11 @@ An officer proposes a change to an item of their own department (`propose`); a r
 `editor` role, or a manager) approves it or sends it back with a comment (`decide`). Approving
 writes the item's TOML file (bot/answering/editing.py), checks the whole knowledge base as
 `kb check` would (an invalid result puts the old file back), commits the file when the
-knowledge base folder is a git repository, keeps the version, and raises the published version
-in `knowledge_state`: every process polls it (`KnowledgeSync`) and reloads its store, atomically
-(bot/answering/store.py). Every change is in the audit log, in the transaction that makes it.
+knowledge base folder is a git repository, keeps the version, stores the file's text with it for
+the other hosts (bot/answering/replication.py) and raises the published version in
+`knowledge_state`: every process polls it (`KnowledgeSync`), brings its own folder up to date
+from the database and reloads its store, atomically (bot/answering/store.py). Every change is in
+the audit log, in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import logging
 import os
 import tempfile
 import tomllib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,6 +55,14 @@ from bot.answering.knowledge_base import (
     load_knowledge_base,
 )
 from bot.answering.matching import MatchResult
+from bot.answering.replication import (
+    CatchUp,
+    FileChange,
+    KnowledgeReplica,
+    PublishConflict,
+    published_version,
+    raise_published_version,
+)
 from bot.answering.store import KnowledgeStore, build_matcher
 from bot.answering.unanswered import GAP_DECISION, NOT_GAPS
 from bot.core.audit import record_audit
@@ -61,7 +71,6 @@ from bot.core.models import (
     AnswerWatch,
     KnowledgeChange,
     KnowledgeReview,
-    KnowledgeState,
     KnowledgeVersion,
     Question,
     utcnow,
@@ -143,39 +152,18 @@ def _put_back(path: Path, original: str | None) -> None:
 # -- telling every process -----------------------------------------------------------------------
 
 
-async def published_version(session: AsyncSession) -> int:
-    """Return the knowledge base's published version (0 before the first change)."""
-    found = await session.scalar(select(KnowledgeState.version).where(KnowledgeState.id == 1))
-    return int(found or 0)
-
-
-async def raise_published_version(session: AsyncSession) -> int:
-    """Raise the published version in the caller's transaction; return the new one."""
-    result = await session.execute(
-        update(KnowledgeState)
-        .where(KnowledgeState.id == 1)
-        .values(version=KnowledgeState.version + 1, changed_at=utcnow())
-        .returning(KnowledgeState.version)
-    )
-    found = result.scalar_one_or_none()
-    if found is not None:
-        return int(found)
-    try:
-        async with session.begin_nested():
-            session.add(KnowledgeState(id=1, version=1, changed_at=utcnow()))
-        return 1
-    except IntegrityError:
-        return await raise_published_version(session)
-
-
 class Reloadable(Protocol):
     """What KnowledgeSync keeps current: the bot's store, or the worker's knowledge files."""
+
+    @property
+    def directory(self) -> Path: ...
 
     async def reload(self) -> object: ...
 
 
 class KnowledgeSync:
-    """Keeps one process's store at the published version: polls `knowledge_state` and reloads.
+    """Keeps one process's store at the published version: polls `knowledge_state`, brings the
+    folder up to date from the database (another host may have published) and reloads.
 
     PostgreSQL's LISTEN/NOTIFY would tell sooner, but a poll of one row every few seconds works
     the same on SQLite and survives lost connections without any bookkeeping.
@@ -186,30 +174,41 @@ class KnowledgeSync:
         store: Reloadable,
         sessions: async_sessionmaker[AsyncSession],
         poll_seconds: float,
+        replica: KnowledgeReplica | None = None,
     ) -> None:
         self.store = store
         self.sessions = sessions
         self.poll_seconds = poll_seconds
+        self.replica = replica or KnowledgeReplica(store.directory, sessions)
         self.seen: int | None = None
 
     async def start(self) -> None:
-        """Remember the published version the store's files already hold."""
-        async with self.sessions() as session:
-            self.seen = await published_version(session)
+        """Bring the folder to the published version (reloading the store if that changed a
+        file) and remember the version."""
+        caught = await self.replica.catch_up()
+        if caught.changed:
+            await self._reload(caught.version)
+        self.seen = caught.version
 
     async def check(self) -> bool:
-        """Reload when the published version moved; tell whether it did."""
+        """When the published version moved: bring the folder up to date and reload; tell
+        whether it moved."""
         async with self.sessions() as session:
             version = await published_version(session)
         if self.seen is not None and version == self.seen:
             return False
+        # A failure here (the database or the disk) leaves `seen` alone: the next poll retries.
+        caught = await self.replica.catch_up()
+        await self._reload(caught.version)
+        self.seen = caught.version
+        return True
+
+    async def _reload(self, version: int) -> None:
         try:
             await self.store.reload()
         except KnowledgeBaseError as error:
             # Left as it was: the next change that makes the folder valid reloads it.
             log.error("published knowledge base version %d is invalid: %s", version, error)
-        self.seen = version
-        return True
 
     async def run_forever(self) -> None:
         while True:
@@ -289,6 +288,11 @@ class KnowledgeEditor:
         self.sync = sync
         self.review_days = review_days
         self.git_commits = git_commits
+        # This host's folder: brought up to date before a change, and the change stored for the
+        # other hosts (bot/answering/replication.py).
+        self.replica = (
+            sync.replica if sync is not None else KnowledgeReplica(store.directory, sessions)
+        )
         self._lock = asyncio.Lock()
         self.publishers: dict[str, Publisher] = {}
 
@@ -492,66 +496,90 @@ class KnowledgeEditor:
             await publisher(session, change, editor, comment, ip)
             return
         path = self.path_of(change.kind, change.item_id)
-        original = self.read_file(change.kind, change.item_id)
-        if file_hash(original) != change.base_hash:
-            raise EditError("outdated")
-        today = utcnow().date()
-        if change.content is None:
-            new_text: str | None = None
-        else:
+        async with self.replica.exclusive():
+            # What other hosts published first: the change must apply to the newest file.
+            await self.replica.catch_up_held(also=[self.replica.relative(path)])
+            original = self.read_file(change.kind, change.item_id)
+            if file_hash(original) != change.base_hash:
+                raise EditError("outdated")
+            today = utcnow().date()
+            if change.content is None:
+                new_text: str | None = None
+            else:
+                try:
+                    new_text = render_item_file(change.content, original, today)
+                except ValueError as error:
+                    raise EditError("invalid", str(error)) from error
+            await asyncio.to_thread(self._write_and_check, path, original, new_text)
             try:
-                new_text = render_item_file(change.content, original, today)
-            except ValueError as error:
-                raise EditError("invalid", str(error)) from error
-        await asyncio.to_thread(self._write_and_check, path, original, new_text)
-        try:
-            async with write_gate(self.sessions):
-                number = await self._next_number(session, change.item_id)
-                if number == 1 and original is not None:
+                async with write_gate(self.sessions):
+                    number = await self._next_number(session, change.item_id)
+                    if number == 1 and original is not None:
+                        session.add(
+                            KnowledgeVersion(
+                                item_id=change.item_id,
+                                number=1,
+                                kind=change.kind,
+                                action="baseline",
+                                content=content_of_item_file(original),
+                                toml=original,
+                                author_name="",
+                            )
+                        )
+                        number = 2
                     session.add(
                         KnowledgeVersion(
                             item_id=change.item_id,
-                            number=1,
+                            number=number,
                             kind=change.kind,
-                            action="baseline",
-                            content=content_of_item_file(original),
-                            toml=original,
-                            author_name="",
+                            action=change.action,
+                            content=change.content,
+                            toml=new_text or "",
+                            change_id=change.id,
+                            author_name=change.author_name,
+                            reviewer_name=editor.name,
                         )
                     )
-                    number = 2
-                session.add(
-                    KnowledgeVersion(
-                        item_id=change.item_id,
-                        number=number,
-                        kind=change.kind,
-                        action=change.action,
-                        content=change.content,
-                        toml=new_text or "",
-                        change_id=change.id,
-                        author_name=change.author_name,
-                        reviewer_name=editor.name,
+                    change.version = number
+                    await self._close(session, change, editor, "approved", comment, ip)
+                    if change.content is not None:
+                        await self._reviewed(session, change.item_id, editor, change.department_id)
+                    version = await raise_published_version(session)
+                    await self.replica.record(
+                        session, version, [self.replica.change(path, original, new_text)]
                     )
-                )
-                change.version = number
-                await self._close(session, change, editor, "approved", comment, ip)
-                if change.content is not None:
-                    await self._reviewed(session, change.item_id, editor, change.department_id)
-                version = await raise_published_version(session)
-                await session.commit()
-        except BaseException:
-            await asyncio.to_thread(_put_back, path, original)
-            raise
-        if self.git_commits:
-            await self._git_commit(path, change, editor)
-        await self.store.reload()
-        if self.sync is not None:
-            self.sync.seen = version
+                    await session.commit()
+            except PublishConflict as error:
+                await asyncio.to_thread(_put_back, path, original)
+                raise EditError("outdated", str(error)) from error
+            except BaseException:
+                await asyncio.to_thread(_put_back, path, original)
+                raise
+            if self.git_commits:
+                await self._git_commit(path, change, editor)
+            caught = await self._caught_up()
+        await self._reload_after(version, caught)
         if change.content is not None:
             try:
                 await self.tell_watchers(change.item_id)
             except Exception:
                 log.exception("telling residents about item %s failed", change.item_id)
+
+    async def _caught_up(self) -> CatchUp | None:
+        """Held after a change is committed: take in what other hosts published meanwhile."""
+        try:
+            return await self.replica.catch_up_held()
+        except Exception:
+            # Published all the same; the next poll brings the folder up to date.
+            log.exception("bringing the knowledge folder up to date after publishing failed")
+            return None
+
+    async def _reload_after(self, version: int, caught: CatchUp | None) -> None:
+        """Reload this process's store after publishing `version` (outside the folder's lock:
+        an index takes seconds to build, and the other processes of the host need not wait)."""
+        await self.store.reload()
+        if self.sync is not None and caught is not None:
+            self.sync.seen = max(version, caught.version)
 
     def _write_and_check(self, path: Path, original: str | None, new_text: str | None) -> None:
         if new_text is None:
@@ -619,7 +647,8 @@ class KnowledgeEditor:
         if problems:
             raise EditError("invalid", "; ".join(str(p) for p in problems))
         path = self.directory / "synonyms.toml"
-        async with self._lock:
+        async with self._lock, self.replica.exclusive():
+            await self.replica.catch_up_held(also=[self.replica.relative(path)])
             try:
                 original: str | None = path.read_text(encoding="utf-8")
             except FileNotFoundError:
@@ -666,7 +695,13 @@ class KnowledgeEditor:
                         ip=ip,
                     )
                     version = await raise_published_version(session)
+                    await self.replica.record(
+                        session, version, [self.replica.change(path, original, text)]
+                    )
                     await session.commit()
+            except PublishConflict as error:
+                await asyncio.to_thread(_put_back, path, original)
+                raise EditError("outdated", str(error)) from error
             except BaseException:
                 await asyncio.to_thread(_put_back, path, original)
                 raise
@@ -674,18 +709,35 @@ class KnowledgeEditor:
                 await self._git_commit_file(
                     path, f"edit synonyms.toml (version {number})\n\nBy {editor.name or '-'}."
                 )
-            await self.store.reload()
-            if self.sync is not None:
-                self.sync.seen = version
-            return number
+            caught = await self._caught_up()
+        await self._reload_after(version, caught)
+        return number
 
-    async def announce(self) -> int:
-        """Raise the published version after a change made outside the review (a phrasing
-        staff taught the bot), so every other process reloads too; return the version."""
+    @contextlib.asynccontextmanager
+    async def publishing(self, *paths: Path) -> AsyncIterator[None]:
+        """Hold this host's folder for a change made outside the review (a phrasing staff
+        taught the bot) to the files `paths`, brought up to date and reloaded first; `announce`
+        the change inside."""
+        async with self.replica.exclusive():
+            caught = await self.replica.catch_up_held(
+                also=[self.replica.relative(p) for p in paths]
+            )
+            if caught.changed:
+                await self.store.reload()
+            yield
+
+    async def announce(self, changes: Sequence[FileChange]) -> int:
+        """Publish files changed outside the review (inside `publishing()`): store them with a
+        new published version, so every other process and host takes them in; return the
+        version. Raise PublishConflict when another host published one of them meanwhile."""
         async with write_gate(self.sessions), self.sessions() as session:
             version = await raise_published_version(session)
+            await self.replica.record(session, version, changes)
             await session.commit()
-        if self.sync is not None:
+        caught = await self._caught_up()
+        # The caller reloaded before announcing: a version published meanwhile by another process
+        # still needs the poll's reload, so `seen` moves only when there was none.
+        if self.sync is not None and caught is not None and caught.version == version:
             self.sync.seen = version
         return version
 

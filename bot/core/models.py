@@ -618,6 +618,31 @@ class KnowledgeState(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class KnowledgeFile(Base):
+    """The full text of one knowledge-base file as a published version left it.
+
+    A published change stores every file it changed, with the version it raised
+    (bot/answering/replication.py); every host brings its knowledge folder to the newest row
+    of each path, so a change published on one host reaches the others.
+    """
+
+    __tablename__ = "knowledge_files"
+    __table_args__ = (UniqueConstraint("path", "version", name="uq_knowledge_files_path_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The published version (`knowledge_state.version`) the change raised.
+    version: Mapped[int] = mapped_column(Integer, index=True)
+    # Relative to the knowledge folder, with "/" (guides/marriage-registration.toml).
+    path: Mapped[str] = mapped_column(String(300))
+    # The file's text, verbatim (comments and layout kept); None when the change removed it.
+    content: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # SHA-256 of the text ("" when removed), and of the file the change was made against ("" when
+    # there was none): a host's file with neither hash of any row was changed by hand.
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    base_sha256: Mapped[str] = mapped_column(String(64), default="")
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AnswerWatch(Base):
     """A resident who asked to be told when their unanswered question gets an answer."""
 
