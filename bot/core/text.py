@@ -246,15 +246,17 @@ def general_vocabulary() -> frozenset[str]:
     import jieba  # imported here: only its dictionary file is used, and only when needed
 
     path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
-    words: set[str] = set()
+    words: list[str] = []
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             parts = line.split(" ", 2)
             if len(parts) >= 2 and 2 <= len(parts[0]) <= 4 and int(parts[1]) >= 3:
                 word = parts[0]
                 if _CJK.match(word):
-                    words.add(_converter.convert(word))
-    return frozenset(words)
+                    words.append(word)
+    # Converted in one call, a word a line (no phrase of the converter spans a line break): the
+    # same words as one call per word, in a fraction of the time every start spends on them.
+    return frozenset(_converter.convert("\n".join(words)).split("\n"))
 
 
 def unique(values: Iterable[str]) -> list[str]:
