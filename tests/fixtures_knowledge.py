@@ -17,6 +17,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_KNOWLEDGE = REPO_ROOT / "knowledge"
 TAIPEI_FAQ = REPO_ROOT / "benchmarks" / "data" / "taipei-faq"
 EVALUATION_SETS = REPO_ROOT / "tests" / "data"
+# Where the bundled config.toml keeps text embeddings ([matching] embedding_cache): a
+# `python -m bot run` a test starts with a config of its own points there too, so it reads the
+# knowledge base's embeddings instead of encoding them all again (seconds of CPU a process).
+EMBEDDING_CACHE = REPO_ROOT / "data" / "embeddings"
 
 DEPARTMENTS = (
     {"id": "public-security", "name": "示例市公安局"},

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.db import session_factory
 from bot.core.models import Lease, Ticket
-from tests.fixtures_knowledge import REPO_ROOT
+from tests.fixtures_knowledge import EMBEDDING_CACHE, REPO_ROOT
 from tryout.local_bot_api import ChatTranscript, LocalBotApi
 
 pytestmark = pytest.mark.slow
@@ -98,6 +98,9 @@ def write_config(tmp_path: Path, api: LocalBotApi, staff_chat_id: int) -> Path:
         f"""
 [knowledge]
 dir = "{(REPO_ROOT / "knowledge").as_posix()}"
+
+[matching]
+embedding_cache = "{EMBEDDING_CACHE.as_posix()}"
 
 [telegram]
 api_base_url = "{api.base_url}"
