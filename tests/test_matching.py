@@ -14,7 +14,14 @@ import pytest
 
 from bot.answering.evaluation import load_evaluation_set
 from bot.answering.knowledge_base import load_knowledge_base
-from bot.answering.matching import Matcher, MatchingThresholds, MatchResult, _half_to_single
+from bot.answering.matching import (
+    _CJK_RUN,
+    Matcher,
+    MatchingThresholds,
+    MatchResult,
+    _half_to_single,
+    _is_cjk,
+)
 from bot.answering.store import LoadedKnowledge
 from bot.core.text import normalize_many
 from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
@@ -403,3 +410,9 @@ def test_half_precision_vectors_are_widened_exactly() -> None:
     assert widened.dtype == np.float32
     assert widened.shape == finite.shape
     assert np.array_equal(widened.view(np.uint32), finite.astype(np.float32).view(np.uint32))
+
+
+def test_the_character_table_knows_the_chinese_characters_the_text_patterns_know() -> None:
+    codes = np.arange(0x110000, dtype=np.int32)
+    chinese = [code for code in range(0x110000) if _CJK_RUN.fullmatch(chr(code))]
+    assert np.flatnonzero(_is_cjk(codes)).tolist() == chinese

@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -373,12 +374,17 @@ def _code_points(text: str) -> npt.NDArray[np.int32]:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.int32)
 
 
+# Whether each code point of the Basic Multilingual Plane is a CJK ideograph (the ranges of
+# `_CJK_RUN`); anything above it is not, and reads the last entry, a noncharacter.
+_CJK_TABLE = np.zeros(0x10000, dtype=bool)
+_CJK_TABLE[0x3400:0x4DC0] = True
+_CJK_TABLE[0x4E00:0xA000] = True
+_CJK_TABLE[0xF900:0xFB00] = True
+
+
 def _is_cjk(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
-    result: npt.NDArray[np.bool_] = (
-        ((codes >= 0x3400) & (codes <= 0x4DBF))
-        | ((codes >= 0x4E00) & (codes <= 0x9FFF))
-        | ((codes >= 0xF900) & (codes <= 0xFAFF))
-    )
+    # One lookup instead of six comparisons: a question's analysis makes many small calls.
+    result: npt.NDArray[np.bool_] = _CJK_TABLE[np.minimum(codes, 0xFFFF)]
     return result
 
 
@@ -387,9 +393,9 @@ def _sounds_of_codes(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     cjk = _is_cjk(codes)
     lookup = np.where(cjk, codes, 0)
     sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
-    unseen = np.unique(codes[sounds == _SOUND_UNSEEN])
-    if unseen.size:
-        for code in unseen.tolist():
+    unseen = sounds == _SOUND_UNSEEN
+    if unseen.any():
+        for code in np.unique(codes[unseen]).tolist():
             syllable = char_sound(chr(code))
             if syllable == chr(code):
                 _sound_table[code] = _NO_SOUND
@@ -513,6 +519,9 @@ class _TextAnalyzer:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
         self.sound_lengths = sorted({len(k) for k in self.terms_by_sound}, reverse=True)
+        # The first two syllables of every such term: most runs have none of these pairs, and
+        # nothing to repair.
+        self.sound_starts = {key[:2] for key in self.terms_by_sound}
 
     def _add_groups(self, groups: Sequence[Sequence[str]]) -> None:
         """Read each group's words as its first word; a word already read keeps its group."""
@@ -533,10 +542,14 @@ class _TextAnalyzer:
         """Replace windows that are no word but sound like a knowledge-base term with the term."""
         if not self.terms_by_sound:
             return run
+        sounds = [_SOUNDS[c] for c in run]
+        starts = self.sound_starts
+        if not any(pair in starts for pair in pairwise(sounds)):
+            # No window sounds like a term: whatever the words, the run comes back as it is.
+            return run
         out: list[str] = []
         i = 0
         n = len(run)
-        sounds = [_SOUNDS[c] for c in run]
         words = self.words
         while i < n:
             for length in self.sound_lengths:
