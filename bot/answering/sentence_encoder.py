@@ -111,12 +111,12 @@ class QuestionEncoder:
             np.ascontiguousarray(np.hstack(np.vsplit(weights, window)))
             for weights, (window, _) in zip(backend.w1, _ORDERS, strict=True)
         ]
-        self._first_bias: list[Floats] = list(backend.b1)
+        self._first_bias = np.concatenate(backend.b1)
         self._second = [
             np.ascontiguousarray(np.hstack(np.vsplit(weights, window)))
             for weights, (window, _) in zip(backend.w2, _ORDERS, strict=True)
         ]
-        self._second_bias: list[Floats] = list(backend.b2)
+        self._second_bias = np.concatenate(backend.b2)
         # The token rows' layer norm, their sum's projection and the first dense layers (d0 and
         # p1 read the same input), folded: Σ_t LN(f_t) @ W is (Σ_t r_t (f_t - μ_t)) @ (γ ⊙ W)
         # + T · (β @ W), with μ_t and r_t each row's mean and inverse deviation, so the scaling
@@ -216,23 +216,26 @@ class QuestionEncoder:
         count = len(ids)
         where = self._rows(ids)  # (may grow the table: read it after)
         rows = self._table_rows[where]
-        # Each token's features: its embedding, then each branch's output.
+        # Each token's features: its embedding, then each branch's output. The branches' bias,
+        # rectifier and residual steps are taken for the three at once.
         features = np.empty((count, _EMB + len(_ORDERS) * _CNN), dtype=np.float32)
         features[:, :_EMB] = rows[:, :_X]
-        hidden = np.empty((count, _CNN), dtype=np.float32)
+        hidden = np.empty((count, len(_ORDERS) * _CNN), dtype=np.float32)
         for branch, (window, left) in enumerate(_ORDERS):
-            residual = rows[:, _X + branch * _CNN : _X + (branch + 1) * _CNN]
             start = _SLOT_START[branch]
-            _shift_sum(rows[:, start : start + window * _CNN], window, left, hidden)
-            hidden += self._first_bias[branch]
-            np.maximum(hidden, 0, out=hidden)
-            hidden += residual
-            column = _EMB + branch * _CNN
-            out = features[:, column : column + _CNN]
-            _shift_sum(hidden @ self._second[branch], window, left, out)
-            out += self._second_bias[branch]
-            np.maximum(out, 0, out=out)
-            out += hidden
+            products = rows[:, start : start + window * _CNN]
+            _shift_sum(products, window, left, hidden[:, branch * _CNN : (branch + 1) * _CNN])
+        hidden += self._first_bias
+        np.maximum(hidden, 0, out=hidden)
+        hidden += rows[:, _X:_PRODUCTS]
+        outputs = features[:, _EMB:]
+        for branch, (window, left) in enumerate(_ORDERS):
+            columns = slice(branch * _CNN, (branch + 1) * _CNN)
+            products = hidden[:, columns] @ self._second[branch]
+            _shift_sum(products, window, left, outputs[:, columns])
+        outputs += self._second_bias
+        np.maximum(outputs, 0, out=outputs)
+        outputs += hidden
         # The layer norm of each row folded into the sum (see __init__).
         features -= features.mean(axis=1, keepdims=True)
         variance = np.einsum("ij,ij->i", features, features) / features.shape[1]
