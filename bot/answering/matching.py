@@ -1328,7 +1328,7 @@ class Matcher:
             np.concatenate(doc_slices),
             weights=np.concatenate(weight_slices),
             minlength=len(self.items),
-        ).astype(np.float64)
+        ).astype(np.float64, copy=False)  # (float64 already: no copy)
 
     def features(
         self,
