@@ -287,15 +287,18 @@ def _build(
     """Build the index as `bot.answering.store.build_matcher` does; return it and its cache.
 
     The embedding cache is a new object each time (build_matcher keeps one per process), so a
-    build reads the cache from disk as a start does and tracemalloc counts what it holds.
+    build reads the cache from disk as a start does and tracemalloc counts what it holds. The
+    texts' analyses are kept in the same folder, as the bot keeps them.
     """
     from bot.answering.lexicon import general_lexicon
     from bot.answering.matching import Matcher
     from bot.answering.semantic import EmbeddingCache
+    from bot.answering.text_analyses import AnalysisCache
 
     cache = EmbeddingCache(cache_dir, embedder) if embedder is not None else None
     lexicon = general_lexicon(english=embedder is None)
-    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon), cache
+    analyses = AnalysisCache(cache_dir)
+    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon, analyses=analyses), cache
 
 
 def _prepare(semantic: bool) -> tuple[Any, list[str], Any | None, dict[str, float]]:
