@@ -1,4 +1,5 @@
-"""The index's caches on disk: what each text is analysed into, and its embeddings.
+"""The index's caches on disk: the whole index, what each text is analysed into, and the
+embeddings of texts and items.
 
 Whatever the caches hold (nothing, everything, texts of another knowledge base, another city's
 synonyms, a damaged or cut-short file), the index built with them is the index built without
@@ -18,6 +19,7 @@ import pytest
 
 from bot.answering import semantic
 from bot.answering.cache_files import CacheFileError, read_arrays, write_arrays
+from bot.answering.index_snapshot import FILE_NAME as SNAPSHOT
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher
@@ -84,7 +86,17 @@ def build(
     return matcher, analyses, embeddings
 
 
-_NOT_INDEX = {"kb", "semantic", "analyzer", "_recent", "places", "thresholds", "model", "items"}
+_NOT_INDEX = {
+    "kb",
+    "semantic",
+    "analyzer",
+    "_recent",
+    "places",
+    "thresholds",
+    "model",
+    "items",
+    "from_snapshot",
+}
 
 
 def index_state(matcher: Matcher) -> dict[str, Any]:
@@ -119,17 +131,24 @@ def test_an_index_built_from_its_caches_is_the_index_built_without_them(
     without, _, _ = build(knowledge_folder, embedder, None)
 
     cold, cold_analyses, cold_embeddings = build(knowledge_folder, embedder, cache)
+    # A start after the first reads the whole index back.
     warm, warm_analyses, warm_embeddings = build(knowledge_folder, embedder, cache)
+    # Without the whole index (a reload after an edit), from each text's analysis and embedding.
+    (cache / SNAPSHOT).unlink()
+    rebuilt, rebuilt_analyses, rebuilt_embeddings = build(knowledge_folder, embedder, cache)
 
+    assert not cold.from_snapshot
     assert cold_analyses.misses > 0
     assert cold_embeddings.misses > 0
-    # A start after the first analyses and encodes nothing.
-    assert warm_analyses.misses == 0
-    assert warm_analyses.hits > 0
+    assert warm.from_snapshot
+    assert warm_analyses.hits + warm_analyses.misses == 0
     assert warm_embeddings.misses == 0
-    assert warm_embeddings.hits > 0
-    assert index_state(cold) == index_state(without)
-    assert index_state(warm) == index_state(without)
+    assert not rebuilt.from_snapshot
+    assert rebuilt_analyses.misses == 0
+    assert rebuilt_analyses.hits > 0
+    assert rebuilt_embeddings.misses == 0
+    for index in (cold, warm, rebuilt):
+        assert index_state(index) == index_state(without)
     assert results(warm) == results(without)
     assert best_id(warm.match("Where do I get a licence for my dog?")) == "dog-registration"
 
@@ -151,6 +170,7 @@ def test_a_new_phrasing_is_the_only_text_analysed_and_encoded_again(
 
     taught, analyses, embeddings = build(knowledge_folder, embedder, cache)
 
+    assert not taught.from_snapshot
     assert analyses.misses == 1
     assert embeddings.misses == 1
     assert index_state(taught) == index_state(build(knowledge_folder, embedder, None)[0])
@@ -168,6 +188,7 @@ def test_changed_synonyms_or_keywords_analyse_every_text_afresh(
     knowledge_folder.synonyms(["机动车", "汽车", "小汽车"], ["宠物", "犬只"])
     changed, analyses, embeddings = build(knowledge_folder, embedder, cache)
 
+    assert not changed.from_snapshot
     assert analyses.hits == 0
     assert analyses.misses > 0
     assert embeddings.misses == 0  # the texts' embeddings do not depend on the synonyms
@@ -204,7 +225,7 @@ def damage(path: Path, how: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["cut short", "bytes changed", "garbage"])
-@pytest.mark.parametrize("which", ["analyses", "items", "texts"])
+@pytest.mark.parametrize("which", ["snapshot", "analyses", "items", "texts"])
 def test_a_damaged_cache_file_is_rebuilt_and_said_once(
     knowledge_folder: KnowledgeFolder,
     embedder: semantic.Embedder,
@@ -219,13 +240,17 @@ def test_a_damaged_cache_file_is_rebuilt_and_said_once(
     assert embeddings.path is not None
     assert embeddings.items_path is not None
     path = {
+        "snapshot": cache / SNAPSHOT,
         "analyses": cache / FILE_NAME,
         "items": embeddings.items_path,
         "texts": embeddings.path,
     }[which]
     damage(path, how)
+    # Each file is read when those before it cannot serve: the whole index, then the items'
+    # embeddings and the texts' analyses, then the texts' embeddings.
+    if which in ("analyses", "texts"):
+        (cache / SNAPSHOT).unlink()
     if which == "texts":
-        # The items' own file would serve every item: the texts' file is read when it lacks some.
         embeddings.items_path.unlink()
 
     with caplog.at_level(logging.WARNING, logger="bot.answering"):
@@ -315,3 +340,16 @@ def test_a_damaged_row_of_the_embedding_cache_is_encoded_again(
     assert cache.misses == 1
     assert "1 damaged rows" in caplog.text
     assert np.array_equal(EmbeddingCache(tmp_path, embedder).embed(texts), read)
+
+
+def test_embeddings_kept_by_other_code_are_derived_again_not_encoded(
+    embedder: semantic.Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = ["社保卡怎么补办", "公积金提取", "养犬登记"]
+    expected = EmbeddingCache(tmp_path, embedder).embed(texts)
+    monkeypatch.setattr(semantic, "_derivation", lambda: "another version of the code")
+
+    again = EmbeddingCache(tmp_path, embedder)
+
+    assert np.array_equal(again.embed(texts), expected)
+    assert again.misses == 0

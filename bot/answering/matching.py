@@ -41,10 +41,12 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from bot.answering.index_snapshot import FILE_NAME as SNAPSHOT_FILE
+from bot.answering.index_snapshot import load_snapshot, save_snapshot, snapshot_key
 from bot.answering.intents import OFF_TOPIC_EXAMPLES, OFF_TOPIC_MARGIN, Intent, report_cues
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
-from bot.answering.semantic import EmbeddingCache
+from bot.answering.semantic import EmbeddingCache, IndexVectors
 from bot.answering.small_talk import is_small_talk
 from bot.answering.text_analyses import (
     ANSWER,
@@ -1029,6 +1031,10 @@ def _analysed_texts(
     return _Analysed(table, *parts)
 
 
+# The matcher's own classes an index snapshot may hold.
+_SNAPSHOT_CLASSES: dict[str, type] = {"_Postings": _Postings}
+
+
 class Matcher:
     """The index over one knowledge base; answers `match(question)`."""
 
@@ -1066,13 +1072,103 @@ class Matcher:
         with _collection_paused():
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
             texts = _ItemTexts.of(self.items, held_out)
-            analysed = _analysed_texts(self.analyzer, texts, analyses)
-            self._build(texts, analysed)
-            self._build_semantic(texts, analysed)
+            snapshot = self._snapshot_path(texts, analyses)
+            # Whether the index was read whole from its snapshot (a start after the first).
+            self.from_snapshot = snapshot is not None and self._restore(*snapshot)
+            if not self.from_snapshot:
+                before = set(vars(self)) - {"_vocabulary"}
+                analysed = _analysed_texts(self.analyzer, texts, analyses)
+                self._build(texts, analysed)
+                embedded = self._build_semantic(texts, analysed)
+                if snapshot is not None:
+                    self._keep(*snapshot, before, embedded)
 
     # -- index ----------------------------------------------------------------------------------
 
-    def _build_semantic(self, texts: _ItemTexts, analysed: _Analysed) -> None:
+    def _snapshot_path(
+        self, texts: _ItemTexts, cache: AnalysisCache | None
+    ) -> tuple[Path, str] | None:
+        """Where this index is kept whole, and its key (`index_snapshot`); None when not kept."""
+        if cache is None or cache.folder is None:
+            return None
+        fingerprint = self.analyzer.fingerprint()
+        columns = (
+            texts.phrasings,
+            texts.keywords,
+            texts.answers,
+            texts.keyword_lines,
+            texts.answer_heads,
+        )
+        joined = ["\0".join(column) for column in columns]
+        if fingerprint is None or any(
+            text.count("\0") != max(len(column) - 1, 0)
+            for text, column in zip(joined, columns, strict=True)
+        ):
+            return None
+        semantic = self.semantic.identity if self.semantic is not None else "words only"
+        if semantic is None:
+            return None
+        key = snapshot_key(
+            [
+                fingerprint,
+                semantic,
+                str(len(self.items)),
+                *joined,
+                np.asarray(texts.phrasing_item, dtype=np.int64),
+                np.asarray(texts.phrasing_is_title, dtype=bool),
+                np.asarray(texts.keyword_item, dtype=np.int64),
+                np.asarray(texts.has_phrasings, dtype=bool),
+            ]
+        )
+        return cache.folder / SNAPSHOT_FILE, key
+
+    def _restore(self, path: Path, key: str) -> bool:
+        """Take the index from its snapshot when there is one for `key`."""
+        loaded = load_snapshot(path, key, classes=_SNAPSHOT_CLASSES)
+        if loaded is None:
+            return False
+        attributes, elsewhere, meta = loaded
+        if elsewhere:
+            sequence = meta.get("vectors")
+            if self.semantic is None or not isinstance(sequence, str):
+                return False
+            kept = self.semantic.kept_vectors(sequence)
+            if kept is None:
+                return False
+            for name, field in elsewhere.items():
+                if field not in ("vectors", "centroids"):
+                    return False
+                attributes[name] = getattr(kept, field)
+        for name, value in attributes.items():
+            setattr(self, name, value)
+        return True
+
+    def _keep(self, path: Path, key: str, before: set[str], embedded: IndexVectors | None) -> None:
+        """Write what the build made (every attribute it set) as this index's snapshot."""
+        names = sorted((set(vars(self)) - before) | {"_vocabulary"})
+        attributes = {name: getattr(self, name) for name in names}
+        elsewhere: dict[str, str] = {}
+        if (
+            embedded is not None
+            and embedded.sequence is not None
+            and self.semantic is not None
+            and self.semantic.keeps_groups
+        ):
+            for name, value in attributes.items():
+                if value is embedded.vectors:
+                    elsewhere[name] = "vectors"
+                elif value is embedded.centroids:
+                    elsewhere[name] = "centroids"
+        save_snapshot(
+            path,
+            key,
+            attributes,
+            classes=_SNAPSHOT_CLASSES,
+            elsewhere=elsewhere,
+            meta={"vectors": embedded.sequence if embedded is not None else None},
+        )
+
+    def _build_semantic(self, texts: _ItemTexts, analysed: _Analysed) -> IndexVectors | None:
         """Embed every item's phrasings and keywords (from the disk cache where it has them).
 
         Each item keeps its texts' vectors (float16, for the exact similarity of candidates)
@@ -1083,7 +1179,7 @@ class Matcher:
         self._sem_centroids = np.zeros((0, 0), dtype=np.float32)
         self._sem_reduced: tuple[npt.NDArray[np.float32], ...] | None = None
         if self.semantic is None or not self.items:
-            return
+            return None
         # Every item's texts, normalised (by the word index already): its phrasings, then its
         # keywords joined and the beginning of its answer.
         normalized = analysed.table.normalized
@@ -1118,6 +1214,7 @@ class Matcher:
             basis = np.ascontiguousarray(components[:_SEMANTIC_PCA_DIMENSIONS].T)
             reduced = np.ascontiguousarray((self._sem_centroids - mean) @ basis)
             self._sem_reduced = (mean.astype(np.float32), basis, reduced.astype(np.float32))
+        return vectors
 
     def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
         """The embedding of a (normalised) question, or None without the semantic signal."""

@@ -21,6 +21,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -184,10 +185,28 @@ class _Stored:
 
 @dataclass(frozen=True, slots=True)
 class IndexVectors:
-    """The embeddings of an index's texts: one float16 row per text, one centroid per item."""
+    """The embeddings of an index's texts: one float16 row per text, one centroid per item.
+
+    `sequence` names the groups in order (the SHA-1 of their keys; None when a group has none):
+    `EmbeddingCache.kept_vectors` gives the same arrays back while its file holds them.
+    """
 
     vectors: npt.NDArray[np.float16]
     centroids: Vectors
+    sequence: str | None = None
+
+
+@lru_cache(maxsize=1)
+def _derivation() -> str | None:
+    """What the rows and centroids derived from the model's vectors depend on: this module's
+    code and numpy's version, as a SHA-1 (hex); None when the code cannot be read."""
+    try:
+        source = Path(__file__).read_bytes()
+    except OSError:
+        return None
+    digest = hashlib.sha1(source, usedforsecurity=False)
+    digest.update(np.__version__.encode())
+    return digest.hexdigest()
 
 
 _FILE_KIND = "text embeddings"
@@ -202,6 +221,8 @@ class _Groups:
     starts: npt.NDArray[np.int64]
     vectors: npt.NDArray[np.float16]
     centroids: Vectors
+    # Names the groups in order (see IndexVectors), when the file has one for them.
+    sequence: str | None = None
 
 
 def _empty_groups(dim: int) -> _Groups:
@@ -224,6 +245,13 @@ def _group_keys(texts: Sequence[str], bounds: list[int]) -> list[bytes | None]:
             continue
         keys.append(hashlib.sha1(joined.encode("utf-8"), usedforsecurity=False).digest())
     return keys
+
+
+def _sequence_of(keys: list[bytes | None]) -> str | None:
+    """The SHA-1 (hex) of the groups' keys in order; None when a group has no key."""
+    if any(key is None for key in keys):
+        return None
+    return hashlib.sha1(b"".join(k for k in keys if k), usedforsecurity=False).hexdigest()
 
 
 def _spans(starts: npt.NDArray[np.int64], sizes: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -317,6 +345,20 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
 
+    @property
+    def identity(self) -> str | None:
+        """The model, its version and the code deriving index rows from its vectors (None when
+        that code cannot be read): an index's snapshot is valid for this identity only."""
+        derivation = _derivation()
+        if derivation is None:
+            return None
+        return f"{self.embedder.name} {self.embedder.version} {derivation}"
+
+    @property
+    def keeps_groups(self) -> bool:
+        """Whether `index_vectors` keeps its groups on disk (for `kept_vectors`)."""
+        return self.items_path is not None and _derivation() is not None
+
     def _load(self) -> _Stored:
         """Read the file once (lazily); an unreadable one is said once and left for a new one."""
         stored = self._stored
@@ -333,6 +375,11 @@ class EmbeddingCache:
             return _empty_stored(dim)
         try:
             data = read_arrays(self.path, _FILE_KIND, mapped=True, unchecked=("raw", "vectors"))
+            derived = _derivation() is not None and data.meta.get("derivation") == _derivation()
+            if not derived:
+                # Made by other code: the model's vectors are taken (checked whole), the rest
+                # is derived from them again.
+                data = read_arrays(self.path, _FILE_KIND, mapped=True)
             count = int(data.meta.get("count", -1))
             texts = split_texts(data["texts"], count)
             raw, norms, vectors = data["raw"], data["norms"], data["vectors"]
@@ -343,12 +390,15 @@ class EmbeddingCache:
         except (OSError, CacheFileError) as error:
             log.warning("embedding cache %s is unreadable (%s); encoding afresh", self.path, error)
             return _empty_stored(dim)
+        if not derived:
+            norms, normalised = _rows_from(raw)
+            vectors = normalised.astype(np.float16)
         return _Stored(
             texts=dict(zip(texts, range(count), strict=True)),
             raw=raw,
             norms=norms.astype(np.float32, copy=False),
             vectors=vectors,
-            checked=np.zeros(count, dtype=bool),
+            checked=np.full(count, not derived, dtype=bool),
         )
 
     def _legacy(self) -> dict[bytes, npt.NDArray[np.float16]]:
@@ -480,6 +530,7 @@ class EmbeddingCache:
         if int(bounds[-1]) != len(texts) or (sizes.size and int(sizes.min()) < 1):
             raise ValueError("counts must be positive and add up to the number of texts")
         keys = _group_keys(texts, bounds.tolist())
+        sequence = _sequence_of(keys)
         kept = self._read_groups()
         found = np.asarray(
             [kept.groups.get(key, -1) if key is not None else -1 for key in keys], dtype=np.int64
@@ -499,7 +550,7 @@ class EmbeddingCache:
             # The same groups in the same order (a start after the first): the file's arrays
             # are the index's.
             self.hits += len(texts)
-            return IndexVectors(vectors=kept.vectors, centroids=kept.centroids)
+            return IndexVectors(kept.vectors, kept.centroids, sequence)
         vectors = np.empty((len(texts), self.embedder.dim), dtype=np.float16)
         centroids = np.empty((sizes.size, self.embedder.dim), dtype=np.float32)
         if hit.size:
@@ -512,8 +563,18 @@ class EmbeddingCache:
             fresh = self._computed_vectors([texts[n] for n in target.tolist()], sizes[missing])
             vectors[target] = fresh.vectors
             centroids[missing] = fresh.centroids
-            self._save_groups(keys, bounds, vectors, centroids)
-        return IndexVectors(vectors=vectors, centroids=centroids)
+        if missing.size or kept.sequence != sequence:
+            self._save_groups(keys, bounds, vectors, centroids, sequence)
+        return IndexVectors(vectors, centroids, sequence)
+
+    def kept_vectors(self, sequence: str) -> IndexVectors | None:
+        """The arrays `index_vectors` returned for the groups named by `sequence`, read back from
+        the file, while it holds exactly those groups (else None)."""
+        kept = self._read_groups()
+        if kept.sequence != sequence:
+            return None
+        self.hits += kept.vectors.shape[0]
+        return IndexVectors(kept.vectors, kept.centroids, sequence)
 
     def _computed_vectors(
         self, texts: Sequence[str], sizes: npt.NDArray[np.int64]
@@ -543,7 +604,9 @@ class EmbeddingCache:
         if path is None or not path.is_file():
             return _empty_groups(dim)
         try:
-            data = read_arrays(path, _GROUPS_KIND)
+            data = read_arrays(path, _GROUPS_KIND, mapped=True)
+            if _derivation() is None or data.meta.get("derivation") != _derivation():
+                return _empty_groups(dim)  # made by other code: made again
             keys, starts = data["keys"], data["starts"]
             vectors, centroids = data["vectors"], data["centroids"]
             count = keys.shape[0]
@@ -557,11 +620,13 @@ class EmbeddingCache:
             warn_once(log, path, f"embedding cache {path} is unreadable ({error}); rebuilding it")
             return _empty_groups(dim)
         groups = keys.tobytes()
+        sequence = data.meta.get("sequence")
         return _Groups(
             groups={groups[n * _KEY_BYTES : (n + 1) * _KEY_BYTES]: n for n in range(count)},
             starts=starts.astype(np.int64),
             vectors=vectors,
             centroids=centroids,
+            sequence=sequence if isinstance(sequence, str) else None,
         )
 
     def _save_groups(
@@ -570,9 +635,10 @@ class EmbeddingCache:
         bounds: npt.NDArray[np.int64],
         vectors: npt.NDArray[np.float16],
         centroids: Vectors,
+        sequence: str | None,
     ) -> None:
         """Keep exactly these groups on disk (those with a key), for the next build."""
-        if self.items_path is None:
+        if self.items_path is None or _derivation() is None:
             return
         keep = [n for n, key in enumerate(keys) if key is not None]
         chosen = np.asarray(keep, dtype=np.int64).reshape(len(keep))
@@ -589,7 +655,12 @@ class EmbeddingCache:
                     "vectors": vectors[_spans(bounds[chosen], sizes)],
                     "centroids": centroids[chosen],
                 },
-                {"model": self.embedder.name, "version": self.embedder.version},
+                {
+                    "model": self.embedder.name,
+                    "version": self.embedder.version,
+                    "derivation": _derivation(),
+                    "sequence": sequence,
+                },
             )
         except OSError as error:
             warn_once(
@@ -619,6 +690,7 @@ class EmbeddingCache:
                     "count": len(texts),
                     "model": self.embedder.name,
                     "version": self.embedder.version,
+                    "derivation": _derivation(),
                 },
             )
         except OSError as error:

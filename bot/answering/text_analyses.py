@@ -21,6 +21,7 @@ so that an index numbers them as it does when it analyses every text itself.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -100,7 +101,8 @@ class IdList:
 
 @dataclass(frozen=True, slots=True)
 class AnalysisTable:
-    """Texts' records in rows (see the module's doc)."""
+    """Texts' records in rows (see the module's doc). `keys` is left empty when a table read
+    from a file needs no looking up (see `AnalysisCache.analyses`)."""
 
     keys: list[str]
     normalized: list[str]
@@ -117,7 +119,7 @@ class AnalysisTable:
         return cls([], [], [], [], none, none, lists)
 
     def __len__(self) -> int:
-        return len(self.keys)
+        return len(self.normalized)
 
     def select(self, rows: Ids) -> AnalysisTable:
         """The table of `rows` only, with only the tokens and keys they use."""
@@ -215,6 +217,8 @@ class AnalysisCache:
     """The analyses of one folder's texts (None: nothing kept, every text analysed)."""
 
     def __init__(self, folder: Path | None) -> None:
+        # The folder of the index's caches: this file, and the index's snapshot beside it.
+        self.folder = folder
         self.path = folder / FILE_NAME if folder is not None else None
         self.hits = 0
         self.misses = 0
@@ -228,45 +232,58 @@ class AnalysisCache:
         """Return a table holding every key's record and the row of each key in it.
 
         `analyse` makes the records of the keys the file lacks (each key's first character says
-        how). When it is called, the file is written anew with the records of `keys` only.
+        how). The file is then written anew with the records of `keys` only, and the row of
+        each: a build over the same texts in the same order (a start after the first) takes
+        the rows as they are, without looking its texts up one by one.
         """
-        stored = self._read(fingerprint)
+        sequence = _sequence(keys)
+        stored, same_rows = self._read(fingerprint, sequence, len(keys))
+        if same_rows is not None:
+            self.hits += len(keys)
+            return stored, same_rows
         index = {key: row for row, key in enumerate(stored.keys)}
         rows = np.fromiter((index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
         lacking = rows < 0
-        if not lacking.any():
-            self.hits += len(keys)
-            return stored, rows
         missing = list(
             dict.fromkeys(k for k, lack in zip(keys, lacking.tolist(), strict=True) if lack)
         )
         self.misses += len(missing)
         self.hits += len(keys) - int(lacking.sum())
-        table = stored.extend(analyse(missing))
+        table = stored.extend(analyse(missing)) if missing else stored
         for offset, key in enumerate(missing):
             index[key] = len(stored) + offset
-        rows = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
-        if self.path is not None:
+        if missing:
+            rows = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
+        if self.path is not None and sequence is not None:
             used = np.unique(rows)
             if used.size < len(table):
                 table, rows = table.select(used), np.searchsorted(used, rows)
-            self._write(fingerprint, table)
+            self._write(fingerprint, table, sequence, rows)
         return table, rows
 
-    def _read(self, fingerprint: str) -> AnalysisTable:
+    def _read(
+        self, fingerprint: str, sequence: str | None, count: int
+    ) -> tuple[AnalysisTable, Ids | None]:
+        """The file's table, and when it was written for these very keys, their rows (its keys
+        are then not read: nothing is looked up, analysed or written)."""
         path = self.path
         if path is None or not path.is_file():
-            return AnalysisTable.empty()
+            return AnalysisTable.empty(), None
         try:
-            data = read_arrays(path, _FILE_KIND)
+            data = read_arrays(path, _FILE_KIND, mapped=True)
             if data.meta.get("fingerprint") != fingerprint:
                 log.info("text analyses in %s were made otherwise; analysing afresh", path)
-                return AnalysisTable.empty()
-            count = int(data.meta["count"])
+                return AnalysisTable.empty(), None
+            rows: Ids | None = None
+            size = int(data.meta["count"])
+            if sequence is not None and data.meta.get("sequence") == sequence:
+                rows = data["rows"].astype(np.int64)
+                if rows.shape != (count,) or (count and not 0 <= rows.min() <= rows.max() < size):
+                    raise CacheFileError("its rows do not fit")
             table = AnalysisTable(
-                keys=split_texts(data["keys"], count),
-                normalized=split_texts(data["normalized"], count),
-                canonical=split_texts(data["canonical"], count),
+                keys=[] if rows is not None else split_texts(data["keys"], size),
+                normalized=split_texts(data["normalized"], size),
+                canonical=split_texts(data["canonical"], size),
                 tokens=split_texts(data["tokens"], int(data.meta["tokens"])),
                 pairs=data["pair_keys"].astype(np.int64),
                 sounds=data["sound_keys"].astype(np.int64),
@@ -279,10 +296,10 @@ class AnalysisCache:
             warn_once(
                 log, path, f"text analyses in {path} are unreadable ({error}); analysing afresh"
             )
-            return AnalysisTable.empty()
-        return table
+            return AnalysisTable.empty(), None
+        return table, rows
 
-    def _write(self, fingerprint: str, table: AnalysisTable) -> None:
+    def _write(self, fingerprint: str, table: AnalysisTable, sequence: str, rows: Ids) -> None:
         assert self.path is not None
         texts = (table.keys, table.normalized, table.canonical, table.tokens)
         if any("\0" in text for column in texts for text in column):
@@ -298,16 +315,32 @@ class AnalysisCache:
         for name, id_list in table.lists.items():
             arrays[name] = id_list.values.astype(np.int32)
             arrays[f"{name}_at"] = id_list.at
-        meta = {"fingerprint": fingerprint, "count": len(table), "tokens": len(table.tokens)}
+        arrays["rows"] = rows.astype(np.int32)
+        meta = {
+            "fingerprint": fingerprint,
+            "count": len(table),
+            "tokens": len(table.tokens),
+            "sequence": sequence,
+        }
         try:
             write_arrays(self.path, _FILE_KIND, arrays, meta)
         except OSError as error:
             warn_once(log, self.path, f"text analyses {self.path} could not be written ({error})")
 
 
+def _sequence(keys: Sequence[str]) -> str | None:
+    """The SHA-1 (hex) of keys in order, or None when a key holds a NUL (never kept)."""
+    joined = "\0".join(keys)
+    if joined.count("\0") != max(len(keys) - 1, 0):
+        return None
+    return hashlib.sha1(joined.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def _check(table: AnalysisTable) -> None:
     """Refuse a table whose pointers or ids do not fit its rows and vocabularies."""
-    count = len(table.keys)
+    count = len(table.normalized)
+    if len(table.canonical) != count or len(table.keys) not in (0, count):
+        raise CacheFileError("its columns differ in length")
     sizes = {TOKENS: len(table.tokens), PAIRS: table.pairs.size, SOUNDS: table.sounds.size}
     for name, id_list in table.lists.items():
         values, pointers = id_list.values, id_list.at
