@@ -9,6 +9,7 @@ them, to the last bit; a damaged file is said once in the log and written anew.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import logging
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.answering import semantic
+from bot.answering import parsed_files, semantic
 from bot.answering.cache_files import CacheFileError, read_arrays, write_arrays
 from bot.answering.index_snapshot import FILE_NAME as SNAPSHOT
 from bot.answering.knowledge_base import load_knowledge_base
@@ -353,3 +354,61 @@ def test_embeddings_kept_by_other_code_are_derived_again_not_encoded(
 
     assert np.array_equal(again.embed(texts), expected)
     assert again.misses == 0
+
+
+def test_item_files_are_parsed_only_when_their_bytes_are_new(
+    knowledge_folder: KnowledgeFolder,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write_base(knowledge_folder)
+    # A date, a nested table and an array of tables: kept and read back as TOML gave them.
+    knowledge_folder.write(
+        "guides/dated.toml",
+        'id = "dated"\nkind = "guide"\ntitle = "居住证办理"\ncategory = "户籍"\n'
+        'department = "public-security"\nquestions = ["居住证怎么办"]\nkeywords = ["居住证"]\n'
+        'answer = "到派出所办理。"\nupdated = 2026-10-01\nmaterials = ["身份证", "照片"]\n',
+    )
+    cache = tmp_path / "cache"
+    parses: list[str] = []
+    parse = parsed_files.tomllib.loads
+
+    def counting(text: str) -> dict[str, Any]:
+        parses.append(text)
+        return parse(text)
+
+    plain = load_knowledge_base(knowledge_folder.root)
+    monkeypatch.setattr(parsed_files.tomllib, "loads", counting)
+
+    first = load_knowledge_base(knowledge_folder.root, cache=cache)
+    parsed_first = len(parses)
+    again = load_knowledge_base(knowledge_folder.root, cache=cache)
+    parsed_again = len(parses) - parsed_first
+    knowledge_folder.item("passport-application", title="普通护照申领（新）")
+    edited = load_knowledge_base(knowledge_folder.root, cache=cache)
+
+    assert parsed_first == 4
+    assert parsed_again == 0
+    assert len(parses) - parsed_first == 1
+    assert first.items == plain.items
+    assert again.items == plain.items
+    assert again.items["dated"].updated == "2026-10-01"
+    assert edited.items["passport-application"].title == "普通护照申领（新）"
+    assert edited.items == load_knowledge_base(knowledge_folder.root).items
+
+    damage(cache / parsed_files.FILE_NAME, "bytes changed")
+    with caplog.at_level(logging.WARNING, logger="bot.answering"):
+        after_damage = load_knowledge_base(knowledge_folder.root, cache=cache)
+    assert after_damage.items == edited.items
+    assert "unreadable" in caplog.text
+
+
+def test_a_toml_value_json_cannot_hold_is_parsed_each_time(tmp_path: Path) -> None:
+    path = tmp_path / "odd.toml"
+    path.write_text('"$date" = "not a date"\nwhen = 07:32:00\n', encoding="utf-8")
+    files = parsed_files.ParsedFiles(tmp_path / "cache")
+
+    assert files.load(path) == {"$date": "not a date", "when": dt.time(7, 32)}
+    files.save()
+    assert not (tmp_path / "cache" / parsed_files.FILE_NAME).exists()

@@ -94,7 +94,7 @@ def build_knowledge(
     directory: Path, thresholds: MatchingThresholds, signals: Signals | None = None
 ) -> LoadedKnowledge:
     """Load a knowledge base and index it (raises KnowledgeBaseError when it is invalid)."""
-    kb = load_knowledge_base(directory)
+    kb = load_knowledge_base(directory, cache=(signals or Signals()).embedding_cache)
     return LoadedKnowledge(kb=kb, matcher=build_matcher(kb, thresholds, signals))
 
 
