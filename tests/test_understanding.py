@@ -127,6 +127,8 @@ def test_one_text_is_encoded_by_the_question_encoder_and_many_by_the_model(
 ) -> None:
     assert isinstance(embedder, semantic.UsemEmbedder)
     assert embedder._question is not None
+    # The embedder is shared by other tests, which may have kept these pieces already.
+    embedder._question.clear()
     before = embedder._question.pieces
     single = embedder.encode(["公积金提取 housing fund 提取"])
     assert embedder._question.pieces > before
