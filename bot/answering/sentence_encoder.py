@@ -60,8 +60,8 @@ _SLOT_START = tuple(_PRODUCTS + sum(w for w, _ in _ORDERS[:i]) * _CNN for i in r
 
 # Pieces kept: the questions of three evaluation sets (920) use 1,877 distinct pieces, the whole
 # Taipei FAQ about 5,800. 4,096 pieces are 60 MiB at most (15 KiB each), allocated as they fill.
-# A piece not kept is computed on the spot (about a million multiply-adds, a few hundredths of
-# a millisecond): the table saves that work on common pieces, it need not hold them all.
+# A question with pieces not kept computes them on the spot: about half a millisecond for the
+# first (the projection and first-layer weights, 4 MiB, are read for it), little for each more.
 PIECE_CAPACITY = 4096
 _FIRST_ROWS = 256
 # Sentences that tell whether the layout is the one this module reads.
