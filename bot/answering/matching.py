@@ -1889,38 +1889,3 @@ class Matcher:
         if confidence >= thresholds.suggest:
             return "suggest", "close_candidates" if confidence >= thresholds.answer else "unsure"
         return "escalate", "no_match"
-
-
-# -- an index built in another process (bot/answering/store.py reloads so) -------------------------
-#
-# An index keeps pinyin syllables as ids that this module hands out as it meets them, so ids
-# depend on what the process met first. A process that builds an index for another starts from
-# that process's ids, and the other takes over the ids the build added before it uses the index.
-
-
-def index_tables() -> dict[str, int]:
-    """This process's ids of pinyin syllables, which an index built here depends on."""
-    return dict(_syllable_ids)
-
-
-def adopt_index_tables(tables: dict[str, int], *, replace: bool = False) -> None:
-    """Take over another process's syllable ids.
-
-    With `replace`, this process forgets its own first (before it builds an index for the
-    other). Otherwise the ids are added to this process's; ValueError when one disagrees (an id
-    handed out here meanwhile), and nothing is changed then.
-    """
-    if replace:
-        _syllable_ids.clear()
-        _syllable_ids.update(tables)
-        _sound_table.fill(_SOUND_UNSEEN)
-        return
-    taken = {number: syllable for syllable, number in _syllable_ids.items()}
-    for syllable, number in tables.items():
-        known = _syllable_ids.get(syllable)
-        if known is None and number in taken:
-            raise ValueError(f"syllable id {number} is {taken[number]!r} here, not {syllable!r}")
-        if known is not None and known != number:
-            raise ValueError(f"syllable {syllable!r} is {known} here, not {number}")
-    for syllable, number in tables.items():
-        _syllable_ids.setdefault(syllable, number)
