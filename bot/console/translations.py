@@ -553,6 +553,10 @@ LABELS: dict[str, dict[str, tuple[str, str]]] = {
         "knowledge.send_back": ("退回知识库修改", "Sent a knowledge change back"),
         "knowledge.confirm": ("确认条目仍然准确", "Confirmed an item current"),
         "knowledge.synonyms": ("发布同义词", "Published the synonyms"),
+        "knowledge.publish_folder": (
+            "发布本机知识库文件",
+            "Published this host's knowledge files",
+        ),
         "export.disclosure.xlsx": (
             "导出依申请公开统计（XLSX）",
             "Exported the disclosure report (XLSX)",
