@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import dataclasses
 import datetime as dt
 import gc
 import io
 import json
-import mmap
 import os
 import platform
 import pstats
@@ -51,8 +49,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = REPO_ROOT / "knowledge"
 TAIPEI = REPO_ROOT / "benchmarks" / "data" / "taipei-faq"
@@ -63,10 +59,6 @@ EVALUATION_SETS = (
 )
 REPORT = REPO_ROOT / "docs" / "benchmarks.md"
 SIZES = (100, 1_000, 10_000)
-# The index's cache files a build may be measured without (bot.answering.index_snapshot,
-# bot.answering.text_analyses).
-SNAPSHOT_FILE = "index-snapshot"
-ANALYSES_FILE = "text-analyses"
 # The signals a knowledge base is measured with: the semantic one as configured by default, and
 # words only, for comparison.
 SIGNALS = ("semantic", "lexical")
@@ -295,18 +287,15 @@ def _build(
     """Build the index as `bot.answering.store.build_matcher` does; return it and its cache.
 
     The embedding cache is a new object each time (build_matcher keeps one per process), so a
-    build reads the cache from disk as a start does and tracemalloc counts what it holds. The
-    texts' analyses are kept in the same folder, as the bot keeps them.
+    build reads the cache from disk as a start does and tracemalloc counts what it holds.
     """
     from bot.answering.lexicon import general_lexicon
     from bot.answering.matching import Matcher
     from bot.answering.semantic import EmbeddingCache
-    from bot.answering.text_analyses import AnalysisCache
 
     cache = EmbeddingCache(cache_dir, embedder) if embedder is not None else None
     lexicon = general_lexicon(english=embedder is None)
-    analyses = AnalysisCache(cache_dir)
-    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon, analyses=analyses), cache
+    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon), cache
 
 
 def _prepare(semantic: bool) -> tuple[Any, list[str], Any | None, dict[str, float]]:
@@ -339,99 +328,26 @@ def _prepare(semantic: bool) -> tuple[Any, list[str], Any | None, dict[str, floa
     return thresholds, questions, embedder, figures
 
 
-def measure_cold_build(directory: Path, cache_dir: Path, *, semantic: bool) -> dict[str, Any]:
-    """Build the index with nothing on disk (every text analysed and, with the semantic signal,
-    encoded); write the caches into `cache_dir`."""
+def measure_cold_build(directory: Path, cache_dir: Path) -> dict[str, Any]:
+    """Build the index with an empty embedding cache (every text encoded); write the cache."""
     from bot.answering.knowledge_base import load_knowledge_base
 
     if cache_dir.exists() and any(cache_dir.iterdir()):
         raise RuntimeError(f"{cache_dir} is not empty: the build would not be cold")
-    thresholds, _, embedder, _ = _prepare(semantic=semantic)
-    started = time.perf_counter()
-    kb = load_knowledge_base(directory, cache=cache_dir)
-    load_s = time.perf_counter() - started
+    thresholds, _, embedder, _ = _prepare(semantic=True)
+    kb = load_knowledge_base(directory)
     gc.collect()
     started, started_cpu = time.perf_counter(), time.process_time()
     _, cache = _build(kb, thresholds, embedder, cache_dir)
     build_s = time.perf_counter() - started
     build_cpu_s = time.process_time() - started_cpu
-    figures: dict[str, Any] = {
-        "cold_load_s": load_s,
+    files = list(cache_dir.glob("*.npz"))
+    return {
         "cold_build_s": build_s,
         "cold_build_cpu_s": build_cpu_s,
-        "cache_files_mib": {f.name: f.stat().st_size / 2**20 for f in cache_dir.iterdir()},
+        "encoded_texts": cache.misses,
+        "cache_file_mib": sum(f.stat().st_size for f in files) / 2**20,
     }
-    if cache is not None:
-        figures["encoded_texts"] = cache.misses
-    return figures
-
-
-def measure_rebuild(
-    directory: Path, cache_dir: Path, without: Sequence[str], *, semantic: bool, profile: bool
-) -> dict[str, Any]:
-    """Build the index with the named cache files removed (the others as a start finds them):
-    the index snapshot alone, as after an edit; the texts' analyses too, as after a change of
-    synonyms or keywords."""
-    from bot.answering.knowledge_base import load_knowledge_base
-
-    thresholds, _, embedder, _ = _prepare(semantic=semantic)
-    kb = load_knowledge_base(directory, cache=cache_dir)
-    for name in without:
-        (cache_dir / name).unlink()
-    profiler = cProfile.Profile() if profile else None
-    gc.collect()
-    if profiler:
-        profiler.enable()
-    started, started_cpu = time.perf_counter(), time.process_time()
-    matcher, cache = _build(kb, thresholds, embedder, cache_dir)
-    build_s = time.perf_counter() - started
-    build_cpu_s = time.process_time() - started_cpu
-    if profiler:
-        profiler.disable()
-    if matcher.from_snapshot:
-        raise RuntimeError("the index was read from its snapshot: nothing was built")
-    if cache is not None and cache.misses:
-        raise RuntimeError(f"the build encoded {cache.misses} texts: the cache was not warm")
-    figures: dict[str, Any] = {"build_s": build_s, "build_cpu_s": build_cpu_s}
-    if profiler:
-        figures["profile"] = _profile_text(profiler)
-    return figures
-
-
-def _profile_text(profiler: cProfile.Profile) -> str:
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("tottime").print_stats(25)
-    stats.sort_stats("cumulative").print_stats(25)
-    return out.getvalue()
-
-
-def _mapped_mib(matcher: Any) -> float:
-    """The bytes of the index's arrays that are mapped from its cache files, not copied."""
-    seen: set[int] = set()
-    total = 0
-
-    def visit(value: Any) -> None:
-        nonlocal total
-        if isinstance(value, np.ndarray):
-            root: Any = value
-            while isinstance(root, np.ndarray) and root.base is not None:
-                root = root.base
-            if isinstance(root, memoryview):
-                root = root.obj
-            if isinstance(root, mmap.mmap) and id(value) not in seen:
-                seen.add(id(value))
-                total += value.nbytes
-        elif isinstance(value, tuple | list) and value and not isinstance(value[0], str):
-            for item in value:
-                visit(item)
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            for f in dataclasses.fields(value):
-                visit(getattr(value, f.name))
-
-    for value in vars(matcher).values():
-        visit(value)
-    return total / 2**20
 
 
 def _embedding_arrays_mib(matcher: Any) -> float:
@@ -442,22 +358,23 @@ def _embedding_arrays_mib(matcher: Any) -> float:
 
 
 def measure_point(
-    directory: Path, repeat: int, *, cache_dir: Path, semantic: bool, profile: bool = False
+    directory: Path, repeat: int, *, cache_dir: Path | None, profile: bool = False
 ) -> dict[str, Any]:
     """Load, index and question one knowledge base; return the figures.
 
-    The index's caches come from `cache_dir`, written by a cold build before: this build is a
-    start after the first. `semantic` switches the semantic signal on (else words only).
+    With `cache_dir` the semantic signal is on and the embeddings come from that folder (written
+    by a cold build before); without it, the matcher uses words only.
     """
     from bot.answering.knowledge_base import load_knowledge_base
     from bot.answering.matching import normalize
     from bot.answering.semantic import EmbeddingCache
 
+    semantic = cache_dir is not None
     thresholds, questions, embedder, figures = _prepare(semantic)
     cpu = min(os.sched_getaffinity(0))
 
     started = time.perf_counter()
-    kb = load_knowledge_base(directory, cache=cache_dir)
+    kb = load_knowledge_base(directory)
     load_s = time.perf_counter() - started
 
     profiler = cProfile.Profile() if profile else None
@@ -477,8 +394,6 @@ def measure_point(
         raise RuntimeError("results are remembered: repeated passes would not be matched")
     if semantic and cache is not None and cache.misses:
         raise RuntimeError(f"the warm build encoded {cache.misses} texts: the cache was not warm")
-    if not matcher.from_snapshot:
-        raise RuntimeError("the start after the first built its index: no snapshot was read")
 
     first_pass: list[float] = []
     decisions: dict[str, int] = {}
@@ -516,7 +431,6 @@ def measure_point(
     encodings.sort()
     cpu_encodings.sort()
     arrays_mib = _embedding_arrays_mib(matcher)
-    mapped_mib = _mapped_mib(matcher)
 
     del matcher, cache
     gc.collect()
@@ -528,12 +442,10 @@ def measure_point(
     gc.collect()
     cache_mib = 0.0
     if semantic:
-        # What the embedding cache holds in memory once it is read (a build of changed items,
-        # or the first question compared with everyday topics, reads it; the bot keeps it for
-        # the process's life): its texts, the rows being mapped.
+        # What the embedding cache holds in memory (the bot keeps it for the process's life).
         tracemalloc.start()
         held = EmbeddingCache(cache_dir, embedder)
-        held._load()
+        held.embed([])
         cache_mib = tracemalloc.get_traced_memory()[0] / 2**20
         tracemalloc.stop()
         del held
@@ -552,7 +464,6 @@ def measure_point(
         "rss_mib": rss_delta,
         "embedding_arrays_mib": arrays_mib,
         "embedding_cache_mib": cache_mib,
-        "mapped_mib": mapped_mib,
         "p50_ms": statistics.median(timings) * 1000,
         "p99_ms": _percentile(timings, 0.99) * 1000,
         "max_ms": timings[-1] * 1000,
@@ -567,7 +478,11 @@ def measure_point(
         figures["encode_cpu_p50_ms"] = statistics.median(cpu_encodings) * 1000
         figures["encode_cpu_p99_ms"] = _percentile(cpu_encodings, 0.99) * 1000
     if profiler:
-        figures["profile"] = _profile_text(profiler)
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(25)
+        figures["profile"] = out.getvalue()
     return figures
 
 
@@ -666,27 +581,23 @@ def _latency_table(points: list[Point]) -> str:
 
 def _build_table(points: list[Point]) -> str:
     lines = [
-        "| knowledge base | items | signal | load (s) | load, nothing on disk (s)"
-        " | start: index on disk (s) | its CPU (s)"
-        " | after an edit (s) | its CPU (s) | after new synonyms (s) | nothing on disk (s)"
-        " | texts encoded | index retained (MiB, tracemalloc) | mapped from the cache files (MiB)"
-        " | of it embedding arrays (MiB) | embedding cache once read (MiB) "
-        "| start's peak (MiB, tracemalloc) | RSS growth (MiB) |",
-        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| knowledge base | items | signal | load (s) | index build (s) | build CPU (s)"
+        " | cold build (s) | texts encoded | index retained (MiB, tracemalloc)"
+        " | of it embedding arrays (MiB) | of it embedding cache (MiB)"
+        " | build peak (MiB, tracemalloc) | RSS growth (MiB) |",
+        "|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for label, signal, f in points:
         semantic = signal == "semantic"
+        cold = f"{f['cold_build_s']:.1f}" if "cold_build_s" in f else ""
         encoded = f"{f['encoded_texts']:,}" if "encoded_texts" in f else ""
         arrays = f"{f['embedding_arrays_mib']:.1f}" if semantic else ""
         cache = f"{f['embedding_cache_mib']:.1f}" if semantic else ""
-        reanalysed = f"{f['reanalysed_s']:.2f}" if "reanalysed_s" in f else ""
         lines.append(
             f"| {label} | {f['items']:,} | {_SIGNAL_LABEL[signal]} | {f['load_s']:.2f} "
-            f"| {f['cold_load_s']:.2f} | {f['build_s']:.2f} | {f['build_cpu_s']:.2f} "
-            f"| {f['rebuild_s']:.2f} "
-            f"| {f['rebuild_cpu_s']:.2f} | {reanalysed} | {f['cold_build_s']:.1f} | {encoded} "
-            f"| {f['retained_mib']:.1f} | {f['mapped_mib']:.1f} | {arrays} | {cache} "
-            f"| {f['peak_mib']:.1f} | {f['rss_mib']:.1f} |"
+            f"| {f['build_s']:.2f} | {f['build_cpu_s']:.2f} | {cold} | {encoded} "
+            f"| {f['retained_mib']:.1f} | {arrays} | {cache} | {f['peak_mib']:.1f} "
+            f"| {f['rss_mib']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -715,16 +626,11 @@ def _verdict(points: list[Point]) -> str:
     f = at_target["semantic"]
     p99 = "met" if f["p99_ms"] <= TARGET_P99_MS else "MISSED"
     build = "met" if f["build_s"] <= TARGET_BUILD_S else "MISSED"
-    rebuild = "met" if f["rebuild_s"] <= TARGET_BUILD_S else "MISSED"
     text = (
         f"Targets at {TARGET_ITEMS:,} items with the semantic signal on: p99 ≤ "
         f"{TARGET_P99_MS:g} ms — {p99} ({f['p99_ms']:.2f} ms wall, {f['cpu_p99_ms']:.2f} ms "
-        f"CPU); index build ≤ {TARGET_BUILD_S:g} s with a warm embedding cache — {build} at a "
-        f"start ({f['build_s']:.2f} s wall, {f['build_cpu_s']:.2f} s CPU, the index read from "
-        f"disk), {rebuild} after an edit ({f['rebuild_s']:.2f} s wall, "
-        f"{f['rebuild_cpu_s']:.2f} s CPU, built from the texts' analyses and embeddings on "
-        f"disk). After new synonyms or keywords, every text analysed afresh: "
-        f"{f['reanalysed_s']:.2f} s ({f['reanalysed_cpu_s']:.2f} s CPU)."
+        f"CPU); index build ≤ {TARGET_BUILD_S:g} s with a warm embedding cache — {build} "
+        f"({f['build_s']:.2f} s wall, {f['build_cpu_s']:.2f} s CPU)."
     )
     if "cold_build_s" in f:
         text += (
@@ -735,8 +641,7 @@ def _verdict(points: list[Point]) -> str:
         w = at_target["lexical"]
         text += (
             f" Words only, for comparison: p99 {w['p99_ms']:.2f} ms, index build "
-            f"{w['build_s']:.2f} s at a start, {w['rebuild_s']:.2f} s after an edit, "
-            f"{w['cold_build_s']:.2f} s with nothing on disk."
+            f"{w['build_s']:.2f} s."
         )
     return (
         text + " Wall time is what a resident waits; CPU time is what the code costs when other "
@@ -772,33 +677,31 @@ def _measure(
     """Measure one knowledge base with each signal asked for, each in fresh processes."""
     points: list[Point] = []
     wanted = ["--profile"] if profile else []
-    for signal in ("semantic", "lexical"):
-        if signal not in signals:
-            continue
-        words = [] if signal == "semantic" else ["--words-only"]
-        named = _SIGNAL_LABEL[signal]
-        # An empty folder for the cold build, which the later builds then read.
-        cache_dir = Path(tempfile.mkdtemp(prefix="caches-", dir=scratch))
-        cache = ["--embedding-cache", str(cache_dir), *words]
-        print(f"{label}, {named}: cold build (nothing on disk) ...", file=sys.stderr)
-        cold = _run_child("--cold", str(folder), *cache)
-        print(f"{label}, {named}: start and questions ...", file=sys.stderr)
-        figures = _run_child("--point", str(folder), "--repeat", str(repeat), *cache, *wanted)
+    if "semantic" in signals:
+        # An empty cache for the cold build, which the warm build then reads.
+        cache_dir = Path(tempfile.mkdtemp(prefix="embeddings-", dir=scratch))
+        print(f"{label}: cold build (encoding every text) ...", file=sys.stderr)
+        cold = _run_child("--cold", str(folder), "--embedding-cache", str(cache_dir))
+        print(f"{label}: semantic + words ...", file=sys.stderr)
+        figures = _run_child(
+            "--point",
+            str(folder),
+            "--repeat",
+            str(repeat),
+            "--embedding-cache",
+            str(cache_dir),
+            *wanted,
+        )
         if "profile" in figures:
             print(figures.pop("profile"), file=sys.stderr)
-        rebuilds = [("rebuild", [SNAPSHOT_FILE])]
-        if signal == "semantic":
-            rebuilds.append(("reanalysed", [SNAPSHOT_FILE, ANALYSES_FILE]))
-        for name, without in rebuilds:
-            print(f"{label}, {named}: build without {', '.join(without)} ...", file=sys.stderr)
-            rebuilt = _run_child(
-                "--rebuild", str(folder), *cache, "--without", ",".join(without), *wanted
-            )
-            if "profile" in rebuilt:
-                print(rebuilt.pop("profile"), file=sys.stderr)
-            figures |= {f"{name}_s": rebuilt["build_s"], f"{name}_cpu_s": rebuilt["build_cpu_s"]}
-        points.append((label, signal, figures | cold))
+        points.append((label, "semantic", figures | cold))
         shutil.rmtree(cache_dir)
+    if "lexical" in signals:
+        print(f"{label}: words only ...", file=sys.stderr)
+        figures = _run_child("--point", str(folder), "--repeat", str(repeat), *wanted)
+        if "profile" in figures:
+            print(figures.pop("profile"), file=sys.stderr)
+        points.append((label, "lexical", figures))
     return points
 
 
@@ -877,30 +780,17 @@ def _child(argv: Sequence[str]) -> int:
     parser.add_argument("--process", action="store_true")
     parser.add_argument("--point", type=Path)
     parser.add_argument("--cold", type=Path)
-    parser.add_argument("--rebuild", type=Path)
-    parser.add_argument("--without", default="")
     parser.add_argument("--embedding-cache", type=Path)
-    parser.add_argument("--words-only", action="store_true")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)
-    semantic = not args.words_only
     if args.process:
         figures = measure_process_cost()
     elif args.cold:
-        figures = measure_cold_build(args.cold, args.embedding_cache, semantic=semantic)
-    elif args.rebuild:
-        without = [name for name in args.without.split(",") if name]
-        figures = measure_rebuild(
-            args.rebuild, args.embedding_cache, without, semantic=semantic, profile=args.profile
-        )
+        figures = measure_cold_build(args.cold, args.embedding_cache)
     else:
         figures = measure_point(
-            args.point,
-            args.repeat,
-            cache_dir=args.embedding_cache,
-            semantic=semantic,
-            profile=args.profile,
+            args.point, args.repeat, cache_dir=args.embedding_cache, profile=args.profile
         )
     print(json.dumps(figures))
     return 0

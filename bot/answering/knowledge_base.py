@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.answering.parsed_files import ParsedFiles
-
 ITEM_FOLDERS = {"guides": "guide", "disclosures": "disclosure"}
 DISCLOSURE_MODES = ("proactive", "on_request", "exempt")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -48,19 +46,6 @@ _TEXT_FIELDS = (
     "alternative",
 )
 _LIST_FIELDS = ("questions", "keywords", "materials", "steps", "legal_basis", "related")
-# The text and list fields besides the required ones, in the order an item's are read.
-_OPTIONAL_TEXT_FIELDS = tuple(
-    variant
-    for key in _TEXT_FIELDS
-    for variant in (key, key + "_en")
-    if variant not in ("title", "answer", "category")
-)
-_OPTIONAL_LIST_FIELDS = tuple(
-    variant
-    for key in _LIST_FIELDS
-    for variant in (key, key + "_en")
-    if variant not in ("questions", "keywords")
-)
 _KNOWN_ITEM_FIELDS = frozenset(
     {"id", "kind", "department", "updated", "disclosure"}
     | set(_TEXT_FIELDS)
@@ -219,26 +204,18 @@ class KnowledgeBase:
         return self.departments[item.department]
 
 
-def _read_toml(
-    path: Path, root: Path, problems: list[Problem], parsed: ParsedFiles | None = None
-) -> dict[str, Any] | None:
+def _read_toml(path: Path, root: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    name = path.relative_to(root).as_posix()
     try:
-        if parsed is not None:
-            return parsed.load(path)
         with path.open("rb") as handle:
             return tomllib.load(handle)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as error:
-        _file_problem(path.relative_to(root).as_posix(), error, problems)
-    return None
-
-
-def _file_problem(name: str, error: Exception, problems: list[Problem]) -> None:
-    if isinstance(error, tomllib.TOMLDecodeError):
+    except tomllib.TOMLDecodeError as error:
         problems.append(Problem(name, None, f"bad TOML: {error}"))
-    elif isinstance(error, UnicodeDecodeError):
+    except UnicodeDecodeError:
         problems.append(Problem(name, None, "bad TOML: the file is not UTF-8 text"))
-    elif isinstance(error, OSError):
+    except OSError as error:
         problems.append(Problem(name, None, f"cannot read the file: {error.strerror}"))
+    return None
 
 
 def _string(
@@ -390,10 +367,9 @@ def _load_item(
     departments: Mapping[str, Department],
     problems: list[Problem],
     warnings: list[Problem],
-    parsed: ParsedFiles,
 ) -> Item | None:
-    name = f"{path.parent.name}/{path.name}"  # (an item's file is in a folder of root)
-    data = _read_toml(path, root, problems, parsed)
+    name = path.relative_to(root).as_posix()
+    data = _read_toml(path, root, problems)
     if data is None:
         return None
     return check_item_data(
@@ -462,14 +438,18 @@ def check_item_data(
     answer = _string(data, "answer", name, problems, required=True)
 
     text: dict[str, str] = {}
-    for variant in _OPTIONAL_TEXT_FIELDS:
-        if variant in data:  # (an absent optional field is no problem and no text)
+    for key in _TEXT_FIELDS:
+        for variant in (key, key + "_en"):
+            if variant in ("title", "answer", "category"):
+                continue
             value = _string(data, variant, name, problems, required=False)
             if value:
                 text[variant] = value
     lists: dict[str, tuple[str, ...]] = {}
-    for variant in _OPTIONAL_LIST_FIELDS:
-        if variant in data:
+    for key in _LIST_FIELDS:
+        for variant in (key, key + "_en"):
+            if variant in ("questions", "keywords"):
+                continue
             values = _strings(data, variant, name, problems, required=False)
             if values:
                 lists[variant] = values
@@ -512,14 +492,9 @@ def check_item_data(
     )
 
 
-def load_knowledge_base(directory: str | Path, *, cache: Path | None = None) -> KnowledgeBase:
-    """Load and validate a knowledge base folder; raise KnowledgeBaseError naming every problem.
-
-    With `cache` (the index's cache folder), the items' files are parsed only when their bytes
-    are new (`parsed_files`); every item is checked all the same.
-    """
+def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
+    """Load and validate a knowledge base folder; raise KnowledgeBaseError naming every problem."""
     root = Path(directory)
-    parsed = ParsedFiles(cache)
     problems: list[Problem] = []
     warnings: list[Problem] = []
     if not root.is_dir():
@@ -530,9 +505,8 @@ def load_knowledge_base(directory: str | Path, *, cache: Path | None = None) -> 
     items: dict[str, Item] = {}
     sources: dict[str, str] = {}
     for folder, kind in ITEM_FOLDERS.items():
-        # Sorted by name (the order of the paths themselves, in one folder).
-        for path in sorted((root / folder).glob("*.toml"), key=lambda p: p.name):
-            item = _load_item(path, root, kind, departments, problems, warnings, parsed)
+        for path in sorted((root / folder).glob("*.toml")):
+            item = _load_item(path, root, kind, departments, problems, warnings)
             if item is None:
                 continue
             if item.id in items:
@@ -556,7 +530,6 @@ def load_knowledge_base(directory: str | Path, *, cache: Path | None = None) -> 
                 )
     if problems:
         raise KnowledgeBaseError(problems)
-    parsed.save()
     return KnowledgeBase(
         directory=root,
         items=items,

@@ -23,12 +23,9 @@ The index is built once per knowledge-base load; a question touches only arrays 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import math
 import re
-import sys
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,21 +39,11 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from bot.answering.index_snapshot import FILE_NAME as SNAPSHOT_FILE
-from bot.answering.index_snapshot import load_snapshot, save_snapshot, snapshot_key
 from bot.answering.intents import OFF_TOPIC_EXAMPLES, OFF_TOPIC_MARGIN, Intent, report_cues
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
-from bot.answering.semantic import EmbeddingCache, IndexVectors
+from bot.answering.semantic import EmbeddingCache
 from bot.answering.small_talk import is_small_talk
-from bot.answering.text_analyses import (
-    ANSWER,
-    INDEXED,
-    NORMALISED,
-    AnalysisCache,
-    AnalysisTable,
-    table_from,
-)
 from bot.core.text import (
     char_sound,
     detect_language,
@@ -364,13 +351,11 @@ class _IndexedTexts:
     """Many texts analysed for the index: canonical texts and their tokens, flat."""
 
     canonicals: list[str]
-    # Token ids in the index's vocabulary, and the text each one is of: the Chinese tokens of
-    # every text first (the first `chinese_count`), then the English ones.
+    # Token ids in the index's vocabulary, and the text each one is of.
     token_ids: npt.NDArray[np.int64]
     owner: npt.NDArray[np.int64]
     # The ids that are words of two characters or more (not single characters, not English).
     word_ids: set[int]
-    chinese_count: int
 
 
 # Flag in `index_many`'s memo values: the piece is rewritten by a synonym.
@@ -488,16 +473,6 @@ def _sound_keys(
     return sounds[starts].astype(np.int64) * 65536 + sounds[starts + 1], starts
 
 
-def _pairs_of(
-    texts: Sequence[str], *, sounds: bool = False
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Return the keys of the character pairs (or with `sounds` the sound pairs) of texts, and
-    the text each one is of."""
-    codes, owner = _joined_codes(texts)
-    keys, at = _sound_keys(codes) if sounds else _bigram_keys(codes)
-    return keys, owner[at].astype(np.int64)
-
-
 class _TextAnalyzer:
     """Turns text into canonical text and tokens, with the knowledge base's vocabulary."""
 
@@ -529,7 +504,6 @@ class _TextAnalyzer:
         # The words segmentation knows, in one set (a miss costs one lookup): the general
         # vocabulary and the knowledge base's terms of up to eight characters.
         segmentable = {t for t in self.kb_terms if len(t) <= 8}
-        self.segmentable = frozenset(segmentable)
         self.words = self.general | segmentable
         # For each first character, the lengths of the words that start with it, longest first:
         # segmentation then tries only lengths that can match.
@@ -551,27 +525,12 @@ class _TextAnalyzer:
 
     def _add_groups(self, groups: Sequence[Sequence[str]]) -> None:
         """Read each group's words as its first word; a word already read keeps its group."""
-        # Normalised in one batch, then cut back into groups.
-        normalized = iter(normalize_many([word for group in groups for word in group]))
         for group in groups:
-            words = [w for w in (next(normalized) for _ in group) if w]
+            words = [w for w in normalize_many(group) if w]
             if len(words) < 2:
                 continue
             for word in words:
                 self.canonical.setdefault(word, words[0])
-
-    def fingerprint(self) -> str | None:
-        """What the analysis of a text for the index depends on, as a SHA-1 (hex): the code and
-        the tables of this process, the synonyms and the segmentation's terms. None when the
-        code cannot be read (no analysis is then kept between builds)."""
-        process = _process_fingerprint()
-        if process is None:
-            return None
-        digest = hashlib.sha1(process.encode("utf-8"), usedforsecurity=False)
-        digest.update("\n".join(f"{w}\t{h}" for w, h in sorted(self.canonical.items())).encode())
-        digest.update(b"\0")
-        digest.update("\n".join(sorted(self.segmentable)).encode("utf-8"))
-        return digest.hexdigest()
 
     def _rewrite_latin(self, text: str) -> str:
         """Rewrite Latin-script synonyms to their group's first word, as whole words."""
@@ -676,9 +635,7 @@ class _TextAnalyzer:
         """
         if not texts:
             empty = np.zeros(0, dtype=np.int64)
-            return _IndexedTexts(
-                canonicals=[], token_ids=empty, owner=empty, word_ids=set(), chinese_count=0
-            )
+            return _IndexedTexts(canonicals=[], token_ids=empty, owner=empty, word_ids=set())
         joined = self._rewrite_latin("\n".join(texts))
         known = self.words
         lengths_by_first = self.lengths_by_first
@@ -745,42 +702,6 @@ class _TextAnalyzer:
             token_ids=np.concatenate((values[kept], english_ids)),
             owner=np.concatenate((owner[kept], english_owner)),
             word_ids=word_ids,
-            chinese_count=int(kept.sum()),
-        )
-
-    def analyse_keys(self, keys: list[str]) -> AnalysisTable:
-        """Analyse texts for the index (`text_analyses`): each key is a kind and a text."""
-        kinds: dict[str, list[str]] = {INDEXED: [], ANSWER: [], NORMALISED: []}
-        for key in keys:
-            kinds[key[0]].append(key)
-        ordered = kinds[INDEXED] + kinds[ANSWER] + kinds[NORMALISED]
-        normalized = normalize_many([key[1:] for key in ordered])
-        indexed_count, answer_count = len(kinds[INDEXED]), len(kinds[ANSWER])
-        vocabulary: dict[str, int] = {}
-        indexed = self.index_many(normalized[:indexed_count], vocabulary)
-        answer_ids, answer_owner = english_token_ids(
-            normalized[indexed_count : indexed_count + answer_count], vocabulary
-        )
-        cut = indexed.chinese_count
-        answers = normalized[indexed_count : indexed_count + answer_count]
-        pairs, pair_owner = _pairs_of(indexed.canonicals + answers)
-        sounds, sound_owner = _pairs_of(indexed.canonicals, sounds=True)
-        raw_sounds, raw_owner = _pairs_of(normalized[:indexed_count], sounds=True)
-        return table_from(
-            keys=ordered,
-            normalized=normalized,
-            canonical=indexed.canonicals + [""] * (len(ordered) - indexed_count),
-            tokens=list(vocabulary),
-            lists={
-                "chinese": (indexed.token_ids[:cut], indexed.owner[:cut]),
-                "english": (
-                    np.concatenate((indexed.token_ids[cut:], answer_ids)),
-                    np.concatenate((indexed.owner[cut:], answer_owner + indexed_count)),
-                ),
-                "pairs": (pairs, pair_owner),
-                "sounds": (sounds, sound_owner),
-                "raw_sounds": (raw_sounds, raw_owner),
-            },
         )
 
     def _index_word(
@@ -873,48 +794,16 @@ def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
     return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
 
 
-@lru_cache(maxsize=1)
-def _process_fingerprint() -> str | None:
-    """What analysing a text depends on besides the knowledge base, as a SHA-1 (hex): the source
-    of the analysis (this module, `bot.core.text` and the cache's own), the Unicode tables, the
-    converter's and the pinyin tables' versions and the dictionary the general vocabulary is
-    read from. None when a file cannot be read."""
-    import jieba
-    import opencc
-    import pypinyin
-
-    from bot.answering import text_analyses
-    from bot.core import text
-
-    digest = hashlib.sha1(usedforsecurity=False)
-    dictionary = Path(str(jieba.__file__)).parent / "dict.txt"
-    try:
-        for path in (__file__, text.__file__, text_analyses.__file__, dictionary):
-            digest.update(Path(str(path)).read_bytes())
-    except (OSError, TypeError):
-        return None
-    versions = (
-        sys.version_info[:2],
-        unicodedata.unidata_version,
-        getattr(opencc, "__version__", "unknown"),
-        getattr(pypinyin, "__version__", "unknown"),
-    )
-    digest.update(repr(versions).encode())
-    return digest.hexdigest()
-
-
 def prepare_process() -> None:
     """Read the tables every index of this process shares, so that no load pays for them.
 
     They depend on no knowledge base: the general vocabulary, its words' lengths by first
     character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
-    the table of traditional characters, and the fingerprint of how this process analyses texts
-    (for the analyses kept between builds). Each is read once per process; without this call
-    the first index build reads them.
+    the table of traditional characters. Each is read once per process; without this call the
+    first index build reads them.
     """
     general_vocabulary()
     _general_lengths_by_first()
-    _process_fingerprint()
     _sounds_of_codes(
         np.concatenate(
             (np.arange(0x3400, 0x4DC0), np.arange(0x4E00, 0xA000), np.arange(0xF900, 0xFB00))
@@ -990,86 +879,6 @@ class _Query:
     all_ids: npt.NDArray[np.int32]
 
 
-@dataclass(frozen=True, slots=True)
-class _ItemTexts:
-    """The texts of every item an index is built from, as written, in the index's order."""
-
-    # Phrasings (title, questions, English ones) become "questions" of the index: each has
-    # canonical text for fuzzy scores and tokens for coverage. Keywords and answers only feed
-    # their item's fields.
-    phrasings: list[str]
-    phrasing_item: list[int]
-    phrasing_is_title: list[bool]
-    keywords: list[str]
-    keyword_item: list[int]
-    # Two per item: the beginning of its answer, and of its English answer.
-    answers: list[str]
-    # For the semantic signal, per item: whether it has phrasings of its own (not its id), its
-    # keywords joined and the beginning of its answer ("" when it has none).
-    has_phrasings: list[bool]
-    keyword_lines: list[str]
-    answer_heads: list[str]
-
-    @classmethod
-    def of(cls, items: Sequence[Item], held_out: frozenset[tuple[str, str]]) -> _ItemTexts:
-        """`held_out` (item id, phrasing) pairs are left out, for calibration."""
-        texts = cls([], [], [], [], [], [], [], [], [])
-        for position, item in enumerate(items):
-            phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
-            kept = unique(p for p in phrasings if p and (item.id, p) not in held_out)
-            # Every item needs one phrasing; its id serves when none is left.
-            for phrasing in kept or [item.id.replace("-", " ")]:
-                texts.phrasings.append(phrasing)
-                texts.phrasing_item.append(position)
-                texts.phrasing_is_title.append(phrasing == item.title)
-            texts.keywords.extend(item.keywords)
-            texts.keyword_item.extend([position] * len(item.keywords))
-            texts.answers.append(item.answer[:_ANSWER_CHARS])
-            texts.answers.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
-            texts.has_phrasings.append(bool(kept))
-            texts.keyword_lines.append(" ".join(item.keywords))
-            texts.answer_heads.append(item.answer[:_SEMANTIC_ANSWER_CHARS])
-        return texts
-
-
-@dataclass(frozen=True, slots=True)
-class _Analysed:
-    """The analyses of an index's texts: one table, and the row of each text in it."""
-
-    table: AnalysisTable
-    phrasings: npt.NDArray[np.int64]
-    keywords: npt.NDArray[np.int64]
-    answers: npt.NDArray[np.int64]
-    keyword_lines: npt.NDArray[np.int64]
-    answer_heads: npt.NDArray[np.int64]
-
-
-def _analysed_texts(
-    analyzer: _TextAnalyzer, texts: _ItemTexts, cache: AnalysisCache | None
-) -> _Analysed:
-    """Analyse an index's texts, taking what `cache` keeps and analysing only the rest."""
-    groups = (
-        [INDEXED + t for t in texts.phrasings],
-        [INDEXED + t for t in texts.keywords],
-        [ANSWER + t for t in texts.answers],
-        [NORMALISED + t for t in texts.keyword_lines],
-        [NORMALISED + t for t in texts.answer_heads],
-    )
-    fingerprint = analyzer.fingerprint()
-    if cache is None or fingerprint is None:
-        cache, fingerprint = AnalysisCache(None), ""
-    table, rows = cache.analyses(
-        fingerprint, [key for group in groups for key in group], analyzer.analyse_keys
-    )
-    bounds = np.cumsum([0] + [len(group) for group in groups]).tolist()
-    parts = [rows[bounds[n] : bounds[n + 1]] for n in range(len(groups))]
-    return _Analysed(table, *parts)
-
-
-# The matcher's own classes an index snapshot may hold.
-_SNAPSHOT_CLASSES: dict[str, type] = {"_Postings": _Postings}
-
-
 class Matcher:
     """The index over one knowledge base; answers `match(question)`."""
 
@@ -1082,12 +891,9 @@ class Matcher:
         *,
         semantic: EmbeddingCache | None = None,
         lexicon: Sequence[Sequence[str]] = (),
-        analyses: AnalysisCache | None = None,
     ) -> None:
         """Index `kb`. `semantic` adds the embedding signal; `lexicon` adds synonym groups
-        after the knowledge base's own (a word in both keeps the knowledge base's group);
-        `analyses` keeps the analysis of each text between builds (the index is the same
-        with it and without it)."""
+        after the knowledge base's own (a word in both keeps the knowledge base's group)."""
         self.kb = kb
         self.thresholds = thresholds or MatchingThresholds()
         self.semantic = semantic
@@ -1106,104 +912,12 @@ class Matcher:
         self._vocabulary: dict[str, int] = {}
         with _collection_paused():
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
-            texts = _ItemTexts.of(self.items, held_out)
-            snapshot = self._snapshot_path(texts, analyses)
-            # Whether the index was read whole from its snapshot (a start after the first).
-            self.from_snapshot = snapshot is not None and self._restore(*snapshot)
-            if not self.from_snapshot:
-                before = set(vars(self)) - {"_vocabulary"}
-                analysed = _analysed_texts(self.analyzer, texts, analyses)
-                self._build(texts, analysed)
-                embedded = self._build_semantic(texts, analysed)
-                if snapshot is not None:
-                    self._keep(*snapshot, before, embedded)
+            self._build(held_out)
+            self._build_semantic(held_out)
 
     # -- index ----------------------------------------------------------------------------------
 
-    def _snapshot_path(
-        self, texts: _ItemTexts, cache: AnalysisCache | None
-    ) -> tuple[Path, str] | None:
-        """Where this index is kept whole, and its key (`index_snapshot`); None when not kept."""
-        if cache is None or cache.folder is None:
-            return None
-        fingerprint = self.analyzer.fingerprint()
-        columns = (
-            texts.phrasings,
-            texts.keywords,
-            texts.answers,
-            texts.keyword_lines,
-            texts.answer_heads,
-        )
-        joined = ["\0".join(column) for column in columns]
-        if fingerprint is None or any(
-            text.count("\0") != max(len(column) - 1, 0)
-            for text, column in zip(joined, columns, strict=True)
-        ):
-            return None
-        semantic = self.semantic.identity if self.semantic is not None else "words only"
-        if semantic is None:
-            return None
-        key = snapshot_key(
-            [
-                fingerprint,
-                semantic,
-                str(len(self.items)),
-                *joined,
-                np.asarray(texts.phrasing_item, dtype=np.int64),
-                np.asarray(texts.phrasing_is_title, dtype=bool),
-                np.asarray(texts.keyword_item, dtype=np.int64),
-                np.asarray(texts.has_phrasings, dtype=bool),
-            ]
-        )
-        return cache.folder / SNAPSHOT_FILE, key
-
-    def _restore(self, path: Path, key: str) -> bool:
-        """Take the index from its snapshot when there is one for `key`."""
-        loaded = load_snapshot(path, key, classes=_SNAPSHOT_CLASSES)
-        if loaded is None:
-            return False
-        attributes, elsewhere, meta = loaded
-        if elsewhere:
-            sequence = meta.get("vectors")
-            if self.semantic is None or not isinstance(sequence, str):
-                return False
-            kept = self.semantic.kept_vectors(sequence)
-            if kept is None:
-                return False
-            for name, field in elsewhere.items():
-                if field not in ("vectors", "centroids"):
-                    return False
-                attributes[name] = getattr(kept, field)
-        for name, value in attributes.items():
-            setattr(self, name, value)
-        return True
-
-    def _keep(self, path: Path, key: str, before: set[str], embedded: IndexVectors | None) -> None:
-        """Write what the build made (every attribute it set) as this index's snapshot."""
-        names = sorted((set(vars(self)) - before) | {"_vocabulary"})
-        attributes = {name: getattr(self, name) for name in names}
-        elsewhere: dict[str, str] = {}
-        if (
-            embedded is not None
-            and embedded.sequence is not None
-            and self.semantic is not None
-            and self.semantic.keeps_groups
-        ):
-            for name, value in attributes.items():
-                if value is embedded.vectors:
-                    elsewhere[name] = "vectors"
-                elif value is embedded.centroids:
-                    elsewhere[name] = "centroids"
-        save_snapshot(
-            path,
-            key,
-            attributes,
-            classes=_SNAPSHOT_CLASSES,
-            elsewhere=elsewhere,
-            meta={"vectors": embedded.sequence if embedded is not None else None},
-        )
-
-    def _build_semantic(self, texts: _ItemTexts, analysed: _Analysed) -> IndexVectors | None:
+    def _build_semantic(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Embed every item's phrasings and keywords (from the disk cache where it has them).
 
         Each item keeps its texts' vectors (float16, for the exact similarity of candidates)
@@ -1214,32 +928,37 @@ class Matcher:
         self._sem_centroids = np.zeros((0, 0), dtype=np.float32)
         self._sem_reduced: tuple[npt.NDArray[np.float32], ...] | None = None
         if self.semantic is None or not self.items:
-            return None
-        # Every item's texts, normalised (by the word index already): its phrasings, then its
-        # keywords joined and the beginning of its answer.
-        normalized = analysed.table.normalized
-        phrasings = [normalized[row] for row in analysed.phrasings.tolist()]
-        lines = [normalized[row] for row in analysed.keyword_lines.tolist()]
-        heads = [normalized[row] for row in analysed.answer_heads.tolist()]
-        bounds = np.searchsorted(
-            np.asarray(texts.phrasing_item, dtype=np.int64), np.arange(len(self.items) + 1)
-        ).tolist()
-        embedded: list[str] = []
+            return
+        # Every item's texts, normalised in one batch: its phrasings, then its keywords joined
+        # and the beginning of its answer.
+        raw: list[str] = []
+        bounds: list[tuple[int, int, int]] = []
+        for item in self.items:
+            start = len(raw)
+            phrasings = (item.title, *item.questions, item.title_en, *item.questions_en)
+            raw.extend(p for p in phrasings if p and (item.id, p) not in held_out)
+            middle = len(raw)
+            if item.keywords:
+                raw.append(" ".join(item.keywords))
+            if _SEMANTIC_ANSWER_CHARS and item.answer:
+                raw.append(item.answer[:_SEMANTIC_ANSWER_CHARS])
+            bounds.append((start, middle, len(raw)))
+        normalized = normalize_many(raw)
+        texts: list[str] = []
         counts: list[int] = []
-        for position, item in enumerate(self.items):
-            kept = (
-                unique(phrasings[bounds[position] : bounds[position + 1]])
-                if texts.has_phrasings[position]
-                else []
-            )
-            kept += [text for text in (lines[position], heads[position]) if text]
-            kept = kept or [item.id.replace("-", " ")]
-            embedded.extend(kept)
+        for item, (start, middle, end) in zip(self.items, bounds, strict=True):
+            kept = unique(normalized[start:middle]) + normalized[middle:end]
+            kept = [k for k in kept if k] or [item.id.replace("-", " ")]
+            texts.extend(kept)
             counts.append(len(kept))
-        vectors = self.semantic.index_vectors(embedded, counts)
+        vectors = self.semantic.embed(texts)
         self._sem_first = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-        self._sem_vectors = vectors.vectors
-        self._sem_centroids = vectors.centroids
+        self._sem_vectors = vectors.astype(np.float16)
+        sums = np.add.reduceat(vectors, self._sem_first[:-1], axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        self._sem_centroids = np.divide(
+            sums, norms, out=np.zeros_like(sums), where=norms > 0
+        ).astype(np.float32)
         if len(self.items) > _SEMANTIC_SCAN_ITEMS:
             # A large base is first scanned in fewer dimensions (the centroids' principal
             # components, from a sample), then the best few are compared in full.
@@ -1249,7 +968,6 @@ class Matcher:
             basis = np.ascontiguousarray(components[:_SEMANTIC_PCA_DIMENSIONS].T)
             reduced = np.ascontiguousarray((self._sem_centroids - mean) @ basis)
             self._sem_reduced = (mean.astype(np.float32), basis, reduced.astype(np.float32))
-        return vectors
 
     def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
         """The embedding of a (normalised) question, or None without the semantic signal."""
@@ -1285,86 +1003,74 @@ class Matcher:
         cosines = _half_to_single(self._sem_vectors[rows]) @ vector
         return np.maximum.reduceat(cosines, starts).astype(np.float64)
 
-    def _build(self, texts: _ItemTexts, analysed: _Analysed) -> None:
-        """Index every item's texts (`texts`, analysed in `analysed`)."""
-        table = analysed.table
+    def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
+        """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""
+        analyzer = self.analyzer
         vocabulary = self._vocabulary
-        phrasing_rows = analysed.phrasings
-        canonicals = [table.canonical[row] for row in phrasing_rows.tolist()]
-        phrasing_texts = texts.phrasings
-        phrasing_item_array = np.asarray(texts.phrasing_item, dtype=np.int64)
-        title_array = np.asarray(texts.phrasing_is_title, dtype=bool)
+        # Phrasings (title, questions, English ones) become "questions" of the index: each has
+        # canonical text for fuzzy scores and tokens for coverage. Keywords and answers only
+        # feed their item's fields.
+        phrasing_texts: list[str] = []
+        phrasing_item: list[int] = []
+        phrasing_is_title: list[bool] = []
+        keyword_texts: list[str] = []
+        keyword_item: list[int] = []
+        answer_texts: list[str] = []
+        for position, item in enumerate(self.items):
+            phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
+            kept = unique(p for p in phrasings if p and (item.id, p) not in held_out)
+            # Every item needs one phrasing; its id serves when none is left.
+            for phrasing in kept or [item.id.replace("-", " ")]:
+                phrasing_texts.append(phrasing)
+                phrasing_item.append(position)
+                phrasing_is_title.append(phrasing == item.title)
+            keyword_texts.extend(item.keywords)
+            keyword_item.extend([position] * len(item.keywords))
+            answer_texts.append(item.answer[:_ANSWER_CHARS])
+            answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
+
+        raw = normalize_many(phrasing_texts)
+        indexed = analyzer.index_many(raw, vocabulary)
+        canonicals = indexed.canonicals
+        phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
+        title_array = np.asarray(phrasing_is_title, dtype=bool)
         # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
-        keyword_rows = analysed.keywords.tolist()
-        keyword_normalized = [table.normalized[row] for row in keyword_rows]
-        row_of_keyword = dict(zip(keyword_normalized, keyword_rows, strict=True))
-        distinct_keywords = sorted(row_of_keyword)
-        distinct_rows = np.asarray(
-            [row_of_keyword[k] for k in distinct_keywords], dtype=np.int64
-        ).reshape(len(distinct_keywords))
+        keyword_normalized = normalize_many(keyword_texts)
+        distinct_keywords = sorted(set(keyword_normalized))
+        keywords = analyzer.index_many(distinct_keywords, vocabulary)
         distinct_index = {text: index for index, text in enumerate(distinct_keywords)}
         keyword_distinct = np.fromiter(
             (distinct_index[t] for t in keyword_normalized),
             dtype=np.int64,
-            count=len(keyword_rows),
+            count=len(keyword_item),
         )
-        keyword_item_array = np.asarray(texts.keyword_item, dtype=np.int64)
-
-        # Token ids: numbered in the order of first use, the phrasings' Chinese tokens first,
-        # then their English ones, the distinct keywords' (likewise) and the answers' English.
-        chinese, english = table.lists["chinese"], table.lists["english"]
-        parts = [
-            chinese.take(phrasing_rows),
-            english.take(phrasing_rows),
-            chinese.take(distinct_rows),
-            english.take(distinct_rows),
-            english.take(analysed.answers),
-        ]
-        local = np.concatenate([ids for ids, _ in parts])
-        used, first_use = np.unique(local, return_index=True)
-        ranked = used[np.argsort(first_use)]
-        renumber = np.zeros(len(table.tokens), dtype=np.int64)
-        renumber[ranked] = np.arange(ranked.size, dtype=np.int64)
-        vocabulary.update(
-            zip([table.tokens[t] for t in ranked.tolist()], range(ranked.size), strict=True)
-        )
-        phrasing_size = parts[0][0].size + parts[1][0].size
-        keyword_size = parts[2][0].size + parts[3][0].size
-        phrasing_tokens = renumber[local[:phrasing_size]]
-        phrasing_owner = np.concatenate((parts[0][1], parts[1][1]))
-        keyword_local = local[phrasing_size : phrasing_size + keyword_size]
-        keyword_owner = np.concatenate((parts[2][1], parts[3][1]))
+        keyword_canonicals = [keywords.canonicals[i] for i in keyword_distinct.tolist()]
+        keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
         # Each keyword's tokens, once per item that has the keyword.
-        order = np.argsort(keyword_owner, kind="stable")
-        distinct_tokens = renumber[keyword_local][order]
-        distinct_words = np.asarray(
-            [table.tokens[t].startswith("w") for t in keyword_local.tolist()], dtype=bool
-        ).reshape(keyword_local.size)[order]
-        counts = np.bincount(keyword_owner, minlength=len(distinct_keywords))
+        order = np.argsort(keywords.owner, kind="stable")
+        distinct_tokens = keywords.token_ids[order]
+        counts = np.bincount(keywords.owner, minlength=len(distinct_keywords))
         firsts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
         per_keyword = counts[keyword_distinct]
         keyword_token_item = np.repeat(keyword_item_array, per_keyword)
         within = np.arange(int(per_keyword.sum()), dtype=np.int64) - np.repeat(
             np.cumsum(per_keyword) - per_keyword, per_keyword
         )
-        picked = np.repeat(firsts[keyword_distinct], per_keyword) + within
-        keyword_tokens = distinct_tokens[picked]
-        # The words among each item's keywords (a question naming one is a strong signal).
-        is_word = distinct_words[picked]
-        span = int((first_use < phrasing_size + keyword_size).sum()) + 1  # above their ids
-        a_tokens = renumber[local[phrasing_size + keyword_size :]]
-        a_owner_text = parts[4][1]
-        strings = len(vocabulary)
+        keyword_tokens = distinct_tokens[np.repeat(firsts[keyword_distinct], per_keyword) + within]
+        answers = normalize_many(answer_texts)
 
         # String tokens (words, English) have ids now; bigram and sound keys after, above them.
-        phrasing_token_item = phrasing_item_array[phrasing_owner]
-        phrasing_title_token = title_array[phrasing_owner]
+        phrasing_token_item = phrasing_item_array[indexed.owner]
+        phrasing_title_token = title_array[indexed.owner]
         q_string_tokens = np.concatenate(
-            (phrasing_tokens, phrasing_tokens[phrasing_title_token], keyword_tokens)
+            (indexed.token_ids, indexed.token_ids[phrasing_title_token], keyword_tokens)
         )
         q_string_items = np.concatenate(
             (phrasing_token_item, phrasing_token_item[phrasing_title_token], keyword_token_item)
         )
+        # The words among each item's keywords (a question naming one is a strong signal).
+        is_word = np.isin(keyword_tokens, np.fromiter(keywords.word_ids, dtype=np.int64))
+        span = len(vocabulary) + 1  # above every token id so far
         word_pairs = _sorted_unique(keyword_token_item[is_word] * span + keyword_tokens[is_word])
         pair_item = word_pairs // span
         pair_token = (word_pairs % span).tolist()
@@ -1372,45 +1078,66 @@ class Matcher:
         keyword_ids = [
             frozenset(pair_token[bounds[p] : bounds[p + 1]]) for p in range(len(self.items))
         ]
+        a_tokens, a_owner_text = english_token_ids(answers, vocabulary)
         a_items = a_owner_text // 2
+        strings = len(vocabulary)
 
-        # Character pairs and sound pairs (pinyin syllables): their ids follow the strings', in
-        # the order of their keys.
-        pairs, sounds = table.lists["pairs"], table.lists["sounds"]
-        keyword_record = distinct_rows[keyword_distinct]
-        p_pairs, p_pair_phrasing = pairs.take(phrasing_rows)
-        p_sounds, p_sound_phrasing = sounds.take(phrasing_rows)
-        r_sounds, r_sound_phrasing = table.lists["raw_sounds"].take(phrasing_rows)
-        k_pairs, k_pair_owner = pairs.take(keyword_record)
-        k_sounds, k_sound_owner = sounds.take(keyword_record)
-        a_pairs, a_pair_owner = pairs.take(analysed.answers)
-        used_pairs = np.zeros(table.pairs.size, dtype=bool)
-        for used in (p_pairs, k_pairs, a_pairs):
-            used_pairs[used] = True
-        used_sounds = np.zeros(table.sounds.size, dtype=bool)
-        for used in (p_sounds, r_sounds, k_sounds):
-            used_sounds[used] = True
-        self._bigram_vocabulary = table.pairs[used_pairs]
-        self._sound_vocabulary = table.sounds[used_sounds]
+        # Bigrams and sounds over all texts at once; "\n" separates texts and breaks runs.
+        p_codes, p_owner = _joined_codes(canonicals)
+        p_bigrams, p_bigram_at = _bigram_keys(p_codes)
+        p_bigram_phrasing = p_owner[p_bigram_at]
+        raw_codes, raw_owner = _joined_codes(raw)
+        sound_keys_parts = []
+        sound_owner_parts = []
+        for codes, owner in ((p_codes, p_owner), (raw_codes, raw_owner)):
+            keys, at = _sound_keys(codes)
+            sound_keys_parts.append(keys)
+            sound_owner_parts.append(
+                phrasing_item_array[owner[at]] if keys.size else np.zeros(0, dtype=np.int64)
+            )
+        # The code points of 100,000 phrasings are large: they go as soon as they are used.
+        del p_codes, p_owner, raw_codes, raw_owner, codes, owner, keys, at, p_bigram_at
+        k_codes, k_owner = _joined_codes(keyword_canonicals)
+        k_bigrams, k_at = _bigram_keys(k_codes)
+        k_sounds, k_sound_at = _sound_keys(k_codes)
+        del k_codes
+        a_codes, a_owner = _joined_codes(answers)
+        a_bigrams, a_at = _bigram_keys(a_codes)
+        del a_codes
+
+        self._bigram_vocabulary = _sorted_unique(np.concatenate((p_bigrams, k_bigrams, a_bigrams)))
+        sound_all = np.concatenate((*sound_keys_parts, k_sounds))
+        self._sound_vocabulary = _sorted_unique(sound_all)
+        del sound_all
+        bigram_base = strings
         sound_base = strings + self._bigram_vocabulary.size
         vocabulary_size = sound_base + self._sound_vocabulary.size
         self._vocabulary_size = vocabulary_size
         self._string_count = strings
-        pair_ids = strings + np.cumsum(used_pairs) - 1
-        sound_ids = sound_base + np.cumsum(used_sounds) - 1
 
-        p_bigram_ids = pair_ids[p_pairs]
-        p_bigram_items = phrasing_item_array[p_pair_phrasing]
-        title_bigrams = title_array[p_pair_phrasing]
+        def bigram_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return bigram_base + np.searchsorted(self._bigram_vocabulary, keys)
+
+        def sound_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+            return sound_base + np.searchsorted(self._sound_vocabulary, keys)
+
+        p_bigram_ids = bigram_ids(p_bigrams)
+        p_bigram_items = (
+            phrasing_item_array[p_bigram_phrasing]
+            if p_bigrams.size
+            else np.zeros(0, dtype=np.int64)
+        )
+        title_bigrams = (
+            title_array[p_bigram_phrasing] if p_bigrams.size else np.zeros(0, dtype=bool)
+        )
         q_token_array = np.concatenate(
             (
                 q_string_tokens,
                 p_bigram_ids,
                 p_bigram_ids[title_bigrams],
-                sound_ids[p_sounds],
-                sound_ids[r_sounds],
-                pair_ids[k_pairs],
-                sound_ids[k_sounds],
+                sound_ids(np.concatenate(sound_keys_parts)),
+                bigram_ids(k_bigrams),
+                sound_ids(k_sounds),
             )
         )
         q_item_array = np.concatenate(
@@ -1418,14 +1145,20 @@ class Matcher:
                 q_string_items,
                 p_bigram_items,
                 p_bigram_items[title_bigrams],
-                phrasing_item_array[p_sound_phrasing],
-                phrasing_item_array[r_sound_phrasing],
-                keyword_item_array[k_pair_owner],
-                keyword_item_array[k_sound_owner],
+                np.concatenate(sound_owner_parts),
+                keyword_item_array[k_owner[k_at]] if k_bigrams.size else np.zeros(0, np.int64),
+                keyword_item_array[k_owner[k_sound_at]]
+                if k_sounds.size
+                else np.zeros(0, np.int64),
             )
         )
-        a_token_array = np.concatenate((a_tokens, pair_ids[a_pairs]))
-        a_item_array = np.concatenate((a_items, a_pair_owner // 2))
+        a_token_array = np.concatenate((a_tokens, bigram_ids(a_bigrams)))
+        a_item_array = np.concatenate(
+            (
+                a_items,
+                a_owner[a_at].astype(np.int64) // 2 if a_bigrams.size else np.zeros(0, np.int64),
+            )
+        )
 
         n_items = max(len(self.items), 1)
         q_field = self._field(q_token_array, q_item_array, 1.0)
@@ -1449,12 +1182,14 @@ class Matcher:
         # The lexical tokens of every phrasing (for how much of it a question covers), flat and
         # sorted by phrasing, which is sorted by item.
         n_phrasings = len(phrasing_texts)
-        string_pairs = phrasing_owner * vocabulary_size + phrasing_tokens
-        phrasing_pairs = _sorted_unique(
-            np.concatenate((string_pairs, p_pair_phrasing * vocabulary_size + p_bigram_ids))
+        string_pairs = indexed.owner * vocabulary_size + indexed.token_ids
+        pairs = _sorted_unique(
+            np.concatenate(
+                (string_pairs, p_bigram_phrasing.astype(np.int64) * vocabulary_size + p_bigram_ids)
+            )
         )
-        self._flat_tokens = (phrasing_pairs % vocabulary_size).astype(np.int32)
-        self._flat_question = (phrasing_pairs // vocabulary_size).astype(np.int32)
+        self._flat_tokens = (pairs % vocabulary_size).astype(np.int32)
+        self._flat_question = (pairs // vocabulary_size).astype(np.int32)
         self._question_texts = canonicals
         self._question_item = phrasing_item_array.astype(np.int32)
         q_starts = np.searchsorted(self._question_item, np.arange(len(self.items) + 1))
@@ -1476,11 +1211,7 @@ class Matcher:
         """Return one field's BM25 postings, sorted by token (one sort, no argsort)."""
         n_items = max(len(self.items), 1)
         occurrences = tokens * n_items + items
-        if self._vocabulary_size * n_items < 2**31:
-            # Sorted as 32-bit keys when they fit: half the memory to sort, the same order.
-            occurrences = np.sort(occurrences.astype(np.int32)).astype(np.int64)
-        else:
-            occurrences.sort()
+        occurrences.sort()
         if occurrences.size == 0:
             empty = np.zeros(0, dtype=np.int64)
             return _Postings(

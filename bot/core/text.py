@@ -264,4 +264,10 @@ def general_vocabulary() -> frozenset[str]:
 
 def unique(values: Iterable[str]) -> list[str]:
     """Return values without repeats, first occurrence kept, empty strings dropped."""
-    return [value for value in dict.fromkeys(values) if value]
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        if value and value not in seen:
+            seen.add(value)
+            out.append(value)
+    return out
