@@ -293,7 +293,9 @@ async def test_in_chromium_an_officer_sees_the_photo_the_map_link_and_english_ca
     image = page.locator("ul.photos img")
     assert await image.count() == 1
     # Loaded by the browser with its session cookie, and decoded as an image.
-    assert await image.evaluate("img => img.complete && img.naturalWidth") == 96
+    # Wait for the picture itself to arrive (a loaded machine may not have it yet).
+    loaded = "img => img.complete ? img.naturalWidth : new Promise(done => { img.onload = () => done(img.naturalWidth); img.onerror = () => done(0); })"
+    assert await image.evaluate(loaded) == 96
     assert await page.inner_text(".coordinates") == "30.27408, 120.15507"
     link = page.locator("a.map-link")
     assert await link.get_attribute("href") == (
