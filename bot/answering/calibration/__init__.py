@@ -188,16 +188,18 @@ def calibration_questions(
     mangler = _Mangler(seed)
     asked: list[AskedQuestion] = []
     ids = sorted(kb.items)
-    folds = [(kb, held) for held in held_out_folds(kb)]
-    folds.append((kb, _new_city_held_out(kb, 3)))
-    for fold, (base, held) in enumerate(folds):
+    # (held-out phrasings, or the number of Chinese phrasings a stripped base keeps)
+    folds: list[tuple[frozenset[tuple[str, str]], int]] = [
+        (held, 0) for held in held_out_folds(kb)
+    ]
+    folds += [(frozenset(), 3), (frozenset(), 1)]
+    for fold, (held, kept) in enumerate(folds):
         missing = {item_id for n, item_id in enumerate(ids) if n % 6 == fold}
-        reduced = replace(base, items={k: v for k, v in base.items.items() if k not in missing})
-        if fold == len(folds) - 1:
-            reduced = new_city_base(reduced)
-            held = frozenset()
+        reduced = replace(kb, items={k: v for k, v in kb.items.items() if k not in missing})
+        if kept:
+            reduced = new_city_base(reduced, kept)
         matcher = Matcher(reduced, held_out=held, semantic=semantic, lexicon=lexicon)
-        asked_held = held or _new_city_held_out(kb, 3)
+        asked_held = held or _new_city_held_out(kb, kept)
         samples = [
             Sample(v, item_id)
             for item_id, phrasing in sorted(asked_held)
