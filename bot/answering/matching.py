@@ -317,11 +317,11 @@ _SEMANTIC_PCA_WIDEN = 6
 _VAGUE_CHARS = 4
 _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
-# A choice this unsure is not offered for a question nearer to everyday topics than to the
-# knowledge base (the weather is not a choice between ID cards).
-_OFF_TOPIC_BELOW = 0.5
 # A message with problem words whose best card is less sure than this also offers a ticket.
 _REPORT_OVER_ANSWER = 0.9
+# ... and a choice beside the ticket only from this sure (even odds): a resident reporting a broken
+# street light is not helped by three loosely related items.
+_REPORT_CHOICE_FLOOR = 0.5
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).
 _SEMANTIC_ANSWER_CHARS = 120
@@ -1555,10 +1555,10 @@ class Matcher:
             decision, reason = "answer", "exact"
             confidence = max(confidence, self.thresholds.answer)
         intent = "question"
+        # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
+        # knowledge base (the weather is not a choice between ID cards).
         off_topic = (
-            (decision == "escalate" or (decision == "suggest" and confidence < _OFF_TOPIC_BELOW))
-            and not cues
-            and self._off_topic(vector, rows)
+            decision in ("escalate", "suggest") and not cues and self._off_topic(vector, rows)
         )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
@@ -1571,7 +1571,9 @@ class Matcher:
                 decision, reason = "suggest", "vague"
         if cues and (decision != "answer" or confidence < _REPORT_OVER_ANSWER):
             intent = "report"
-            if decision == "escalate":
+            if decision == "escalate" or (
+                decision == "suggest" and confidence < _REPORT_CHOICE_FLOOR
+            ):
                 decision, reason = "report", "problem_words"
         elif off_topic:
             decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
