@@ -319,9 +319,6 @@ _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
 # A message with problem words whose best card is less sure than this also offers a ticket.
 _REPORT_OVER_ANSWER = 0.9
-# ... and a choice beside the ticket only from this sure (even odds): a resident reporting a broken
-# street light is not helped by three loosely related items.
-_REPORT_CHOICE_FLOOR = 0.5
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).
 _SEMANTIC_ANSWER_CHARS = 120
@@ -868,10 +865,10 @@ class _Postings:
 class _Query:
     canonical: str
     language: str
-    # Known tokens by id with their weight; words (two characters or more) among them.
+    # Known tokens by id with their weight; the words among them that name a service.
     lexical: dict[int, float]
     words: frozenset[int]
-    # Weight of the tokens no item has, and whether a whole word is among them.
+    # Weight of the tokens no item has, and whether a word naming a service is among them.
     unknown_weight: float
     unknown_word: bool
     sounds: dict[int, float]
@@ -912,6 +909,9 @@ class Matcher:
         self._vocabulary: dict[str, int] = {}
         with _collection_paused():
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
+            self._service_terms = frozenset(self.analyzer.kb_terms) | frozenset(
+                self.analyzer.canonical.values()
+            )
             self._build(held_out)
             self._build_semantic(held_out)
 
@@ -1251,6 +1251,13 @@ class Matcher:
 
     # -- questions ------------------------------------------------------------------------------
 
+    def _names_a_service(self, token: str) -> bool:
+        """Whether a token is a word that names a service or a thing residents ask about: a
+        term of the knowledge base (its keywords, departments, synonyms) or of the general
+        lexicon. Only such a word, missing from an item, says the item is not what is meant
+        (公租房 against 住房公积金); the everyday words of a story (上个月, 外地) do not."""
+        return token[0] == "w" and token[1:] in self._service_terms
+
     def _analyze(self, question: str, raw: str | None = None) -> _Query:
         raw = normalize(question) if raw is None else raw
         tokens = self.analyzer.analyze(raw)
@@ -1268,10 +1275,10 @@ class Matcher:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
                 # rarest word; single characters weigh less.
                 unknown_weight += self._unknown_idf * (0.5 if token[0] == "c" else 1.0)
-                unknown_word = unknown_word or token[0] in "we"
+                unknown_word = unknown_word or self._names_a_service(token)
             else:
                 lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
-                if token[0] in "we":
+                if self._names_a_service(token):
                     words.add(index)
         codes = _code_points(tokens.canonical)
         keys = _sorted_unique(_bigram_keys(codes)[0])
@@ -1571,9 +1578,7 @@ class Matcher:
                 decision, reason = "suggest", "vague"
         if cues and (decision != "answer" or confidence < _REPORT_OVER_ANSWER):
             intent = "report"
-            if decision == "escalate" or (
-                decision == "suggest" and confidence < _REPORT_CHOICE_FLOOR
-            ):
+            if decision == "escalate":
                 decision, reason = "report", "problem_words"
         elif off_topic:
             decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
