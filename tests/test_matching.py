@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.answering.evaluation import load_evaluation_set
+from bot.answering.evaluation import load_evaluation_set, new_city_base
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import (
@@ -24,7 +24,7 @@ from bot.answering.matching import (
     _half_to_single,
     _is_cjk,
 )
-from bot.answering.store import LoadedKnowledge
+from bot.answering.store import LoadedKnowledge, build_matcher
 from bot.core.text import normalize_many
 from tests.fixtures_knowledge import EVALUATION_SETS, KnowledgeFolder, best_id
 
@@ -444,3 +444,27 @@ def test_only_a_word_naming_a_service_counts_as_missing_from_an_item(
     # 公租房 (public rental housing, a lexicon term) is in no item: none of them is it.
     rental = missing_by_item("公租房怎么申请")
     assert rental["housing-fund-withdrawal"] == 1.0
+
+
+@pytest.mark.parametrize("question", ["二手车过户要什么手续", "个人征信报告在哪打印"])
+def test_a_service_no_item_mentions_gets_a_choice_not_a_card(
+    bundled: LoadedKnowledge, question: str
+) -> None:
+    # A new city's base has 二手房过户 and 社保缴费证明, nothing about used cars or credit
+    # reports: the near item's card would answer another question.
+    matcher = build_matcher(new_city_base(bundled.kb), bundled.matcher.thresholds)
+    result = matcher.match(question)
+
+    assert result.decision == "suggest"
+    assert result.reason == "unknown_term"
+    assert result.candidates
+
+
+def test_a_service_the_base_names_is_still_answered(bundled: LoadedKnowledge) -> None:
+    matcher = build_matcher(new_city_base(bundled.kb), bundled.matcher.thresholds)
+    result = matcher.match("二手房过户要什么手续")
+
+    assert (result.decision, best_id(result)) == (
+        "answer",
+        "second-hand-housing-transfer-registration",
+    )

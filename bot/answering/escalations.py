@@ -596,6 +596,7 @@ _REASONS: dict[str, tuple[str, str]] = {
     "close_candidates": ("几个条目难分高下", "several items are close"),
     "unsure": ("把握不大", "not sure"),
     "vague": ("问题太笼统", "too vague to pick one item"),
+    "unknown_term": ("问到的事项知识库里没有", "asks about something no item mentions"),
     "no_match": ("知识库里没有合适的条目", "nothing in the knowledge base fits"),
     "problem_words": ("像是需要反映的问题", "sounds like a problem to report"),
     "out_of_scope": ("不属于政务服务范围", "outside public services"),

@@ -1561,6 +1561,11 @@ class Matcher:
         ):
             decision, reason = "answer", "exact"
             confidence = max(confidence, self.thresholds.answer)
+        # The question names a service that nothing in the knowledge base mentions (公租房 when
+        # the base has only 租房提取公积金, 二手车 beside 二手房): the best card is about something
+        # else, however close its other words. A choice, with "none of these", not a card.
+        if decision == "answer" and reason != "exact" and query.unknown_word:
+            decision, reason = "suggest", "unknown_term"
         intent = "question"
         # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
         # knowledge base (the weather is not a choice between ID cards).
