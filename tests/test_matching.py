@@ -14,10 +14,8 @@ import pytest
 
 from bot.answering.evaluation import load_evaluation_set, new_city_base
 from bot.answering.knowledge_base import load_knowledge_base
-from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import (
     _CJK_RUN,
-    FEATURE_NAMES,
     Matcher,
     MatchingThresholds,
     MatchResult,
@@ -418,32 +416,6 @@ def test_the_character_table_knows_the_chinese_characters_the_text_patterns_know
     codes = np.arange(0x110000, dtype=np.int32)
     chinese = [code for code in range(0x110000) if _CJK_RUN.fullmatch(chr(code))]
     assert np.flatnonzero(_is_cjk(codes)).tolist() == chinese
-
-
-def test_only_a_word_naming_a_service_counts_as_missing_from_an_item(
-    small_kb_folder: Path,
-) -> None:
-    matcher = Matcher(
-        load_knowledge_base(small_kb_folder),
-        MatchingThresholds(),
-        lexicon=general_lexicon(english=False),
-    )
-    missing = FEATURE_NAMES.index("missing_word")
-
-    def missing_by_item(question: str) -> dict[str, float]:
-        _, positions, rows = matcher.features(question)
-        return {
-            matcher.items[p].id: float(row[missing])
-            for p, row in zip(positions, rows, strict=True)
-        }
-
-    # The everyday words of a story (腿脚, 不方便) are in no item, and say nothing against one.
-    story = missing_by_item("我腿脚不方便，问了好几个人都说不清楚，公积金怎么提取")
-    assert story["housing-fund-withdrawal"] == 0.0
-    assert story["id-card-renewal"] > 0.0  # it lacks 公积金
-    # 公租房 (public rental housing, a lexicon term) is in no item: none of them is it.
-    rental = missing_by_item("公租房怎么申请")
-    assert rental["housing-fund-withdrawal"] == 1.0
 
 
 @pytest.mark.parametrize("question", ["二手车过户要什么手续", "个人征信报告在哪打印"])

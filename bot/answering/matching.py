@@ -211,7 +211,7 @@ CONFIDENCE_NAMES = (
     "rank_probability",
     "lead",
 )
-_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:10]]
+_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-3]]
 _SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
 _FUZZY_COLUMN = FEATURE_NAMES.index("fuzzy_ratio")
 # A fuzzy ratio this close to 1 is the question written exactly as one of the item's phrasings.
@@ -319,6 +319,9 @@ _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
 # A message with problem words whose best card is less sure than this also offers a ticket.
 _REPORT_OVER_ANSWER = 0.9
+# ... and a choice beside the ticket only when its best item is at least as likely right as
+# wrong: a resident whose ceiling leaks is not helped by a choice led by school enrolment.
+_REPORT_CHOICE_FLOOR = 0.5
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).
 _SEMANTIC_ANSWER_CHARS = 120
@@ -865,12 +868,14 @@ class _Postings:
 class _Query:
     canonical: str
     language: str
-    # Known tokens by id with their weight; the words among them that name a service.
+    # Known tokens by id with their weight; words (two characters or more) among them.
     lexical: dict[int, float]
     words: frozenset[int]
-    # Weight of the tokens no item has, and whether a word naming a service is among them.
+    # Weight of the tokens no item has, whether a whole word is among them, and whether a word
+    # naming a service is (`Matcher._names_a_service`).
     unknown_weight: float
     unknown_word: bool
+    unknown_term: bool
     sounds: dict[int, float]
     sound_unknown_weight: float
     all_ids: npt.NDArray[np.int32]
@@ -1254,8 +1259,8 @@ class Matcher:
     def _names_a_service(self, token: str) -> bool:
         """Whether a token is a word that names a service or a thing residents ask about: a
         term of the knowledge base (its keywords, departments, synonyms) or of the general
-        lexicon. Only such a word, missing from an item, says the item is not what is meant
-        (公租房 against 住房公积金); the everyday words of a story (上个月, 外地) do not."""
+        lexicon. When no item has such a word (二手车 in a base with only 二手房), no item is
+        what the question means; the everyday words of a story (上个月, 鹦鹉) say less."""
         return token[0] == "w" and token[1:] in self._service_terms
 
     def _analyze(self, question: str, raw: str | None = None) -> _Query:
@@ -1265,6 +1270,7 @@ class Matcher:
         words: set[int] = set()
         unknown_weight = 0.0
         unknown_word = False
+        unknown_term = False
         for token in dict.fromkeys(tokens.strings()):
             if token in self._home_tokens:
                 # The city's own name says nothing about which of its services is meant
@@ -1275,10 +1281,11 @@ class Matcher:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
                 # rarest word; single characters weigh less.
                 unknown_weight += self._unknown_idf * (0.5 if token[0] == "c" else 1.0)
-                unknown_word = unknown_word or self._names_a_service(token)
+                unknown_word = unknown_word or token[0] in "we"
+                unknown_term = unknown_term or self._names_a_service(token)
             else:
                 lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
-                if self._names_a_service(token):
+                if token[0] in "we":
                     words.add(index)
         codes = _code_points(tokens.canonical)
         keys = _sorted_unique(_bigram_keys(codes)[0])
@@ -1300,6 +1307,7 @@ class Matcher:
             words=frozenset(words),
             unknown_weight=unknown_weight,
             unknown_word=unknown_word,
+            unknown_term=unknown_term,
             sounds=sounds,
             sound_unknown_weight=self._unknown_idf * int((~known).sum()),
             all_ids=np.asarray([*lexical, *sounds], dtype=np.int32),
@@ -1564,7 +1572,7 @@ class Matcher:
         # The question names a service that nothing in the knowledge base mentions (公租房 when
         # the base has only 租房提取公积金, 二手车 beside 二手房): the best card is about something
         # else, however close its other words. A choice, with "none of these", not a card.
-        if decision == "answer" and reason != "exact" and query.unknown_word:
+        if decision == "answer" and reason != "exact" and query.unknown_term:
             decision, reason = "suggest", "unknown_term"
         intent = "question"
         # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
@@ -1583,7 +1591,9 @@ class Matcher:
                 decision, reason = "suggest", "vague"
         if cues and (decision != "answer" or confidence < _REPORT_OVER_ANSWER):
             intent = "report"
-            if decision == "escalate":
+            if decision == "escalate" or (
+                decision == "suggest" and confidence < _REPORT_CHOICE_FLOOR
+            ):
                 decision, reason = "report", "problem_words"
         elif off_topic:
             decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
