@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.answering.yielding import checkpoint
+
 ITEM_FOLDERS = {"guides": "guide", "disclosures": "disclosure"}
 DISCLOSURE_MODES = ("proactive", "on_request", "exempt")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -506,6 +508,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     sources: dict[str, str] = {}
     for folder, kind in ITEM_FOLDERS.items():
         for path in sorted((root / folder).glob("*.toml")):
+            checkpoint()
             item = _load_item(path, root, kind, departments, problems, warnings)
             if item is None:
                 continue
