@@ -209,8 +209,11 @@ class KnowledgeBase:
 def _read_toml(path: Path, root: Path, problems: list[Problem]) -> dict[str, Any] | None:
     name = path.relative_to(root).as_posix()
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        content = path.read_bytes()
+        # Reading let another thread take the interpreter lock; a build taking it back while a
+        # question is matched waits here, before the parse (bot/answering/yielding.py).
+        checkpoint()
+        return tomllib.loads(content.decode())
     except tomllib.TOMLDecodeError as error:
         problems.append(Problem(name, None, f"bad TOML: {error}"))
     except UnicodeDecodeError:

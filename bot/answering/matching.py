@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -494,25 +494,27 @@ class _TextAnalyzer:
         self._add_groups(_normalized_groups(lexicon))
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
-        self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
+        self.latin_canonical = {
+            w: h for w, h in _stepped(self.canonical.items()) if not has_cjk(w)
+        }
         self.latin_pattern = (
             _latin_pattern(frozenset(self.latin_canonical)) if self.latin_canonical else None
         )
         self.general = general_vocabulary()
         kb_terms = repair_terms | set(self.canonical) | set(self.canonical.values())
         # Terms of two Chinese characters or more.
-        self.kb_terms = {t for t in kb_terms if len(t) >= 2 and _CJK_RUN.fullmatch(t)}
+        self.kb_terms = {t for t in _stepped(kb_terms) if len(t) >= 2 and _CJK_RUN.fullmatch(t)}
         # The words segmentation knows: the general vocabulary (shared by every index of the
         # process) and the knowledge base's terms of up to eight characters that it lacks. Two
         # sets, not their union: copying the 290,000 general words took 15-20 ms in one call
         # (and freeing the copy as long), holding the interpreter lock against answering.
-        segmentable = {t for t in self.kb_terms if len(t) <= 8}
-        self.kb_words = frozenset(t for t in segmentable if t not in self.general)
+        segmentable = {t for t in _stepped(self.kb_terms) if len(t) <= 8}
+        self.kb_words = frozenset(t for t in _stepped(segmentable) if t not in self.general)
         # For each first character, the lengths of the words that start with it, longest first:
         # segmentation then tries only lengths that can match.
         # Only the first characters of the knowledge base's terms change the general table.
         extra: dict[str, set[int]] = {}
-        for term in segmentable:
+        for term in _stepped(segmentable):
             extra.setdefault(term[0], set()).add(len(term))
         self.lengths_by_first: dict[str, Sequence[int]] = dict(_general_lengths_by_first())
         for char, more in extra.items():
@@ -521,7 +523,7 @@ class _TextAnalyzer:
 
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
-        for term in sorted(t for t in self.kb_terms if t in repair_terms):
+        for term in _stepped(sorted(t for t in self.kb_terms if t in repair_terms)):
             if 2 <= len(term) <= 6:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
@@ -887,6 +889,17 @@ _SUGGESTION_SHARE = 0.2
 # Only short questions repeat word for word; long ones are not kept.
 _RECENT_LENGTH = 120
 _FUZZY_QUERY_CHARS = 80
+
+
+_T = TypeVar("_T")
+
+
+def _stepped(values: Iterable[_T]) -> Iterator[_T]:
+    """`values`, with a `checkpoint()` every few hundred: for the build's long loops."""
+    for count, value in enumerate(values):
+        if not count & 255:
+            checkpoint()
+        yield value
 
 
 # Texts normalised in one call while an index is built: a few milliseconds' worth at most.
