@@ -148,7 +148,8 @@ async def run(settings: Settings) -> None:
     async with running(settings):
         # What is loaded by now (above all the knowledge base's index) lives as long as the
         # process; left to the garbage collector, every full collection walks it all and
-        # stalls the bot. (A knowledge base reloaded later is not frozen.)
+        # stalls the bot. (A knowledge base reloaded later is frozen by its reload:
+        # bot/answering/store.py.)
         gc.collect()
         gc.freeze()
         await stop.wait()

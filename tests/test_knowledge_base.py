@@ -7,13 +7,18 @@ Each test writes a knowledge base the way staff do (one TOML file per item) and 
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import sys
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.answering import yielding
 from bot.answering.knowledge_base import KnowledgeBaseError, load_knowledge_base
 from bot.answering.matching import MatchingThresholds
 from bot.answering.store import RELOAD_SWITCH_INTERVAL, KnowledgeStore
@@ -456,6 +461,54 @@ async def test_questions_asked_during_a_reload_are_answered(tmp_path: Path) -> N
         assert best_id(result) == "id-card-renewal"
     result = store.matcher.match("养狗要办狗证吗")
     assert best_id(result) == "dog-registration"
+
+
+def test_an_index_build_waits_at_its_checkpoints_while_a_question_is_matched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the end of the question lets the build go on (not its longest wait).
+    monkeypatch.setattr(yielding, "LONGEST_WAIT", 60.0)
+    waits = yielding.waits()
+    yielding.checkpoint()  # no question being matched: no wait
+    assert yielding.waits() == waits
+
+    steps: list[str] = []
+
+    def build_step() -> None:
+        yielding.checkpoint()
+        steps.append("build step")
+
+    with yielding.answering():
+        builder = threading.Thread(target=build_step)
+        builder.start()
+        while yielding.waits() == waits:  # until the builder is at its checkpoint
+            time.sleep(0.001)
+        steps.append("question answered")
+    builder.join()
+
+    assert steps == ["question answered", "build step"]
+
+
+async def test_a_reload_frees_the_index_it_replaced_and_freezes_the_new_one(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.item("id-card-renewal")
+    store = _store(knowledge_folder)
+    replaced = weakref.ref(store.matcher)
+    frozen = gc.get_freeze_count()
+    collecting = gc.isenabled()
+    gc.disable()  # what frees the old index is reference counting, not a collection
+    try:
+        knowledge_folder.item("marriage-registration", **MARRIAGE)
+        await store.reload()
+        assert replaced() is None
+    finally:
+        if collecting:
+            gc.enable()
+    # What the build made is out of the collector's walks (bot/answering/store.py).
+    assert gc.get_freeze_count() > frozen
+    assert gc.isenabled() == collecting
+    assert best_id(store.matcher.match("结婚登记需要带什么材料")) == "marriage-registration"
 
 
 async def test_reloads_at_the_same_time_both_finish(knowledge_folder: KnowledgeFolder) -> None:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.answering.yielding import checkpoint
+
 ITEM_FOLDERS = {"guides": "guide", "disclosures": "disclosure"}
 DISCLOSURE_MODES = ("proactive", "on_request", "exempt")
 ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -207,8 +209,11 @@ class KnowledgeBase:
 def _read_toml(path: Path, root: Path, problems: list[Problem]) -> dict[str, Any] | None:
     name = path.relative_to(root).as_posix()
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        content = path.read_bytes()
+        # Reading let another thread take the interpreter lock; a build taking it back while a
+        # question is matched waits here, before the parse (bot/answering/yielding.py).
+        checkpoint()
+        return tomllib.loads(content.decode())
     except tomllib.TOMLDecodeError as error:
         problems.append(Problem(name, None, f"bad TOML: {error}"))
     except UnicodeDecodeError:
@@ -506,6 +511,7 @@ def load_knowledge_base(directory: str | Path) -> KnowledgeBase:
     sources: dict[str, str] = {}
     for folder, kind in ITEM_FOLDERS.items():
         for path in sorted((root / folder).glob("*.toml")):
+            checkpoint()
             item = _load_item(path, root, kind, departments, problems, warnings)
             if item is None:
                 continue

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -44,6 +44,7 @@ from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
 from bot.answering.semantic import EmbeddingCache
 from bot.answering.small_talk import is_small_talk
+from bot.answering.yielding import answering, checkpoint
 from bot.core.text import (
     char_sound,
     detect_language,
@@ -483,38 +484,46 @@ class _TextAnalyzer:
         lexicon: Sequence[Sequence[str]] = (),
     ) -> None:
         self.canonical: dict[str, str] = {}
-        self._add_groups(synonyms)
+        self._add_groups(_normalized_groups(synonyms))
         # Homophone repair aims at the knowledge base's own words only: the general lexicon's
         # thousands of words would turn ordinary text into them (的时 → 的士 → 出租车).
-        repair_terms = set(normalize_many(list(terms))) | set(self.canonical)
+        repair_terms = set(_normalize_in_steps(list(terms))) | set(self.canonical)
         repair_terms |= set(self.canonical.values())
-        # After the city's groups: a word in both keeps the city's.
-        self._add_groups(lexicon)
+        # After the city's groups: a word in both keeps the city's. (The lexicon is the same
+        # for every index of the process: it is normalised once.)
+        self._add_groups(_normalized_groups(lexicon))
         # Latin-script synonyms ("id card") are rewritten in place, as whole words; Chinese
         # ones word by word after segmentation, so 执照 is not rewritten inside 驾驶执照.
-        self.latin_canonical = {w: h for w, h in self.canonical.items() if not has_cjk(w)}
+        self.latin_canonical = {
+            w: h for w, h in _stepped(self.canonical.items()) if not has_cjk(w)
+        }
         self.latin_pattern = (
-            re.compile(r"(?<![0-9a-z])" + _trie_pattern(self.latin_canonical) + r"(?![0-9a-z])")
-            if self.latin_canonical
-            else None
+            _latin_pattern(frozenset(self.latin_canonical)) if self.latin_canonical else None
         )
         self.general = general_vocabulary()
         kb_terms = repair_terms | set(self.canonical) | set(self.canonical.values())
-        self.kb_terms = {t for t in kb_terms if len(t) >= 2 and all(has_cjk(c) for c in t)}
-        # The words segmentation knows, in one set (a miss costs one lookup): the general
-        # vocabulary and the knowledge base's terms of up to eight characters.
-        segmentable = {t for t in self.kb_terms if len(t) <= 8}
-        self.words = self.general | segmentable
+        # Terms of two Chinese characters or more.
+        self.kb_terms = {t for t in _stepped(kb_terms) if len(t) >= 2 and _CJK_RUN.fullmatch(t)}
+        # The words segmentation knows: the general vocabulary (shared by every index of the
+        # process) and the knowledge base's terms of up to eight characters that it lacks. Two
+        # sets, not their union: copying the 290,000 general words took 15-20 ms in one call
+        # (and freeing the copy as long), holding the interpreter lock against answering.
+        segmentable = {t for t in _stepped(self.kb_terms) if len(t) <= 8}
+        self.kb_words = frozenset(t for t in _stepped(segmentable) if t not in self.general)
         # For each first character, the lengths of the words that start with it, longest first:
         # segmentation then tries only lengths that can match.
-        lengths = {c: set(v) for c, v in _general_lengths_by_first().items()}
-        for term in segmentable:
-            lengths.setdefault(term[0], set()).add(len(term))
-        self.lengths_by_first = {c: sorted(v, reverse=True) for c, v in lengths.items()}
+        # Only the first characters of the knowledge base's terms change the general table.
+        extra: dict[str, set[int]] = {}
+        for term in _stepped(segmentable):
+            extra.setdefault(term[0], set()).add(len(term))
+        self.lengths_by_first: dict[str, Sequence[int]] = dict(_general_lengths_by_first())
+        for char, more in extra.items():
+            known_lengths = more.union(self.lengths_by_first.get(char, ()))
+            self.lengths_by_first[char] = sorted(known_lengths, reverse=True)
 
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
-        for term in sorted(t for t in self.kb_terms if t in repair_terms):
+        for term in _stepped(sorted(t for t in self.kb_terms if t in repair_terms)):
             if 2 <= len(term) <= 6:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
@@ -524,13 +533,13 @@ class _TextAnalyzer:
         self.sound_starts = {key[:2] for key in self.terms_by_sound}
 
     def _add_groups(self, groups: Sequence[Sequence[str]]) -> None:
-        """Read each group's words as its first word; a word already read keeps its group."""
-        for group in groups:
-            words = [w for w in normalize_many(group) if w]
-            if len(words) < 2:
-                continue
+        """Read each (normalised) group's words as its first word; a word already read keeps
+        its group."""
+        canonical = self.canonical
+        for words in groups:
+            checkpoint()
             for word in words:
-                self.canonical.setdefault(word, words[0])
+                canonical.setdefault(word, words[0])
 
     def _rewrite_latin(self, text: str) -> str:
         """Rewrite Latin-script synonyms to their group's first word, as whole words."""
@@ -550,13 +559,14 @@ class _TextAnalyzer:
         out: list[str] = []
         i = 0
         n = len(run)
-        words = self.words
+        general = self.general
+        kb_words = self.kb_words
         while i < n:
             for length in self.sound_lengths:
                 if i + length > n:
                     continue
                 window = run[i : i + length]
-                if window in words:
+                if window in general or window in kb_words:
                     # A real word is kept: 事业 is not a typo of 失业.
                     out.append(window)
                     i += length
@@ -580,12 +590,13 @@ class _TextAnalyzer:
         words: list[str] = []
         i = 0
         n = len(run)
-        known = self.words
+        general = self.general
+        kb_words = self.kb_words
         lengths_by_first = self.lengths_by_first
         while i < n:
             for length in lengths_by_first.get(run[i], ()):
                 piece = run[i : i + length]
-                if i + length <= n and piece in known:
+                if i + length <= n and (piece in general or piece in kb_words):
                     words.append(run[i : i + length])
                     i += length
                     break
@@ -637,7 +648,8 @@ class _TextAnalyzer:
             empty = np.zeros(0, dtype=np.int64)
             return _IndexedTexts(canonicals=[], token_ids=empty, owner=empty, word_ids=set())
         joined = self._rewrite_latin("\n".join(texts))
-        known = self.words
+        general = self.general
+        kb_words = self.kb_words
         lengths_by_first = self.lengths_by_first
         # Piece of text -> its token id + 1 (0 for a filler), plus _REWRITTEN when a synonym
         # rewrites it (to `rewritten[piece]`).
@@ -652,6 +664,7 @@ class _TextAnalyzer:
         text_index = 0
         last = 0
         for match in _CJK_RUN.finditer(joined):
+            checkpoint()
             start, last_end = match.span()
             pieces.append(joined[last:start])
             text_index += joined.count("\n", last, start)
@@ -665,7 +678,7 @@ class _TextAnalyzer:
                 # all the same (`segment` checks the bound instead).
                 for length in lengths_by_first.get(run[i], ()):
                     piece = run[i : i + length]
-                    if piece in known:
+                    if piece in general or piece in kb_words:
                         break
                 else:
                     piece = run[i]
@@ -746,6 +759,7 @@ def english_token_ids(
     for index, text in enumerate(texts):
         if not _HAS_LATIN.search(text):
             continue
+        checkpoint()
         for word in latin_words(text):
             token_id = memo.get(word)
             if token_id is None:
@@ -770,19 +784,52 @@ def _trie_pattern(words: Iterable[str]) -> str:
         for char in word:
             node = node.setdefault(char, {})
         node[""] = {}
+    return "(?:" + _render_trie(trie) + ")"
 
-    def render(node: dict[str, Any]) -> str:
-        ends = "" in node
-        branches = [
-            re.escape(char) + render(child) for char, child in sorted(node.items()) if char
-        ]
-        if not branches:
-            return ""
-        # Longest first: a branch is tried before the word may end here.
-        body = branches[0] if len(branches) == 1 and not ends else "(?:" + "|".join(branches) + ")"
-        return body + "?" if ends else body
 
-    return "(?:" + render(trie) + ")"
+@lru_cache(maxsize=4)
+def _latin_pattern(words: frozenset[str]) -> re.Pattern[str]:
+    """The whole-word pattern of Latin-script synonyms: the same for every index of a process
+    but for the knowledge base's own synonyms, and long to build (the lexicon's thousands)."""
+    return re.compile(r"(?<![0-9a-z])" + _trie_pattern(words) + r"(?![0-9a-z])")
+
+
+def _normalized_groups(groups: Sequence[Sequence[str]]) -> Sequence[tuple[str, ...]]:
+    """Synonym groups normalised, empty words and groups of one word left out (once per
+    process for the general lexicon, a tuple of tuples)."""
+    if isinstance(groups, tuple) and all(isinstance(group, tuple) for group in groups):
+        return _normalized_groups_once(groups)
+    return _normalize_groups(groups)
+
+
+@lru_cache(maxsize=4)
+def _normalized_groups_once(groups: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(_normalize_groups(groups))
+
+
+def _normalize_groups(groups: Sequence[Sequence[str]]) -> list[tuple[str, ...]]:
+    normalized = []
+    for group in groups:
+        checkpoint()
+        words = tuple(w for w in normalize_many(group) if w)
+        if len(words) >= 2:
+            normalized.append(words)
+    return normalized
+
+
+def _render_trie(node: dict[str, Any]) -> str:
+    # A module function, not a closure calling itself: that closure is a reference cycle,
+    # garbage only the cyclic collector frees, and a reload's build must leave none
+    # (KnowledgeStore.reload moves what a build made out of the collector's reach).
+    ends = "" in node
+    branches = [
+        re.escape(char) + _render_trie(child) for char, child in sorted(node.items()) if char
+    ]
+    if not branches:
+        return ""
+    # Longest first: a branch is tried before the word may end here.
+    body = branches[0] if len(branches) == 1 and not ends else "(?:" + "|".join(branches) + ")"
+    return body + "?" if ends else body
 
 
 @lru_cache(maxsize=1)
@@ -813,7 +860,7 @@ def prepare_process() -> None:
 
 
 @contextmanager
-def _collection_paused() -> Iterator[None]:
+def collection_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: an index build makes millions of objects that live
     on, and each collection on the way would walk them all again."""
     enabled = gc.isenabled()
@@ -842,6 +889,34 @@ _SUGGESTION_SHARE = 0.2
 # Only short questions repeat word for word; long ones are not kept.
 _RECENT_LENGTH = 120
 _FUZZY_QUERY_CHARS = 80
+
+
+_T = TypeVar("_T")
+
+
+def _stepped(values: Iterable[_T]) -> Iterator[_T]:
+    """`values`, with a `checkpoint()` every few hundred: for the build's long loops."""
+    for count, value in enumerate(values):
+        if not count & 255:
+            checkpoint()
+        yield value
+
+
+# Texts normalised in one call while an index is built: a few milliseconds' worth at most.
+_NORMALIZE_STEP = 2048
+
+
+# Items whose text vectors are summed in one call while an index is built.
+_SEMANTIC_SUM_STEP = 256
+
+
+def _normalize_in_steps(texts: Sequence[str]) -> list[str]:
+    """`normalize_many(texts)`, a step at a time, with a `checkpoint()` between steps."""
+    normalized: list[str] = []
+    for start in range(0, len(texts), _NORMALIZE_STEP):
+        checkpoint()
+        normalized.extend(normalize_many(texts[start : start + _NORMALIZE_STEP]))
+    return normalized
 
 
 def _item_terms(kb: KnowledgeBase) -> list[str]:
@@ -912,7 +987,7 @@ class Matcher:
             + [t for name in home if not has_cjk(name) for t in english_tokens(name)]
         )
         self._vocabulary: dict[str, int] = {}
-        with _collection_paused():
+        with collection_paused():
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
             self._service_terms = frozenset(self.analyzer.kb_terms) | frozenset(
                 self.analyzer.canonical.values()
@@ -948,7 +1023,7 @@ class Matcher:
             if _SEMANTIC_ANSWER_CHARS and item.answer:
                 raw.append(item.answer[:_SEMANTIC_ANSWER_CHARS])
             bounds.append((start, middle, len(raw)))
-        normalized = normalize_many(raw)
+        normalized = _normalize_in_steps(raw)
         texts: list[str] = []
         counts: list[int] = []
         for item, (start, middle, end) in zip(self.items, bounds, strict=True):
@@ -957,9 +1032,20 @@ class Matcher:
             texts.extend(kept)
             counts.append(len(kept))
         vectors = self.semantic.embed(texts)
+        checkpoint()
         self._sem_first = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
         self._sem_vectors = vectors.astype(np.float16)
-        sums = np.add.reduceat(vectors, self._sem_first[:-1], axis=0)
+        # Each item's sum, a step of items at a time (one call over every text holds the
+        # interpreter lock for many milliseconds).
+        first = self._sem_first
+        sums = np.empty((len(self.items), vectors.shape[1]), dtype=vectors.dtype)
+        for start in range(0, len(self.items), _SEMANTIC_SUM_STEP):
+            checkpoint()
+            stop = min(start + _SEMANTIC_SUM_STEP, len(self.items))
+            sums[start:stop] = np.add.reduceat(
+                vectors[first[start] : first[stop]], first[start:stop] - first[start], axis=0
+            )
+        checkpoint()
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self._sem_centroids = np.divide(
             sums, norms, out=np.zeros_like(sums), where=norms > 0
@@ -1022,6 +1108,7 @@ class Matcher:
         keyword_item: list[int] = []
         answer_texts: list[str] = []
         for position, item in enumerate(self.items):
+            checkpoint()
             phrasings = [item.title, *item.questions, item.title_en, *item.questions_en]
             kept = unique(p for p in phrasings if p and (item.id, p) not in held_out)
             # Every item needs one phrasing; its id serves when none is left.
@@ -1034,24 +1121,29 @@ class Matcher:
             answer_texts.append(item.answer[:_ANSWER_CHARS])
             answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
 
-        raw = normalize_many(phrasing_texts)
+        raw = _normalize_in_steps(phrasing_texts)
         indexed = analyzer.index_many(raw, vocabulary)
+        checkpoint()
         canonicals = indexed.canonicals
         phrasing_item_array = np.asarray(phrasing_item, dtype=np.int64)
         title_array = np.asarray(phrasing_is_title, dtype=bool)
         # Keywords repeat across items (身份证, 社保): each distinct one is analysed once.
-        keyword_normalized = normalize_many(keyword_texts)
+        checkpoint()
+        keyword_normalized = _normalize_in_steps(keyword_texts)
         distinct_keywords = sorted(set(keyword_normalized))
         keywords = analyzer.index_many(distinct_keywords, vocabulary)
+        checkpoint()
         distinct_index = {text: index for index, text in enumerate(distinct_keywords)}
         keyword_distinct = np.fromiter(
             (distinct_index[t] for t in keyword_normalized),
             dtype=np.int64,
             count=len(keyword_item),
         )
+        checkpoint()
         keyword_canonicals = [keywords.canonicals[i] for i in keyword_distinct.tolist()]
         keyword_item_array = np.asarray(keyword_item, dtype=np.int64)
         # Each keyword's tokens, once per item that has the keyword.
+        checkpoint()
         order = np.argsort(keywords.owner, kind="stable")
         distinct_tokens = keywords.token_ids[order]
         counts = np.bincount(keywords.owner, minlength=len(distinct_keywords))
@@ -1062,9 +1154,11 @@ class Matcher:
             np.cumsum(per_keyword) - per_keyword, per_keyword
         )
         keyword_tokens = distinct_tokens[np.repeat(firsts[keyword_distinct], per_keyword) + within]
-        answers = normalize_many(answer_texts)
+        checkpoint()
+        answers = _normalize_in_steps(answer_texts)
 
         # String tokens (words, English) have ids now; bigram and sound keys after, above them.
+        checkpoint()
         phrasing_token_item = phrasing_item_array[indexed.owner]
         phrasing_title_token = title_array[indexed.owner]
         q_string_tokens = np.concatenate(
@@ -1074,23 +1168,28 @@ class Matcher:
             (phrasing_token_item, phrasing_token_item[phrasing_title_token], keyword_token_item)
         )
         # The words among each item's keywords (a question naming one is a strong signal).
+        checkpoint()
         is_word = np.isin(keyword_tokens, np.fromiter(keywords.word_ids, dtype=np.int64))
         span = len(vocabulary) + 1  # above every token id so far
         word_pairs = _sorted_unique(keyword_token_item[is_word] * span + keyword_tokens[is_word])
         pair_item = word_pairs // span
         pair_token = (word_pairs % span).tolist()
         bounds = np.searchsorted(pair_item, np.arange(len(self.items) + 1)).tolist()
+        checkpoint()
         keyword_ids = [
             frozenset(pair_token[bounds[p] : bounds[p + 1]]) for p in range(len(self.items))
         ]
+        checkpoint()
         a_tokens, a_owner_text = english_token_ids(answers, vocabulary)
         a_items = a_owner_text // 2
         strings = len(vocabulary)
 
         # Bigrams and sounds over all texts at once; "\n" separates texts and breaks runs.
+        checkpoint()
         p_codes, p_owner = _joined_codes(canonicals)
         p_bigrams, p_bigram_at = _bigram_keys(p_codes)
         p_bigram_phrasing = p_owner[p_bigram_at]
+        checkpoint()
         raw_codes, raw_owner = _joined_codes(raw)
         sound_keys_parts = []
         sound_owner_parts = []
@@ -1102,15 +1201,19 @@ class Matcher:
             )
         # The code points of 100,000 phrasings are large: they go as soon as they are used.
         del p_codes, p_owner, raw_codes, raw_owner, codes, owner, keys, at, p_bigram_at
+        checkpoint()
         k_codes, k_owner = _joined_codes(keyword_canonicals)
         k_bigrams, k_at = _bigram_keys(k_codes)
         k_sounds, k_sound_at = _sound_keys(k_codes)
         del k_codes
+        checkpoint()
         a_codes, a_owner = _joined_codes(answers)
         a_bigrams, a_at = _bigram_keys(a_codes)
         del a_codes
 
+        checkpoint()
         self._bigram_vocabulary = _sorted_unique(np.concatenate((p_bigrams, k_bigrams, a_bigrams)))
+        checkpoint()
         sound_all = np.concatenate((*sound_keys_parts, k_sounds))
         self._sound_vocabulary = _sorted_unique(sound_all)
         del sound_all
@@ -1126,6 +1229,7 @@ class Matcher:
         def sound_ids(keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
             return sound_base + np.searchsorted(self._sound_vocabulary, keys)
 
+        checkpoint()
         p_bigram_ids = bigram_ids(p_bigrams)
         p_bigram_items = (
             phrasing_item_array[p_bigram_phrasing]
@@ -1135,6 +1239,7 @@ class Matcher:
         title_bigrams = (
             title_array[p_bigram_phrasing] if p_bigrams.size else np.zeros(0, dtype=bool)
         )
+        checkpoint()
         q_token_array = np.concatenate(
             (
                 q_string_tokens,
@@ -1145,6 +1250,7 @@ class Matcher:
                 sound_ids(k_sounds),
             )
         )
+        checkpoint()
         q_item_array = np.concatenate(
             (
                 q_string_items,
@@ -1157,6 +1263,7 @@ class Matcher:
                 else np.zeros(0, np.int64),
             )
         )
+        checkpoint()
         a_token_array = np.concatenate((a_tokens, bigram_ids(a_bigrams)))
         a_item_array = np.concatenate(
             (
@@ -1165,47 +1272,59 @@ class Matcher:
             )
         )
 
+        checkpoint()
         n_items = max(len(self.items), 1)
         q_field = self._field(q_token_array, q_item_array, 1.0)
+        checkpoint()
         a_field = self._field(a_token_array, a_item_array, _ANSWER_FIELD_WEIGHT)
         del q_token_array, q_item_array, a_token_array, a_item_array
         # Membership of (item, token) pairs as sorted int64 keys item * V + token, one array per
         # field: a question's coverage of its candidates is then one binary search.
+        checkpoint()
         self._q_keys = np.sort(q_field.doc * vocabulary_size + q_field.token)
+        checkpoint()
         self._a_keys = np.sort(a_field.doc * vocabulary_size + a_field.token)
         # IDF over the item as a whole (either field), so that a word common in answers but not
         # in questions is still known to be common.
+        checkpoint()
         either = _sorted_unique(np.concatenate((q_field.keys, a_field.keys))) // n_items
         either_df = np.bincount(either, minlength=vocabulary_size).astype(np.float64)
         self._idf = np.log(1.0 + (n_items - either_df + 0.5) / (either_df + 0.5))
         self._unknown_idf = float(math.log(1.0 + (n_items + 0.5) / 0.5))
         # Tokens in more than this share of items pick no candidates (they still count in the
         # features): it keeps a question's cost flat as the knowledge base grows.
+        checkpoint()
         self._selective = either_df <= max(0.25 * n_items, 50)
         self._postings = (q_field, a_field)
 
         # The lexical tokens of every phrasing (for how much of it a question covers), flat and
         # sorted by phrasing, which is sorted by item.
+        checkpoint()
         n_phrasings = len(phrasing_texts)
         string_pairs = indexed.owner * vocabulary_size + indexed.token_ids
+        checkpoint()
         pairs = _sorted_unique(
             np.concatenate(
                 (string_pairs, p_bigram_phrasing.astype(np.int64) * vocabulary_size + p_bigram_ids)
             )
         )
+        checkpoint()
         self._flat_tokens = (pairs % vocabulary_size).astype(np.int32)
         self._flat_question = (pairs // vocabulary_size).astype(np.int32)
         self._question_texts = canonicals
         self._question_item = phrasing_item_array.astype(np.int32)
+        checkpoint()
         q_starts = np.searchsorted(self._question_item, np.arange(len(self.items) + 1))
         t_starts = np.searchsorted(self._flat_question, q_starts)
         # Item p's phrasings are [first_question[p], first_question[p + 1]), its phrasings'
         # tokens [first_token[p], first_token[p + 1]) of the flat arrays.
         self._item_first_question = q_starts.astype(np.int64)
         self._item_first_token = t_starts.astype(np.int64)
+        checkpoint()
         self._question_idf_total = np.bincount(
             self._flat_question, weights=self._idf[self._flat_tokens], minlength=n_phrasings
         ).astype(np.float64)
+        checkpoint()
         self._question_long_enough = np.array([len(t) >= 4 for t in canonicals], dtype=bool)
         self._question_length = np.array([len(t) for t in canonicals], dtype=np.float64)
         self._keyword_ids = keyword_ids
@@ -1216,7 +1335,9 @@ class Matcher:
         """Return one field's BM25 postings, sorted by token (one sort, no argsort)."""
         n_items = max(len(self.items), 1)
         occurrences = tokens * n_items + items
+        checkpoint()
         occurrences.sort()
+        checkpoint()
         if occurrences.size == 0:
             empty = np.zeros(0, dtype=np.int64)
             return _Postings(
@@ -1230,16 +1351,22 @@ class Matcher:
         starts[0] = True
         np.not_equal(occurrences[1:], occurrences[:-1], out=starts[1:])
         first = np.flatnonzero(starts)
+        checkpoint()
         keys = occurrences[first]
         tf = np.diff(np.append(first, occurrences.size)).astype(np.float64)
+        checkpoint()
         token = keys // n_items
         doc = keys % n_items
+        checkpoint()
         length = np.bincount(items, minlength=n_items).astype(np.float64)
         average = float(length.mean()) if length.mean() > 0 else 1.0
         df = np.bincount(token, minlength=self._vocabulary_size).astype(np.float64)
         idf = np.log(1.0 + (n_items - df + 0.5) / (df + 0.5))
+        checkpoint()
         norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * length[doc] / average)
+        checkpoint()
         weight = (field_weight * idf[token] * tf * (_BM25_K1 + 1) / (tf + norm)).astype(np.float32)
+        checkpoint()
         indptr = np.searchsorted(token, np.arange(self._vocabulary_size + 1))
         return _Postings(keys=keys, token=token, doc=doc, weight=weight, indptr=indptr)
 
@@ -1490,12 +1617,14 @@ class Matcher:
         knowledge base gets a new matcher and an empty cache).
         """
         if len(question) > _RECENT_LENGTH or self.thresholds.recent_results <= 0:
-            return self._match(question)
+            with answering():
+                return self._match(question)
         cached = self._recent.get(question)
         if cached is not None:
             self._recent.move_to_end(question)
             return cached
-        result = self._match(question)
+        with answering():
+            result = self._match(question)
         self._recent[question] = result
         if len(self._recent) > self.thresholds.recent_results:
             self._recent.popitem(last=False)

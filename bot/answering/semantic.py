@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bot.answering.sentence_encoder import QuestionEncoder
+from bot.answering.yielding import checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ class UsemEmbedder:
             else:
                 vectors = np.asarray(self._model.encode(list(texts)), dtype=np.float32)
         return _normalised(vectors.reshape(len(texts), self.dim))
+
+
+# Cached vectors stacked in one call by `EmbeddingCache.embed`.
+_STACK_STEP = 1024
 
 
 def _normalised(vectors: Vectors) -> Vectors:
@@ -212,6 +217,7 @@ class EmbeddingCache:
         if missing:
             pending = list(missing.items())
             for start in range(0, len(pending), batch):
+                checkpoint()
                 chunk = pending[start : start + batch]
                 encoded = self.embedder.encode([t for _, t in chunk]).astype(np.float16)
                 for (key, _), vector in zip(chunk, encoded, strict=True):
@@ -219,7 +225,14 @@ class EmbeddingCache:
             self._save()
         if not keys:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return _normalised(np.stack([self._vectors[k] for k in keys]).astype(np.float32))
+        # Stacked a step at a time: tens of thousands of rows in one call held the interpreter
+        # lock for 20-30 ms against questions answered meanwhile (bot/answering/yielding.py).
+        stacked = np.empty((len(keys), self.embedder.dim), dtype=np.float32)
+        for start in range(0, len(keys), _STACK_STEP):
+            checkpoint()
+            rows = keys[start : start + _STACK_STEP]
+            stacked[start : start + len(rows)] = np.stack([self._vectors[k] for k in rows])
+        return _normalised(stacked)
 
     def _save(self) -> None:
         if self.path is None:
