@@ -47,7 +47,7 @@ _SOURCES = (
     Path(__file__),
     Path(__file__).parent.parent / "core" / "text.py",
 )
-_LIBRARIES = ("numpy", "opencc", "opencc-python-reimplemented", "jieba", "pypinyin", "rapidfuzz")
+_LIBRARIES = ("numpy", "opencc", "jieba", "pypinyin", "rapidfuzz")
 
 # What a snapshot may hold besides Python's own containers and numbers: numpy arrays and the
 # matcher's own classes. Anything else in a file is refused (the index is then built).
