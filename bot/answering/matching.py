@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -1048,25 +1048,24 @@ class Matcher:
         def plain(value: Any) -> Any:
             return dict(value) if isinstance(value, Mapping) else value
 
-        chunks = [
+        # Items a hundred at a time, each its part of the key (a checkpoint between parts).
+        items = (
             [
                 [plain(getattr(item, name)) for name in item_fields]
-                for item in self.items[at : at + 500]
+                for item in self.items[at : at + 100]
             ]
-            for at in range(0, len(self.items), 500)
-        ]
-        return snapshot_key(
-            [
-                [embedder.name, embedder.version, embedder.dim] if embedder else None,
-                repr(self.thresholds),
-                repr(self.model),
-                sorted(held_out),
-                kb.synonyms,
-                [[plain(getattr(d, f.name)) for f in fields(d)] for d in kb.departments.values()],
-                lexicon,
-                *chunks,
-            ]
+            for at in range(0, len(self.items), 100)
         )
+        settings: list[Any] = [
+            [embedder.name, embedder.version, embedder.dim] if embedder else None,
+            repr(self.thresholds),
+            repr(self.model),
+            sorted(held_out),
+            kb.synonyms,
+            [[plain(getattr(d, f.name)) for f in fields(d)] for d in kb.departments.values()],
+            lexicon,
+        ]
+        return snapshot_key(chain(settings, items))
 
     # -- index ----------------------------------------------------------------------------------
 
