@@ -27,11 +27,11 @@ import json
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import lru_cache
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from bot.answering.index_snapshot import read_snapshot, snapshot_key, snapshot_path, write_snapshot
 from bot.answering.intents import OFF_TOPIC_EXAMPLES, OFF_TOPIC_MARGIN, Intent, report_cues
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
@@ -394,14 +395,8 @@ def _sounds_of_codes(codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
     cjk = _is_cjk(codes)
     lookup = np.where(cjk, codes, 0)
     sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
-    unseen = sounds == _SOUND_UNSEEN
-    if unseen.any():
-        for code in np.unique(codes[unseen]).tolist():
-            syllable = char_sound(chr(code))
-            if syllable == chr(code):
-                _sound_table[code] = _NO_SOUND
-            else:
-                _sound_table[code] = _syllable_ids.setdefault(syllable, len(_syllable_ids))
+    if (sounds == _SOUND_UNSEEN).any():
+        _fill_sound_table()
         sounds = np.where(cjk, _sound_table[lookup], _NO_SOUND).astype(np.int32)
     return sounds
 
@@ -531,6 +526,20 @@ class _TextAnalyzer:
         # The first two syllables of every such term: most runs have none of these pairs, and
         # nothing to repair.
         self.sound_starts = {key[:2] for key in self.terms_by_sound}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Kept in an index snapshot without the general vocabulary (the process's one copy)
+        # and the Latin pattern (compiled once per process for the same synonyms).
+        state = dict(self.__dict__)
+        del state["general"]
+        state["latin_pattern"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.general = general_vocabulary()
+        if self.latin_canonical:
+            self.latin_pattern = _latin_pattern(frozenset(self.latin_canonical))
 
     def _add_groups(self, groups: Sequence[Sequence[str]]) -> None:
         """Read each (normalised) group's words as its first word; a word already read keeps
@@ -851,12 +860,22 @@ def prepare_process() -> None:
     """
     general_vocabulary()
     _general_lengths_by_first()
-    _sounds_of_codes(
-        np.concatenate(
-            (np.arange(0x3400, 0x4DC0), np.arange(0x4E00, 0xA000), np.arange(0xF900, 0xFB00))
-        )
-    )
+    _fill_sound_table()
     normalize_many(["繁體"])
+
+
+@lru_cache(maxsize=1)
+def _fill_sound_table() -> None:
+    """Give every Chinese character of the Basic Multilingual Plane its syllable id, in code
+    point order and all at once: the ids are then the same in every process, whatever it met
+    first, and an index kept on disk (bot/answering/index_snapshot.py) holds them."""
+    codes = np.flatnonzero(_CJK_TABLE).tolist()
+    for code in codes:
+        syllable = char_sound(chr(code))
+        if syllable == chr(code):
+            _sound_table[code] = _NO_SOUND
+        else:
+            _sound_table[code] = _syllable_ids.setdefault(syllable, len(_syllable_ids))
 
 
 @contextmanager
@@ -968,9 +987,13 @@ class Matcher:
         *,
         semantic: EmbeddingCache | None = None,
         lexicon: Sequence[Sequence[str]] = (),
+        snapshot: Path | None = None,
     ) -> None:
         """Index `kb`. `semantic` adds the embedding signal; `lexicon` adds synonym groups
-        after the knowledge base's own (a word in both keeps the knowledge base's group)."""
+        after the knowledge base's own (a word in both keeps the knowledge base's group).
+        With `snapshot` (a folder), an index built before from the very same inputs is read
+        back from it instead of being built, and a built one is kept there
+        (bot/answering/index_snapshot.py)."""
         self.kb = kb
         self.thresholds = thresholds or MatchingThresholds()
         self.semantic = semantic
@@ -979,6 +1002,8 @@ class Matcher:
             model = model.for_signal(semantic is not None)
         self.model = model
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
+        # Whether the index was read back from a snapshot rather than built.
+        self.from_snapshot = False
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
         home = [normalize(name) for name in self.thresholds.home_names]
@@ -986,14 +1011,61 @@ class Matcher:
             [f"w{name}" for name in home if has_cjk(name)]
             + [t for name in home if not has_cjk(name) for t in english_tokens(name)]
         )
-        self._vocabulary: dict[str, int] = {}
         with collection_paused():
+            # Syllable ids in one order in every process: a kept index holds them.
+            _fill_sound_table()
+            path = key = None
+            if snapshot is not None:
+                embedder = semantic.embedder if semantic is not None else None
+                signal = f"{embedder.name}-{embedder.version}" if embedder else "words"
+                path = snapshot_path(snapshot, signal)
+                key = self._snapshot_key(held_out, lexicon)
+                kept = read_snapshot(path, key)
+                if kept is not None:
+                    self.__dict__.update(kept)
+                    self.from_snapshot = True
+                    return
+            before = set(self.__dict__)
+            self._vocabulary: dict[str, int] = {}
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
             self._service_terms = frozenset(self.analyzer.kb_terms) | frozenset(
                 self.analyzer.canonical.values()
             )
             self._build(held_out)
             self._build_semantic(held_out)
+            if path is not None and key is not None:
+                built = {k: v for k, v in self.__dict__.items() if k not in before}
+                write_snapshot(path, key, built)
+
+    def _snapshot_key(
+        self, held_out: frozenset[tuple[str, str]], lexicon: Sequence[Sequence[str]]
+    ) -> str:
+        """The key of everything this index is built from (bot/answering/index_snapshot.py)."""
+        embedder = self.semantic.embedder if self.semantic is not None else None
+        kb = self.kb
+        item_fields = [f.name for f in fields(Item)]
+
+        def plain(value: Any) -> Any:
+            return dict(value) if isinstance(value, Mapping) else value
+
+        # Items a hundred at a time, each its part of the key (a checkpoint between parts).
+        items = (
+            [
+                [plain(getattr(item, name)) for name in item_fields]
+                for item in self.items[at : at + 100]
+            ]
+            for at in range(0, len(self.items), 100)
+        )
+        settings: list[Any] = [
+            [embedder.name, embedder.version, embedder.dim] if embedder else None,
+            repr(self.thresholds),
+            repr(self.model),
+            sorted(held_out),
+            kb.synonyms,
+            [[plain(getattr(d, f.name)) for f in fields(d)] for d in kb.departments.values()],
+            lexicon,
+        ]
+        return snapshot_key(chain(settings, items))
 
     # -- index ----------------------------------------------------------------------------------
 

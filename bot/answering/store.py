@@ -85,7 +85,11 @@ def build_matcher(
         else None
     )
     lexicon = general_lexicon(english=status.embedder is None) if signals.general_lexicon else ()
-    return Matcher(kb, thresholds, semantic=cache, lexicon=lexicon)
+    # The index is kept beside the embeddings, and read back by a start or a reload over the
+    # same inputs (bot/answering/index_snapshot.py).
+    return Matcher(
+        kb, thresholds, semantic=cache, lexicon=lexicon, snapshot=signals.embedding_cache
+    )
 
 
 def build_knowledge(
