@@ -16,9 +16,11 @@ from bot.answering.evaluation import load_evaluation_set, new_city_base
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import (
     _CJK_RUN,
+    _HALF_SCALE,
     Matcher,
     MatchingThresholds,
     MatchResult,
+    _half_scaled_down,
     _half_to_single,
     _is_cjk,
 )
@@ -410,6 +412,23 @@ def test_half_precision_vectors_are_widened_exactly() -> None:
     assert widened.dtype == np.float32
     assert widened.shape == finite.shape
     assert np.array_equal(widened.view(np.uint32), finite.astype(np.float32).view(np.uint32))
+
+
+def test_cosines_of_half_precision_vectors_scaled_down_are_those_of_the_widened_ones() -> None:
+    # The candidates' cosines skip the widening's last pass: the vectors stay scaled down by
+    # 2**-112 and the question's vector is scaled up by as much. Every product must come out
+    # as with the widened vectors, subnormal halves included.
+    rng = np.random.default_rng(7)
+    question = rng.normal(size=512).astype(np.float32)
+    question /= np.linalg.norm(question)
+    texts = rng.normal(size=(300, 512)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    halves = texts.astype(np.float16)
+    halves[:, :40] = rng.integers(-1023, 1024, size=(300, 40)).astype(np.int16).view(np.float16)
+    assert (np.abs(halves[:, :40].astype(np.float32)) < 2.0**-14).any()  # subnormal halves
+    expected = _half_to_single(halves) @ question
+    scaled = _half_scaled_down(halves) @ (question * _HALF_SCALE)
+    assert np.array_equal(scaled.view(np.uint32), expected.view(np.uint32))
 
 
 def test_the_character_table_knows_the_chinese_characters_the_text_patterns_know() -> None:
