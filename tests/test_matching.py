@@ -16,9 +16,11 @@ from bot.answering.evaluation import load_evaluation_set, new_city_base
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import (
     _CJK_RUN,
+    _HALF_SCALE,
     Matcher,
     MatchingThresholds,
     MatchResult,
+    _half_scaled_down,
     _half_to_single,
     _is_cjk,
 )
@@ -410,6 +412,65 @@ def test_half_precision_vectors_are_widened_exactly() -> None:
     assert widened.dtype == np.float32
     assert widened.shape == finite.shape
     assert np.array_equal(widened.view(np.uint32), finite.astype(np.float32).view(np.uint32))
+
+
+def test_cosines_of_half_precision_vectors_scaled_down_are_those_of_the_widened_ones() -> None:
+    # The candidates' cosines skip the widening's last pass: the vectors stay scaled down by
+    # 2**-112 and the question's vector is scaled up by as much. Every product must come out
+    # as with the widened vectors, subnormal halves included.
+    rng = np.random.default_rng(7)
+    question = rng.normal(size=512).astype(np.float32)
+    question /= np.linalg.norm(question)
+    texts = rng.normal(size=(300, 512)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    halves = texts.astype(np.float16)
+    halves[:, :40] = rng.integers(-1023, 1024, size=(300, 40)).astype(np.int16).view(np.float16)
+    assert (np.abs(halves[:, :40].astype(np.float32)) < 2.0**-14).any()  # subnormal halves
+    expected = _half_to_single(halves) @ question
+    scaled = _half_scaled_down(halves) @ (question * _HALF_SCALE)
+    assert np.array_equal(scaled.view(np.uint32), expected.view(np.uint32))
+
+
+def _full_scan(matcher: Matcher, vector: np.ndarray[Any, Any], count: int) -> np.ndarray[Any, Any]:
+    """The nearest items as the scan of every rough score finds them (the code before the
+    sampled threshold)."""
+    assert matcher._sem_reduced is not None
+    mean, basis, reduced = matcher._sem_reduced
+    rough = reduced @ ((vector - mean) @ basis)
+    shortlist = np.argpartition(-rough, 6 * count - 1)[: 6 * count]
+    exact = matcher._sem_centroids[shortlist] @ vector
+    return shortlist[np.argsort(-exact, kind="stable")[:count]]
+
+
+def test_the_nearest_items_of_a_large_base_are_those_of_the_scan_of_every_item() -> None:
+    # Above 2,000 items the nearest items are shortlisted by their rough (PCA) scores among
+    # those above a threshold from a sample. The result must be the scan's, ties included:
+    # twin items (the same centroid) make the sampled path give way to the full scan.
+    rng = np.random.default_rng(11)
+    centroids = rng.normal(size=(5000, 512)).astype(np.float32)
+    centroids[1::2] += 3 * centroids[::2]  # items near each other, as related services are
+    centroids[4000:4010] = centroids[10]  # twins
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    mean = centroids.mean(axis=0)
+    _, _, components = np.linalg.svd(centroids[::5] - mean, full_matrices=False)
+    basis = np.ascontiguousarray(components[:64].T)
+    matcher = Matcher.__new__(Matcher)
+    matcher.items = [None] * len(centroids)  # type: ignore[list-item]
+    matcher._sem_centroids = centroids
+    matcher._sem_reduced = (mean, basis, ((centroids - mean) @ basis).astype(np.float32))
+    sampled = 0
+    for number in range(300):
+        if number % 3 == 0:  # a question right beside an item (or beside the twins)
+            vector = centroids[10 if number % 2 else number] + 0.01 * rng.normal(size=512)
+        else:
+            vector = rng.normal(size=512)
+        vector = (vector / np.linalg.norm(vector)).astype(np.float32)
+        expected = _full_scan(matcher, vector, 8)
+        assert matcher._nearest_items(vector, 8).tolist() == expected.tolist()
+        mean_, basis_, reduced = matcher._sem_reduced
+        rough = reduced @ ((vector - mean_) @ basis_)
+        sampled += matcher._nearest_of_few(vector, rough, 48, 8) is not None
+    assert 150 <= sampled < 300  # most take the sampled path; the twins' questions do not
 
 
 def test_the_character_table_knows_the_chinese_characters_the_text_patterns_know() -> None:

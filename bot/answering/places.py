@@ -109,7 +109,11 @@ def _pattern(home_names: Iterable[str]) -> re.Pattern[str]:
     alternatives = sorted(bare, key=len, reverse=True)
     alternatives += [f"{n}(?=[市省])" for n in sorted(suffixed, key=len, reverse=True)]
     alternatives += [rf"\b{re.escape(n)}\b" for n in sorted(english, key=len, reverse=True)]
-    return re.compile("|".join(alternatives))
+    # The lookahead lets through only the positions where some name begins: without it the
+    # regex engine tries all 350-odd alternatives at every character, a tenth of a millisecond
+    # for a resident's story. It consumes nothing, so the matches are the same.
+    first = sorted({n[0] for n in (*bare, *suffixed, *english)})
+    return re.compile(f"(?=[{re.escape(''.join(first))}])(?:{'|'.join(alternatives)})")
 
 
 class PlaceDetector:
