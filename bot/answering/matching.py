@@ -1049,9 +1049,6 @@ class Matcher:
             before = set(self.__dict__)
             self._vocabulary: dict[str, int] = {}
             self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
-            self._service_terms = frozenset(self.analyzer.kb_terms) | frozenset(
-                self.analyzer.canonical.values()
-            )
             self._build(held_out)
             self._build_semantic(held_out)
             if path is not None and key is not None:
@@ -1522,7 +1519,9 @@ class Matcher:
         term of the knowledge base (its keywords, departments, synonyms) or of the general
         lexicon. When no item has such a word (二手车 in a base with only 二手房), no item is
         what the question means; the everyday words of a story (上个月, 鹦鹉) say less."""
-        return token[0] == "w" and token[1:] in self._service_terms
+        # (`kb_terms` holds them all, synonym and lexicon words and their heads included; a
+        # Chinese word token is one of two characters or more, as those terms are.)
+        return token[0] == "w" and token[1:] in self.analyzer.kb_terms
 
     def _analyze(self, question: str, raw: str | None = None) -> _Query:
         raw = normalize(question) if raw is None else raw
