@@ -73,6 +73,67 @@ def test_a_question_sharing_no_word_with_the_item_finds_it_by_meaning(
     assert best_id(words_only.match(question)) != "dog-registration"
 
 
+def test_an_english_question_to_a_base_written_only_in_chinese_is_also_read_in_chinese(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    kb = load_knowledge_base(knowledge_folder.root)
+    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+    question = "where do i get a licence for my dog"
+
+    glossed = matcher._glossed(question)
+    vector = matcher.question_vector(question)
+
+    assert glossed == "办理地点 a 养犬登记"
+    both = embedder.encode([question])[0] + embedder.encode([glossed])[0]
+    assert vector is not None
+    assert np.allclose(vector, both / np.linalg.norm(both), atol=1e-6)
+    assert best_id(matcher.match("Where do I get a licence for my dog?")) == "dog-registration"
+    # Chinese questions, and English ones with no lexicon term, are embedded as they are.
+    assert matcher._glossed("狗证在哪里办") is None
+    assert matcher._glossed("where is the town hall") is None
+    assert np.allclose(
+        matcher.question_vector("where is the town hall"),
+        embedder.encode(["where is the town hall"])[0],
+        atol=1e-6,
+    )
+
+
+def test_a_base_with_english_phrasings_meets_english_questions_as_they_are(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    knowledge_folder.item(
+        "dog-registration",
+        title="养犬登记",
+        title_en="Dog registration",
+        questions_en=["How do I register my dog?"],
+    )
+    knowledge_folder.item("vehicle-registration", title_en="Registering a new vehicle")
+    kb = load_knowledge_base(knowledge_folder.root)
+
+    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+
+    assert matcher._glossed("where do i get a licence for my dog") is None
+
+
+def test_the_gloss_comes_with_the_model_and_the_lexicon(knowledge_folder: KnowledgeFolder) -> None:
+    write_dog_and_cars(knowledge_folder)
+    question = "where do i get a licence for my dog"
+
+    both = build_knowledge(knowledge_folder.root, MatchingThresholds())
+    no_lexicon = build_knowledge(
+        knowledge_folder.root, MatchingThresholds(), Signals(general_lexicon=False)
+    )
+    no_model = build_knowledge(
+        knowledge_folder.root, MatchingThresholds(), Signals(semantic_model="off")
+    )
+
+    assert both.matcher._glossed(question) == "办理地点 a 养犬登记"
+    assert no_lexicon.matcher._glossed(question) is None
+    assert no_model.matcher._glossed(question) is None
+
+
 def test_embeddings_are_normalised_and_similar_texts_are_near(
     embedder: semantic.Embedder,
 ) -> None:

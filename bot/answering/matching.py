@@ -326,6 +326,9 @@ _REPORT_OVER_ANSWER = 0.9
 # ... and a choice beside the ticket only when its best item is at least as likely right as
 # wrong: a resident whose ceiling leaks is not helped by a choice led by school enrolment.
 _REPORT_CHOICE_FLOOR = 0.5
+# An English question asked of a base with English phrasings for fewer than this share of its
+# items is also embedded with the lexicon's English terms read as their Chinese words.
+_GLOSS_ENGLISH_SHARE = 0.5
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).
 _SEMANTIC_ANSWER_CHARS = 120
@@ -824,6 +827,25 @@ def _latin_pattern(words: frozenset[str]) -> re.Pattern[str]:
     return re.compile(r"(?<![0-9a-z])" + _trie_pattern(words) + r"(?![0-9a-z])")
 
 
+@lru_cache(maxsize=4)
+def _english_gloss(
+    groups: tuple[tuple[str, ...], ...],
+) -> tuple[re.Pattern[str], dict[str, str]] | None:
+    """Each English word or phrase of the synonym groups and the Chinese word it stands for
+    (the group's first Chinese word), with their whole-word pattern; None when there are none."""
+    chinese: dict[str, str] = {}
+    for words in _normalized_groups(groups):
+        official = next((w for w in words if has_cjk(w)), None)
+        if official is None:
+            continue
+        for word in words:
+            if not has_cjk(word):
+                chinese.setdefault(word, official)
+    if not chinese:
+        return None
+    return _latin_pattern(frozenset(chinese)), chinese
+
+
 def _normalized_groups(groups: Sequence[Sequence[str]]) -> Sequence[tuple[str, ...]]:
     """Synonym groups normalised, empty words and groups of one word left out (once per
     process for the general lexicon, a tuple of tuples)."""
@@ -1008,10 +1030,13 @@ class Matcher:
         *,
         semantic: EmbeddingCache | None = None,
         lexicon: Sequence[Sequence[str]] = (),
+        english_gloss: tuple[tuple[str, ...], ...] = (),
         snapshot: Path | None = None,
     ) -> None:
         """Index `kb`. `semantic` adds the embedding signal; `lexicon` adds synonym groups
         after the knowledge base's own (a word in both keeps the knowledge base's group).
+        `english_gloss` (synonym groups with English words) lets an English question meet a
+        base written only in Chinese in Chinese words too (`_glossed`).
         With `snapshot` (a folder), an index built before from the very same inputs is read
         back from it instead of being built, and a built one is kept there
         (bot/answering/index_snapshot.py)."""
@@ -1027,6 +1052,14 @@ class Matcher:
         self.from_snapshot = False
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
+        english_items = sum(1 for item in self.items if item.title_en or item.questions_en)
+        self._gloss = (
+            _english_gloss(english_gloss)
+            if semantic is not None
+            and english_gloss
+            and english_items < _GLOSS_ENGLISH_SHARE * len(self.items)
+            else None
+        )
         home = [normalize(name) for name in self.thresholds.home_names]
         self._home_tokens = frozenset(
             [f"w{name}" for name in home if has_cjk(name)]
@@ -1155,7 +1188,31 @@ class Matcher:
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([text])[0]
+        glossed = self._glossed(text)
+        if glossed is not None:
+            both = vector + self.semantic.embedder.encode([glossed])[0]
+            norm = float(np.linalg.norm(both))
+            if norm > 0:
+                vector = (both / norm).astype(np.float32)
         return vector
+
+    def _glossed(self, text: str) -> str | None:
+        """An English question with the lexicon's English terms replaced by their Chinese words,
+        when the base has (almost) no English phrasings; None when that changes nothing.
+
+        The multilingual model places "police criminal record certificate" less near
+        无犯罪记录证明 than the Chinese word itself: across languages its neighbours are looser
+        than within one. The question's vector is the mean of both readings. The lexicon's
+        English words stay out of the word features (`general_lexicon`): rewritten into the
+        question's words they misled them.
+        """
+        if self._gloss is None or detect_language(text) != "en":
+            return None
+        pattern, chinese = self._gloss
+        glossed = pattern.sub(lambda m: f" {chinese[m.group()]} ", text)
+        if glossed == text:
+            return None
+        return " ".join(glossed.split())
 
     def _nearest_items(self, vector: npt.NDArray[np.float32], count: int) -> npt.NDArray[np.intp]:
         """The `count` items whose centroids are nearest to the question, nearest first."""

@@ -85,10 +85,18 @@ def build_matcher(
         else None
     )
     lexicon = general_lexicon(english=status.embedder is None) if signals.general_lexicon else ()
+    # With the model, the lexicon's English words serve English questions only through their
+    # meaning, and only on a base without English phrasings (Matcher._glossed).
+    gloss = general_lexicon() if signals.general_lexicon and cache is not None else ()
     # The index is kept beside the embeddings, and read back by a start or a reload over the
     # same inputs (bot/answering/index_snapshot.py).
     return Matcher(
-        kb, thresholds, semantic=cache, lexicon=lexicon, snapshot=signals.embedding_cache
+        kb,
+        thresholds,
+        semantic=cache,
+        lexicon=lexicon,
+        english_gloss=gloss,
+        snapshot=signals.embedding_cache,
     )
 
 
