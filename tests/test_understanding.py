@@ -12,12 +12,14 @@ import pytest
 from bot.answering import semantic
 from bot.answering.escalations import reason_phrase
 from bot.answering.evaluation import Case, Outcome, new_city_base
+from bot.answering.intents import wants_to_file
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds
 from bot.answering.semantic import EmbeddingCache, cache_for, load_embedder, text_key
 from bot.answering.sentence_encoder import PIECE_CAPACITY, QuestionEncoder
 from bot.answering.store import LoadedKnowledge, Signals, build_knowledge
+from bot.core.text import normalize
 from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE, KnowledgeFolder, best_id
 
 
@@ -397,6 +399,31 @@ def test_a_confident_question_with_a_problem_word_stays_a_question(
 
     assert result.decision == "answer"
     assert result.intent == "question"
+
+
+@pytest.mark.parametrize(
+    ("message", "wish"),
+    [
+        ("想投诉窗口工作人员态度差", True),
+        ("我要举报工地半夜施工", True),
+        ("I want to complain about the staff", True),
+        ("投诉电话是多少", False),
+        ("社保卡坏了怎么办", False),
+        ("how do i complain", False),
+    ],
+)
+def test_a_wish_to_complain_offers_a_ticket_beside_however_sure_a_card(
+    message: str, wish: bool
+) -> None:
+    assert wants_to_file(normalize(message)) is wish
+
+
+def test_a_confident_card_for_a_complaint_still_offers_to_file_it(city: LoadedKnowledge) -> None:
+    result = city.matcher.match("想投诉窗口工作人员态度差")
+
+    assert result.decision == "answer"
+    assert result.score >= 0.9
+    assert result.intent == "report"
 
 
 # -- evaluation as a new city would run it -------------------------------------------------------

@@ -113,6 +113,18 @@ def report_cues(normalized: str) -> list[str]:
     return found
 
 
+# A resident who says they want to complain or report means to file it, whatever card fits.
+_WISH_ZH = re.compile("(?:想|要|我要|准备|打算|需要)(?:投诉|举报|反映)")
+_WISH_EN = re.compile(
+    r"\b(?:want|wanna|would like|'d like|need|going) to (?:complain|report|file a complaint)\b"
+)
+
+
+def wants_to_file(normalized: str) -> bool:
+    """Whether a (normalised) message says the resident wants to complain or report."""
+    return bool(_WISH_ZH.search(normalized) or _WISH_EN.search(normalized))
+
+
 def ticket_type_for(normalized: str) -> str:
     """The ticket type a report's words suggest: a complaint about conduct, else a report."""
     if _COMPLAINT_ZH.search(normalized) or _COMPLAINT_EN.search(normalized):

@@ -40,7 +40,13 @@ import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
 from bot.answering.index_snapshot import read_snapshot, snapshot_key, snapshot_path, write_snapshot
-from bot.answering.intents import OFF_TOPIC_EXAMPLES, OFF_TOPIC_MARGIN, Intent, report_cues
+from bot.answering.intents import (
+    OFF_TOPIC_EXAMPLES,
+    OFF_TOPIC_MARGIN,
+    Intent,
+    report_cues,
+    wants_to_file,
+)
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
 from bot.answering.semantic import EmbeddingCache
@@ -321,7 +327,8 @@ _SEMANTIC_SAMPLE_STEP = 16
 _VAGUE_CHARS = 4
 _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
-# A message with problem words whose best card is less sure than this also offers a ticket.
+# A message with problem words whose best card is less sure than this also offers a ticket (as
+# does one that says the resident wants to complain or report, however sure the card).
 _REPORT_OVER_ANSWER = 0.9
 # ... and a choice beside the ticket only when its best item is at least as likely right as
 # wrong: a resident whose ceiling leaks is not helped by a choice led by school enrolment.
@@ -1919,7 +1926,9 @@ class Matcher:
                 or (decision == "escalate" and confidence >= _VAGUE_FLOOR)
             ) and self._vague(query.canonical):
                 decision, reason = "suggest", "vague"
-        if cues and (decision != "answer" or confidence < _REPORT_OVER_ANSWER):
+        if cues and (
+            decision != "answer" or confidence < _REPORT_OVER_ANSWER or wants_to_file(normalized)
+        ):
             intent = "report"
             if decision == "escalate" or (
                 decision == "suggest" and confidence < _REPORT_CHOICE_FLOOR
