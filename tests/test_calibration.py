@@ -8,7 +8,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.answering.calibration import calibration_questions, fit_score_model
+from bot.answering import calibration
+from bot.answering.calibration import (
+    PRACTICE_BASES,
+    PRACTICE_WEIGHTS,
+    PracticeBase,
+    calibration_questions,
+    choose_practice_weight,
+    fit_logistic,
+    fit_score_model,
+    practice_questions,
+)
+from bot.answering.evaluation import load_evaluation_set
 from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
 from bot.answering.matching import Matcher, rank_candidates
 from tests.fixtures_knowledge import KnowledgeFolder
@@ -56,3 +67,96 @@ def test_the_fitted_ranking_puts_the_right_item_first_for_most_calibration_quest
     ]
     assert answerable
     assert np.mean(first) > 0.8
+
+
+# -- practice bases ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("base", PRACTICE_BASES, ids=lambda b: b.knowledge.name)
+def test_each_practice_base_loads_and_its_questions_name_its_items(base: PracticeBase) -> None:
+    kb = load_knowledge_base(base.knowledge)
+    cases = load_evaluation_set(base.questions)
+
+    expected = {case.expected for case in cases if case.expected is not None}
+    assert len(kb.items) >= 25
+    assert expected == set(kb.items)
+    assert sum(case.expected is None for case in cases) >= 20
+    # Residents' own words: no question is one of its item's phrasings.
+    for case in cases:
+        if case.expected is not None:
+            item = kb.items[case.expected]
+            assert case.question not in (item.title, *item.questions)
+    # A thin base as a new city writes it: nothing in English.
+    assert not any(item.title_en or item.questions_en for item in kb.items.values())
+    assert "english" in {case.type for case in cases}
+
+
+def test_practice_questions_ask_each_base_whole_then_without_a_sixth_of_its_items(
+    tmp_path: Path,
+) -> None:
+    folder = KnowledgeFolder(tmp_path / "knowledge")
+    for item_id, fields in SMALL_KNOWLEDGE.items():
+        folder.item(item_id, **fields)
+    kb = load_knowledge_base(folder.root)
+    questions = tmp_path / "questions.toml"
+    questions.write_text(
+        "".join(
+            f'[[cases]]\nquestion = "{kb.items[i].questions[0]}"\ntype = "colloquial"\n'
+            f'expected = "{i}"\n\n'
+            for i in sorted(kb.items)
+        ),
+        encoding="utf-8",
+    )
+
+    asked = practice_questions([PracticeBase(folder.root, questions)])
+
+    assert all(question.practice for question in asked)
+    whole, without = asked[: len(kb.items)], asked[len(kb.items) :]
+    assert all(question.answerable for question in whole)
+    # The second time only the left-out items' questions are asked, and nothing answers them.
+    assert len(without) == len([i for n, i in enumerate(sorted(kb.items)) if n % 6 == 0])
+    assert all(not q.answerable and not q.truth.any() for q in without)
+
+
+def test_a_sample_weight_counts_a_row_that_many_times() -> None:
+    generator = np.random.default_rng(3)
+    x = np.column_stack([np.ones(40), generator.normal(size=(40, 2))])
+    y = (x[:, 1] + generator.normal(size=40) > 0).astype(np.float64)
+    counts = np.where(np.arange(40) < 10, 3.0, 1.0)
+
+    weighted = fit_logistic(x, y, sample_weight=counts)
+    repeated = fit_logistic(
+        np.repeat(x, counts.astype(int), axis=0), np.repeat(y, counts.astype(int))
+    )
+
+    assert np.allclose(weighted, repeated, atol=1e-6)
+    assert not np.allclose(weighted, fit_logistic(x, y), atol=1e-3)
+
+
+def test_the_practice_weight_is_chosen_by_leaving_one_practice_base_out(
+    small_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    own = calibration_questions(small_kb, ["今天天气怎么样"])
+    per_base = [own[:5], own[5:10]]
+    tried: list[tuple[float, float]] = []
+
+    def scores(own: Any, per_base: Any, weight: tuple[float, float]) -> tuple[float, float]:
+        tried.append(weight)
+        return 0.5, abs(weight[0] - 8.0)
+
+    monkeypatch.setattr(calibration, "_held_out_scores", scores)
+
+    assert choose_practice_weight(own, per_base) == 8.0
+    assert tried == [(w, w) for w in PRACTICE_WEIGHTS]
+    # One practice base leaves nothing to hold out.
+    assert choose_practice_weight(own, per_base[:1]) == 1.0
+
+
+def test_the_held_out_scores_are_a_share_and_a_loss(small_kb: KnowledgeBase) -> None:
+    own = calibration_questions(small_kb, ["今天天气怎么样", "附近哪家火锅好吃"])
+    per_base = [own[::3], own[1::3]]
+
+    right, loss = calibration._held_out_scores(own[2::3], per_base, (2.0, 2.0))
+
+    assert 0.5 < right <= 1.0
+    assert 0.0 < loss < 1.0

@@ -3,13 +3,16 @@
 Training data comes from the knowledge base itself, never from the evaluation set: a third of each
 item's phrasings is held out of the index and asked as questions, as written and as residents
 mangle them (homophone typos, stories around the question, fillers dropped), and a list of
-out-of-scope questions (`out_of_scope.txt`) teaches what nothing fits looks like. Each candidate the
-matcher considers becomes one row: its features, and whether it is the right item.
+out-of-scope questions (`out_of_scope.txt`) teaches what nothing fits looks like. Practice bases of
+fictional places (`practice-*/`, with residents' questions in `practice-*-questions.toml`) add
+questions in residents' own words (docs/matching.md, "Practice bases"). Each candidate the matcher
+considers becomes one row: its features, and whether it is the right item.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -19,8 +22,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bot.answering.evaluation import new_city_base
-from bot.answering.knowledge_base import KnowledgeBase
+from bot.answering.evaluation import load_evaluation_set, new_city_base
+from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import (
     CONFIDENCE_NAMES,
@@ -34,6 +37,8 @@ from bot.answering.matching import (
 )
 from bot.answering.semantic import EmbeddingCache
 from bot.core.text import char_sound, cjk_runs, general_vocabulary
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 OUT_OF_SCOPE_FILE = HERE / "out_of_scope.txt"
@@ -158,6 +163,8 @@ class AskedQuestion:
     rows: npt.NDArray[np.float64]
     truth: npt.NDArray[np.float64]
     answerable: bool
+    # Asked of a practice base (counted as `fit_score_model` is told), not of the city's own.
+    practice: bool = False
 
 
 def _new_city_held_out(kb: KnowledgeBase, questions: int) -> frozenset[tuple[str, str]]:
@@ -230,15 +237,18 @@ def fit_logistic(
     *,
     l2: float = 1.0,
     iterations: int = 50,
+    sample_weight: npt.NDArray[np.float64] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Fit logistic-regression weights by Newton's method with an L2 penalty (not on the bias)."""
+    """Fit logistic-regression weights by Newton's method with an L2 penalty (not on the bias);
+    `sample_weight` counts each row that many times."""
     w = np.zeros(x.shape[1])
+    counts = np.ones(x.shape[0]) if sample_weight is None else sample_weight
     penalty = np.full(x.shape[1], l2)
     penalty[0] = 0.0
     for _ in range(iterations):
         p = 1.0 / (1.0 + np.exp(-(x @ w)))
-        gradient = x.T @ (p - y) + penalty * w
-        hessian = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
+        gradient = x.T @ (counts * (p - y)) + penalty * w
+        hessian = (x * (counts * p * (1 - p))[:, None]).T @ x + np.diag(penalty + 1e-9)
         step = np.linalg.solve(hessian, gradient)
         w -= step
         if float(np.abs(step).max()) < 1e-8:
@@ -246,10 +256,21 @@ def fit_logistic(
     return w
 
 
-def fit_score_model(asked: Sequence[AskedQuestion]) -> ScoreModel:
-    """Fit the ranking model on every candidate, then the confidence model on each best one."""
+def fit_score_model(
+    asked: Sequence[AskedQuestion], *, practice_weight: tuple[float, float] = (1.0, 1.0)
+) -> ScoreModel:
+    """Fit the ranking model on every candidate, then the confidence model on each best one.
+
+    A practice base's question counts `practice_weight[0]` times in the ranking fit and
+    `practice_weight[1]` times in the confidence fit."""
+    rank_weight, confidence_weight = practice_weight
+
     rank = fit_logistic(
-        np.vstack([a.rows for a in asked]), np.concatenate([a.truth for a in asked])
+        np.vstack([a.rows for a in asked]),
+        np.concatenate([a.truth for a in asked]),
+        sample_weight=np.concatenate(
+            [np.full(a.truth.size, rank_weight if a.practice else 1.0) for a in asked]
+        ),
     )
     ranking_only = ScoreModel(rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)))
     x, y = [], []
@@ -257,23 +278,151 @@ def fit_score_model(asked: Sequence[AskedQuestion]) -> ScoreModel:
         order, probabilities = rank_candidates(question.rows, ranking_only)
         x.append(confidence_features(question.rows, order, probabilities))
         y.append(float(question.truth[order[0]]))
-    confidence = fit_logistic(np.vstack(x), np.asarray(y))
+    confidence = fit_logistic(
+        np.vstack(x),
+        np.asarray(y),
+        sample_weight=np.array([confidence_weight if a.practice else 1.0 for a in asked]),
+    )
     return ScoreModel(
         rank=tuple(float(w) for w in rank), confidence=tuple(float(w) for w in confidence)
     )
 
 
-def calibrate(kb: KnowledgeBase, semantic: EmbeddingCache | None = None) -> ScoreModels:
-    """Fit the matcher's score models on a knowledge base: with the semantic signal (when
-    `semantic` is given) and without it, for a process where the model cannot load."""
+@dataclass(frozen=True, slots=True)
+class PracticeBase:
+    """A small knowledge base of another (fictional) city and questions written for it the way
+    residents talk, never looking at its phrasings: calibration data, not an evaluation set."""
+
+    knowledge: Path
+    questions: Path
+
+
+PRACTICE_BASES = (
+    PracticeBase(HERE / "practice-a", HERE / "practice-a-questions.toml"),
+    PracticeBase(HERE / "practice-b", HERE / "practice-b-questions.toml"),
+    PracticeBase(HERE / "practice-c", HERE / "practice-c-questions.toml"),
+    PracticeBase(HERE / "practice-d", HERE / "practice-d-questions.toml"),
+)
+
+
+def practice_questions(
+    practice: Sequence[PracticeBase] = PRACTICE_BASES,
+    *,
+    semantic: EmbeddingCache | None = None,
+    lexicon: Sequence[Sequence[str]] = (),
+    english_gloss: tuple[tuple[str, ...], ...] = (),
+) -> list[AskedQuestion]:
+    """Ask each practice base its residents' questions: once whole, once with a sixth of its
+    items left out, whose questions then must find nothing.
+
+    The bundled base's own phrasings, held out, share their words with the phrasings left in:
+    they were written by the same hand. Residents' words are further from any phrasing (a story,
+    a situation instead of a service, English from a non-native speaker), and only questions
+    written that way teach the model how far to trust the words against the meaning.
+    """
+    asked: list[AskedQuestion] = []
+    for base in practice:
+        kb = load_knowledge_base(base.knowledge)
+        cases = load_evaluation_set(base.questions)
+        ids = sorted(kb.items)
+        for fold in range(2):
+            missing = {item_id for n, item_id in enumerate(ids) if fold and n % 6 == 0}
+            reduced = replace(kb, items={k: v for k, v in kb.items.items() if k not in missing})
+            matcher = Matcher(
+                reduced, semantic=semantic, lexicon=lexicon, english_gloss=english_gloss
+            )
+            for case in cases:
+                if fold and case.expected is not None and case.expected not in missing:
+                    continue
+                _, positions, features = matcher.features(case.question)
+                if not positions:
+                    continue
+                truth = np.array(
+                    [matcher.items[p].id in case.accepted for p in positions], dtype=np.float64
+                )
+                answerable = case.expected is not None and case.expected not in missing
+                asked.append(AskedQuestion(features, truth, answerable, practice=True))
+    return asked
+
+
+# How many times a practice question may count against one of the city's own.
+PRACTICE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+
+
+def _held_out_scores(
+    own: Sequence[AskedQuestion],
+    per_base: Sequence[Sequence[AskedQuestion]],
+    practice_weight: tuple[float, float],
+) -> tuple[float, float]:
+    """Fit without each practice base in turn and ask it: the share of its answerable questions
+    ranked right, and the mean log loss of the confidence over all its questions."""
+    right: list[float] = []
+    losses: list[float] = []
+    for held in range(len(per_base)):
+        train = list(own) + [
+            q for other, questions in enumerate(per_base) if other != held for q in questions
+        ]
+        model = fit_score_model(train, practice_weight=practice_weight)
+        for question in per_base[held]:
+            order, probabilities = rank_candidates(question.rows, model)
+            truth = float(question.truth[order[0]])
+            if question.answerable:
+                right.append(truth)
+            features = confidence_features(question.rows, order, probabilities)
+            sure = 1.0 / (1.0 + np.exp(-float(features @ np.asarray(model.confidence))))
+            sure = min(max(sure, 1e-6), 1.0 - 1e-6)
+            losses.append(-(truth * np.log(sure) + (1.0 - truth) * np.log(1.0 - sure)))
+    return float(np.mean(right)) if right else 0.0, float(np.mean(losses)) if losses else 0.0
+
+
+def choose_practice_weight(
+    own: Sequence[AskedQuestion], per_base: Sequence[Sequence[AskedQuestion]]
+) -> float:
+    """How many times a practice question counts against one of the city's own, chosen by
+    leaving one practice base out at a time: the weight whose confidence, fitted without that
+    base, best foretells which of its questions come out right (the lowest log loss; the
+    smallest of equals). It weighs ranking and confidence at once: a question ranked wrong is
+    a wrong outcome too."""
+    if len(per_base) < 2:
+        return 1.0
+    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, (w, w))[1], w))
+
+
+def _fit_with_practice(
+    own: list[AskedQuestion], per_base: list[list[AskedQuestion]], signal: str
+) -> ScoreModel:
+    weight = choose_practice_weight(own, per_base)
+    log.info("calibration (%s): a practice question counts %g times", signal, weight)
+    return fit_score_model(
+        own + [q for base in per_base for q in base], practice_weight=(weight, weight)
+    )
+
+
+def calibrate(
+    kb: KnowledgeBase,
+    semantic: EmbeddingCache | None = None,
+    practice: Sequence[PracticeBase] = PRACTICE_BASES,
+) -> ScoreModels:
+    """Fit the matcher's score models on a knowledge base and the practice bases: with the
+    semantic signal (when `semantic` is given) and without it, for a process where the model
+    cannot load."""
     negatives = out_of_scope_questions()
-    lexical = fit_score_model(calibration_questions(kb, negatives, lexicon=general_lexicon()))
+    lexicon = general_lexicon()
+    lexical = _fit_with_practice(
+        calibration_questions(kb, negatives, lexicon=lexicon),
+        [practice_questions([base], lexicon=lexicon) for base in practice],
+        "words only",
+    )
     if semantic is None:
         return ScoreModels(semantic=lexical, lexical=lexical)
-    with_semantic = fit_score_model(
-        calibration_questions(
-            kb, negatives, semantic=semantic, lexicon=general_lexicon(english=False)
-        )
+    chinese = general_lexicon(english=False)
+    with_semantic = _fit_with_practice(
+        calibration_questions(kb, negatives, semantic=semantic, lexicon=chinese),
+        [
+            practice_questions([base], semantic=semantic, lexicon=chinese, english_gloss=lexicon)
+            for base in practice
+        ],
+        "semantic",
     )
     return ScoreModels(semantic=with_semantic, lexical=lexical)
 
