@@ -17,6 +17,7 @@ from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import (
     _CJK_RUN,
     _HALF_SCALE,
+    _VAGUE_FLOOR,
     Matcher,
     MatchingThresholds,
     MatchResult,
@@ -302,7 +303,9 @@ def test_scores_are_probabilities_and_candidates_come_best_first(bundled: Loaded
         if result.decision == "answer":
             assert result.score >= thresholds.answer
         elif result.decision == "suggest":
-            assert result.score >= thresholds.suggest
+            # (a one-word question gets its choice from a lower floor: "医保" fits several)
+            floor = _VAGUE_FLOOR if result.reason == "vague" else thresholds.suggest
+            assert result.score >= floor
         elif result.reason == "no_match":
             assert result.score < thresholds.suggest
 

@@ -302,6 +302,8 @@ PRACTICE_BASES = (
     PracticeBase(HERE / "practice-b", HERE / "practice-b-questions.toml"),
     PracticeBase(HERE / "practice-c", HERE / "practice-c-questions.toml"),
     PracticeBase(HERE / "practice-d", HERE / "practice-d-questions.toml"),
+    PracticeBase(HERE / "practice-e", HERE / "practice-e-questions.toml"),
+    PracticeBase(HERE / "practice-f", HERE / "practice-f-questions.toml"),
 )
 
 
@@ -347,6 +349,8 @@ def practice_questions(
 
 # How many times a practice question may count against one of the city's own.
 PRACTICE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# How much worse than the lowest a chosen weight's held-out log loss may be (a hundredth).
+_LOSS_TOLERANCE = 0.01
 
 
 def _held_out_scores(
@@ -379,13 +383,18 @@ def choose_practice_weight(
     own: Sequence[AskedQuestion], per_base: Sequence[Sequence[AskedQuestion]]
 ) -> float:
     """How many times a practice question counts against one of the city's own, chosen by
-    leaving one practice base out at a time: the weight whose confidence, fitted without that
-    base, best foretells which of its questions come out right (the lowest log loss; the
-    smallest of equals). It weighs ranking and confidence at once: a question ranked wrong is
-    a wrong outcome too."""
+    leaving one practice base out at a time.
+
+    Fitted without a practice base, the model ranks that base's questions better the more the
+    other practice bases count, while its confidence foretells their outcomes about as well at
+    first and then worse. So the weight is the largest whose confidence's log loss stays within
+    `_LOSS_TOLERANCE` of the lowest: the best ranking whose confidence can still be trusted.
+    """
     if len(per_base) < 2:
         return 1.0
-    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, (w, w))[1], w))
+    losses = {w: _held_out_scores(own, per_base, (w, w))[1] for w in PRACTICE_WEIGHTS}
+    lowest = min(losses.values())
+    return max(w for w, loss in losses.items() if loss <= lowest * (1.0 + _LOSS_TOLERANCE))
 
 
 def _fit_with_practice(
@@ -403,16 +412,15 @@ def calibrate(
     semantic: EmbeddingCache | None = None,
     practice: Sequence[PracticeBase] = PRACTICE_BASES,
 ) -> ScoreModels:
-    """Fit the matcher's score models on a knowledge base and the practice bases: with the
-    semantic signal (when `semantic` is given) and without it, for a process where the model
-    cannot load."""
+    """Fit the matcher's score models: with the semantic signal (when `semantic` is given), on a
+    knowledge base and the practice bases, and without it, on the knowledge base alone, for a
+    process where the model cannot load."""
     negatives = out_of_scope_questions()
     lexicon = general_lexicon()
-    lexical = _fit_with_practice(
-        calibration_questions(kb, negatives, lexicon=lexicon),
-        [practice_questions([base], lexicon=lexicon) for base in practice],
-        "words only",
-    )
+    # The practice bases teach the semantic model only: most of their questions share no word
+    # with any phrasing, beyond what words alone can match, and the words-only model fitted on
+    # them measured worse (docs/matching.md, "Practice bases").
+    lexical = fit_score_model(calibration_questions(kb, negatives, lexicon=lexicon))
     if semantic is None:
         return ScoreModels(semantic=lexical, lexical=lexical)
     chinese = general_lexicon(english=False)
