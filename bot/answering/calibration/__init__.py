@@ -304,6 +304,9 @@ PRACTICE_BASES = (
     PracticeBase(HERE / "practice-d", HERE / "practice-d-questions.toml"),
     PracticeBase(HERE / "practice-e", HERE / "practice-e-questions.toml"),
     PracticeBase(HERE / "practice-f", HERE / "practice-f-questions.toml"),
+    PracticeBase(HERE / "practice-g", HERE / "practice-g-questions.toml"),
+    PracticeBase(HERE / "practice-h", HERE / "practice-h-questions.toml"),
+    PracticeBase(HERE / "practice-i", HERE / "practice-i-questions.toml"),
 )
 
 
