@@ -307,6 +307,8 @@ PRACTICE_BASES = (
     PracticeBase(HERE / "practice-g", HERE / "practice-g-questions.toml"),
     PracticeBase(HERE / "practice-h", HERE / "practice-h-questions.toml"),
     PracticeBase(HERE / "practice-i", HERE / "practice-i-questions.toml"),
+    PracticeBase(HERE / "practice-j", HERE / "practice-j-questions.toml"),
+    PracticeBase(HERE / "practice-k", HERE / "practice-k-questions.toml"),
 )
 
 
@@ -352,8 +354,6 @@ def practice_questions(
 
 # How many times a practice question may count against one of the city's own.
 PRACTICE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
-# How much worse than the lowest a chosen weight's held-out log loss may be (a hundredth).
-_LOSS_TOLERANCE = 0.01
 
 
 def _held_out_scores(
@@ -386,18 +386,13 @@ def choose_practice_weight(
     own: Sequence[AskedQuestion], per_base: Sequence[Sequence[AskedQuestion]]
 ) -> float:
     """How many times a practice question counts against one of the city's own, chosen by
-    leaving one practice base out at a time.
-
-    Fitted without a practice base, the model ranks that base's questions better the more the
-    other practice bases count, while its confidence foretells their outcomes about as well at
-    first and then worse. So the weight is the largest whose confidence's log loss stays within
-    `_LOSS_TOLERANCE` of the lowest: the best ranking whose confidence can still be trusted.
-    """
+    leaving one practice base out at a time: the weight whose confidence, fitted without that
+    base, best foretells which of its questions come out right (the lowest log loss; the
+    smallest of equals). It weighs ranking and confidence at once: a question ranked wrong is
+    a wrong outcome too."""
     if len(per_base) < 2:
         return 1.0
-    losses = {w: _held_out_scores(own, per_base, (w, w))[1] for w in PRACTICE_WEIGHTS}
-    lowest = min(losses.values())
-    return max(w for w, loss in losses.items() if loss <= lowest * (1.0 + _LOSS_TOLERANCE))
+    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, (w, w))[1], w))
 
 
 def _fit_with_practice(
