@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,25 @@ def test_the_held_out_scores_are_a_share_and_a_loss(small_kb: KnowledgeBase) -> 
 
     assert 0.5 < right <= 1.0
     assert 0.0 < loss < 1.0
+
+
+def test_the_shipped_weights_are_what_calibration_fits() -> None:
+    """weights.json is `python -m bot calibrate --write`'s output on the bundled base and the
+    practice bases, not a hand-edited file (rounding aside)."""
+    from bot.answering.calibration import calibrate, model_as_dict
+    from bot.answering.matching import WEIGHTS_FILE
+    from bot.answering.semantic import cache_for, load_embedder
+    from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE
+
+    status = load_embedder()
+    assert status.embedder is not None, status.reason
+    fitted = model_as_dict(
+        calibrate(load_knowledge_base(BUNDLED_KNOWLEDGE), cache_for(None, status.embedder))
+    )
+    shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+
+    for model in ("rank", "confidence"):
+        for name, weight in shipped[model].items():
+            assert fitted[model][name] == pytest.approx(weight, abs=2e-3), (model, name)
+        for name, weight in shipped["lexical"][model].items():
+            assert fitted["lexical"][model][name] == pytest.approx(weight, abs=2e-3), name
