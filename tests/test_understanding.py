@@ -11,7 +11,7 @@ import pytest
 
 from bot.answering import semantic
 from bot.answering.escalations import reason_phrase
-from bot.answering.evaluation import Case, Outcome, new_city_base
+from bot.answering.evaluation import Case, Outcome, Report, format_report, new_city_base
 from bot.answering.intents import wants_to_file
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
@@ -465,6 +465,20 @@ def test_useful_and_confidently_wrong_are_counted_per_question(city: LoadedKnowl
     assert also.top1
     assert wrong.confidently_wrong
     assert not wrong.useful
+
+
+def test_must_not_questions_are_counted_by_what_they_got(city: LoadedKnowledge) -> None:
+    questions = ["今天天气怎么样", "养狗需要办什么证，去哪里办", "医保"]
+    outcomes = [Outcome(Case(q, "out_of_scope", None), city.matcher.match(q)) for q in questions]
+    report = Report(outcomes)
+
+    decisions = [o.result.decision for o in outcomes]
+    assert decisions == ["decline", "escalate", "suggest"]
+    assert report.not_answered_rate == 1.0
+    assert report.escalation_rate == pytest.approx(1 / 3)
+    assert report.choice_rate == pytest.approx(1 / 3)
+    assert report.as_dict()["unanswerable_given_a_choice"] == round(1 / 3, 4)
+    assert "given a choice (must not answer):  33.3%" in format_report(report)
 
 
 def test_staff_read_every_reason_of_the_matcher_in_words(city: LoadedKnowledge) -> None:

@@ -159,6 +159,12 @@ class Report:
         return self._share([o.result.decision == "escalate" for o in self.unanswerable])
 
     @property
+    def choice_rate(self) -> float:
+        """Share of the questions nothing fits that got a choice of items (not answered, but
+        neither declined nor handed to a person straight away)."""
+        return self._share([o.result.decision == "suggest" for o in self.unanswerable])
+
+    @property
     def not_answered_rate(self) -> float:
         """Share of the questions nothing fits that got no answer card."""
         return self._share([not o.answered for o in self.unanswerable])
@@ -204,6 +210,7 @@ class Report:
             "useful": round(self.useful_rate, 4),
             "unanswerable_not_answered": round(self.not_answered_rate, 4),
             "unanswerable_escalated": round(self.escalation_rate, 4),
+            "unanswerable_given_a_choice": round(self.choice_rate, 4),
             "confidently_wrong": round(self.confidently_wrong_rate, 4),
             "decision_accuracy": round(self.decision_accuracy, 4),
             "by_type": {k: round(v, 4) for k, v in self.by_type().items()},
@@ -258,6 +265,7 @@ def format_report(report: Report, *, show_failures: bool = False) -> str:
         f"useful (right card, or in choice): {report.useful_rate:.1%}",
         f"not answered (must not answer):    {report.not_answered_rate:.1%}",
         f"escalated (must not answer):       {report.escalation_rate:.1%}",
+        f"given a choice (must not answer):  {report.choice_rate:.1%}",
         f"confidently wrong (all questions): {report.confidently_wrong_rate:.1%}",
         f"decision right:                    {report.decision_accuracy:.1%}",
         "",
