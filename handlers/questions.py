@@ -138,6 +138,11 @@ async def answer_text(update: Update, context: BotContext) -> None:
     )
     if route.reply == "small_talk":
         await message.reply_text(t("small_talk", language), reply_markup=main_menu(language))
+    elif route.reply == "venting":
+        await message.reply_text(
+            t("venting", language),
+            reply_markup=InlineKeyboardMarkup(person_and_menu(question_id, language)),
+        )
     elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
     elif route.reply == "answer" and result.best is not None:

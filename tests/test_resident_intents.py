@@ -243,6 +243,29 @@ async def test_small_talk_gets_a_friendly_word_and_staff_get_nothing(bot: BotHar
     assert (question.decision, question.reason) == ("decline", "small_talk")
 
 
+async def test_a_resident_venting_gets_an_apology_and_a_person_if_they_ask(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident()
+    replies = await chat.send("你真笨，啥都不懂")
+    assert replies.text == (
+        "抱歉没能帮上您。您可以换个说法再问一次，或者点“🙋 转人工”，请工作人员来答复。"
+    )
+    assert replies[0].buttons == [[("🙋 转人工", "q:p:1")], [("🏠 主菜单", "m:menu")]]
+    assert not bot.api.bot_messages(bot.staff_group)
+    (question,) = await questions(bot)
+    assert (question.decision, question.reason, question.escalated) == (
+        "decline",
+        "venting",
+        False,
+    )
+
+    replies = await chat.press("🙋 转人工", expect=2)
+    assert "已经转给工作人员" in replies.text
+    assert "居民要求转人工" in bot.latest_staff_post().text
+    assert await escalations(bot) == 1
+
+
 async def test_a_vague_word_gets_a_choice_of_several_items_not_a_card(bot: BotHarness) -> None:
     chat = bot.resident()
     replies = await chat.send("医保")

@@ -366,6 +366,31 @@ def test_small_talk_is_declined_politely_not_handed_on(
 
 
 @pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("你真笨，啥都不懂", "venting"),
+        ("垃圾机器人！", "venting"),
+        ("you are useless", "venting"),
+        ("你好", "small_talk"),
+        ("谢谢", "small_talk"),
+    ],
+)
+def test_venting_at_the_bot_is_told_apart_from_a_greeting(
+    city: LoadedKnowledge, message: str, reason: str
+) -> None:
+    result = city.matcher.match(message)
+
+    assert (result.decision, result.reason, result.intent) == ("decline", reason, "small_talk")
+
+
+@pytest.mark.parametrize("message", ["垃圾怎么分类", "我不懂怎么办理社保", "没用的旧家具怎么扔"])
+def test_a_question_with_a_venting_word_is_still_a_question(
+    city: LoadedKnowledge, message: str
+) -> None:
+    assert city.matcher.match(message).reason not in ("venting", "small_talk")
+
+
+@pytest.mark.parametrize(
     "message", ["昨晚的足球赛谁赢了", "明天天气怎么样", "Recommend me a good movie please"]
 )
 def test_out_of_scope_is_declined_not_handed_to_staff(city: LoadedKnowledge, message: str) -> None:

@@ -508,7 +508,9 @@ class EscalationDesk:
 
 # -- the escalation policy: what happens to a resident's question ---------------------------------
 
-Reply = Literal["small_talk", "empty", "answer", "suggest", "report", "out_of_scope", "staff"]
+Reply = Literal[
+    "small_talk", "venting", "empty", "answer", "suggest", "report", "out_of_scope", "staff"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,6 +548,8 @@ def route_question(
         return QuestionRoute("staff", cause="person")
     if result.reason == "small_talk":
         return QuestionRoute("small_talk")
+    if result.reason == "venting":
+        return QuestionRoute("venting")
     if result.reason == "empty":
         return QuestionRoute("empty")
     problem = result.intent == "report"
@@ -601,6 +605,7 @@ _REASONS: dict[str, tuple[str, str]] = {
     "problem_words": ("像是需要反映的问题", "sounds like a problem to report"),
     "out_of_scope": ("不属于政务服务范围", "outside public services"),
     "small_talk": ("闲聊", "small talk"),
+    "venting": ("对机器人的抱怨", "venting at the bot"),
     "empty": ("没有可读的文字", "nothing readable"),
 }
 

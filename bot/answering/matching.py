@@ -50,7 +50,7 @@ from bot.answering.intents import (
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import PlaceDetector
 from bot.answering.semantic import EmbeddingCache
-from bot.answering.small_talk import is_small_talk
+from bot.answering.small_talk import is_small_talk, is_venting
 from bot.answering.yielding import answering, checkpoint
 from bot.core.text import (
     char_sound,
@@ -1847,7 +1847,7 @@ class Matcher:
                 language=detect_language(question),
                 decision="decline",
                 candidates=(),
-                reason="small_talk",
+                reason="venting" if is_venting(normalized) else "small_talk",
                 intent="small_talk",
             )
         vector = self.question_vector(normalized)

@@ -1,4 +1,5 @@
-"""Recognise small talk: greetings, thanks, "are you a robot". It needs a friendly word, not staff.
+"""Recognise small talk: greetings, thanks, "are you a robot", a resident venting at the bot ("你真笨").
+It needs a friendly word (and the "talk to a person" button), not a choice of items or staff.
 
 A message is small talk when nothing is left of it once greetings, thanks, acknowledgements,
 questions about the bot itself and particles are taken out.
@@ -18,15 +19,27 @@ _PHRASES_ZH = (
     "哈哈 呵呵 嘿嘿 嘻嘻 嗯嗯 嗯 哦哦 哦 噢 喔 嗷 啊 哇 好 行 对 是的 不是 "
     "可以 ok"
 ).split()
+# Venting at the bot: an apology and a person to talk to, not a choice of items.
+_VENTING_ZH = (
+    "你真笨 真笨 太笨了 好笨 笨死了 笨蛋 傻瓜 你好傻 太傻了 垃圾机器人 废物 真没用 没用 "
+    "啥都不懂 什么都不懂 啥也不懂 什么也不懂 听不懂人话 听不懂 答非所问 你不行 无语 服了"
+).split()
 _PHRASES_EN = (
     "good morning|good afternoon|good evening|good night|thank you very much|thank you|thanks|"
     "thx|hello|hi|hey|ok|okay|bye|goodbye|see you|are you there|anyone there|is anyone there|are you a robot|are you a bot|are you human|"
     "are you a real person|are you real|who are you|what is your name|what's your name|"
     "what can you do|test|testing|yes|no|lol|haha|cool|great|nice|got it|understood|please"
 )
+_VENTING_EN = (
+    "you are useless|you're useless|useless bot|useless|you are stupid|you're stupid|stupid bot|"
+    "stupid|dumb|not helpful|you don't understand|you do not understand"
+)
 _LEFTOVER = re.compile(r"[吗呢啊吧呀了的么嘛哈呵噢哦\s]+")
-_ZH = re.compile("|".join(sorted(_PHRASES_ZH, key=len, reverse=True)))
-_EN = re.compile(rf"\b(?:{_PHRASES_EN})\b")
+_ZH = re.compile("|".join(sorted(_PHRASES_ZH + _VENTING_ZH, key=len, reverse=True)))
+_EN = re.compile(rf"\b(?:{_PHRASES_EN}|{_VENTING_EN})\b")
+_VENTING = re.compile(
+    "|".join(sorted(_VENTING_ZH, key=len, reverse=True)) + rf"|\b(?:{_VENTING_EN})\b"
+)
 
 
 def is_small_talk(normalized: str) -> bool:
@@ -36,3 +49,8 @@ def is_small_talk(normalized: str) -> bool:
     rest = _EN.sub(" ", _ZH.sub(" ", normalized))
     rest = re.sub(r"[0-9]+", " ", rest) if len(normalized) <= 4 else rest
     return not _LEFTOVER.sub("", rest)
+
+
+def is_venting(normalized: str) -> bool:
+    """Tell whether normalised small talk vents at the bot ("你真笨，啥都不懂")."""
+    return is_small_talk(normalized) and _VENTING.search(normalized) is not None

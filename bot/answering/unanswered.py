@@ -31,7 +31,7 @@ from bot.core.models import Question
 # are not a gap in it (rows from before the matcher declined small talk itself, and messages
 # with nothing to read). "decline" and "report" are never gaps.
 GAP_DECISION = "escalate"
-NOT_GAPS = ("small_talk", "empty", "out_of_scope", "problem_words")
+NOT_GAPS = ("small_talk", "venting", "empty", "out_of_scope", "problem_words")
 SIMILARITY = 62.0
 MAX_QUESTIONS = 5000
 EXAMPLES = 5

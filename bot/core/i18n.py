@@ -178,6 +178,11 @@ add_strings(
             "zh": "您好，很高兴为您服务！有什么政务问题可以直接问我，或者用下面的菜单。",
             "en": "Hello, happy to help! Ask me about any public service, or use the menu below.",
         },
+        "venting": {
+            "zh": "抱歉没能帮上您。您可以换个说法再问一次，或者点“🙋 转人工”，请工作人员来答复。",
+            "en": "Sorry I could not help. You can ask again in other words, or press "
+            "“🙋 Talk to a person” to have a member of staff answer.",
+        },
         "empty_question": {
             "zh": "我没看懂这条消息。请用文字描述您的问题，或者用下面的菜单。",
             "en": "I could not make out a question there. Please describe it in words, or use "
