@@ -87,9 +87,8 @@ def test_an_english_question_to_a_base_written_only_in_chinese_is_also_read_in_c
     vector = matcher.question_vector(question)
 
     assert glossed == "办理地点 a 养犬登记"
-    both = embedder.encode([question])[0] + embedder.encode([glossed])[0]
     assert vector is not None
-    assert np.allclose(vector, both / np.linalg.norm(both), atol=1e-6)
+    assert np.allclose(vector, embedder.encode([glossed])[0], atol=1e-6)
     assert best_id(matcher.match("Where do I get a licence for my dog?")) == "dog-registration"
     # Chinese questions, and English ones with no lexicon term, are embedded as they are.
     assert matcher._glossed("狗证在哪里办") is None

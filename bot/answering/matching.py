@@ -1043,7 +1043,7 @@ class Matcher:
         """Index `kb`. `semantic` adds the embedding signal; `lexicon` adds synonym groups
         after the knowledge base's own (a word in both keeps the knowledge base's group).
         `english_gloss` (synonym groups with English words) lets an English question meet a
-        base written only in Chinese in Chinese words too (`_glossed`).
+        base written only in Chinese in Chinese words (`_glossed`).
         With `snapshot` (a folder), an index built before from the very same inputs is read
         back from it instead of being built, and a built one is kept there
         (bot/answering/index_snapshot.py)."""
@@ -1194,13 +1194,8 @@ class Matcher:
         """The embedding of a (normalised) question, or None without the semantic signal."""
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
-        vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([text])[0]
         glossed = self._glossed(text)
-        if glossed is not None:
-            both = vector + self.semantic.embedder.encode([glossed])[0]
-            norm = float(np.linalg.norm(both))
-            if norm > 0:
-                vector = (both / norm).astype(np.float32)
+        vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
         return vector
 
     def _glossed(self, text: str) -> str | None:
@@ -1209,9 +1204,10 @@ class Matcher:
 
         The multilingual model places "police criminal record certificate" less near
         无犯罪记录证明 than the Chinese word itself: across languages its neighbours are looser
-        than within one. The question's vector is the mean of both readings. The lexicon's
-        English words stay out of the word features (`general_lexicon`): rewritten into the
-        question's words they misled them.
+        than within one. The question is embedded as glossed (its untranslated words stay, in
+        English): the mean of both readings' vectors did no better and cost a second encoding.
+        The lexicon's English words stay out of the word features (`general_lexicon`):
+        rewritten into the question's words they misled them.
         """
         if self._gloss is None or detect_language(text) != "en":
             return None
