@@ -139,16 +139,16 @@ def test_the_practice_weight_is_chosen_by_leaving_one_practice_base_out(
 ) -> None:
     own = calibration_questions(small_kb, ["今天天气怎么样"])
     per_base = [own[:5], own[5:10]]
-    tried: list[tuple[float, float]] = []
+    tried: list[float] = []
 
-    def scores(own: Any, per_base: Any, weight: tuple[float, float]) -> tuple[float, float]:
+    def scores(own: Any, per_base: Any, weight: float) -> tuple[float, float]:
         tried.append(weight)
-        return 0.5, abs(weight[0] - 8.0)
+        return 0.5, abs(weight - 8.0)
 
     monkeypatch.setattr(calibration, "_held_out_scores", scores)
 
     assert choose_practice_weight(own, per_base) == 8.0
-    assert tried == [(w, w) for w in PRACTICE_WEIGHTS]
+    assert tried == list(PRACTICE_WEIGHTS)
     # One practice base leaves nothing to hold out.
     assert choose_practice_weight(own, per_base[:1]) == 1.0
 
@@ -157,7 +157,7 @@ def test_the_held_out_scores_are_a_share_and_a_loss(small_kb: KnowledgeBase) -> 
     own = calibration_questions(small_kb, ["今天天气怎么样", "附近哪家火锅好吃"])
     per_base = [own[::3], own[1::3]]
 
-    right, loss = calibration._held_out_scores(own[2::3], per_base, (2.0, 2.0))
+    right, loss = calibration._held_out_scores(own[2::3], per_base, 2.0)
 
     assert 0.5 < right <= 1.0
     assert 0.0 < loss < 1.0

@@ -334,7 +334,7 @@ _REPORT_OVER_ANSWER = 0.9
 # wrong: a resident whose ceiling leaks is not helped by a choice led by school enrolment.
 _REPORT_CHOICE_FLOOR = 0.5
 # An English question asked of a base with English phrasings for fewer than this share of its
-# items is also embedded with the lexicon's English terms read as their Chinese words.
+# items is embedded with the lexicon's English terms read as their Chinese words.
 _GLOSS_ENGLISH_SHARE = 0.5
 # The beginning of an item's answer is embedded too: it says what the item is about when its
 # phrasings are few (a new city's base, a real FAQ with one title per entry).

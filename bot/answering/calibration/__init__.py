@@ -256,20 +256,14 @@ def fit_logistic(
     return w
 
 
-def fit_score_model(
-    asked: Sequence[AskedQuestion], *, practice_weight: tuple[float, float] = (1.0, 1.0)
-) -> ScoreModel:
-    """Fit the ranking model on every candidate, then the confidence model on each best one.
-
-    A practice base's question counts `practice_weight[0]` times in the ranking fit and
-    `practice_weight[1]` times in the confidence fit."""
-    rank_weight, confidence_weight = practice_weight
-
+def fit_score_model(asked: Sequence[AskedQuestion], *, practice_weight: float = 1.0) -> ScoreModel:
+    """Fit the ranking model on every candidate, then the confidence model on each best one; a
+    practice base's question counts `practice_weight` times in both."""
     rank = fit_logistic(
         np.vstack([a.rows for a in asked]),
         np.concatenate([a.truth for a in asked]),
         sample_weight=np.concatenate(
-            [np.full(a.truth.size, rank_weight if a.practice else 1.0) for a in asked]
+            [np.full(a.truth.size, practice_weight if a.practice else 1.0) for a in asked]
         ),
     )
     ranking_only = ScoreModel(rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)))
@@ -281,7 +275,7 @@ def fit_score_model(
     confidence = fit_logistic(
         np.vstack(x),
         np.asarray(y),
-        sample_weight=np.array([confidence_weight if a.practice else 1.0 for a in asked]),
+        sample_weight=np.array([practice_weight if a.practice else 1.0 for a in asked]),
     )
     return ScoreModel(
         rank=tuple(float(w) for w in rank), confidence=tuple(float(w) for w in confidence)
@@ -359,7 +353,7 @@ PRACTICE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 def _held_out_scores(
     own: Sequence[AskedQuestion],
     per_base: Sequence[Sequence[AskedQuestion]],
-    practice_weight: tuple[float, float],
+    practice_weight: float,
 ) -> tuple[float, float]:
     """Fit without each practice base in turn and ask it: the share of its answerable questions
     ranked right, and the mean log loss of the confidence over all its questions."""
@@ -392,7 +386,7 @@ def choose_practice_weight(
     a wrong outcome too."""
     if len(per_base) < 2:
         return 1.0
-    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, (w, w))[1], w))
+    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, w)[1], w))
 
 
 def _fit_with_practice(
@@ -400,9 +394,7 @@ def _fit_with_practice(
 ) -> ScoreModel:
     weight = choose_practice_weight(own, per_base)
     log.info("calibration (%s): a practice question counts %g times", signal, weight)
-    return fit_score_model(
-        own + [q for base in per_base for q in base], practice_weight=(weight, weight)
-    )
+    return fit_score_model(own + [q for base in per_base for q in base], practice_weight=weight)
 
 
 def calibrate(
