@@ -13,14 +13,17 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.answering.question_log import QuestionLog
 from bot.answering.store import LoadedKnowledge
+from bot.core import db
 from bot.core.config import Settings
 from bot.core.db import (
     alembic_config,
@@ -225,6 +228,52 @@ async def test_engines_migrating_a_fresh_database_together_run_each_migration_on
     ran = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Running upgrade")]
     assert len(ran) == len(_revisions()), ran
     await _assert_at_head_once(fresh_database_url)
+
+
+async def test_a_locked_sqlite_database_is_migrated_on_a_later_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/fresh.sqlite3"
+    once = db._migrate_once
+    calls: list[str] = []
+
+    async def locked_at_first(*args: Any) -> None:
+        calls.append("try")
+        if len(calls) == 1:
+            raise OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))
+        await once(*args)
+
+    monkeypatch.setattr(db, "_migrate_once", locked_at_first)
+    monkeypatch.setattr(db, "_SQLITE_LOCKED_PAUSE", 0.01)
+    engine = create_engine(url)
+    try:
+        with caplog.at_level(logging.WARNING, logger="bot.core.db"):
+            await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+
+    assert calls == ["try", "try"]
+    assert "locked while migrating (attempt 1 of 5)" in caplog.text
+    await _assert_at_head_once(url)
+
+
+async def test_another_database_error_while_migrating_is_not_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+
+    async def broken(*args: Any) -> None:
+        calls.append("try")
+        raise OperationalError("CREATE TABLE", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(db, "_migrate_once", broken)
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/fresh.sqlite3")
+    try:
+        with pytest.raises(OperationalError, match="disk I/O error"):
+            await upgrade_database(engine)
+    finally:
+        await engine.dispose()
+    assert calls == ["try"]
 
 
 @pytest.mark.slow

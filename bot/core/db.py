@@ -23,6 +23,7 @@ from sqlalchemy import event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -179,7 +180,34 @@ async def downgrade_database(engine: AsyncEngine, revision: str) -> None:
     await _migrate(engine, _downgrade, revision)
 
 
+# SQLite answers "database is locked" at once, without waiting out its busy timeout, in a few
+# cases that processes starting together on a fresh file can meet (a lock upgrade it refuses to
+# wait for, lest two connections deadlock). The migrations are one transaction, so trying again a
+# moment later is safe: it finds them done, or does them whole.
+_SQLITE_LOCKED_TRIES = 5
+_SQLITE_LOCKED_PAUSE = 0.5
+
+
 async def _migrate(
+    engine: AsyncEngine, step: Callable[[Connection, str], None], revision: str
+) -> None:
+    for attempt in range(1, _SQLITE_LOCKED_TRIES + 1):
+        try:
+            await _migrate_once(engine, step, revision)
+            return
+        except OperationalError as error:
+            locked = engine.dialect.name == "sqlite" and "database is locked" in str(error)
+            if not locked or attempt == _SQLITE_LOCKED_TRIES:
+                raise
+            log.warning(
+                "the SQLite database was locked while migrating (attempt %d of %d); trying again",
+                attempt,
+                _SQLITE_LOCKED_TRIES,
+            )
+            await asyncio.sleep(_SQLITE_LOCKED_PAUSE * attempt)
+
+
+async def _migrate_once(
     engine: AsyncEngine, step: Callable[[Connection, str], None], revision: str
 ) -> None:
     async with _migration_lock(), engine.connect() as connection:
