@@ -1,5 +1,5 @@
 """Recognise small talk: greetings, thanks, "are you a robot", a resident venting at the bot ("你真笨").
-It needs a friendly word (and the "talk to a person" button), not a choice of items or staff.
+It needs a friendly word (venting: an apology and a way to a person), not a choice of items or staff.
 
 A message is small talk when nothing is left of it once greetings, thanks, acknowledgements,
 questions about the bot itself and particles are taken out.

@@ -386,7 +386,16 @@ def choose_practice_weight(
     a wrong outcome too."""
     if len(per_base) < 2:
         return 1.0
-    return min(PRACTICE_WEIGHTS, key=lambda w: (_held_out_scores(own, per_base, w)[1], w))
+    losses = {}
+    for weight in PRACTICE_WEIGHTS:
+        right, losses[weight] = _held_out_scores(own, per_base, weight)
+        log.info(
+            "practice weight %g: held out, %.1f%% ranked right, log loss %.4f",
+            weight,
+            100 * right,
+            losses[weight],
+        )
+    return min(PRACTICE_WEIGHTS, key=lambda w: (losses[w], w))
 
 
 def _fit_with_practice(
