@@ -201,6 +201,7 @@ FEATURE_NAMES = (
     "missing_word",
     "semantic",
     "semantic_gap",
+    "semantic_centroid",
 )
 # The confidence model sees the best candidate's absolute features (nothing relative to the
 # other candidates, which would make any best look good) and how far it leads the second.
@@ -215,6 +216,7 @@ CONFIDENCE_NAMES = (
     "evidence",
     "missing_word",
     "semantic",
+    "semantic_centroid",
     "semantic_lead",
     "rank_probability",
     "lead",
@@ -236,8 +238,8 @@ class ScoreModel:
 
 
 _GUESS = ScoreModel(
-    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0),
-    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 1.0, 2.0),
+    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0),
+    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 1.0, 2.0),
 )
 
 
@@ -1811,6 +1813,10 @@ class Matcher:
             semantic = self._semantic_scores(vector, top.astype(np.int64))
             rows[:, 11] = semantic
             rows[:, 12] = semantic.max() - semantic
+            # The item's mean direction (phrasings, keywords and the beginning of its answer
+            # together): on a base with one title an item, the answer says what a bare
+            # title does not.
+            rows[:, 13] = self._sem_centroids[top] @ vector
         return query, positions, rows
 
     def match(self, question: str) -> MatchResult:
