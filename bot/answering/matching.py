@@ -202,6 +202,7 @@ FEATURE_NAMES = (
     "semantic",
     "semantic_gap",
     "semantic_centroid",
+    "length",
 )
 # The confidence model sees the best candidate's absolute features (nothing relative to the
 # other candidates, which would make any best look good) and how far it leads the second.
@@ -217,6 +218,7 @@ CONFIDENCE_NAMES = (
     "missing_word",
     "semantic",
     "semantic_centroid",
+    "length",
     "semantic_lead",
     "rank_probability",
     "lead",
@@ -238,8 +240,8 @@ class ScoreModel:
 
 
 _GUESS = ScoreModel(
-    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0),
-    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 1.0, 2.0),
+    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0, 0.0),
+    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0),
 )
 
 
@@ -1817,6 +1819,7 @@ class Matcher:
             # together): on a base with one title an item, the answer says what a bare
             # title does not.
             rows[:, 13] = self._sem_centroids[top] @ vector
+        rows[:, 14] = min(len(query.canonical), 100) / 100.0
         return query, positions, rows
 
     def match(self, question: str) -> MatchResult:
