@@ -150,7 +150,7 @@ async def test_a_report_too_short_to_file_lands_on_the_description_step(
 async def test_a_complaint_answered_by_a_card_can_still_be_filed(ticket_bot: TicketBot) -> None:
     bot = ticket_bot
     chat = bot.resident()
-    text = "想投诉窗口工作人员态度差"
+    text = "我想投诉窗口工作人员，怎么给差评"
     replies = await chat.send(text)
     card = replies[-1]
     # The card as always, and one more row: file it, as a complaint (about conduct).

@@ -443,7 +443,7 @@ def test_a_wish_to_complain_offers_a_ticket_beside_however_sure_a_card(
 
 
 def test_a_confident_card_for_a_complaint_still_offers_to_file_it(city: LoadedKnowledge) -> None:
-    result = city.matcher.match("想投诉窗口工作人员态度差")
+    result = city.matcher.match("我想投诉窗口工作人员，怎么给差评")
 
     assert result.decision == "answer"
     assert result.score >= 0.9

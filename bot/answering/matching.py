@@ -156,11 +156,12 @@ class MatchResult:
     def suggestions(self, limit: int) -> tuple[Candidate, ...]:
         """Return the candidates worth offering as a choice: the best, and those close to it.
 
-        A candidate with a fifth of the best one's score is noise, not a choice.
+        A candidate with a fifth of the best one's score is noise, not a choice; for a vague
+        word ("房子") every candidate up to `limit` is, as the word fits each of them.
         """
         if not self.candidates:
             return ()
-        floor = self.candidates[0].score * _SUGGESTION_SHARE
+        floor = 0.0 if self.reason == "vague" else self.candidates[0].score * _SUGGESTION_SHARE
         return tuple(
             c for n, c in enumerate(self.candidates[:limit]) if n == 0 or c.score >= floor
         )
@@ -220,12 +221,15 @@ CONFIDENCE_NAMES = (
     "semantic_centroid",
     "length",
     "semantic_lead",
+    "centroid_lead",
     "rank_probability",
     "lead",
 )
-_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-3]]
+_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-4]]
 _SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
+_CENTROID_COLUMN = FEATURE_NAMES.index("semantic_centroid")
 _FUZZY_COLUMN = FEATURE_NAMES.index("fuzzy_ratio")
+_COVERAGE_COLUMN = FEATURE_NAMES.index("query_coverage")
 # A fuzzy ratio this close to 1 is the question written exactly as one of the item's phrasings.
 _EXACT = 0.999
 WEIGHTS_FILE = Path(__file__).resolve().parent / "calibration" / "weights.json"
@@ -241,7 +245,7 @@ class ScoreModel:
 
 _GUESS = ScoreModel(
     rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0, 0.0),
-    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0),
+    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0),
 )
 
 
@@ -306,8 +310,12 @@ def confidence_features(
     semantic = rows[:, _SEMANTIC_COLUMN]
     others = np.delete(semantic, best)
     semantic_lead = float(semantic[best] - (others.max() if others.size else 0.0))
+    # How far the best candidate's mean vector leads the others' (the mean-vector cosine).
+    centroid = rows[:, _CENTROID_COLUMN]
+    rest = np.delete(centroid, best)
+    centroid_lead = float(centroid[best] - (rest.max() if rest.size else 0.0))
     return np.concatenate(
-        (rows[best, _CONFIDENCE_COLUMNS], [semantic_lead, first, first - second])
+        (rows[best, _CONFIDENCE_COLUMNS], [semantic_lead, centroid_lead, first, first - second])
     )
 
 
@@ -1924,8 +1932,20 @@ class Matcher:
         )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
-        if decision != "suggest" and reason != "exact" and not off_topic and order.size > 1:
-            second_close = float(probabilities[order[1]]) >= _VAGUE_SECOND * best_probability
+        if (
+            decision != "suggest"
+            and reason != "exact"
+            and not off_topic
+            and order.size > 1
+            and rows[best_row, _FUZZY_COLUMN] < _EXACT
+        ):
+            # (close in the ranking, or holding every word of the question as the best does:
+            # then the words cannot tell the two apart, however the ranking leans)
+            coverage = rows[order[:2], _COVERAGE_COLUMN]
+            second_close = (
+                float(probabilities[order[1]]) >= _VAGUE_SECOND * best_probability
+                or 0.0 < coverage[0] <= coverage[1]
+            )
             if (
                 (decision == "answer" and second_close)
                 or (decision == "escalate" and confidence >= _VAGUE_FLOOR)
