@@ -307,15 +307,17 @@ def confidence_features(
     best = int(order[0])
     second = float(probabilities[order[1]]) if order.size > 1 else 0.0
     first = float(probabilities[best])
-    semantic = rows[:, _SEMANTIC_COLUMN]
-    others = np.delete(semantic, best)
-    semantic_lead = float(semantic[best] - (others.max() if others.size else 0.0))
-    # How far the best candidate's mean vector leads the others' (the mean-vector cosine).
-    centroid = rows[:, _CENTROID_COLUMN]
-    rest = np.delete(centroid, best)
-    centroid_lead = float(centroid[best] - (rest.max() if rest.size else 0.0))
+
+    def lead(column: int) -> float:
+        """How far the best candidate's value leads the others' best."""
+        others = np.delete(rows[:, column], best)
+        return float(rows[best, column] - (others.max() if others.size else 0.0))
+
     return np.concatenate(
-        (rows[best, _CONFIDENCE_COLUMNS], [semantic_lead, centroid_lead, first, first - second])
+        (
+            rows[best, _CONFIDENCE_COLUMNS],
+            [lead(_SEMANTIC_COLUMN), lead(_CENTROID_COLUMN), first, first - second],
+        )
     )
 
 
@@ -1827,6 +1829,7 @@ class Matcher:
             # together): on a base with one title an item, the answer says what a bare
             # title does not.
             rows[:, 13] = self._sem_centroids[top] @ vector
+        # A long story lies further from every short phrasing than a short question does.
         rows[:, 14] = min(len(query.canonical), 100) / 100.0
         return query, positions, rows
 
