@@ -114,9 +114,9 @@ async def add_demo_work(
         )
     ).number
     for question in (
-        "养狗需要办什么证，去哪里办",
+        "犬只登记怎么办理",
         "我家的狗走丢了能帮忙找吗",
-        "养狗需要办什么证，去哪里办",
+        "犬只登记怎么办理",
     ):
         await add_escalation(services, resident, question)
     return live

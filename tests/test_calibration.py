@@ -13,6 +13,7 @@ from bot.answering import calibration
 from bot.answering.calibration import (
     PRACTICE_BASES,
     PRACTICE_WEIGHTS,
+    HeldOutScores,
     PracticeBase,
     calibration_questions,
     choose_practice_weight,
@@ -141,9 +142,13 @@ def test_the_practice_weight_is_chosen_by_leaving_one_practice_base_out(
     per_base = [own[:5], own[5:10]]
     tried: list[float] = []
 
-    def scores(own: Any, per_base: Any, weight: float) -> tuple[float, float]:
+    def scores(own: Any, per_base: Any, weight: float) -> HeldOutScores:
         tried.append(weight)
-        return 0.5, abs(weight - 8.0)
+        # Fewest wrong cards at 4 and 8; of those, 8 helps more. The log loss, lowest at 16,
+        # does not decide.
+        wrong = 0.01 if weight in (4.0, 8.0) else 0.02
+        helped = 0.9 if weight == 8.0 else 0.8
+        return HeldOutScores(0.8, 0.5, helped, wrong, abs(weight - 16.0))
 
     monkeypatch.setattr(calibration, "_held_out_scores", scores)
 
@@ -153,14 +158,44 @@ def test_the_practice_weight_is_chosen_by_leaving_one_practice_base_out(
     assert choose_practice_weight(own, per_base[:1]) == 1.0
 
 
-def test_the_held_out_scores_are_a_share_and_a_loss(small_kb: KnowledgeBase) -> None:
+def test_the_held_out_scores_are_shares_and_a_loss(small_kb: KnowledgeBase) -> None:
     own = calibration_questions(small_kb, ["今天天气怎么样", "附近哪家火锅好吃"])
     per_base = [own[::3], own[1::3]]
 
-    right, loss = calibration._held_out_scores(own[2::3], per_base, 2.0)
+    held = calibration._held_out_scores(own[2::3], per_base, 2.0)
 
-    assert 0.5 < right <= 1.0
-    assert 0.0 < loss < 1.0
+    assert 0.5 < held.ranked_right <= 1.0
+    # A right card is a right first item, and helps; a choice may help too.
+    assert 0.0 < held.answered_right <= held.ranked_right
+    assert held.answered_right <= held.helped <= 1.0
+    assert 0.0 <= held.confidently_wrong < 0.2
+    assert 0.0 < held.log_loss < 1.0
+
+
+def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None:
+    """Two questions whose right candidate is the one with more of feature 1, at very different
+    levels: a model of each candidate on its own cannot put both first with one weight as
+    surely as a softmax over each question's candidates, which sees only the differences."""
+    rows_a = np.array([[1.0, 0.9, 0.0], [1.0, 0.8, 1.0]])
+    rows_b = np.array([[1.0, 0.2, 0.0], [1.0, 0.1, 0.0]])
+    asked = [
+        calibration.AskedQuestion(rows_a, np.array([1.0, 0.0]), True),
+        calibration.AskedQuestion(rows_b, np.array([1.0, 0.0]), True),
+        # Nothing right: no lesson for the order.
+        calibration.AskedQuestion(rows_b, np.array([0.0, 0.0]), False),
+    ]
+
+    weights = calibration.fit_conditional_logit(asked, np.ones(3), l2=0.01)
+
+    assert weights[0] == 0.0
+    assert weights[1] > 0.0
+    assert weights[2] < 0.0
+    for question in asked[:2]:
+        assert int(np.argmax(question.rows @ weights)) == 0
+    # Counted twice, a question weighs as two copies of it.
+    twice = calibration.fit_conditional_logit(asked, np.array([2.0, 1.0, 1.0]), l2=0.01)
+    copies = calibration.fit_conditional_logit([asked[0], *asked], np.ones(4), l2=0.01)
+    assert np.allclose(twice, copies, atol=1e-5)
 
 
 def test_the_shipped_weights_are_what_calibration_fits() -> None:
@@ -178,6 +213,8 @@ def test_the_shipped_weights_are_what_calibration_fits() -> None:
     )
     shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
 
+    assert fitted["scale"] == pytest.approx(shipped["scale"], abs=2e-3)
+    assert fitted["lexical"]["scale"] == pytest.approx(shipped["lexical"]["scale"], abs=2e-3)
     for model in ("rank", "confidence"):
         for name, weight in shipped[model].items():
             assert fitted[model][name] == pytest.approx(weight, abs=2e-3), (model, name)

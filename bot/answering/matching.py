@@ -241,6 +241,9 @@ class ScoreModel:
 
     rank: tuple[float, ...]
     confidence: tuple[float, ...]
+    # How many units of the ranking's own score (a softmax over the candidates) one unit of
+    # `rank`'s logit is: the lead between two candidates is read in the ranking's units.
+    scale: float = 1.0
 
 
 _GUESS = ScoreModel(
@@ -268,6 +271,7 @@ def _model_from(fitted: dict[str, Any]) -> ScoreModel:
     return ScoreModel(
         rank=tuple(float(rank[n]) for n in FEATURE_NAMES),
         confidence=tuple(float(confidence[n]) for n in CONFIDENCE_NAMES),
+        scale=float(fitted.get("scale", 1.0)),
     )
 
 
@@ -321,6 +325,28 @@ def confidence_features(
     )
 
 
+def ranking_lead(
+    rows: npt.NDArray[np.float64], order: npt.NDArray[np.intp], model: ScoreModel
+) -> float:
+    """How far the best candidate leads the second: the share of the best one's weight in the
+    ranking's softmax over the candidates that the second lacks (1 − e^(s₂ − s₁), in the
+    ranking's own units; 1 when there is no second)."""
+    if order.size < 2:
+        return 1.0
+    logits = rows[order[:2]] @ np.asarray(model.rank)
+    return 1.0 - math.exp(float(logits[1] - logits[0]) / max(model.scale, 1e-9))
+
+
+def decide(confidence: float, lead: float, thresholds: MatchingThresholds) -> tuple[Decision, str]:
+    """The decision the confidence and the lead call for, before the rules about the question
+    itself (exact phrasings, vague words, unknown services, reports, other topics)."""
+    if confidence >= thresholds.answer and lead >= thresholds.margin:
+        return "answer", "confident"
+    if confidence >= thresholds.suggest:
+        return "suggest", "close_candidates" if confidence >= thresholds.answer else "unsure"
+    return "escalate", "no_match"
+
+
 DEFAULT_MODELS = load_score_models()
 
 # How many candidates BM25 hands to the re-ranking; beyond the first dozen the right item is
@@ -337,7 +363,7 @@ _SEMANTIC_PCA_WIDEN = 6
 # The rough scores of every this many items give the threshold of `_nearest_of_few`.
 _SEMANTIC_SAMPLE_STEP = 16
 # A question of at most this many characters of content (an English word counts two) is vague
-# when a second item ranks at least _VAGUE_SECOND of the best one's ranking probability.
+# when a second item has at least _VAGUE_SECOND of the best one's weight in the ranking's softmax.
 _VAGUE_CHARS = 4
 _VAGUE_SECOND = 0.3
 _VAGUE_FLOOR = 0.2
@@ -1908,10 +1934,8 @@ class Matcher:
                 order[: max(self.thresholds.max_candidates, 5)], scores, strict=False
             )
         )
-        second = float(probabilities[order[1]]) if order.size > 1 else 0.0
-        # How far the best leads: the share of its ranking probability the second lacks.
-        lead = 1.0 - second / best_probability
-        decision, reason = self._decide(confidence, lead)
+        lead = ranking_lead(rows, order, self.model)
+        decision, reason = decide(confidence, lead, self.thresholds)
         # A resident who typed one of the item's own phrasings (as normalised) means that item;
         # the score model never saw such questions (calibration holds phrasings out).
         best_row = int(order[0])
@@ -1945,10 +1969,7 @@ class Matcher:
             # (close in the ranking, or holding every word of the question as the best does:
             # then the words cannot tell the two apart, however the ranking leans)
             coverage = rows[order[:2], _COVERAGE_COLUMN]
-            second_close = (
-                float(probabilities[order[1]]) >= _VAGUE_SECOND * best_probability
-                or 0.0 < coverage[0] <= coverage[1]
-            )
+            second_close = 1.0 - lead >= _VAGUE_SECOND or 0.0 < coverage[0] <= coverage[1]
             if (
                 (decision == "answer" and second_close)
                 or (decision == "escalate" and confidence >= _VAGUE_FLOOR)
@@ -2001,11 +2022,3 @@ class Matcher:
         if not rows.size:
             near = float((self._sem_centroids @ vector).max())
         return off >= near + OFF_TOPIC_MARGIN
-
-    def _decide(self, confidence: float, lead: float) -> tuple[Decision, str]:
-        thresholds = self.thresholds
-        if confidence >= thresholds.answer and lead >= thresholds.margin:
-            return "answer", "confident"
-        if confidence >= thresholds.suggest:
-            return "suggest", "close_candidates" if confidence >= thresholds.answer else "unsure"
-        return "escalate", "no_match"

@@ -1,4 +1,5 @@
-"""Fit the matcher's logistic model so that its score is a probability of being right.
+"""Fit the matcher's score models: the order of the candidates, each one's probability of being
+right, and the confidence that the best one is.
 
 Training data comes from the knowledge base itself, never from the evaluation set: a third of each
 item's phrasings is held out of the index and asked as questions, as written and as residents
@@ -6,7 +7,8 @@ mangle them (homophone typos, stories around the question, fillers dropped), and
 out-of-scope questions (`out_of_scope.txt`) teaches what nothing fits looks like. Practice bases of
 fictional places (`practice-*/`, with residents' questions in `practice-*-questions.toml`) add
 questions in residents' own words (docs/matching.md, "Practice bases"). Each candidate the matcher
-considers becomes one row: its features, and whether it is the right item.
+considers becomes one row: its features, and whether it is the right item; the order is fitted
+over each question's rows together (docs/matching.md, "The ranking").
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from bot.answering.matching import (
     FEATURE_NAMES,
     WEIGHTS_FILE,
     Matcher,
+    MatchingThresholds,
     ScoreModel,
     ScoreModels,
     confidence_features,
+    decide,
     rank_candidates,
+    ranking_lead,
 )
 from bot.answering.semantic import EmbeddingCache
 from bot.core.text import char_sound, cjk_runs, general_vocabulary
@@ -256,29 +261,91 @@ def fit_logistic(
     return w
 
 
+def fit_conditional_logit(
+    asked: Sequence[AskedQuestion],
+    question_weight: npt.NDArray[np.float64],
+    *,
+    l2: float = 1.0,
+    iterations: int = 60,
+) -> npt.NDArray[np.float64]:
+    """Fit ranking weights over each question's candidates together: the softmax of their scores
+    is the chance that each is the right one, and the fit maximises that of the right ones (a
+    conditional logit; questions with no right candidate teach the ranking nothing). Newton's
+    method on the Fisher information, with a backtracking line search. No bias: a constant
+    added to every candidate changes nothing; the returned bias is 0."""
+    use = [n for n, a in enumerate(asked) if a.truth.any()]
+    if not use:
+        return np.zeros(asked[0].rows.shape[1] if asked else 1)
+    x = np.vstack([asked[n].rows for n in use])[:, 1:]
+    truth = np.concatenate([asked[n].truth for n in use])
+    weight = question_weight[use]
+    sizes = np.array([asked[n].truth.size for n in use])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    group = np.repeat(np.arange(len(use)), sizes)
+    dim = x.shape[1]
+
+    def evaluate(
+        w: npt.NDArray[np.float64],
+    ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        scores = x @ w
+        top = np.maximum.reduceat(scores, starts)
+        e = np.exp(scores - top[group])
+        total = np.add.reduceat(e, starts)
+        right = np.add.reduceat(e * truth, starts)
+        p = e / total[group]
+        q = e * truth / right[group]
+        loss = float(weight @ (np.log(total) - np.log(right))) + 0.5 * l2 * float(w @ w)
+        gradient = x.T @ (weight[group] * (p - q)) + l2 * w
+        return loss, gradient, p
+
+    w = np.zeros(dim)
+    for _ in range(iterations):
+        loss, gradient, p = evaluate(w)
+        mean = np.zeros((len(use), dim))
+        np.add.at(mean, group, p[:, None] * x)
+        centred = x - mean[group]
+        fisher = (centred * (weight[group] * p)[:, None]).T @ centred + l2 * np.eye(dim)
+        step = np.linalg.solve(fisher, gradient)
+        size = 1.0
+        while size > 1e-4 and evaluate(w - size * step)[0] > loss - 1e-4 * size * float(
+            gradient @ step
+        ):
+            size /= 2
+        w = w - size * step
+        if float(np.abs(size * step).max()) < 1e-7:
+            break
+    return np.concatenate(([0.0], w))
+
+
 def fit_score_model(asked: Sequence[AskedQuestion], *, practice_weight: float = 1.0) -> ScoreModel:
-    """Fit the ranking model on every candidate, then the confidence model on each best one; a
-    practice base's question counts `practice_weight` times in both."""
-    rank = fit_logistic(
-        np.vstack([a.rows for a in asked]),
+    """Fit the ranking model over each question's candidates together, scale its score into a
+    probability of being right, then fit the confidence model on each best candidate; a
+    practice base's question counts `practice_weight` times in all three."""
+    question_weight = np.array([practice_weight if a.practice else 1.0 for a in asked])
+    direction = fit_conditional_logit(asked, question_weight)
+    rows = np.vstack([a.rows for a in asked])
+    scores = rows @ direction
+    bias, scale = fit_logistic(
+        np.column_stack((np.ones_like(scores), scores)),
         np.concatenate([a.truth for a in asked]),
-        sample_weight=np.concatenate(
-            [np.full(a.truth.size, practice_weight if a.practice else 1.0) for a in asked]
-        ),
+        l2=0.0,
+        sample_weight=np.repeat(question_weight, [a.truth.size for a in asked]),
     )
-    ranking_only = ScoreModel(rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)))
+    rank = scale * direction
+    rank[0] = bias
+    ranking_only = ScoreModel(
+        rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)), scale=float(scale)
+    )
     x, y = [], []
     for question in asked:
         order, probabilities = rank_candidates(question.rows, ranking_only)
         x.append(confidence_features(question.rows, order, probabilities))
         y.append(float(question.truth[order[0]]))
-    confidence = fit_logistic(
-        np.vstack(x),
-        np.asarray(y),
-        sample_weight=np.array([practice_weight if a.practice else 1.0 for a in asked]),
-    )
+    confidence = fit_logistic(np.vstack(x), np.asarray(y), sample_weight=question_weight)
     return ScoreModel(
-        rank=tuple(float(w) for w in rank), confidence=tuple(float(w) for w in confidence)
+        rank=tuple(float(w) for w in rank),
+        confidence=tuple(float(w) for w in confidence),
+        scale=float(scale),
     )
 
 
@@ -350,14 +417,33 @@ def practice_questions(
 PRACTICE_WEIGHTS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldOutScores:
+    """What a practice base's questions got from a model fitted without that base, deciding as
+    the matcher does with its default thresholds."""
+
+    # Of the answerable questions: the right item first; a right card; a right card or a
+    # choice that holds the right item.
+    ranked_right: float
+    answered_right: float
+    helped: float
+    # Of all questions: a card that is wrong, or a card for what nothing answers.
+    confidently_wrong: float
+    # Mean log loss of the confidence that the first candidate is right.
+    log_loss: float
+
+
 def _held_out_scores(
     own: Sequence[AskedQuestion],
     per_base: Sequence[Sequence[AskedQuestion]],
     practice_weight: float,
-) -> tuple[float, float]:
-    """Fit without each practice base in turn and ask it: the share of its answerable questions
-    ranked right, and the mean log loss of the confidence over all its questions."""
-    right: list[float] = []
+) -> HeldOutScores:
+    """Fit without each practice base in turn and ask it its questions."""
+    thresholds = MatchingThresholds()
+    ranked: list[float] = []
+    answered: list[float] = []
+    helped: list[float] = []
+    wrong: list[float] = []
     losses: list[float] = []
     for held in range(len(per_base)):
         train = list(own) + [
@@ -367,35 +453,53 @@ def _held_out_scores(
         for question in per_base[held]:
             order, probabilities = rank_candidates(question.rows, model)
             truth = float(question.truth[order[0]])
-            if question.answerable:
-                right.append(truth)
             features = confidence_features(question.rows, order, probabilities)
             sure = 1.0 / (1.0 + np.exp(-float(features @ np.asarray(model.confidence))))
+            decision, _ = decide(sure, ranking_lead(question.rows, order, model), thresholds)
+            card = decision == "answer"
+            if question.answerable:
+                ranked.append(truth)
+                answered.append(truth if card else 0.0)
+                choice = float(question.truth[order[: thresholds.max_candidates]].any())
+                helped.append(truth if card else choice if decision == "suggest" else 0.0)
+            wrong.append(1.0 - truth if card and question.answerable else float(card))
             sure = min(max(sure, 1e-6), 1.0 - 1e-6)
             losses.append(-(truth * np.log(sure) + (1.0 - truth) * np.log(1.0 - sure)))
-    return float(np.mean(right)) if right else 0.0, float(np.mean(losses)) if losses else 0.0
+
+    def mean(values: list[float]) -> float:
+        return float(np.mean(values)) if values else 0.0
+
+    return HeldOutScores(mean(ranked), mean(answered), mean(helped), mean(wrong), mean(losses))
 
 
 def choose_practice_weight(
     own: Sequence[AskedQuestion], per_base: Sequence[Sequence[AskedQuestion]]
 ) -> float:
     """How many times a practice question counts against one of the city's own, chosen by
-    leaving one practice base out at a time: the weight whose confidence, fitted without that
-    base, best foretells which of its questions come out right (the lowest log loss; the
-    smallest of equals). It weighs ranking and confidence at once: a question ranked wrong is
-    a wrong outcome too."""
+    leaving one practice base out at a time and deciding its questions as the matcher does:
+    the weight with the fewest wrong cards, then the most residents helped (a right card or a
+    choice holding the right item), then the smallest. A wrong card costs a resident most;
+    the log loss, logged beside, is not comparable between weights once the ranking differs
+    (a ranking that puts more hard questions right makes their confidence harder to tell)."""
     if len(per_base) < 2:
         return 1.0
-    losses = {}
+    scores = {}
     for weight in PRACTICE_WEIGHTS:
-        right, losses[weight] = _held_out_scores(own, per_base, weight)
+        scores[weight] = held = _held_out_scores(own, per_base, weight)
         log.info(
-            "practice weight %g: held out, %.1f%% ranked right, log loss %.4f",
+            "practice weight %g: held out, %.1f%% ranked right, %.1f%% answered right, "
+            "%.1f%% helped, %.2f%% confidently wrong, log loss %.4f",
             weight,
-            100 * right,
-            losses[weight],
+            100 * held.ranked_right,
+            100 * held.answered_right,
+            100 * held.helped,
+            100 * held.confidently_wrong,
+            held.log_loss,
         )
-    return min(PRACTICE_WEIGHTS, key=lambda w: (losses[w], w))
+    return min(
+        PRACTICE_WEIGHTS,
+        key=lambda w: (round(scores[w].confidently_wrong, 6), -round(scores[w].helped, 6), w),
+    )
 
 
 def _fit_with_practice(
@@ -434,12 +538,13 @@ def calibrate(
     return ScoreModels(semantic=with_semantic, lexical=lexical)
 
 
-def _weights(model: ScoreModel) -> dict[str, dict[str, float]]:
+def _weights(model: ScoreModel) -> dict[str, Any]:
     return {
         "rank": {n: round(w, 4) for n, w in zip(FEATURE_NAMES, model.rank, strict=True)},
         "confidence": {
             n: round(w, 4) for n, w in zip(CONFIDENCE_NAMES, model.confidence, strict=True)
         },
+        "scale": round(model.scale, 4),
     }
 
 
