@@ -290,6 +290,26 @@ async def test_only_what_the_bot_could_not_answer_counts_as_unanswered(bot: BotH
     assert [q.text for q in found] == ["犬只登记怎么办理"]
 
 
+async def test_a_choice_where_none_fitted_counts_as_unanswered_and_a_chosen_item_does_not(
+    bot: BotHarness,
+) -> None:
+    none_fitted = bot.resident()
+    await none_fitted.send("医保")
+    await none_fitted.press("都不是，转人工", expect=2)
+    picked = bot.resident("韩梅梅")
+    choice = await picked.send("房子")
+    first_item = choice[0].buttons[0][0][0]
+    await picked.press(first_item)
+    untouched = bot.resident("张伟")
+    await untouched.send("公积金")
+
+    async with bot.services.sessions() as session:
+        found = await unanswered_questions(session, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        decisions = (await session.execute(select(Question.text, Question.decision))).all()
+    assert sorted(decisions) == [("公积金", "suggest"), ("医保", "suggest"), ("房子", "suggest")]
+    assert [q.text for q in found] == ["医保"]
+
+
 # -- forged buttons -----------------------------------------------------------------------------
 
 

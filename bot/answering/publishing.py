@@ -64,7 +64,7 @@ from bot.answering.replication import (
     raise_published_version,
 )
 from bot.answering.store import KnowledgeStore, build_matcher
-from bot.answering.unanswered import GAP_DECISION, NOT_GAPS
+from bot.answering.unanswered import knowledge_gap
 from bot.core.audit import record_audit
 from bot.core.db import write_gate
 from bot.core.models import (
@@ -930,8 +930,7 @@ class KnowledgeEditor:
                 .where(
                     (Question.item_id == item_id)
                     | (Question.chosen_item_id == item_id)
-                    | ((Question.decision == GAP_DECISION) & Question.reason.not_in(NOT_GAPS))
-                    | (Question.feedback == "not_helpful")
+                    | knowledge_gap()
                 )
                 .order_by(Question.id.desc())
                 .limit(RECENT_QUESTIONS_SCANNED)

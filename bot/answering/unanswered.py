@@ -2,7 +2,8 @@
 where residents need it.
 
 "Could not answer": the matcher gave up on a question (escalate, except greetings and empty
-messages), or the resident said the answer did not help. What the matcher declined (small talk,
+messages), the resident found none of the items offered as a choice and asked for a person
+("none of these"), or the resident said the answer did not help. What the matcher declined (small talk,
 matters outside public services) and problems offered as tickets (report) are not gaps in the
 knowledge base, whether or not the resident then asked for a person. Questions are grouped greedily: each question joins the
 first group whose leading question is similar enough (rapidfuzz on character pairs, so that
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.models import Question
@@ -37,6 +38,18 @@ MAX_QUESTIONS = 5000
 EXAMPLES = 5
 # The trend shows this many weeks, the newest last.
 TREND_WEEKS = 4
+
+
+def knowledge_gap() -> ColumnElement[bool]:
+    """The questions the knowledge base did not answer (a condition on `Question`)."""
+    return or_(
+        (Question.decision == GAP_DECISION) & Question.reason.not_in(NOT_GAPS),
+        # A choice with nothing picked that went to a person: none of the items was it.
+        (Question.decision == "suggest")
+        & Question.escalated.is_(True)
+        & Question.chosen_item_id.is_(None),
+        Question.feedback == "not_helpful",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,10 +199,7 @@ async def unanswered_questions(
         )
         .where(
             Question.created_at >= since,
-            or_(
-                (Question.decision == GAP_DECISION) & Question.reason.not_in(NOT_GAPS),
-                Question.feedback == "not_helpful",
-            ),
+            knowledge_gap(),
         )
         .order_by(Question.created_at.desc())
         .limit(limit)
