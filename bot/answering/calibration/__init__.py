@@ -288,13 +288,18 @@ def fit_conditional_logit(
         w: npt.NDArray[np.float64],
     ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         scores = x @ w
+        # (log-sum-exp over all candidates and over the right ones, each from its own maximum,
+        # so that a right candidate far below the best underflows nothing)
         top = np.maximum.reduceat(scores, starts)
         e = np.exp(scores - top[group])
         total = np.add.reduceat(e, starts)
-        right = np.add.reduceat(e * truth, starts)
+        top_right = np.maximum.reduceat(np.where(truth > 0, scores, -np.inf), starts)
+        e_right = np.where(truth > 0, np.exp(np.minimum(scores - top_right[group], 0.0)), 0.0)
+        right = np.add.reduceat(e_right, starts)
         p = e / total[group]
-        q = e * truth / right[group]
-        loss = float(weight @ (np.log(total) - np.log(right))) + 0.5 * l2 * float(w @ w)
+        q = e_right / right[group]
+        log_loss = top + np.log(total) - top_right - np.log(right)
+        loss = float(weight @ log_loss) + 0.5 * l2 * float(w @ w)
         gradient = x.T @ (weight[group] * (p - q)) + l2 * w
         return loss, gradient, p
 
