@@ -48,6 +48,26 @@ def test_taiwan_wording_becomes_mainland_wording(taiwan: str, mainland: str) -> 
     assert normalize(taiwan) == mainland
 
 
+@pytest.mark.parametrize(
+    ("taiwan", "mainland"),
+    [
+        # The documents to bring, not data; archives, not files; an official document, not a
+        # computer's; a house on offer, not an object.
+        ("需要檢附什麼資料", "需要检附什么资料"),
+        ("個人資料保護", "个人资料保护"),
+        ("檔案管理局", "档案管理局"),
+        ("政府機關的文件", "政府机关的文件"),
+        ("租屋物件", "租屋物件"),
+        # Only these words: the rest of the phrase table still applies around them.
+        ("上網填資料叫計程車", "上网填资料叫出租车"),
+    ],
+)
+def test_service_words_keep_their_sense_through_the_phrase_tables(
+    taiwan: str, mainland: str
+) -> None:
+    assert normalize(taiwan) == mainland
+
+
 def test_simplified_text_stays_as_it_is() -> None:
     for text in ("社保卡丢了怎么补办", "怎么办", "好么", "要么今天要么明天", "公积金提取"):
         assert normalize(text) == text
