@@ -543,13 +543,18 @@ def calibrate(
     return ScoreModels(semantic=with_semantic, lexical=lexical)
 
 
+def _rounded(weight: float) -> float:
+    # (+ 0.0: a weight the ranking leaves at nothing is written 0.0, not -0.0)
+    return round(weight, 4) + 0.0
+
+
 def _weights(model: ScoreModel) -> dict[str, Any]:
     return {
-        "rank": {n: round(w, 4) for n, w in zip(FEATURE_NAMES, model.rank, strict=True)},
+        "rank": {n: _rounded(w) for n, w in zip(FEATURE_NAMES, model.rank, strict=True)},
         "confidence": {
-            n: round(w, 4) for n, w in zip(CONFIDENCE_NAMES, model.confidence, strict=True)
+            n: _rounded(w) for n, w in zip(CONFIDENCE_NAMES, model.confidence, strict=True)
         },
-        "scale": round(model.scale, 4),
+        "scale": _rounded(model.scale),
     }
 
 
