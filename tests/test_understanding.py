@@ -100,6 +100,23 @@ def test_an_english_question_to_a_base_written_only_in_chinese_is_also_read_in_c
     )
 
 
+def test_everyday_english_words_are_not_glossed_as_office_words(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    kb = load_knowledge_base(knowledge_folder.root)
+    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+
+    # "Hearing" alone is mostly the verb, not an administrative hearing (听证).
+    assert matcher._glossed("i keep hearing about the new rules") is None
+    assert matcher._glossed("can i ask for a public hearing") == "can i ask for a 听证"
+    # Police are 警察 in any city; 公安局 is a mainland office's name.
+    assert matcher._glossed("should i call the police about a lost dog") == (
+        "should i 报警 about a 宠物走失"
+    )
+    assert matcher._glossed("the police took my bike") == "the 警察 took my 自行车"
+
+
 def test_a_base_with_english_phrasings_meets_english_questions_as_they_are(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
