@@ -173,9 +173,9 @@ def test_the_held_out_scores_are_shares_and_a_loss(small_kb: KnowledgeBase) -> N
 
 
 def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None:
-    """Two questions whose right candidate is the one with more of feature 1, at very different
-    levels: a model of each candidate on its own cannot put both first with one weight as
-    surely as a softmax over each question's candidates, which sees only the differences."""
+    """Two questions whose right candidate has more of feature 1 than its rival, at very
+    different levels (0.9 against 0.8, 0.2 against 0.1): a softmax over each question's
+    candidates sees only those differences, and puts both right candidates first."""
     rows_a = np.array([[1.0, 0.9, 0.0], [1.0, 0.8, 1.0]])
     rows_b = np.array([[1.0, 0.2, 0.0], [1.0, 0.1, 0.0]])
     asked = [
