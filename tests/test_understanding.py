@@ -60,6 +60,12 @@ def write_dog_and_cars(folder: KnowledgeFolder) -> None:
 # -- the semantic signal ------------------------------------------------------------------------
 
 
+def glossing_matcher(folder: KnowledgeFolder, embedder: semantic.Embedder) -> Matcher:
+    """A matcher over the folder's items that reads English questions through the lexicon."""
+    kb = load_knowledge_base(folder.root)
+    return Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+
+
 def test_a_question_sharing_no_word_with_the_item_finds_it_by_meaning(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
@@ -79,8 +85,7 @@ def test_an_english_question_to_a_base_written_only_in_chinese_is_also_read_in_c
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
     write_dog_and_cars(knowledge_folder)
-    kb = load_knowledge_base(knowledge_folder.root)
-    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+    matcher = glossing_matcher(knowledge_folder, embedder)
     question = "where do i get a licence for my dog"
 
     glossed = matcher._glossed(question)
@@ -104,8 +109,7 @@ def test_everyday_english_words_are_not_glossed_as_office_words(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
     write_dog_and_cars(knowledge_folder)
-    kb = load_knowledge_base(knowledge_folder.root)
-    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+    matcher = glossing_matcher(knowledge_folder, embedder)
 
     # "Hearing" alone is mostly the verb, not an administrative hearing (听证).
     assert matcher._glossed("i keep hearing about the new rules") is None
@@ -128,9 +132,8 @@ def test_a_base_with_english_phrasings_meets_english_questions_as_they_are(
         questions_en=["How do I register my dog?"],
     )
     knowledge_folder.item("vehicle-registration", title_en="Registering a new vehicle")
-    kb = load_knowledge_base(knowledge_folder.root)
 
-    matcher = Matcher(kb, semantic=cache_for(None, embedder), english_gloss=general_lexicon())
+    matcher = glossing_matcher(knowledge_folder, embedder)
 
     assert matcher._glossed("where do i get a licence for my dog") is None
 
