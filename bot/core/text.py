@@ -38,19 +38,27 @@ _REGIONAL_WORDS = {
     "邮递区号": "邮政编码",
 }
 _REGIONAL = re.compile("|".join(sorted(_REGIONAL_WORDS, key=len, reverse=True)))
-# The converter's tables chain in two places, 麼 → 么 → 幺 and 薴 → 苧 → 苎, so converting
-# converted text would change it again. A mainland 么 (什么, 好么) stays as it is: it is hidden
-# from the converter behind a private-use character, which the filter has already removed from
-# the input; 苧 is taken the second step by hand.
-_KEEP_ME = "\ue000"
-_CONVERTED_AGAIN = str.maketrans({"苧": "苎"})
-# Words the phrase tables give their computing sense (資料 → 数据, 檔案 → 文件, 文件 → 文档,
-# 物件 → 对象) where a resident means the documents to bring, the archives, a house: they are
-# hidden from the converter the same way and come back as the mainland words of that sense.
-_KEPT_WORDS = {"資料": "资料", "资料": "资料", "檔案": "档案", "文件": "文件", "物件": "物件"}
+# What the converter must not touch is hidden from it behind private-use characters (which the
+# filter has already removed from the input) and put back after, as the mainland word:
+# - its tables chain in two places, 麼 → 么 → 幺 and 薴 → 苧 → 苎, so converting converted text
+#   would change it again: a mainland 么 (什么, 好么) stays as it is, and 苧 is taken the second
+#   step by hand;
+# - its Taiwan phrase table gives some words their computing sense (資料 → 数据, 檔案 → 文件,
+#   文件 → 文档, 物件 → 对象) where a resident means the documents to bring, the archives, a
+#   house.
+_KEPT_WORDS = {
+    "么": "么",
+    "資料": "资料",
+    "资料": "资料",
+    "檔案": "档案",
+    "文件": "文件",
+    "物件": "物件",
+}
 _KEPT = re.compile("|".join(_KEPT_WORDS))
-_KEPT_MARKS = {word: chr(0xE001 + n) for n, word in enumerate(sorted(set(_KEPT_WORDS.values())))}
-_KEPT_BACK = str.maketrans({mark: word for word, mark in _KEPT_MARKS.items()})
+_KEPT_MARKS = {word: chr(0xE000 + n) for n, word in enumerate(sorted(set(_KEPT_WORDS.values())))}
+_AFTER_CONVERSION = str.maketrans(
+    {mark: word for word, mark in _KEPT_MARKS.items()} | {"苧": "苎"}
+)
 
 _SPACE_RUN = re.compile(r"\s+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
@@ -118,9 +126,9 @@ def _convert(text: str) -> str:
     Only text with a traditional character is converted: the converter also rewrites some
     mainland words as if they were Taiwanese (程序 → 进程), which simplified text must not get.
     """
-    text = _KEPT.sub(lambda m: _KEPT_MARKS[_KEPT_WORDS[m.group()]], text.replace("么", _KEEP_ME))
-    text = _converter.convert(text).replace(_KEEP_ME, "么").translate(_KEPT_BACK)
-    return text.translate(_CONVERTED_AGAIN)
+    hidden = _KEPT.sub(lambda m: _KEPT_MARKS[_KEPT_WORDS[m.group()]], text)
+    converted: str = _converter.convert(hidden)
+    return converted.translate(_AFTER_CONVERSION)
 
 
 def _regional(text: str) -> str:
