@@ -325,6 +325,17 @@ def confidence_features(
     )
 
 
+def best_confidence(
+    rows: npt.NDArray[np.float64],
+    order: npt.NDArray[np.intp],
+    probabilities: npt.NDArray[np.float64],
+    model: ScoreModel,
+) -> float:
+    """The confidence model's probability that the best candidate is right."""
+    features = confidence_features(rows, order, probabilities)
+    return float(_sigmoid(np.asarray(features @ np.asarray(model.confidence))))
+
+
 def ranking_lead(
     rows: npt.NDArray[np.float64], order: npt.NDArray[np.intp], model: ScoreModel
 ) -> float:
@@ -1913,14 +1924,7 @@ class Matcher:
                 intent=intent,
             )
         order, probabilities = rank_candidates(rows, self.model)
-        confidence = float(
-            _sigmoid(
-                np.asarray(
-                    confidence_features(rows, order, probabilities)
-                    @ np.asarray(self.model.confidence)
-                )
-            )
-        )
+        confidence = best_confidence(rows, order, probabilities, self.model)
         # The best candidate's score is the confidence; the others get it scaled by how their
         # ranking probability compares with the best one's, so the order stays the order and
         # a close second shows as close.

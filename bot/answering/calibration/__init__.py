@@ -35,6 +35,7 @@ from bot.answering.matching import (
     MatchingThresholds,
     ScoreModel,
     ScoreModels,
+    best_confidence,
     confidence_features,
     decide,
     rank_candidates,
@@ -458,8 +459,7 @@ def _held_out_scores(
         for question in per_base[held]:
             order, probabilities = rank_candidates(question.rows, model)
             truth = float(question.truth[order[0]])
-            features = confidence_features(question.rows, order, probabilities)
-            sure = 1.0 / (1.0 + np.exp(-float(features @ np.asarray(model.confidence))))
+            sure = best_confidence(question.rows, order, probabilities, model)
             decision, _ = decide(sure, ranking_lead(question.rows, order, model), thresholds)
             card = decision == "answer"
             if question.answerable:
