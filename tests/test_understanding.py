@@ -15,7 +15,7 @@ from bot.answering.evaluation import Case, Outcome, Report, format_report, new_c
 from bot.answering.intents import wants_to_file
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
-from bot.answering.matching import Matcher, MatchingThresholds
+from bot.answering.matching import Matcher, MatchingThresholds, home_names
 from bot.answering.semantic import EmbeddingCache, cache_for, load_embedder, text_key
 from bot.answering.sentence_encoder import PIECE_CAPACITY, QuestionEncoder
 from bot.answering.store import LoadedKnowledge, Signals, build_knowledge
@@ -103,6 +103,50 @@ def test_an_english_question_to_a_base_written_only_in_chinese_is_also_read_in_c
         embedder.encode(["where is the town hall"])[0],
         atol=1e-6,
     )
+
+
+def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    knowledge_folder.item(
+        "complaint-system",
+        title="臺北市單一陳情系統「HELLO TAIPEI」如何使用",
+        category="市政服務",
+        questions=["HELLO TAIPEI 陳情系統怎麼用"],
+        answer="民眾可透過臺北市單一陳情系統「HELLO TAIPEI」線上陳情，案件會分派給主管機關。",
+    )
+    knowledge_folder.item(
+        "bike-on-sidewalk",
+        title="自行車可以騎上人行道嗎",
+        category="交通出行",
+        questions=["人行道上可以騎腳踏車嗎"],
+        answer="設有「人車共道」標誌的人行道，自行車可以慢速騎乘，並應禮讓行人。",
+    )
+    kb = load_knowledge_base(knowledge_folder.root)
+    taipei = MatchingThresholds(home_names=home_names("臺北市", "Taipei City"))
+    matcher = Matcher(
+        kb, taipei, semantic=cache_for(None, embedder), english_gloss=general_lexicon()
+    )
+    question = "Can I ride my bike on the sidewalk in Taipei?"
+
+    # The question is embedded without the city's name, in English as in Chinese.
+    assert np.allclose(
+        matcher.question_vector(normalize(question)),
+        matcher.question_vector(normalize("Can I ride my bike on the sidewalk in?")),
+        atol=1e-6,
+    )
+    assert np.allclose(
+        matcher.question_vector(normalize("臺北市的人行道可以騎腳踏車嗎")),
+        matcher.question_vector(normalize("的人行道可以騎腳踏車嗎")),
+        atol=1e-6,
+    )
+    result = matcher.match(question)
+    assert best_id(result) == "bike-on-sidewalk"
+    # Read with the name, the question also lay near the item named after the city: a choice.
+    assert result.decision == "answer", result
+    # A question that is nothing but the name keeps it: there is nothing else to read.
+    assert matcher.question_vector(normalize("Taipei")) is not None
 
 
 def test_everyday_english_words_are_not_glossed_as_office_words(

@@ -184,6 +184,13 @@ class MatchingThresholds:
     home_names: tuple[str, ...] = ("示例", "本市", "我市", "shili")
 
 
+def home_names(city: str, city_en: str) -> tuple[str, ...]:
+    """The names a resident calls this city by: its Chinese name without 市 (示例 for 示例市),
+    the first word of its English name, and 本市 / 我市 ("this city")."""
+    english = city_en.split()
+    return ("本市", "我市", city.removesuffix("市"), english[0].lower() if english else "")
+
+
 # Logistic model over the re-ranking features, fitted by `python -m bot calibrate` on the
 # knowledge base's own questions (held out from the index) and a set of out-of-scope questions.
 # Order: bias, query coverage, pinyin coverage, question coverage, fuzzy ratio, partial ratio,
@@ -667,7 +674,7 @@ class _TextAnalyzer:
                     continue
                 term = terms[0]
                 shared = sum(1 for a, b in zip(window, term, strict=True) if a == b)
-                if shared >= (1 if length <= 3 else 2):
+                if shared >= (1 if length <= 3 else 2) and not self._splits_a_word(run, i, length):
                     out.append(term)
                     i += length
                     break
@@ -675,6 +682,27 @@ class _TextAnalyzer:
                 out.append(run[i])
                 i += 1
         return "".join(out)
+
+    def repaired(self, normalized: str) -> str:
+        """Normalised text with its homophone typos repaired (社宝卡 → 社保卡), its words
+        otherwise as written: no synonym is rewritten."""
+        if not self.terms_by_sound:
+            return normalized
+        return _CJK_RUN.sub(lambda m: self._repair_run(m.group()), normalized)
+
+    def _splits_a_word(self, run: str, start: int, length: int) -> bool:
+        """Whether a real word begins inside the window and runs past its end: 开电 sounds like
+        开店, but its 电 begins 电子 (开电子发票), so the window is no typo."""
+        end = start + length
+        general = self.general
+        kb_words = self.kb_words
+        for j in range(start + 1, end):
+            for size in self.lengths_by_first.get(run[j], ()):
+                if end < j + size <= len(run):
+                    piece = run[j : j + size]
+                    if piece in general or piece in kb_words:
+                        return True
+        return False
 
     def segment(self, run: str) -> list[str]:
         """Split a run of Chinese characters into words by forward maximum matching."""
@@ -1118,7 +1146,14 @@ class Matcher:
             and english_items < _GLOSS_ENGLISH_SHARE * len(self.items)
             else None
         )
-        home = [normalize(name) for name in self.thresholds.home_names]
+        home = [normalize(name) for name in self.thresholds.home_names if name]
+        # The name with 市 after it (示例市), and an English one as a word, with "'s" and "city".
+        cjk = sorted({re.escape(n) for n in home if has_cjk(n)}, key=len, reverse=True)
+        latin = sorted({re.escape(n) for n in home if not has_cjk(n)}, key=len, reverse=True)
+        names = [f"(?:{'|'.join(cjk)})市?"] if cjk else []
+        if latin:
+            names.append(rf"\b(?:{'|'.join(latin)})(?:'s)?(?: city)?\b")
+        self._home_pattern = re.compile("|".join(names)) if names else None
         self._home_tokens = frozenset(
             [f"w{name}" for name in home if has_cjk(name)]
             + [t for name in home if not has_cjk(name) for t in english_tokens(name)]
@@ -1139,7 +1174,16 @@ class Matcher:
                     return
             before = set(self.__dict__)
             self._vocabulary: dict[str, int] = {}
-            self.analyzer = _TextAnalyzer(kb.synonyms, _item_terms(kb), lexicon)
+            # The city's names are words of its own: homophone repair must not split 示例市
+            # and read its 市能 as 失能 ("外地户口在示例市能办生育登记吗").
+            home_words = [
+                f"{name}{suffix}"
+                for name in home
+                if has_cjk(name)
+                for suffix in ("", "市")
+                if not (suffix and name.endswith(("市", "县", "区", "省")))
+            ]
+            self.analyzer = _TextAnalyzer(kb.synonyms, [*_item_terms(kb), *home_words], lexicon)
             self._build(held_out)
             self._build_semantic(held_out)
             if path is not None and key is not None:
@@ -1245,9 +1289,22 @@ class Matcher:
         """The embedding of a (normalised) question, or None without the semantic signal."""
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
+        # The city's own name says nothing about which of its services is meant, in meaning as
+        # in words: "in Taipei" would draw the question to the items that have the name in
+        # their titles ("HELLO TAIPEI"); "示例市" to the ones that say 示例市.
+        text = self._without_home(text) or text
+        # Embedded as repaired: the model reads 社宝卡 as something else than 社保卡.
+        text = self.analyzer.repaired(text)
         glossed = self._glossed(text)
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
         return vector
+
+    def _without_home(self, text: str) -> str:
+        """The (normalised) question without this city's names."""
+        if self._home_pattern is None:
+            return text
+        dropped = self._home_pattern.sub(lambda m: "" if has_cjk(m.group()) else " ", text)
+        return " ".join(dropped.split())
 
     def _glossed(self, text: str) -> str | None:
         """An English question with the lexicon's English terms replaced by their Chinese words,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
 from bot.answering.lexicon import general_lexicon
-from bot.answering.matching import Matcher, MatchingThresholds, collection_paused
+from bot.answering.matching import Matcher, MatchingThresholds, collection_paused, home_names
 from bot.answering.semantic import DEFAULT_MODEL, EmbedderStatus, cache_for, load_embedder
 from bot.answering.yielding import checkpoint
 from bot.core.config import Settings
@@ -37,7 +37,7 @@ class LoadedKnowledge:
 def thresholds_from(settings: Settings) -> MatchingThresholds:
     """Return the matcher's thresholds from the [matching] settings."""
     matching = settings.matching
-    home = ("本市", "我市", settings.city.removesuffix("市"), settings.city_en.split()[0].lower())
+    home = home_names(settings.city, settings.city_en)
     return MatchingThresholds(
         answer=matching.answer_threshold,
         suggest=matching.suggest_threshold,
