@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from bot.answering import calibration
 from bot.answering.calibration import (
     PRACTICE_BASES,
     PRACTICE_WEIGHTS,
+    HeldOutAnswer,
     HeldOutScores,
     PracticeBase,
     calibration_questions,
@@ -23,7 +26,7 @@ from bot.answering.calibration import (
 )
 from bot.answering.evaluation import load_evaluation_set
 from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
-from bot.answering.matching import Matcher, rank_candidates
+from bot.answering.matching import Matcher, MatchingThresholds, rank_candidates
 from tests.fixtures_knowledge import KnowledgeFolder
 from tests.test_matching import SMALL_KNOWLEDGE
 
@@ -172,6 +175,49 @@ def test_the_held_out_scores_are_shares_and_a_loss(small_kb: KnowledgeBase) -> N
     assert 0.0 < held.log_loss < 1.0
 
 
+def test_a_higher_answer_threshold_turns_unsure_cards_into_choices() -> None:
+    answers = [
+        # Right and sure: a card at either threshold.
+        HeldOutAnswer(True, True, 0.95, 0.9, True),
+        # Right but less sure: a card at 0.8, the first of a choice at 0.9.
+        HeldOutAnswer(True, True, 0.85, 0.9, True),
+        # Wrong and fairly sure: a wrong card at 0.8 only; the choice still holds the right one.
+        HeldOutAnswer(True, False, 0.85, 0.9, True),
+        # Nothing answers it: a card at 0.8 is wrong.
+        HeldOutAnswer(False, False, 0.82, 0.9, False),
+    ]
+    default = MatchingThresholds()
+
+    low = calibration.held_out_scores(answers, replace(default, answer=0.8))
+    high = calibration.held_out_scores(answers, replace(default, answer=0.9))
+
+    assert low.answered_right == pytest.approx(2 / 3)
+    assert high.answered_right == pytest.approx(1 / 3)
+    assert low.confidently_wrong == pytest.approx(2 / 4)
+    assert high.confidently_wrong == 0.0
+    assert low.helped == pytest.approx(2 / 3)
+    assert high.helped == 1.0
+    # Without thresholds, the matcher's defaults decide.
+    assert calibration.held_out_scores(answers) == calibration.held_out_scores(answers, default)
+
+
+def test_the_lowest_safe_answer_threshold_keeps_wrong_cards_within_the_share() -> None:
+    def scores(wrong: float) -> HeldOutScores:
+        return HeldOutScores(0.8, 0.4, 0.9, wrong, 0.4)
+
+    curve = [
+        (0.8, scores(0.02)),
+        (0.85, scores(0.012)),
+        (0.88, scores(0.009)),
+        (0.9, scores(0.008)),
+    ]
+    assert calibration.lowest_safe_answer_threshold(curve) == 0.88
+    # A threshold within the share below one outside it is not safe: more cards come with it.
+    bumpy = [(0.8, scores(0.005)), (0.85, scores(0.02)), (0.9, scores(0.004))]
+    assert calibration.lowest_safe_answer_threshold(bumpy) == 0.9
+    assert calibration.lowest_safe_answer_threshold([(0.9, scores(0.03))]) is None
+
+
 def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None:
     """Two questions whose right candidate has more of feature 1 than its rival, at very
     different levels (0.9 against 0.8, 0.2 against 0.1): a softmax over each question's
@@ -198,9 +244,10 @@ def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None
     assert np.allclose(twice, copies, atol=1e-5)
 
 
-def test_the_shipped_weights_are_what_calibration_fits() -> None:
+def test_the_shipped_weights_are_what_calibration_fits(caplog: pytest.LogCaptureFixture) -> None:
     """weights.json is `python -m bot calibrate --write`'s output on the bundled base and the
-    practice bases, not a hand-edited file (rounding aside)."""
+    practice bases, not a hand-edited file (rounding aside); and with them the default answer
+    threshold keeps the practice bases' wrong cards, held out, within one in a hundred."""
     from bot.answering.calibration import calibrate, model_as_dict
     from bot.answering.matching import WEIGHTS_FILE
     from bot.answering.semantic import cache_for, load_embedder
@@ -208,9 +255,14 @@ def test_the_shipped_weights_are_what_calibration_fits() -> None:
 
     status = load_embedder()
     assert status.embedder is not None, status.reason
-    fitted = model_as_dict(
-        calibrate(load_knowledge_base(BUNDLED_KNOWLEDGE), cache_for(None, status.embedder))
-    )
+    with caplog.at_level(logging.INFO, logger="bot.answering.calibration"):
+        fitted = model_as_dict(
+            calibrate(load_knowledge_base(BUNDLED_KNOWLEDGE), cache_for(None, status.embedder))
+        )
+    verdicts = [r for r in caplog.records if r.getMessage().startswith("answer threshold: ")]
+    assert len(verdicts) == 1
+    assert verdicts[0].levelno == logging.INFO, verdicts[0].getMessage()
+    assert "the default 0.90 gives" in verdicts[0].getMessage()
     shipped = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
 
     assert fitted["scale"] == pytest.approx(shipped["scale"], abs=2e-3)

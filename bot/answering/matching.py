@@ -171,7 +171,7 @@ class MatchResult:
 class MatchingThresholds:
     """Where the calibrated probability turns into a decision (config.toml [matching])."""
 
-    answer: float = 0.8
+    answer: float = 0.9
     suggest: float = 0.25
     # The best must beat the second by this much to be answered outright; otherwise the
     # resident chooses between them.

@@ -70,7 +70,7 @@ class KnowledgeSettings(_Section):
 class MatchingSettings(_Section):
     """Thresholds on the calibrated score (0..1) that turn it into a decision."""
 
-    answer_threshold: float = Field(0.8, ge=0, le=1)
+    answer_threshold: float = Field(0.9, ge=0, le=1)
     suggest_threshold: float = Field(0.25, ge=0, le=1)
     margin: float = Field(0.25, ge=0, le=1)
     max_suggestions: int = Field(3, ge=1, le=5)

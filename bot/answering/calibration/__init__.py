@@ -459,18 +459,27 @@ class HeldOutScores:
     log_loss: float
 
 
-def _held_out_scores(
+@dataclass(frozen=True, slots=True)
+class HeldOutAnswer:
+    """What a practice question got from a model fitted without its base: whether the first
+    candidate is right, how sure the model is of it, how far it leads the second, and whether
+    a choice of the first few would hold the right item."""
+
+    answerable: bool
+    first_right: bool
+    confidence: float
+    lead: float
+    choice_right: bool
+
+
+def _held_out_answers(
     own: Sequence[AskedQuestion],
     per_base: Sequence[Sequence[AskedQuestion]],
     practice_weight: float,
-) -> HeldOutScores:
+) -> list[HeldOutAnswer]:
     """Fit without each practice base in turn and ask it its questions."""
-    thresholds = MatchingThresholds()
-    ranked: list[float] = []
-    answered: list[float] = []
-    helped: list[float] = []
-    wrong: list[float] = []
-    losses: list[float] = []
+    choices = MatchingThresholds().max_candidates
+    answers: list[HeldOutAnswer] = []
     for held in range(len(per_base)):
         train = list(own) + [
             q for other, questions in enumerate(per_base) if other != held for q in questions
@@ -478,23 +487,86 @@ def _held_out_scores(
         model = fit_score_model(train, practice_weight=practice_weight)
         for question in per_base[held]:
             order, probabilities = rank_candidates(question.rows, model)
-            truth = float(question.truth[order[0]])
-            sure = best_confidence(question.rows, order, probabilities, model)
-            decision, _ = decide(sure, ranking_lead(question.rows, order, model), thresholds)
-            card = decision == "answer"
-            if question.answerable:
-                ranked.append(truth)
-                answered.append(truth if card else 0.0)
-                choice = float(question.truth[order[: thresholds.max_candidates]].any())
-                helped.append(truth if card else choice if decision == "suggest" else 0.0)
-            wrong.append(1.0 - truth if card and question.answerable else float(card))
-            sure = min(max(sure, 1e-6), 1.0 - 1e-6)
-            losses.append(-(truth * np.log(sure) + (1.0 - truth) * np.log(1.0 - sure)))
+            answers.append(
+                HeldOutAnswer(
+                    answerable=question.answerable,
+                    first_right=bool(question.truth[order[0]]),
+                    confidence=best_confidence(question.rows, order, probabilities, model),
+                    lead=ranking_lead(question.rows, order, model),
+                    choice_right=bool(question.truth[order[:choices]].any()),
+                )
+            )
+    return answers
+
+
+def held_out_scores(
+    answers: Sequence[HeldOutAnswer], thresholds: MatchingThresholds | None = None
+) -> HeldOutScores:
+    """Decide the held-out questions as the matcher does (its default thresholds unless
+    others are given) and score the decisions."""
+    thresholds = thresholds or MatchingThresholds()
+    ranked: list[float] = []
+    answered: list[float] = []
+    helped: list[float] = []
+    wrong: list[float] = []
+    losses: list[float] = []
+    for answer in answers:
+        truth = float(answer.first_right)
+        decision, _ = decide(answer.confidence, answer.lead, thresholds)
+        card = decision == "answer"
+        if answer.answerable:
+            ranked.append(truth)
+            answered.append(truth if card else 0.0)
+            choice = float(answer.choice_right)
+            helped.append(truth if card else choice if decision == "suggest" else 0.0)
+        wrong.append(1.0 - truth if card and answer.answerable else float(card))
+        sure = min(max(answer.confidence, 1e-6), 1.0 - 1e-6)
+        losses.append(-(truth * np.log(sure) + (1.0 - truth) * np.log(1.0 - sure)))
 
     def mean(values: list[float]) -> float:
         return float(np.mean(values)) if values else 0.0
 
     return HeldOutScores(mean(ranked), mean(answered), mean(helped), mean(wrong), mean(losses))
+
+
+def _held_out_scores(
+    own: Sequence[AskedQuestion],
+    per_base: Sequence[Sequence[AskedQuestion]],
+    practice_weight: float,
+) -> HeldOutScores:
+    """Fit without each practice base in turn, ask it its questions and score the decisions."""
+    return held_out_scores(_held_out_answers(own, per_base, practice_weight))
+
+
+# The answer thresholds whose held-out wrong cards `calibrate` reports, and the share of wrong
+# cards (of all questions) the default threshold is to keep within (docs/matching.md,
+# "Thresholds").
+ANSWER_THRESHOLDS = tuple(round(0.8 + 0.01 * step, 2) for step in range(16))
+WRONG_CARDS_ALLOWED = 0.01
+
+
+def answer_threshold_curve(
+    answers: Sequence[HeldOutAnswer],
+) -> list[tuple[float, HeldOutScores]]:
+    """The held-out scores at each answer threshold of `ANSWER_THRESHOLDS` (the other
+    thresholds at their defaults)."""
+    return [
+        (threshold, held_out_scores(answers, replace(MatchingThresholds(), answer=threshold)))
+        for threshold in ANSWER_THRESHOLDS
+    ]
+
+
+def lowest_safe_answer_threshold(
+    curve: Sequence[tuple[float, HeldOutScores]], allowed: float = WRONG_CARDS_ALLOWED
+) -> float | None:
+    """The lowest threshold of the curve whose held-out wrong cards stay within `allowed`, and
+    so within it at every threshold above; None when none does."""
+    safe = None
+    for threshold, scores in sorted(curve, reverse=True):
+        if scores.confidently_wrong > allowed:
+            break
+        safe = threshold
+    return safe
 
 
 def choose_practice_weight(
@@ -527,11 +599,40 @@ def choose_practice_weight(
     )
 
 
+def _report_answer_thresholds(answers: Sequence[HeldOutAnswer]) -> None:
+    """Log how many wrong cards each answer threshold gives on the practice bases held out,
+    and whether the default threshold keeps them within `WRONG_CARDS_ALLOWED`."""
+    curve = answer_threshold_curve(answers)
+    for threshold, held in curve:
+        log.info(
+            "answer threshold %.2f: held out, %.1f%% answered right, %.1f%% helped, "
+            "%.2f%% confidently wrong",
+            threshold,
+            100 * held.answered_right,
+            100 * held.helped,
+            100 * held.confidently_wrong,
+        )
+    default = MatchingThresholds().answer
+    at_default = held_out_scores(answers)
+    safe = lowest_safe_answer_threshold(curve)
+    report = log.info if at_default.confidently_wrong <= WRONG_CARDS_ALLOWED else log.warning
+    report(
+        "answer threshold: the default %.2f gives %.2f%% wrong cards held out (at most %.0f%% "
+        "allowed); the lowest threshold within that is %s",
+        default,
+        100 * at_default.confidently_wrong,
+        100 * WRONG_CARDS_ALLOWED,
+        "none of those tried" if safe is None else f"{safe:.2f}",
+    )
+
+
 def _fit_with_practice(
     own: list[AskedQuestion], per_base: list[list[AskedQuestion]], signal: str
 ) -> ScoreModel:
     weight = choose_practice_weight(own, per_base)
     log.info("calibration (%s): a practice question counts %g times", signal, weight)
+    if len(per_base) > 1:
+        _report_answer_thresholds(_held_out_answers(own, per_base, weight))
     return fit_score_model(own + [q for base in per_base for q in base], practice_weight=weight)
 
 
