@@ -210,6 +210,7 @@ async def offer_suggestions(
     a ticket, when it describes a problem)."""
     language = context.language
     limit = context.services.settings.matching.max_suggestions
+    suggestions = result.suggestions(limit)
     rows = [
         [
             button(
@@ -217,12 +218,20 @@ async def offer_suggestions(
                 SuggestionChoice(question_id, item_token(c.item.id)),
             )
         ]
-        for c in result.suggestions(limit)
+        for c in suggestions
     ]
     rows.append([button(t("suggest_none", language), QuestionButton("none_fits", question_id))])
     if offer_ticket:
         rows.append([file_question_button(question_id, result.question, language)])
-    await message.reply_text(t("suggest_intro", language), reply_markup=InlineKeyboardMarkup(rows))
+    # One item: is it this one? Several, the first very likely: say so. Otherwise: which one?
+    intro = (
+        "suggest_one"
+        if len(suggestions) == 1
+        else "suggest_likely"
+        if result.first_is_likely()
+        else "suggest_intro"
+    )
+    await message.reply_text(t(intro, language), reply_markup=InlineKeyboardMarkup(rows))
 
 
 async def question_button(update: Update, context: BotContext) -> None:

@@ -192,6 +192,37 @@ async def test_an_unsure_match_offers_choices_and_the_choice_gets_its_card(
     assert question.chosen_item_id.startswith("housing-fund-")
 
 
+async def test_a_choice_says_when_its_first_item_is_very_likely_the_one(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident()
+    # Not sure enough for a card, but the first item well ahead of the others.
+    replies = await chat.send("老家的社保怎么转到这边来")
+    assert replies.text == "您问的很可能是第一项；如果不是，请选择其他项："
+    labels = [label for row in replies[0].buttons for label, _ in row]
+    assert len(labels) >= 3  # the first, another, "none of these"
+    assert labels[-1] == "都不是，转人工"
+    replies = await chat.press(labels[0], expect=2)
+    assert replies.texts[0].startswith(labels[0])
+    async with bot.services.sessions() as session:
+        question = (await session.scalars(select(Question))).one()
+    assert (question.decision, question.chosen_item_id) == (
+        "suggest",
+        "pension-insurance-transfer",
+    )
+
+
+async def test_a_choice_of_one_item_asks_whether_it_is_the_one(bot: BotHarness) -> None:
+    chat = bot.resident("Alice", language_code="en")
+    replies = await chat.send("单位派我去澳门开会")
+    assert replies.text == "Is this what you mean? Tap it to see the answer, or ask a person:"
+    rows = replies[0].buttons
+    assert len(rows) == 2
+    assert rows[-1][0][0] == "None of these: ask a person"
+    replies = await chat.press(rows[0][0][0], expect=2)
+    assert "Macao" in replies.texts[0]
+
+
 async def test_none_of_the_choices_sends_the_question_to_staff(bot: BotHarness) -> None:
     chat = bot.resident("Alice", language_code="en")
     await chat.send("housing fund")

@@ -19,6 +19,7 @@ from bot.answering.matching import (
     _CJK_RUN,
     _HALF_SCALE,
     _VAGUE_FLOOR,
+    Candidate,
     Matcher,
     MatchingThresholds,
     MatchResult,
@@ -209,6 +210,33 @@ def test_english_question_in_other_words_is_answered_from_the_bundled_knowledge(
     best = result.best
     assert best is not None
     assert best.item.title_en
+
+
+def test_a_choice_knows_when_its_first_item_is_very_likely_the_one(
+    bundled: LoadedKnowledge,
+) -> None:
+    items = bundled.kb.items
+    first, second = items["pension-insurance-transfer"], items["basic-pension-claim"]
+
+    def choice(scores: tuple[float, ...], reason: str = "unsure") -> MatchResult:
+        return MatchResult(
+            question="q",
+            normalized="q",
+            language="zh",
+            decision="suggest",
+            candidates=tuple(
+                Candidate(item=item, score=score)
+                for item, score in zip((first, second), scores, strict=False)
+            ),
+            reason=reason,
+        )
+
+    assert choice((0.85, 0.4)).first_is_likely()
+    assert choice((0.85,)).first_is_likely()
+    # Not sure enough, a second close behind, several items fitting a vague word.
+    assert not choice((0.7, 0.2)).first_is_likely()
+    assert not choice((0.85, 0.8)).first_is_likely()
+    assert not choice((0.85, 0.4), reason="vague").first_is_likely()
 
 
 # -- questions without one answer ---------------------------------------------------------------

@@ -175,7 +175,8 @@ async def test_a_choice_for_a_message_about_a_problem_offers_a_ticket_too(
 ) -> None:
     chat = bot.resident()
     replies = await chat.send("噪音扰民打什么电话")
-    assert replies.text == "我不太确定您问的是哪一项，请选择："
+    # One item fits (the hotline): is it that one? Or a person, or a report.
+    assert replies.text == "您问的是不是这一项？请点选查看；如果不是，可以转人工："
     rows = replies[0].buttons
     assert rows[-2] == [("都不是，转人工", "q:x:1")]
     assert rows[-1] == [("📝 登记为举报", "cmp:q:1")]

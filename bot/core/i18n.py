@@ -173,6 +173,14 @@ add_strings(
             "zh": "我不太确定您问的是哪一项，请选择：",
             "en": "I am not sure which of these you mean; please choose:",
         },
+        "suggest_likely": {
+            "zh": "您问的很可能是第一项；如果不是，请选择其他项：",
+            "en": "You most likely mean the first of these; if not, please choose another:",
+        },
+        "suggest_one": {
+            "zh": "您问的是不是这一项？请点选查看；如果不是，可以转人工：",
+            "en": "Is this what you mean? Tap it to see the answer, or ask a person:",
+        },
         "suggest_none": {"zh": "都不是，转人工", "en": "None of these: ask a person"},
         "small_talk": {
             "zh": "您好，很高兴为您服务！有什么政务问题可以直接问我，或者用下面的菜单。",
