@@ -145,6 +145,9 @@ def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
     assert best_id(result) == "bike-on-sidewalk"
     # Read with the name, the question also lay near the item named after the city: a choice.
     assert result.decision == "answer", result
+    # Only the name goes: not the 市 of 市场, nor 我市 inside 自我市场.
+    assert matcher._without_home(normalize("臺北市場管理處在哪")) == "市场管理处在哪"
+    assert matcher._without_home(normalize("自我市场调节")) == "自我市场调节"
     # A question that is nothing but the name keeps it: there is nothing else to read.
     assert matcher.question_vector(normalize("Taipei")) is not None
 

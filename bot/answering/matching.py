@@ -1161,10 +1161,11 @@ class Matcher:
             else None
         )
         home = [normalize(name) for name in self.thresholds.home_names if name]
-        # The name with 市 after it (示例市), and an English one as a word, with "'s" and "city".
+        # The name with 市 after it (示例市), not the 市 of 市场 (示例市场监管 keeps 市场, 自我市场
+        # keeps all), and an English one as a word, with "'s" and "city".
         cjk = sorted({re.escape(n) for n in home if has_cjk(n)}, key=len, reverse=True)
         latin = sorted({re.escape(n) for n in home if not has_cjk(n)}, key=len, reverse=True)
-        names = [f"(?:{'|'.join(cjk)})市?"] if cjk else []
+        names = [f"(?:{'|'.join(cjk)})市?(?!场)"] if cjk else []
         if latin:
             names.append(rf"\b(?:{'|'.join(latin)})(?:'s)?(?: city)?\b")
         self._home_pattern = re.compile("|".join(names)) if names else None
