@@ -152,6 +152,58 @@ def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
     assert matcher.question_vector(normalize("Taipei")) is not None
 
 
+def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    knowledge_folder.item(
+        "songshan-park",
+        title="如何前往松山文創園區",
+        category="文化",
+        questions=["松山文創園區怎麼去"],
+        answer="搭乘捷運板南線至國父紀念館站，步行約十分鐘即可抵達松山文創園區。",
+    )
+    knowledge_folder.item(
+        "daan-centre",
+        title="大安親子館開放時間",
+        category="親子",
+        questions=["大安親子館幾點開"],
+        answer="大安親子館週二至週日開放，上午九時至下午五時，需預約。",
+    )
+    knowledge_folder.item(
+        "work-injury",
+        title="工作中受到伤害怎么认定工伤",
+        category="社会保险",
+        questions=["上班时受了伤害怎么办"],
+        answer="职工在工作时间和工作场所内因工作原因受到事故伤害的，应当认定为工伤。",
+    )
+    matcher = glossing_matcher(knowledge_folder, embedder)
+
+    def read(question: str) -> str:
+        return matcher._with_names_in_chinese(normalize(question), question)
+
+    assert read("How do I get to Songshan Cultural Park by MRT?") == (
+        "how do i get to 松山 cultural park by mrt"
+    )
+    assert read("When does the Da'an parent-child center open?") == (
+        "when does the 大安 parent child center open"
+    )
+    # Not a word that begins the question or a sentence, nor one in lower case, nor another
+    # city's name (the question is about that city).
+    assert read("Songshan park, how do I get there?") == "songshan park how do i get there"
+    assert read("how do i get to songshan park") == "how do i get to songshan park"
+    assert matcher._pinyin_names["songshan"] == "松山"
+    # 伤害 (an injury) sounds as Shanghai does, and the base has it: not read as a name.
+    assert "w伤害" in matcher._vocabulary
+    assert "shanghai" not in matcher._pinyin_names
+    assert read("Can I use my Shanghai permit?") == "can i use my shanghai permit"
+    # The question is embedded so, and finds the item that has no English at all.
+    question = "When does the Da'an parent-child center open?"
+    vector = matcher.question_vector(normalize(question), question)
+    assert np.allclose(vector, embedder.encode([read(question)])[0], atol=1e-6)
+    assert best_id(matcher.match(question)) == "daan-centre"
+
+
 def test_everyday_english_words_are_not_glossed_as_office_words(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:

@@ -48,11 +48,12 @@ from bot.answering.intents import (
     wants_to_file,
 )
 from bot.answering.knowledge_base import Item, KnowledgeBase
-from bot.answering.places import PlaceDetector
+from bot.answering.places import ENGLISH_PLACE_NAMES, PlaceDetector
 from bot.answering.semantic import EmbeddingCache
 from bot.answering.small_talk import is_small_talk, is_venting
 from bot.answering.yielding import answering, checkpoint
 from bot.core.text import (
+    char_pinyin,
     char_sound,
     detect_language,
     general_vocabulary,
@@ -1044,6 +1045,9 @@ _HAS_LATIN = re.compile(r"[0-9a-z]")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _ANSWER_CHARS = 100
 _SUGGESTION_SHARE = 0.2
+# A name written in pinyin with a capital (Songshan, Da'an), and what is not a letter in it.
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:['’-][a-z]+)*\b")
+_NOT_LETTER = re.compile(r"[^a-z]")
 # A choice whose first item is at least this sure, and the second at most this share of it, says
 # so (the answer threshold of 2026-12-05 and below; the share as the margin's).
 _LIKELY_FIRST = 0.8
@@ -1201,6 +1205,7 @@ class Matcher:
             self.analyzer = _TextAnalyzer(kb.synonyms, [*_item_terms(kb), *home_words], lexicon)
             self._build(held_out)
             self._build_semantic(held_out)
+            self._pinyin_names = self._names_by_pinyin() if self._gloss is not None else {}
             if path is not None and key is not None:
                 built = {k: v for k, v in self.__dict__.items() if k not in before}
                 write_snapshot(path, key, built)
@@ -1300,8 +1305,11 @@ class Matcher:
             reduced = np.ascontiguousarray((self._sem_centroids - mean) @ basis)
             self._sem_reduced = (mean.astype(np.float32), basis, reduced.astype(np.float32))
 
-    def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
-        """The embedding of a (normalised) question, or None without the semantic signal."""
+    def question_vector(
+        self, text: str, typed: str | None = None
+    ) -> npt.NDArray[np.float32] | None:
+        """The embedding of a (normalised) question, or None without the semantic signal.
+        `typed` is the question as typed, whose capitals tell names (Songshan)."""
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
         # The city's own name says nothing about which of its services is meant, in meaning as
@@ -1310,9 +1318,46 @@ class Matcher:
         text = self._without_home(text) or text
         # Embedded as repaired: the model reads 社宝卡 as something else than 社保卡.
         text = self.analyzer.repaired(text)
+        if typed is not None:
+            text = self._with_names_in_chinese(text, typed)
         glossed = self._glossed(text)
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
         return vector
+
+    def _names_by_pinyin(self) -> dict[str, str]:
+        """The knowledge base's words of two to four Chinese characters by their pinyin without
+        tones (songshan → 松山); of two that sound alike, the one more items have. Other cities'
+        names (Shanghai, not 伤害) are left out: the question is about that city."""
+        best: dict[str, tuple[float, str]] = {}
+        for token, index in self._vocabulary.items():
+            word = token[1:]
+            if token[0] != "w" or not 2 <= len(word) <= 4 or not _CJK_RUN.fullmatch(word):
+                continue
+            syllables = [char_pinyin(c) for c in word]
+            key = "".join(syllables)
+            if not all(syllables) or key in ENGLISH_PLACE_NAMES:
+                continue
+            idf = float(self._idf[index])
+            if key not in best or idf < best[key][0]:
+                best[key] = (idf, word)
+        return {key: word for key, (_, word) in best.items()}
+
+    def _with_names_in_chinese(self, text: str, typed: str) -> str:
+        """The (normalised) question with the names written in pinyin as the knowledge base
+        writes them: "the Da'an parent-child center" → "the 大安 parent child center". Only a
+        capitalised word that does not begin a sentence is taken for a name ("Name change" is
+        not 那么 change)."""
+        if not self._pinyin_names or not _HAS_LATIN.search(text):
+            return text
+        for match in _CAPITALISED.finditer(typed):
+            before = typed[: match.start()].rstrip()
+            if not before or before[-1] in ".?!。？！":
+                continue
+            word = self._pinyin_names.get(_NOT_LETTER.sub("", match.group().lower()))
+            if word is not None:
+                written = re.escape(normalize(match.group()))
+                text = re.sub(rf"\b{written}\b", f" {word} ", text)
+        return " ".join(text.split())
 
     def _without_home(self, text: str) -> str:
         """The (normalised) question without this city's names."""
@@ -1811,7 +1856,7 @@ class Matcher:
             return query, [], empty
         if vector is None:
             vector = self.question_vector(
-                normalize(question) if normalized is None else normalized
+                normalize(question) if normalized is None else normalized, question
             )
         if query.all_ids.size == 0 and vector is None:
             return query, [], empty
@@ -1975,7 +2020,7 @@ class Matcher:
                 reason="venting" if is_venting(normalized) else "small_talk",
                 intent="small_talk",
             )
-        vector = self.question_vector(normalized)
+        vector = self.question_vector(normalized, question)
         query, positions, rows = self.features(question, normalized, vector)
         cues = report_cues(normalized)
         if not positions:

@@ -57,6 +57,7 @@ _ENGLISH_NAMES = (
     "jiangxi anhui shanxi shaanxi gansu liaoning "
     "heilongjiang xinjiang tibet"
 ).split()
+ENGLISH_PLACE_NAMES = frozenset(_ENGLISH_NAMES)
 # Words in a question that tie another place to this city: the matter is the resident's own here.
 CROSS_REGION_MARKERS = (
     "异地",

@@ -243,16 +243,24 @@ def _fold_syllable(syllable: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def char_sound(char: str) -> str:
-    """Return the first folded pinyin reading of a Chinese character, or the character itself."""
+def char_pinyin(char: str) -> str:
+    """Return the first pinyin reading of a Chinese character without its tone (松 → song), or
+    "" for a character that has none."""
     # Imported on first use: loading its phrase dictionary is about 0.3 s of CPU, which commands
     # that never compare sounds (audit, db, report, user ...) need not spend.
     from pypinyin import Style, pinyin
 
     readings = pinyin(char, style=Style.NORMAL, heteronym=False, errors="ignore")
     if readings and readings[0] and readings[0][0].isalpha():
-        return _fold_syllable(readings[0][0])
-    return char
+        return str(readings[0][0])
+    return ""
+
+
+@lru_cache(maxsize=65536)
+def char_sound(char: str) -> str:
+    """Return the first folded pinyin reading of a Chinese character, or the character itself."""
+    reading = char_pinyin(char)
+    return _fold_syllable(reading) if reading else char
 
 
 @lru_cache(maxsize=1)
