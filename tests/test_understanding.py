@@ -202,6 +202,9 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     vector = matcher.question_vector(normalize(question), question)
     assert np.allclose(vector, embedder.encode([read(question)])[0], atol=1e-6)
     assert best_id(matcher.match(question)) == "daan-centre"
+    # The word features read the name too.
+    query, _, _ = matcher.features(question)
+    assert "大安" in query.canonical
 
 
 def test_everyday_english_words_are_not_glossed_as_office_words(

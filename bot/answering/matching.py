@@ -1850,7 +1850,11 @@ class Matcher:
         """Return the analysed question, the candidate item positions and their feature rows.
 
         `vector` is the question's embedding when the caller has it already."""
-        query = self._analyze(question, normalized)
+        # Names written in pinyin are words of the question too (Songshan → 松山).
+        named = self._with_names_in_chinese(
+            normalize(question) if normalized is None else normalized, question
+        )
+        query = self._analyze(question, named)
         empty = np.zeros((0, len(FEATURE_NAMES)))
         if not query.canonical or not self.items:
             return query, [], empty
