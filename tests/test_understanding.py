@@ -156,27 +156,19 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
     write_dog_and_cars(knowledge_folder)
-    knowledge_folder.item(
-        "songshan-park",
-        title="如何前往松山文創園區",
-        category="文化",
-        questions=["松山文創園區怎麼去"],
-        answer="搭乘捷運板南線至國父紀念館站，步行約十分鐘即可抵達松山文創園區。",
-    )
-    knowledge_folder.item(
-        "daan-centre",
-        title="大安親子館開放時間",
-        category="親子",
-        questions=["大安親子館幾點開"],
-        answer="大安親子館週二至週日開放，上午九時至下午五時，需預約。",
-    )
-    knowledge_folder.item(
-        "work-injury",
-        title="工作中受到伤害怎么认定工伤",
-        category="社会保险",
-        questions=["上班时受了伤害怎么办"],
-        answer="职工在工作时间和工作场所内因工作原因受到事故伤害的，应当认定为工伤。",
-    )
+    places = (
+        ("songshan-park", "如何前往松山文創園區", "文化", "松山文創園區怎麼去",
+         "搭乘捷運板南線至國父紀念館站，步行約十分鐘即可抵達松山文創園區。"),
+        ("daan-centre", "大安親子館開放時間", "親子", "大安親子館幾點開",
+         "大安親子館週二至週日開放，上午九時至下午五時，需預約。"),
+        # 伤害 (an injury) sounds as Shanghai does.
+        ("work-injury", "工作中受到伤害怎么认定工伤", "社会保险", "上班时受了伤害怎么办",
+         "职工在工作时间和工作场所内因工作原因受到事故伤害的，应当认定为工伤。"),
+    )  # fmt: skip
+    for item_id, title, category, question, answer in places:
+        knowledge_folder.item(
+            item_id, title=title, category=category, questions=[question], answer=answer
+        )
     matcher = glossing_matcher(knowledge_folder, embedder)
 
     def read(question: str) -> str:
