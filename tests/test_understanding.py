@@ -162,7 +162,7 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
         ("daan-centre", "大安親子館開放時間", "親子", "大安親子館幾點開",
          "大安親子館週二至週日開放，上午九時至下午五時，需預約。"),
         # 伤害 (an injury) sounds as Shanghai does.
-        ("work-injury", "工作中受到伤害怎么认定工伤", "社会保险", "上班时受了伤害怎么办",
+        ("work-injury", "工作中受到伤害怎么认定工伤", "社会保险", "在市里上班时受了伤害怎么办",
          "职工在工作时间和工作场所内因工作原因受到事故伤害的，应当认定为工伤。"),
     )  # fmt: skip
     for item_id, title, category, question, answer in places:
@@ -189,6 +189,10 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     assert "w伤害" in matcher._vocabulary
     assert "shanghai" not in matcher._pinyin_names
     assert read("Can I use my Shanghai permit?") == "can i use my shanghai permit"
+    # Nor this city's own name (Shili, the default thresholds' city), however 市里 sounds.
+    assert "w市里" in matcher._vocabulary
+    assert "shili" not in matcher._pinyin_names
+    assert read("I was hurt at work in Shili") == "i was hurt at work in shili"
     # The question is embedded so, and finds the item that has no English at all.
     question = "When does the Da'an parent-child center open?"
     vector = matcher.question_vector(normalize(question), question)

@@ -1327,7 +1327,13 @@ class Matcher:
     def _names_by_pinyin(self) -> dict[str, str]:
         """The knowledge base's words of two to four Chinese characters by their pinyin without
         tones (songshan → 松山); of two that sound alike, the one more items have. Other cities'
-        names (Shanghai, not 伤害) are left out: the question is about that city."""
+        names (Shanghai, not 伤害) are left out: the question is about that city; and so is this
+        city's own (Shili, not 市里): it says nothing about which service is meant."""
+        own = {
+            _NOT_LETTER.sub("", normalize(name))
+            for name in self.thresholds.home_names
+            if name and not has_cjk(name)
+        }
         best: dict[str, tuple[float, str]] = {}
         for token, index in self._vocabulary.items():
             word = token[1:]
@@ -1335,7 +1341,7 @@ class Matcher:
                 continue
             syllables = [char_pinyin(c) for c in word]
             key = "".join(syllables)
-            if not all(syllables) or key in ENGLISH_PLACE_NAMES:
+            if not all(syllables) or key in ENGLISH_PLACE_NAMES or key in own:
                 continue
             idf = float(self._idf[index])
             if key not in best or idf < best[key][0]:
