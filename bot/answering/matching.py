@@ -1305,11 +1305,9 @@ class Matcher:
             reduced = np.ascontiguousarray((self._sem_centroids - mean) @ basis)
             self._sem_reduced = (mean.astype(np.float32), basis, reduced.astype(np.float32))
 
-    def question_vector(
-        self, text: str, typed: str | None = None
-    ) -> npt.NDArray[np.float32] | None:
-        """The embedding of a (normalised) question, or None without the semantic signal.
-        `typed` is the question as typed, whose capitals tell names (Songshan)."""
+    def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
+        """The embedding of a question as read (`Matcher.read`: normalised, names written in
+        pinyin in Chinese), or None without the semantic signal."""
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
         # The city's own name says nothing about which of its services is meant, in meaning as
@@ -1318,8 +1316,6 @@ class Matcher:
         text = self._without_home(text) or text
         # Embedded as repaired: the model reads 社宝卡 as something else than 社保卡.
         text = self.analyzer.repaired(text)
-        if typed is not None:
-            text = self._with_names_in_chinese(text, typed)
         glossed = self._glossed(text)
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
         return vector
@@ -1847,27 +1843,29 @@ class Matcher:
             minlength=len(self.items),
         ).astype(np.float64, copy=False)  # (float64 already: no copy)
 
+    def read(self, question: str, normalized: str | None = None) -> str:
+        """The question as the matcher reads it: normalised, with the names written in pinyin
+        as the knowledge base writes them (Songshan → 松山), for its words and its meaning."""
+        return self._with_names_in_chinese(
+            normalize(question) if normalized is None else normalized, question
+        )
+
     def features(
         self,
         question: str,
-        normalized: str | None = None,
+        read: str | None = None,
         vector: npt.NDArray[np.float32] | None = None,
     ) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
         """Return the analysed question, the candidate item positions and their feature rows.
 
-        `vector` is the question's embedding when the caller has it already."""
-        # Names written in pinyin are words of the question too (Songshan → 松山).
-        named = self._with_names_in_chinese(
-            normalize(question) if normalized is None else normalized, question
-        )
-        query = self._analyze(question, named)
+        `read` (`Matcher.read`) and `vector` (its embedding) when the caller has them already."""
+        read = self.read(question) if read is None else read
+        query = self._analyze(question, read)
         empty = np.zeros((0, len(FEATURE_NAMES)))
         if not query.canonical or not self.items:
             return query, [], empty
         if vector is None:
-            vector = self.question_vector(
-                normalize(question) if normalized is None else normalized, question
-            )
+            vector = self.question_vector(read)
         if query.all_ids.size == 0 and vector is None:
             return query, [], empty
         scores = self._bm25(query) if query.all_ids.size else np.zeros(len(self.items), np.float64)
@@ -2030,8 +2028,9 @@ class Matcher:
                 reason="venting" if is_venting(normalized) else "small_talk",
                 intent="small_talk",
             )
-        vector = self.question_vector(normalized, question)
-        query, positions, rows = self.features(question, normalized, vector)
+        read = self.read(question, normalized)
+        vector = self.question_vector(read)
+        query, positions, rows = self.features(question, read, vector)
         cues = report_cues(normalized)
         if not positions:
             reason = "empty" if not query.canonical else "no_match"
