@@ -57,6 +57,12 @@ def write_dog_and_cars(folder: KnowledgeFolder) -> None:
     )
 
 
+def write_items(folder: KnowledgeFolder, *items: tuple[str, str, str, str, str]) -> None:
+    """Items of one phrasing each: (id, title, category, question, answer)."""
+    for item_id, title, category, question, answer in items:
+        folder.item(item_id, title=title, category=category, questions=[question], answer=answer)
+
+
 # -- the semantic signal ------------------------------------------------------------------------
 
 
@@ -109,20 +115,14 @@ def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
     write_dog_and_cars(knowledge_folder)
-    knowledge_folder.item(
-        "complaint-system",
-        title="臺北市單一陳情系統「HELLO TAIPEI」如何使用",
-        category="市政服務",
-        questions=["HELLO TAIPEI 陳情系統怎麼用"],
-        answer="民眾可透過臺北市單一陳情系統「HELLO TAIPEI」線上陳情，案件會分派給主管機關。",
-    )
-    knowledge_folder.item(
-        "bike-on-sidewalk",
-        title="自行車可以騎上人行道嗎",
-        category="交通出行",
-        questions=["人行道上可以騎腳踏車嗎"],
-        answer="設有「人車共道」標誌的人行道，自行車可以慢速騎乘，並應禮讓行人。",
-    )
+    write_items(
+        knowledge_folder,
+        ("complaint-system", "臺北市單一陳情系統「HELLO TAIPEI」如何使用", "市政服務",
+         "HELLO TAIPEI 陳情系統怎麼用",
+         "民眾可透過臺北市單一陳情系統「HELLO TAIPEI」線上陳情，案件會分派給主管機關。"),
+        ("bike-on-sidewalk", "自行車可以騎上人行道嗎", "交通出行", "人行道上可以騎腳踏車嗎",
+         "設有「人車共道」標誌的人行道，自行車可以慢速騎乘，並應禮讓行人。"),
+    )  # fmt: skip
     kb = load_knowledge_base(knowledge_folder.root)
     taipei = MatchingThresholds(home_names=home_names("臺北市", "Taipei City"))
     matcher = Matcher(
@@ -156,7 +156,8 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:
     write_dog_and_cars(knowledge_folder)
-    places = (
+    write_items(
+        knowledge_folder,
         ("songshan-park", "如何前往松山文創園區", "文化", "松山文創園區怎麼去",
          "搭乘捷運板南線至國父紀念館站，步行約十分鐘即可抵達松山文創園區。"),
         ("daan-centre", "大安親子館開放時間", "親子", "大安親子館幾點開",
@@ -165,10 +166,6 @@ def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
         ("work-injury", "工作中受到伤害怎么认定工伤", "社会保险", "在市里上班时受了伤害怎么办",
          "职工在工作时间和工作场所内因工作原因受到事故伤害的，应当认定为工伤。"),
     )  # fmt: skip
-    for item_id, title, category, question, answer in places:
-        knowledge_folder.item(
-            item_id, title=title, category=category, questions=[question], answer=answer
-        )
     matcher = glossing_matcher(knowledge_folder, embedder)
 
     def read(question: str) -> str:
