@@ -133,6 +133,25 @@ def test_homophone_repair_never_cuts_a_real_word_or_the_citys_name(
     assert matcher.analyzer.repaired("社宝卡丢了怎么补办").startswith("社保卡丢了")
 
 
+def test_homophone_repair_reads_toward_the_words_of_the_phrasings_too(tmp_path: Path) -> None:
+    # An item with no keywords (a new city's FAQ often has none): its title's and
+    # phrasings' words are what a typo is repaired toward.
+    folder = KnowledgeFolder(tmp_path / "knowledge")
+    folder.item(
+        "disclosure-request",
+        title="政府信息公开申请",
+        questions=["我市政府信息公开申请怎么提交", "申请公开政府信息要多久答复"],
+        keywords=[],
+    )
+    matcher = Matcher(load_knowledge_base(folder.root), MatchingThresholds())
+
+    assert matcher.analyzer.repaired("信息公开申清怎么写") == "信息公开申请怎么写"
+    assert matcher.match("政府信息公开申清怎么写").normalized == "政府信息公开申请怎么写"
+    # 我是 sounds like 我市, a word of the phrasings, but two common words read apart are
+    # likelier than the one word: it is no typo.
+    assert matcher.analyzer.repaired("我是退休职工想问问") == "我是退休职工想问问"
+
+
 @pytest.mark.parametrize(
     ("typed", "meant"),
     [

@@ -59,6 +59,7 @@ from bot.core.text import (
     general_vocabulary,
     has_cjk,
     latin_words,
+    likelier_apart,
     normalize,
     normalize_many,
     unique,
@@ -613,10 +614,32 @@ class _TextAnalyzer:
             if 2 <= len(term) <= 6:
                 key = tuple(char_sound(c) for c in term)
                 self.terms_by_sound.setdefault(key, []).append(term)
+        self._index_sounds()
+
+    def _index_sounds(self) -> None:
         self.sound_lengths = sorted({len(k) for k in self.terms_by_sound}, reverse=True)
         # The first two syllables of every such term: most runs have none of these pairs, and
         # nothing to repair.
         self.sound_starts = {key[:2] for key in self.terms_by_sound}
+
+    def add_repair_words(self, texts: Iterable[str]) -> None:
+        """Repair toward the words of these (normalised) texts too: the real words of two to
+        six characters their runs segment into."""
+        known = {w for ws in self.terms_by_sound.values() for w in ws}
+        added = set()
+        for text in texts:
+            for run in _CJK_RUN.findall(text):
+                for word in self.segment(run):
+                    if (
+                        2 <= len(word) <= 6
+                        and word not in known
+                        and (word in self.general or word in self.kb_words)
+                    ):
+                        added.add(word)
+        for word in sorted(added):
+            key = tuple(char_sound(c) for c in word)
+            self.terms_by_sound.setdefault(key, []).append(word)
+        self._index_sounds()
 
     def __getstate__(self) -> dict[str, Any]:
         # Kept in an index snapshot without the general vocabulary (the process's one copy)
@@ -685,7 +708,11 @@ class _TextAnalyzer:
                     continue
                 term = terms[0]
                 shared = sum(1 for a, b in zip(window, term, strict=True) if a == b)
-                if shared >= (1 if length <= 3 else 2) and not self._splits_a_word(run, i, length):
+                if (
+                    shared >= (1 if length <= 3 else 2)
+                    and not self._splits_a_word(run, i, length)
+                    and not likelier_apart(window, term)
+                ):
                     out.append(term)
                     i += length
                     break
@@ -1203,6 +1230,16 @@ class Matcher:
                 if not (suffix and name.endswith(("市", "县", "区", "省")))
             ]
             self.analyzer = _TextAnalyzer(kb.synonyms, [*_item_terms(kb), *home_words], lexicon)
+            self.analyzer.add_repair_words(
+                _normalize_in_steps(
+                    [
+                        p
+                        for item in kb.items.values()
+                        for p in (item.title, *item.questions)
+                        if (item.id, p) not in held_out
+                    ]
+                )
+            )
             self._build(held_out)
             self._build_semantic(held_out)
             self._pinyin_names = self._names_by_pinyin() if self._gloss is not None else {}

@@ -7,10 +7,11 @@ for every question and for every text of every item when an index is built.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -264,26 +265,66 @@ def char_sound(char: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def general_vocabulary() -> frozenset[str]:
-    """Return common Chinese words (from jieba's dictionary): known words are not typos.
-
-    Loaded once per process. Words of two to four characters only: those are the ones a
-    homophone correction could wrongly replace.
-    """
+def _dictionary_counts() -> tuple[dict[str, int], dict[str, int], int]:
+    """jieba's dictionary in simplified characters: its words of two to four characters seen
+    at least three times, its single characters, each with its count, and the count of all."""
     import jieba  # imported here: only its dictionary file is used, and only when needed
 
     path = os.path.join(os.path.dirname(jieba.__file__), "dict.txt")
     words: list[str] = []
+    counts: list[int] = []
+    singles: list[str] = []
+    single_counts: list[int] = []
+    total = 0
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             parts = line.split(" ", 2)
-            if len(parts) >= 2 and 2 <= len(parts[0]) <= 4 and int(parts[1]) >= 3:
-                word = parts[0]
-                if _CJK.match(word):
-                    words.append(word)
+            if len(parts) < 2:
+                continue
+            word, count = parts[0], int(parts[1])
+            total += count
+            if not _CJK.match(word):
+                continue
+            if 2 <= len(word) <= 4 and count >= 3:
+                words.append(word)
+                counts.append(count)
+            elif len(word) == 1:
+                singles.append(word)
+                single_counts.append(count)
     # Converted in one call, a word a line (no phrase of the converter spans a line break): the
     # same words as one call per word, in a fraction of the time every start spends on them.
-    return frozenset(_converter.convert("\n".join(words)).split("\n"))
+    # Two traditional spellings of one word add up.
+    by_word: dict[str, int] = {}
+    for word, count in zip(_converter.convert("\n".join(words)).split("\n"), counts, strict=True):
+        by_word[word] = by_word.get(word, 0) + count
+    by_char: dict[str, int] = {}
+    for char, count in zip(
+        _converter.convert("\n".join(singles)).split("\n"), single_counts, strict=True
+    ):
+        by_char[char] = by_char.get(char, 0) + count
+    return by_word, by_char, total
+
+
+def general_vocabulary() -> Mapping[str, int]:
+    """Return common Chinese words (from jieba's dictionary), each with how often the
+    dictionary saw it: known words are not typos.
+
+    Loaded once per process. Words of two to four characters only: those are the ones a
+    homophone correction could wrongly replace.
+    """
+    return _dictionary_counts()[0]
+
+
+def likelier_apart(window: str, word: str) -> bool:
+    """Whether the characters of `window`, read as words of their own, are at least as likely
+    as `word` (a word of the general vocabulary) by jieba's counts: 我是 is two common words,
+    not a typo of 我市; 申清 is no likelier than 申请."""
+    words, chars, total = _dictionary_counts()
+    count = words.get(word)
+    if count is None:
+        return False
+    apart = sum(math.log(chars.get(c, 0.5) / total) for c in window)
+    return apart >= math.log(count / total)
 
 
 def unique(values: Iterable[str]) -> list[str]:
