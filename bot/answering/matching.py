@@ -627,7 +627,9 @@ class _TextAnalyzer:
         six characters their runs segment into."""
         known = {w for ws in self.terms_by_sound.values() for w in ws}
         added = set()
-        for text in texts:
+        for n, text in enumerate(unique(texts)):
+            if n % 500 == 0:
+                checkpoint()
             for run in _CJK_RUN.findall(text):
                 for word in self.segment(run):
                     if (
