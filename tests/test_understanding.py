@@ -152,6 +152,31 @@ def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
     assert matcher.question_vector(normalize("Taipei")) is not None
 
 
+def test_a_greeting_before_the_question_is_left_out_of_its_meaning(
+    knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    matcher = Matcher(
+        load_knowledge_base(knowledge_folder.root), semantic=cache_for(None, embedder)
+    )
+
+    def vector(text: str) -> np.ndarray:
+        embedded = matcher.question_vector(normalize(text))
+        assert embedded is not None
+        return embedded
+
+    for greeted in (
+        "同志你好，狗证在哪里办",
+        "你好 请问一下 狗证在哪里办",
+        "小伙子，我想问问狗证在哪里办",
+    ):
+        assert np.allclose(vector(greeted), vector("狗证在哪里办"), atol=1e-6), greeted
+    # A form of address that is the question's subject stays: 领导 here is the boss.
+    assert not np.allclose(vector("领导不给发工资"), vector("不给发工资"), atol=1e-3)
+    # A question that is nothing but a greeting keeps it: there is nothing else to read.
+    assert not np.allclose(vector("你好"), vector("狗证"), atol=1e-3)
+
+
 def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:

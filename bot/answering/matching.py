@@ -561,6 +561,17 @@ def _sound_keys(
     return sounds[starts].astype(np.int64) * 65536 + sounds[starts + 1], starts
 
 
+# How residents open a question before they ask it: greetings, and a form of address followed by
+# a greeting or a pause ("同志你好", "小伙子 …"). Said to the bot, they say nothing about what is
+# asked; in a long question they draw its meaning away from every item.
+_OPENERS = re.compile(
+    r"^(?:(?:(?:同志|领导|小伙子|小姑娘|姑娘|师傅|大姐|大哥|大妹子|老师|工作人员|客服)"
+    r"(?:你好|您好|好)?(?= )|你好|您好|你们好|大家好|领导好|同志好|老师好|"
+    r"(?:我想|想)?(?:请问一下|请问下|请问|问一下|问下|问问)|打扰一下|打扰了|打扰|麻烦|劳驾|"
+    r"我跟你讲哦|我跟你讲|我跟你说|喂|哎|唉|嗯)[ ]*)+"
+)
+
+
 class _TextAnalyzer:
     """Turns text into canonical text and tokens, with the knowledge base's vocabulary."""
 
@@ -1353,6 +1364,7 @@ class Matcher:
         # in words: "in Taipei" would draw the question to the items that have the name in
         # their titles ("HELLO TAIPEI"); "示例市" to the ones that say 示例市.
         text = self._without_home(text) or text
+        text = _OPENERS.sub("", text) or text
         # Embedded as repaired: the model reads 社宝卡 as something else than 社保卡.
         text = self.analyzer.repaired(text)
         glossed = self._glossed(text)
