@@ -1369,6 +1369,11 @@ class Matcher:
         text = self.analyzer.repaired(text)
         glossed = self._glossed(text)
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
+        if glossed:
+            # Both readings, glossed and as written: the gloss brings the base's own words,
+            # the English what the gloss left untranslated or translated too narrowly.
+            both = vector + self.semantic.embedder.encode([text])[0]
+            vector = (both / np.linalg.norm(both)).astype(np.float32)
         return vector
 
     def _names_by_pinyin(self) -> dict[str, str]:
@@ -1425,8 +1430,8 @@ class Matcher:
 
         The multilingual model places "police criminal record certificate" less near
         无犯罪记录证明 than the Chinese word itself: across languages its neighbours are looser
-        than within one. The question is embedded as glossed (its untranslated words stay, in
-        English): the mean of both readings' vectors did no better and cost a second encoding.
+        than within one. The question is embedded both as glossed (its untranslated words stay,
+        in English) and as written, and the two vectors are averaged (docs/matching.md).
         The lexicon's English words stay out of the word features (`general_lexicon`):
         rewritten into the question's words they misled them.
         """
