@@ -143,6 +143,11 @@ def test_the_citys_own_name_does_not_draw_a_question_to_the_items_that_carry_it(
         matcher.question_vector(normalize("的人行道可以騎腳踏車嗎")),
         atol=1e-6,
     )
+    # And the items are embedded without it: the name in many titles made them alike.
+    position = [item.id for item in matcher.items].index("complaint-system")
+    title = matcher._sem_vectors[matcher._sem_first[position]].astype(np.float32)
+    without = embedder.encode([normalize("單一陳情系統「HELLO」如何使用")])[0]
+    assert np.allclose(title, without, atol=2e-3)
     result = matcher.match(question)
     assert best_id(result) == "bike-on-sidewalk"
     # Read with the name, the question also lay near the item named after the city: a choice.

@@ -1323,6 +1323,7 @@ class Matcher:
         counts: list[int] = []
         for item, (start, middle, end) in zip(self.items, bounds, strict=True):
             kept = unique(normalized[start:middle]) + normalized[middle:end]
+            kept = [self._without_home(k) or k for k in kept]
             kept = [k for k in kept if k] or [item.id.replace("-", " ")]
             texts.extend(kept)
             counts.append(len(kept))
