@@ -247,6 +247,7 @@ CONFIDENCE_NAMES = (
 _CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-4]]
 _SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
 _CENTROID_COLUMN = FEATURE_NAMES.index("semantic_centroid")
+_LEAD_COLUMNS = [_SEMANTIC_COLUMN, _CENTROID_COLUMN]
 _FUZZY_COLUMN = FEATURE_NAMES.index("fuzzy_ratio")
 _COVERAGE_COLUMN = FEATURE_NAMES.index("query_coverage")
 # A fuzzy ratio this close to 1 is the question written exactly as one of the item's phrasings.
@@ -330,18 +331,40 @@ def confidence_features(
     best = int(order[0])
     second = float(probabilities[order[1]]) if order.size > 1 else 0.0
     first = float(probabilities[best])
+    # How far the best candidate's cosines lead the others' best (or 0 when it is alone).
+    cosines = rows[:, _LEAD_COLUMNS]
+    if len(rows) > 1:
+        others = cosines.copy()
+        others[best] = -np.inf
+        leads = cosines[best] - others.max(axis=0)
+    else:
+        leads = cosines[best]
+    return np.concatenate((rows[best, _CONFIDENCE_COLUMNS], leads, (first, first - second)))
 
-    def lead(column: int) -> float:
-        """How far the best candidate's value leads the others' best."""
-        others = np.delete(rows[:, column], best)
-        return float(rows[best, column] - (others.max() if others.size else 0.0))
 
-    return np.concatenate(
-        (
-            rows[best, _CONFIDENCE_COLUMNS],
-            [lead(_SEMANTIC_COLUMN), lead(_CENTROID_COLUMN), first, first - second],
-        )
-    )
+def many_confidence_features(
+    rows: npt.NDArray[np.float64],
+    sizes: npt.NDArray[np.intp],
+    probabilities: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.intp]]:
+    """`confidence_features` of many questions at once, their candidates' rows stacked
+    (`sizes[k]` rows for the k-th, none empty), and the row of each one's best candidate:
+    the same values, ties broken the same way (the first of equal probabilities)."""
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.intp)
+    group = np.repeat(np.arange(len(sizes)), sizes)
+    order = np.lexsort((np.arange(len(rows)), -probabilities, group))
+    best = order[starts]
+    single = sizes == 1
+    second_row = order[np.where(single, starts, starts + 1)]
+    first = probabilities[best]
+    second = np.where(single, 0.0, probabilities[second_row])
+    cosines = rows[:, _LEAD_COLUMNS]
+    others = cosines.copy()
+    others[best] = -np.inf
+    others_best = np.maximum.reduceat(others, starts, axis=0)
+    leads = cosines[best] - np.where(single[:, None], 0.0, others_best)
+    features = np.column_stack((rows[best][:, _CONFIDENCE_COLUMNS], leads, first, first - second))
+    return features, best
 
 
 def best_confidence(

@@ -36,9 +36,9 @@ from bot.answering.matching import (
     ScoreModel,
     ScoreModels,
     best_confidence,
-    confidence_features,
     decide,
     home_names,
+    many_confidence_features,
     rank_candidates,
     ranking_lead,
 )
@@ -308,8 +308,8 @@ def fit_conditional_logit(
     w = np.zeros(dim)
     for _ in range(iterations):
         loss, gradient, p = evaluate(w)
-        mean = np.zeros((len(use), dim))
-        np.add.at(mean, group, p[:, None] * x)
+        # (each question's candidates lie together: one sum per group)
+        mean = np.add.reduceat(p[:, None] * x, starts, axis=0)
         centred = x - mean[group]
         fisher = (centred * (weight[group] * p)[:, None]).T @ centred + l2 * np.eye(dim)
         step = np.linalg.solve(fisher, gradient)
@@ -343,12 +343,13 @@ def fit_score_model(asked: Sequence[AskedQuestion], *, practice_weight: float = 
     ranking_only = ScoreModel(
         rank=tuple(rank), confidence=tuple([0.0] * len(CONFIDENCE_NAMES)), scale=float(scale)
     )
-    x, y = [], []
-    for question in asked:
-        order, probabilities = rank_candidates(question.rows, ranking_only)
-        x.append(confidence_features(question.rows, order, probabilities))
-        y.append(float(question.truth[order[0]]))
-    confidence = fit_logistic(np.vstack(x), np.asarray(y), sample_weight=question_weight)
+    # (every question's best candidate and its confidence features at once: the same as
+    # `rank_candidates` and `confidence_features` one question at a time)
+    sizes = np.array([a.truth.size for a in asked], dtype=np.intp)
+    _, probabilities = rank_candidates(rows, ranking_only)
+    x, best = many_confidence_features(rows, sizes, probabilities)
+    y = np.concatenate([a.truth for a in asked])[best]
+    confidence = fit_logistic(x, y, sample_weight=question_weight)
     return ScoreModel(
         rank=tuple(float(w) for w in rank),
         confidence=tuple(float(w) for w in confidence),
