@@ -1266,16 +1266,6 @@ class Matcher:
                 if not (suffix and name.endswith(("市", "县", "区", "省")))
             ]
             self.analyzer = _TextAnalyzer(kb.synonyms, [*_item_terms(kb), *home_words], lexicon)
-            self.analyzer.add_repair_words(
-                _normalize_in_steps(
-                    [
-                        p
-                        for item in kb.items.values()
-                        for p in (item.title, *item.questions)
-                        if (item.id, p) not in held_out
-                    ]
-                )
-            )
             self._build(held_out)
             self._build_semantic(held_out)
             self._pinyin_names = self._names_by_pinyin() if self._gloss is not None else {}
@@ -1563,6 +1553,9 @@ class Matcher:
             answer_texts.append(item.text.get("answer_en", "")[:_ANSWER_CHARS])
 
         raw = _normalize_in_steps(phrasing_texts)
+        # Homophone repair aims at the phrasings' words too (their Chinese ones: the English
+        # phrasings have none), as they are written.
+        analyzer.add_repair_words(raw)
         indexed = analyzer.index_many(raw, vocabulary)
         checkpoint()
         canonicals = indexed.canonicals
