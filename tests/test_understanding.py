@@ -184,6 +184,40 @@ def test_a_greeting_before_the_question_is_left_out_of_its_meaning(
     assert not np.allclose(vector("你好"), vector("狗证"), atol=1e-3)
 
 
+def test_a_question_is_repaired_once_for_its_meaning_and_its_words(
+    knowledge_folder: KnowledgeFolder,
+    embedder: semantic.Embedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_dog_and_cars(knowledge_folder)
+    matcher = Matcher(
+        load_knowledge_base(knowledge_folder.root), semantic=cache_for(None, embedder)
+    )
+    question = "养圈登记怎么办理，护照怎么申请"  # 养圈 sounds as 养犬 does
+    expected = matcher.match(question)
+    repair = matcher.analyzer._repair_run
+    seen: list[str] = []
+
+    def counted(run: str) -> str:
+        seen.append(run)
+        return repair(run)
+
+    monkeypatch.setattr(matcher.analyzer, "_repair_run", counted)
+    result = matcher.match(question + " ")  # (not the result kept for the same words)
+
+    # The embedding and the word analysis read the same two runs: each is repaired once, and
+    # the answer is the one of two repairs.
+    assert sorted(seen) == sorted(["养圈登记怎么办理", "护照怎么申请"])
+    assert result.normalized == expected.normalized
+    assert "养犬" in result.normalized
+    assert [c.item.id for c in result.candidates] == [c.item.id for c in expected.candidates]
+    assert [c.score for c in result.candidates] == [c.score for c in expected.candidates]
+    # A second question repairs its runs afresh: nothing is kept from one to the next.
+    seen.clear()
+    matcher.match(question + "  ")
+    assert len(seen) == 2
+
+
 def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:

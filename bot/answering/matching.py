@@ -757,12 +757,23 @@ class _TextAnalyzer:
                 i += 1
         return "".join(out)
 
-    def repaired(self, normalized: str) -> str:
+    def repaired(self, normalized: str, runs: dict[str, str] | None = None) -> str:
         """Normalised text with its homophone typos repaired (社宝卡 → 社保卡), its words
-        otherwise as written: no synonym is rewritten."""
+        otherwise as written: no synonym is rewritten.
+
+        `runs` keeps the runs repaired for one question (run → repaired run), so that its
+        embedding and its word analysis, which read the same runs, repair each once."""
         if not self.terms_by_sound:
             return normalized
-        return _CJK_RUN.sub(lambda m: self._repair_run(m.group()), normalized)
+        return _CJK_RUN.sub(lambda m: self._repair_once(m.group(), runs), normalized)
+
+    def _repair_once(self, run: str, runs: dict[str, str] | None) -> str:
+        if runs is None:
+            return self._repair_run(run)
+        repaired = runs.get(run)
+        if repaired is None:
+            repaired = runs[run] = self._repair_run(run)
+        return repaired
 
     def _splits_a_word(self, run: str, start: int, length: int) -> bool:
         """Whether a real word begins inside the window and runs past its end: 开电 sounds like
@@ -798,12 +809,14 @@ class _TextAnalyzer:
                 i += 1
         return words
 
-    def analyze(self, normalized: str, *, repair: bool = True) -> _Tokens:
+    def analyze(
+        self, normalized: str, *, repair: bool = True, runs: dict[str, str] | None = None
+    ) -> _Tokens:
         """Return the canonical text of normalised text and its string tokens.
 
         Canonical text has synonyms unified and, when `repair` is set, homophone typos
         repaired. Repair is for what residents type; the knowledge base's own text is taken as
-        written, which also keeps indexing fast.
+        written, which also keeps indexing fast. `runs`: as for `repaired`.
         """
         normalized = self._rewrite_latin(normalized)
         if not _CJK_RUN.search(normalized):
@@ -815,7 +828,7 @@ class _TextAnalyzer:
         canonical_of = self.canonical
         for match in _CJK_RUN.finditer(normalized):
             pieces.append(normalized[last : match.start()])
-            run = self._repair_run(match.group()) if repair else match.group()
+            run = self._repair_once(match.group(), runs) if repair else match.group()
             run_words = [canonical_of.get(w, w) for w in self.segment(run)]
             words.extend(run_words)
             pieces.append("".join(run_words))
@@ -1369,9 +1382,12 @@ class Matcher:
             reduced = np.ascontiguousarray((self._sem_centroids - mean) @ basis)
             self._sem_reduced = (mean.astype(np.float32), basis, reduced.astype(np.float32))
 
-    def question_vector(self, text: str) -> npt.NDArray[np.float32] | None:
+    def question_vector(
+        self, text: str, runs: dict[str, str] | None = None
+    ) -> npt.NDArray[np.float32] | None:
         """The embedding of a question as read (`Matcher.read`: normalised, names written in
-        pinyin in Chinese), or None without the semantic signal."""
+        pinyin in Chinese), or None without the semantic signal. `runs`: the question's runs
+        repaired so far (`_TextAnalyzer.repaired`)."""
         if self.semantic is None or not text or self._sem_centroids.size == 0:
             return None
         # The city's own name says nothing about which of its services is meant, in meaning as
@@ -1380,7 +1396,7 @@ class Matcher:
         text = self._without_home(text) or text
         text = _OPENERS.sub("", text) or text
         # Embedded as repaired: the model reads 社宝卡 as something else than 社保卡.
-        text = self.analyzer.repaired(text)
+        text = self.analyzer.repaired(text, runs)
         glossed = self._glossed(text)
         vector: npt.NDArray[np.float32] = self.semantic.embedder.encode([glossed or text])[0]
         if glossed:
@@ -1826,9 +1842,11 @@ class Matcher:
         # Chinese word token is one of two characters or more, as those terms are.)
         return token[0] == "w" and token[1:] in self.analyzer.kb_terms
 
-    def _analyze(self, question: str, raw: str | None = None) -> _Query:
+    def _analyze(
+        self, question: str, raw: str | None = None, runs: dict[str, str] | None = None
+    ) -> _Query:
         raw = normalize(question) if raw is None else raw
-        tokens = self.analyzer.analyze(raw)
+        tokens = self.analyzer.analyze(raw, runs=runs)
         lexical: dict[int, float] = {}
         words: set[int] = set()
         unknown_weight = 0.0
@@ -1928,17 +1946,20 @@ class Matcher:
         question: str,
         read: str | None = None,
         vector: npt.NDArray[np.float32] | None = None,
+        runs: dict[str, str] | None = None,
     ) -> tuple[_Query, list[int], npt.NDArray[np.float64]]:
         """Return the analysed question, the candidate item positions and their feature rows.
 
-        `read` (`Matcher.read`) and `vector` (its embedding) when the caller has them already."""
+        `read` (`Matcher.read`) and `vector` (its embedding) when the caller has them already;
+        `runs`, the question's runs repaired for that embedding (`_TextAnalyzer.repaired`)."""
         read = self.read(question) if read is None else read
-        query = self._analyze(question, read)
+        runs = {} if runs is None else runs
+        query = self._analyze(question, read, runs)
         empty = np.zeros((0, len(FEATURE_NAMES)))
         if not query.canonical or not self.items:
             return query, [], empty
         if vector is None:
-            vector = self.question_vector(read)
+            vector = self.question_vector(read, runs)
         if query.all_ids.size == 0 and vector is None:
             return query, [], empty
         scores = self._bm25(query) if query.all_ids.size else np.zeros(len(self.items), np.float64)
@@ -2102,8 +2123,10 @@ class Matcher:
                 intent="small_talk",
             )
         read = self.read(question, normalized)
-        vector = self.question_vector(read)
-        query, positions, rows = self.features(question, read, vector)
+        # The embedding and the word analysis read the same runs: each is repaired once.
+        runs: dict[str, str] = {}
+        vector = self.question_vector(read, runs)
+        query, positions, rows = self.features(question, read, vector, runs)
         cues = report_cues(normalized)
         if not positions:
             reason = "empty" if not query.canonical else "no_match"
