@@ -145,20 +145,30 @@ def test_the_practice_weight_is_chosen_by_leaving_one_practice_base_out(
     per_base = [own[:5], own[5:10]]
     tried: list[float] = []
 
-    def scores(own: Any, per_base: Any, weight: float) -> HeldOutScores:
+    def answers(own: Any, per_base: Any, weight: float) -> list[Any]:
         tried.append(weight)
+        return [weight]  # stands for the weight's held-out answers
+
+    def scores(answered: list[Any]) -> HeldOutScores:
+        (weight,) = answered
         # Fewest wrong cards at 4 and 8; of those, 8 helps more. The log loss, lowest at 16,
         # does not decide.
         wrong = 0.01 if weight in (4.0, 8.0) else 0.02
         helped = 0.9 if weight == 8.0 else 0.8
         return HeldOutScores(0.8, 0.5, helped, wrong, abs(weight - 16.0))
 
-    monkeypatch.setattr(calibration, "_held_out_scores", scores)
+    monkeypatch.setattr(calibration, "_held_out_answers", answers)
+    monkeypatch.setattr(calibration, "held_out_scores", scores)
 
     assert choose_practice_weight(own, per_base) == 8.0
     assert tried == list(PRACTICE_WEIGHTS)
+    # The threshold report reads the chosen weight's answers: not fitted a seventh time.
+    tried.clear()
+    assert calibration._chosen_practice_weight(own, per_base) == (8.0, [8.0])
+    assert tried == list(PRACTICE_WEIGHTS)
     # One practice base leaves nothing to hold out.
     assert choose_practice_weight(own, per_base[:1]) == 1.0
+    assert calibration._chosen_practice_weight(own, per_base[:1]) == (1.0, [])
 
 
 def test_the_held_out_scores_are_shares_and_a_loss(small_kb: KnowledgeBase) -> None:

@@ -579,11 +579,22 @@ def choose_practice_weight(
     choice holding the right item), then the smallest. A wrong card costs a resident most;
     the log loss, logged beside, is not comparable between weights once the ranking differs
     (a ranking that puts more hard questions right makes their confidence harder to tell)."""
+    return _chosen_practice_weight(own, per_base)[0]
+
+
+def _chosen_practice_weight(
+    own: Sequence[AskedQuestion], per_base: Sequence[Sequence[AskedQuestion]]
+) -> tuple[float, list[HeldOutAnswer]]:
+    """`choose_practice_weight`, with the held-out answers of the weight chosen (none when
+    there is nothing to hold out), which the threshold report reads: they are not fitted
+    again."""
     if len(per_base) < 2:
-        return 1.0
+        return 1.0, []
+    answers: dict[float, list[HeldOutAnswer]] = {}
     scores = {}
     for weight in PRACTICE_WEIGHTS:
-        scores[weight] = held = _held_out_scores(own, per_base, weight)
+        answers[weight] = _held_out_answers(own, per_base, weight)
+        scores[weight] = held = held_out_scores(answers[weight])
         log.info(
             "practice weight %g: held out, %.1f%% ranked right, %.1f%% answered right, "
             "%.1f%% helped, %.2f%% confidently wrong, log loss %.4f",
@@ -594,10 +605,11 @@ def choose_practice_weight(
             100 * held.confidently_wrong,
             held.log_loss,
         )
-    return min(
+    chosen = min(
         PRACTICE_WEIGHTS,
         key=lambda w: (round(scores[w].confidently_wrong, 6), -round(scores[w].helped, 6), w),
     )
+    return chosen, answers[chosen]
 
 
 def _report_answer_thresholds(answers: Sequence[HeldOutAnswer]) -> None:
@@ -630,10 +642,10 @@ def _report_answer_thresholds(answers: Sequence[HeldOutAnswer]) -> None:
 def _fit_with_practice(
     own: list[AskedQuestion], per_base: list[list[AskedQuestion]], signal: str
 ) -> ScoreModel:
-    weight = choose_practice_weight(own, per_base)
+    weight, answers = _chosen_practice_weight(own, per_base)
     log.info("calibration (%s): a practice question counts %g times", signal, weight)
-    if len(per_base) > 1:
-        _report_answer_thresholds(_held_out_answers(own, per_base, weight))
+    if answers:
+        _report_answer_thresholds(answers)
     return fit_score_model(own + [q for base in per_base for q in base], practice_weight=weight)
 
 
