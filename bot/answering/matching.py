@@ -223,6 +223,7 @@ FEATURE_NAMES = (
     "semantic_gap",
     "semantic_centroid",
     "length",
+    "semantic_metric",
 )
 # The confidence model sees the best candidate's absolute features (nothing relative to the
 # other candidates, which would make any best look good) and how far it leads the second.
@@ -239,15 +240,18 @@ CONFIDENCE_NAMES = (
     "semantic",
     "semantic_centroid",
     "length",
+    "semantic_metric",
     "semantic_lead",
     "centroid_lead",
+    "metric_lead",
     "rank_probability",
     "lead",
 )
-_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-4]]
+_CONFIDENCE_COLUMNS = [FEATURE_NAMES.index(n) for n in CONFIDENCE_NAMES[:-5]]
 _SEMANTIC_COLUMN = FEATURE_NAMES.index("semantic")
 _CENTROID_COLUMN = FEATURE_NAMES.index("semantic_centroid")
-_LEAD_COLUMNS = [_SEMANTIC_COLUMN, _CENTROID_COLUMN]
+_METRIC_COLUMN = FEATURE_NAMES.index("semantic_metric")
+_LEAD_COLUMNS = [_SEMANTIC_COLUMN, _CENTROID_COLUMN, _METRIC_COLUMN]
 _FUZZY_COLUMN = FEATURE_NAMES.index("fuzzy_ratio")
 _COVERAGE_COLUMN = FEATURE_NAMES.index("query_coverage")
 # A fuzzy ratio this close to 1 is the question written exactly as one of the item's phrasings.
@@ -264,11 +268,34 @@ class ScoreModel:
     # How many units of the ranking's own score (a softmax over the candidates) one unit of
     # `rank`'s logit is: the lead between two candidates is read in the ranking's units.
     scale: float = 1.0
+    # The weight of each dimension of the embedding in `semantic_metric`, the question's
+    # likeness to an item's mean vector as residents' questions taught it (docs/matching.md,
+    # "A metric learnt from residents' questions"); none: the plain cosine.
+    metric: tuple[float, ...] = ()
 
 
 _GUESS = ScoreModel(
-    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0, 0.0),
-    confidence=(-8.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 5.0, -1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 2.0),
+    rank=(-9.0, 5.0, 1.5, 4.0, 2.0, 1.5, 1.0, 1.5, 0.5, 2.0, -2.0, 0.0, 0.0, 0.0, 0.0, 0.0),
+    confidence=(
+        -8.0,
+        5.0,
+        0.0,
+        3.0,
+        0.0,
+        0.0,
+        2.0,
+        5.0,
+        -1.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+        2.0,
+    ),
 )
 
 
@@ -292,6 +319,7 @@ def _model_from(fitted: dict[str, Any]) -> ScoreModel:
         rank=tuple(float(rank[n]) for n in FEATURE_NAMES),
         confidence=tuple(float(confidence[n]) for n in CONFIDENCE_NAMES),
         scale=float(fitted.get("scale", 1.0)),
+        metric=tuple(float(w) for w in fitted.get("semantic_metric", ())),
     )
 
 
@@ -1227,6 +1255,7 @@ class Matcher:
         if isinstance(model, ScoreModels):
             model = model.for_signal(semantic is not None)
         self.model = model
+        self._metric = np.asarray(model.metric, dtype=np.float32) if model.metric else None
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         # Whether the index was read back from a snapshot rather than built.
         self.from_snapshot = False
@@ -1405,6 +1434,12 @@ class Matcher:
             both = vector + self.semantic.embedder.encode([text])[0]
             vector = (both / np.linalg.norm(both)).astype(np.float32)
         return vector
+
+    def centroids(self, positions: Sequence[int]) -> npt.NDArray[np.float32]:
+        """The mean vectors of the items at `positions` (empty without the semantic signal)."""
+        if self._sem_centroids.size == 0:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._sem_centroids[np.asarray(positions, dtype=np.intp)]
 
     def _names_by_pinyin(self) -> dict[str, str]:
         """The knowledge base's words of two to four Chinese characters by their pinyin without
@@ -2085,6 +2120,14 @@ class Matcher:
             # together): on a base with one title an item, the answer says what a bare
             # title does not.
             rows[:, 13] = self._sem_centroids[top] @ vector
+            # The same likeness with each dimension weighted as residents' questions taught
+            # (`ScoreModel.metric`); the plain cosine without such weights.
+            metric = self._metric
+            rows[:, 15] = (
+                self._sem_centroids[top] @ (vector * metric)
+                if metric is not None and metric.size == vector.size
+                else rows[:, 13]
+            )
         # A long story lies further from every short phrasing than a short question does.
         rows[:, 14] = min(len(query.canonical), 100) / 100.0
         return query, positions, rows

@@ -29,6 +29,7 @@ from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import (
     CONFIDENCE_NAMES,
+    DEFAULT_MODELS,
     FEATURE_NAMES,
     WEIGHTS_FILE,
     Matcher,
@@ -190,8 +191,10 @@ def calibration_questions(
     seed: int = 7,
     semantic: EmbeddingCache | None = None,
     lexicon: Sequence[Sequence[str]] = (),
+    metric: tuple[float, ...] = (),
 ) -> list[AskedQuestion]:
-    """Ask every calibration question and keep its candidates' features.
+    """Ask every calibration question and keep its candidates' features (`semantic_metric`
+    read with `metric`, `fit_semantic_metric`).
 
     Besides held-out phrasings, each fold leaves whole items out of the knowledge base: their
     questions sound like the city's business but nothing left answers them, the hardest kind of
@@ -212,7 +215,13 @@ def calibration_questions(
         reduced = replace(kb, items={k: v for k, v in kb.items.items() if k not in missing})
         if kept:
             reduced = new_city_base(reduced, kept)
-        matcher = Matcher(reduced, held_out=held, semantic=semantic, lexicon=lexicon)
+        matcher = Matcher(
+            reduced,
+            model=_reading_with(metric),
+            held_out=held,
+            semantic=semantic,
+            lexicon=lexicon,
+        )
         asked_held = held or _new_city_held_out(kb, kept)
         samples = [
             Sample(v, item_id)
@@ -397,9 +406,11 @@ def practice_questions(
     semantic: EmbeddingCache | None = None,
     lexicon: Sequence[Sequence[str]] = (),
     english_gloss: tuple[tuple[str, ...], ...] = (),
+    metric: tuple[float, ...] = (),
 ) -> list[AskedQuestion]:
     """Ask each practice base its residents' questions: once whole, once with a sixth of its
-    items left out, whose questions then must find nothing.
+    items left out, whose questions then must find nothing (`semantic_metric` read with
+    `metric`).
 
     The bundled base's own phrasings, held out, share their words with the phrasings left in:
     they were written by the same hand. Residents' words are further from any phrasing (a story,
@@ -422,6 +433,7 @@ def practice_questions(
             matcher = Matcher(
                 reduced,
                 thresholds,
+                _reading_with(metric),
                 semantic=semantic,
                 lexicon=lexicon,
                 english_gloss=english_gloss,
@@ -438,6 +450,76 @@ def practice_questions(
                 answerable = case.expected is not None and case.expected not in missing
                 asked.append(AskedQuestion(features, truth, answerable, practice=True))
     return asked
+
+
+def _reading_with(metric: tuple[float, ...]) -> ScoreModel:
+    """A score model for asking calibration questions: only its metric shapes the features."""
+    return replace(DEFAULT_MODELS.semantic, metric=metric)
+
+
+# How the metric is fitted (docs/matching.md, "A metric learnt from residents' questions"):
+# the cosine and the per-dimension products enter the fit times this, and its penalty.
+METRIC_SCALE = 10.0
+METRIC_L2 = 0.3
+
+
+def fit_semantic_metric(
+    practice: Sequence[PracticeBase] = PRACTICE_BASES,
+    *,
+    semantic: EmbeddingCache,
+    lexicon: Sequence[Sequence[str]] = (),
+    english_gloss: tuple[tuple[str, ...], ...] = (),
+) -> tuple[float, ...]:
+    """Weigh the embedding's dimensions by the practice bases' residents' questions.
+
+    For each answerable question, its candidates (as the matcher finds them, the whole base
+    asked) are scored by Σ_k d_k q_k c_k, the question's vector q against each candidate's
+    mean vector c with every dimension weighted; the weights d are those under which the
+    right candidates score highest (a conditional logit over each question's candidates, on
+    the cosine and the 512 products, with a penalty that keeps d near a multiple of the
+    cosine's). Returned scaled to a mean of 1, so that with every weight 1 it is the cosine.
+    """
+    asked: list[AskedQuestion] = []
+    for base in practice:
+        kb = load_knowledge_base(base.knowledge)
+        thresholds = (
+            replace(MatchingThresholds(), home_names=home_names(base.city, base.city_en))
+            if base.city
+            else MatchingThresholds()
+        )
+        matcher = Matcher(
+            kb,
+            thresholds,
+            _reading_with(()),
+            semantic=semantic,
+            lexicon=lexicon,
+            english_gloss=english_gloss,
+        )
+        for case in load_evaluation_set(base.questions):
+            if case.expected is None:
+                continue
+            read = matcher.read(case.question)
+            vector = matcher.question_vector(read)
+            if vector is None:
+                continue
+            _, positions, _ = matcher.features(case.question, read, vector)
+            truth = np.array(
+                [matcher.items[p].id in case.accepted for p in positions], dtype=np.float64
+            )
+            if not truth.any():
+                continue
+            centroids = matcher.centroids(positions)
+            rows = METRIC_SCALE * np.column_stack(
+                (np.zeros(len(positions)), centroids @ vector, centroids * vector)
+            )
+            asked.append(AskedQuestion(rows, truth, True, practice=True))
+    if not asked:
+        return ()
+    weights = fit_conditional_logit(asked, np.ones(len(asked)), l2=METRIC_L2)
+    metric = weights[1] + weights[2:]
+    if not float(metric.mean()) > 0:
+        return ()
+    return tuple(round(float(w), 4) + 0.0 for w in metric / metric.mean())
 
 
 # How many times a practice question may count against one of the city's own.
@@ -666,15 +748,20 @@ def calibrate(
     if semantic is None:
         return ScoreModels(semantic=lexical, lexical=lexical)
     chinese = general_lexicon(english=False)
+    metric = fit_semantic_metric(
+        practice, semantic=semantic, lexicon=chinese, english_gloss=lexicon
+    )
     with_semantic = _fit_with_practice(
-        calibration_questions(kb, negatives, semantic=semantic, lexicon=chinese),
+        calibration_questions(kb, negatives, semantic=semantic, lexicon=chinese, metric=metric),
         [
-            practice_questions([base], semantic=semantic, lexicon=chinese, english_gloss=lexicon)
+            practice_questions(
+                [base], semantic=semantic, lexicon=chinese, english_gloss=lexicon, metric=metric
+            )
             for base in practice
         ],
         "semantic",
     )
-    return ScoreModels(semantic=with_semantic, lexical=lexical)
+    return ScoreModels(semantic=replace(with_semantic, metric=metric), lexical=lexical)
 
 
 def _rounded(weight: float) -> float:
@@ -692,9 +779,12 @@ def _weights(model: ScoreModel) -> dict[str, Any]:
     }
 
 
-def model_as_dict(models: ScoreModels) -> dict[str, dict[str, Any]]:
+def model_as_dict(models: ScoreModels) -> dict[str, Any]:
     """Return the score models by feature name, as stored in weights.json."""
-    return {**_weights(models.semantic), "lexical": _weights(models.lexical)}
+    fitted: dict[str, Any] = {**_weights(models.semantic), "lexical": _weights(models.lexical)}
+    if models.semantic.metric:
+        fitted["semantic_metric"] = [_rounded(w) for w in models.semantic.metric]
+    return fitted
 
 
 def write_weights(model: ScoreModels, path: Path = WEIGHTS_FILE) -> None:
