@@ -595,6 +595,10 @@ def test_one_word_gets_a_choice_not_a_card(city: LoadedKnowledge, message: str) 
 
     assert result.decision == "suggest"
     assert len(result.suggestions(3)) >= 2
+    # A choice between equals, however sure the model is of the first: one word cannot tell
+    # which item is meant, so the chat does not say the first is "very likely" it.
+    assert result.reason == "vague"
+    assert not result.first_is_likely()
 
 
 def test_a_confident_question_with_a_problem_word_stays_a_question(

@@ -2228,9 +2228,10 @@ class Matcher:
         )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
+        # A choice it would be offered anyway is a choice between equals, not one whose first
+        # item is "very likely" the one meant (`MatchResult.first_is_likely`).
         if (
-            decision != "suggest"
-            and reason != "exact"
+            reason in ("confident", "unsure", "no_match")
             and not off_topic
             and order.size > 1
             and rows[best_row, _FUZZY_COLUMN] < _EXACT
@@ -2240,7 +2241,7 @@ class Matcher:
             coverage = rows[order[:2], _COVERAGE_COLUMN]
             second_close = 1.0 - lead >= _VAGUE_SECOND or 0.0 < coverage[0] <= coverage[1]
             if (
-                (decision == "answer" and second_close)
+                (decision in ("answer", "suggest") and second_close)
                 or (decision == "escalate" and confidence >= _VAGUE_FLOOR)
             ) and self._vague(query.canonical):
                 decision, reason = "suggest", "vague"
