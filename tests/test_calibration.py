@@ -336,6 +336,27 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
     _, positions, rows = matcher.features("狗走丢了怎么办")
     assert positions
     assert np.array_equal(rows[:, 15], rows[:, 13])
+    # Weights for another model's dimensions are not applied to this one's vectors.
+    other = Matcher(
+        kb,
+        semantic=semantic,
+        lexicon=chinese,
+        model=replace(calibration.DEFAULT_MODELS.semantic, metric=(2.0, 0.5, 1.0)),
+    )
+    _, positions, rows = other.features("狗走丢了怎么办")
+    assert positions
+    assert np.array_equal(rows[:, 15], rows[:, 13])
+    weighted = Matcher(
+        kb,
+        semantic=semantic,
+        lexicon=chinese,
+        model=replace(calibration.DEFAULT_MODELS.semantic, metric=metric),
+    )
+    _, positions, rows = weighted.features("狗走丢了怎么办")
+    vector = weighted.question_vector(weighted.read("狗走丢了怎么办"))
+    assert vector is not None
+    expected = weighted.centroids(positions) @ (vector * weights.astype(np.float32))
+    assert np.allclose(rows[:, 15], expected, atol=1e-5)
 
 
 def test_the_confidence_features_of_many_questions_are_each_ones_own() -> None:
