@@ -309,12 +309,14 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
     assert weights.mean() == pytest.approx(1.0, abs=1e-3)
     assert weights.std() > 0.05  # not the cosine again
 
+    def matcher_with(kb: KnowledgeBase, metric: tuple[float, ...]) -> Matcher:
+        model = replace(calibration.DEFAULT_MODELS.semantic, metric=metric)
+        return Matcher(kb, model=model, semantic=semantic, lexicon=chinese)
+
     def right_first(metric: tuple[float, ...]) -> int:
         right = 0
         for base in bases:
-            kb = load_knowledge_base(base.knowledge)
-            model = replace(calibration.DEFAULT_MODELS.semantic, metric=metric)
-            matcher = Matcher(kb, model=model, semantic=semantic, lexicon=chinese)
+            matcher = matcher_with(load_knowledge_base(base.knowledge), metric)
             for case in load_evaluation_set(base.questions):
                 _, positions, rows = matcher.features(case.question)
                 if case.expected is not None and positions:
@@ -325,35 +327,18 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
     plain = right_first(())
     # (fitted on these very questions: it must do better on them, by a fair margin)
     assert right_first(metric) > plain + 10
-    # Without weights the feature is the cosine with the item's mean vector.
+
     kb = load_knowledge_base(bases[0].knowledge)
-    matcher = Matcher(
-        kb,
-        semantic=semantic,
-        lexicon=chinese,
-        model=replace(calibration.DEFAULT_MODELS.semantic, metric=()),
-    )
-    _, positions, rows = matcher.features("狗走丢了怎么办")
-    assert positions
-    assert np.array_equal(rows[:, 15], rows[:, 13])
-    # Weights for another model's dimensions are not applied to this one's vectors.
-    other = Matcher(
-        kb,
-        semantic=semantic,
-        lexicon=chinese,
-        model=replace(calibration.DEFAULT_MODELS.semantic, metric=(2.0, 0.5, 1.0)),
-    )
-    _, positions, rows = other.features("狗走丢了怎么办")
-    assert positions
-    assert np.array_equal(rows[:, 15], rows[:, 13])
-    weighted = Matcher(
-        kb,
-        semantic=semantic,
-        lexicon=chinese,
-        model=replace(calibration.DEFAULT_MODELS.semantic, metric=metric),
-    )
-    _, positions, rows = weighted.features("狗走丢了怎么办")
-    vector = weighted.question_vector(weighted.read("狗走丢了怎么办"))
+    question = "狗走丢了怎么办"
+    # Without weights, or with weights for another model's dimensions, the feature is the
+    # cosine with the item's mean vector.
+    for unweighted in ((), (2.0, 0.5, 1.0)):
+        _, positions, rows = matcher_with(kb, unweighted).features(question)
+        assert positions
+        assert np.array_equal(rows[:, 15], rows[:, 13])
+    weighted = matcher_with(kb, metric)
+    _, positions, rows = weighted.features(question)
+    vector = weighted.question_vector(weighted.read(question))
     assert vector is not None
     expected = weighted.centroids(positions) @ (vector * weights.astype(np.float32))
     assert np.allclose(rows[:, 15], expected, atol=1e-5)
