@@ -400,6 +400,13 @@ PRACTICE_BASES = (
 )
 
 
+def _practice_thresholds(base: PracticeBase) -> MatchingThresholds:
+    """The default thresholds, with the practice base's place as the city's name."""
+    if not base.city:
+        return MatchingThresholds()
+    return replace(MatchingThresholds(), home_names=home_names(base.city, base.city_en))
+
+
 def practice_questions(
     practice: Sequence[PracticeBase] = PRACTICE_BASES,
     *,
@@ -421,11 +428,7 @@ def practice_questions(
     for base in practice:
         kb = load_knowledge_base(base.knowledge)
         cases = load_evaluation_set(base.questions)
-        thresholds = (
-            replace(MatchingThresholds(), home_names=home_names(base.city, base.city_en))
-            if base.city
-            else MatchingThresholds()
-        )
+        thresholds = _practice_thresholds(base)
         ids = sorted(kb.items)
         for fold in range(2):
             missing = {item_id for n, item_id in enumerate(ids) if fold and n % 6 == 0}
@@ -482,11 +485,7 @@ def fit_semantic_metric(
     asked: list[AskedQuestion] = []
     for base in practice:
         kb = load_knowledge_base(base.knowledge)
-        thresholds = (
-            replace(MatchingThresholds(), home_names=home_names(base.city, base.city_en))
-            if base.city
-            else MatchingThresholds()
-        )
+        thresholds = _practice_thresholds(base)
         matcher = Matcher(
             kb,
             thresholds,
