@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import getpass
 import json
@@ -235,7 +236,13 @@ def command_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     """Fit the matcher's score model on the knowledge base's own questions."""
-    from bot.answering.calibration import calibrate, model_as_dict, write_weights
+    from bot.answering.calibration import (
+        calibrate,
+        held_out_scores,
+        metric_held_out_answers,
+        model_as_dict,
+        write_weights,
+    )
     from bot.answering.knowledge_base import load_knowledge_base
     from bot.answering.semantic import cache_for
     from bot.answering.store import signals_from
@@ -244,6 +251,13 @@ def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     signals = signals_from(settings)
     status = signals.embedder()
     semantic = cache_for(signals.embedding_cache, status.embedder) if status.embedder else None
+    if args.held_out:
+        if semantic is None:
+            print(f"--held-out needs the semantic signal: {status.reason}", file=sys.stderr)
+            return 2
+        answers = metric_held_out_answers(kb, semantic, with_metric=args.held_out == "metric")
+        print(json.dumps(dataclasses.asdict(held_out_scores(answers)), indent=2))
+        return 0
     model = calibrate(kb, semantic)
     print(json.dumps(model_as_dict(model), ensure_ascii=False, indent=2))
     if args.write:
@@ -640,6 +654,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--write",
         action="store_true",
         help="store the weights in bot/answering/calibration/weights.json",
+    )
+    calibration.add_argument(
+        "--held-out",
+        nargs="?",
+        const="metric",
+        choices=("metric", "plain"),
+        help="fit nothing; ask each practice base of models (and a metric) fitted without it "
+        "and print the scores (slow: minutes); 'plain' measures without the metric",
     )
     calibration.set_defaults(handler=command_calibrate)
 

@@ -344,6 +344,45 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
     assert np.allclose(rows[:, 15], expected, atol=1e-5)
 
 
+def test_the_metric_held_out_is_fitted_without_the_base_it_answers(
+    small_kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`calibrate --held-out` asks each practice base of a metric and models fitted on the
+    others only."""
+    from bot.answering.lexicon import general_lexicon
+    from bot.answering.semantic import cache_for, load_embedder
+
+    status = load_embedder()
+    assert status.embedder is not None, status.reason
+    semantic = cache_for(None, status.embedder)
+    bases = PRACTICE_BASES[:2]
+    fitted_on: list[list[PracticeBase]] = []
+    fit = calibration.fit_semantic_metric
+
+    def recorded(practice: Any, **kwargs: Any) -> tuple[float, ...]:
+        fitted_on.append(list(practice))
+        return fit(practice, **kwargs)
+
+    monkeypatch.setattr(calibration, "fit_semantic_metric", recorded)
+
+    answers = calibration.metric_held_out_answers(small_kb, semantic, bases)
+
+    assert fitted_on == [[bases[1]], [bases[0]]]
+    asked = practice_questions(
+        bases,
+        semantic=semantic,
+        lexicon=general_lexicon(english=False),
+        english_gloss=general_lexicon(),
+    )
+    assert len(answers) == len(asked)
+    held = calibration.held_out_scores(answers)
+    assert 0.5 < held.ranked_right <= 1.0
+    assert held.answered_right <= held.helped
+    plain = calibration.metric_held_out_answers(small_kb, semantic, bases, with_metric=False)
+    assert len(fitted_on) == 2  # no metric fitted for the plain measurement
+    assert len(plain) == len(answers)
+
+
 def test_the_confidence_features_of_many_questions_are_each_ones_own() -> None:
     """Calibration reads every question's best candidate and confidence features at once; they
     are what the matcher reads one question at a time, ties and lone candidates included."""

