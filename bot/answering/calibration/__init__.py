@@ -570,6 +570,11 @@ def _held_out_answers(
     return answers
 
 
+# How many items a choice offers, by default: a held-out question is helped by a choice that
+# holds the right one among them.
+_CHOICES = MatchingThresholds().max_candidates
+
+
 def _held_out_answer(question: AskedQuestion, model: ScoreModel) -> HeldOutAnswer:
     """What a question got from a model fitted without it."""
     order, probabilities = rank_candidates(question.rows, model)
@@ -578,7 +583,7 @@ def _held_out_answer(question: AskedQuestion, model: ScoreModel) -> HeldOutAnswe
         first_right=bool(question.truth[order[0]]),
         confidence=best_confidence(question.rows, order, probabilities, model),
         lead=ranking_lead(question.rows, order, model),
-        choice_right=bool(question.truth[order[: MatchingThresholds().max_candidates]].any()),
+        choice_right=bool(question.truth[order[:_CHOICES]].any()),
     )
 
 
@@ -637,15 +642,20 @@ def metric_held_out_answers(
     negatives = out_of_scope_questions()
     chinese = general_lexicon(english=False)
     lexicon = general_lexicon()
+    if not with_metric:
+        # Nothing differs from one held-out base to the next but the fit: asked once.
+        own = calibration_questions(kb, negatives, semantic=semantic, lexicon=chinese)
+        per_base = [
+            practice_questions([base], semantic=semantic, lexicon=chinese, english_gloss=lexicon)
+            for base in practice
+        ]
+        return _held_out_answers(own, per_base, 1.0)
     answers: list[HeldOutAnswer] = []
     for held in practice:
         others = [base for base in practice if base is not held]
-        metric = (
-            fit_semantic_metric(others, semantic=semantic, lexicon=chinese, english_gloss=lexicon)
-            if with_metric
-            else ()
+        metric = fit_semantic_metric(
+            others, semantic=semantic, lexicon=chinese, english_gloss=lexicon
         )
-
         own = calibration_questions(
             kb, negatives, semantic=semantic, lexicon=chinese, metric=metric
         )
