@@ -153,6 +153,47 @@ def test_homophone_repair_reads_toward_the_words_of_the_phrasings_too(tmp_path: 
 
 
 @pytest.mark.parametrize(
+    ("run", "words"),
+    [
+        # Read from the start, 交房 (handing over a flat) swallows the 房 of 房产税.
+        ("每年要交房产税", ["每年", "要", "交", "房产税"]),
+        ("研究生命", ["研究", "生命"]),
+        # As many words and single characters either way: the likelier reading by the general
+        # vocabulary's counts (和 and 服务 are common, 和服 is not; 提取 is, 取来 is not).
+        ("和服务", ["和", "服务"]),
+        ("提取来付房租", ["提取", "来", "付房租"]),
+        # Where the reading from the start leaves no single character, it stands.
+        ("社保卡丢了怎么补办", ["社保卡", "丢了", "怎么", "补办"]),
+        ("提取公积金", ["提取公积金"]),
+    ],
+)
+def test_segmentation_keeps_the_reading_with_fewer_words(
+    bundled: LoadedKnowledge, run: str, words: list[str]
+) -> None:
+    analyzer = bundled.matcher.analyzer
+    assert analyzer.segment(run) == words
+    # The index reads the knowledge base's text the same way.
+    vocabulary: dict[str, int] = {}
+    indexed = analyzer.index_many([run], vocabulary)
+    by_id = {token_id: token for token, token_id in vocabulary.items()}
+    read = [by_id[int(t)] for t in indexed.token_ids]
+    assert read == [t for t in analyzer.analyze(run, repair=False).strings()]
+
+
+def test_a_tax_the_base_does_not_have_is_not_answered_with_another_tax(
+    bundled: LoadedKnowledge,
+) -> None:
+    # A new city's base has deed tax on a purchase (契税), nothing on the yearly property tax
+    # (房产税): read as 交房/产/税, the question shared 交, 房 and 税 with the deed-tax item and
+    # got its card.
+    matcher = build_matcher(new_city_base(bundled.kb), bundled.matcher.thresholds)
+    result = matcher.match("每年要交房产税吗")
+
+    assert "w房产税" in matcher.analyzer.analyze(result.normalized).strings()
+    assert result.decision != "answer"
+
+
+@pytest.mark.parametrize(
     ("typed", "meant"),
     [
         ("社宝卡丢了怎么补办", "社保卡丢了怎么补办"),

@@ -9,8 +9,8 @@ what the resident wants):
 3. Homophone repair: a run of characters that is no known word but sounds like a term of the
    knowledge base (身份正 → 身份证, 公基金 → 公积金) is replaced by that term, as a pinyin input
    method's wrong pick is undone.
-4. Segmentation by forward maximum matching over the knowledge base's own terms and a general
-   vocabulary, plus character bigrams (robust to wrong segmentation), pinyin-syllable bigrams
+4. Segmentation by maximum matching in both directions over the knowledge base's own terms and
+   a general vocabulary, plus character bigrams (robust to wrong segmentation), pinyin-syllable bigrams
    (robust to homophone typos the repair missed) and stemmed English words.
 5. BM25 over two fields per item (title/questions/keywords, and answer) picks candidates.
 6. Each candidate is re-scored by a logistic model over coverage, fuzzy (rapidfuzz) and pinyin
@@ -62,6 +62,7 @@ from bot.core.text import (
     likelier_apart,
     normalize,
     normalize_many,
+    reading_log_likelihood,
     unique,
 )
 
@@ -669,6 +670,14 @@ class _TextAnalyzer:
         for char, more in extra.items():
             known_lengths = more.union(self.lengths_by_first.get(char, ()))
             self.lengths_by_first[char] = sorted(known_lengths, reverse=True)
+        # The same by last character, for segmentation read from the end.
+        ending: dict[str, set[int]] = {}
+        for term in _stepped(segmentable):
+            ending.setdefault(term[-1], set()).add(len(term))
+        self.lengths_by_last: dict[str, Sequence[int]] = dict(_general_lengths_by_last())
+        for char, more in ending.items():
+            known_lengths = more.union(self.lengths_by_last.get(char, ()))
+            self.lengths_by_last[char] = sorted(known_lengths, reverse=True)
 
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
@@ -818,7 +827,22 @@ class _TextAnalyzer:
         return False
 
     def segment(self, run: str) -> list[str]:
-        """Split a run of Chinese characters into words by forward maximum matching."""
+        """Split a run of Chinese characters into words by maximum matching in both directions.
+
+        Forward matching alone reads 要交房产税 as 要/交房/产/税; read from the end it is
+        要/交/房产税. Where the forward reading leaves a single character, the backward one is
+        taken when it has fewer words, or as many and fewer single characters (the usual rule
+        of bidirectional maximum matching); on a tie, when it is at least as likely by the
+        general vocabulary's counts (和服务 is 和/服务, not 和服/务; 提取来 is 提取/来, not
+        提/取来). A forward reading of whole words stands."""
+        words = self._forward(run)
+        if len(words) > 1 and any(len(word) == 1 for word in words):
+            backward = self._backward(run)
+            if backward != words and _better_segmentation(backward, words):
+                return backward
+        return words
+
+    def _forward(self, run: str) -> list[str]:
         words: list[str] = []
         i = 0
         n = len(run)
@@ -829,12 +853,32 @@ class _TextAnalyzer:
             for length in lengths_by_first.get(run[i], ()):
                 piece = run[i : i + length]
                 if i + length <= n and (piece in general or piece in kb_words):
-                    words.append(run[i : i + length])
+                    words.append(piece)
                     i += length
                     break
             else:
                 words.append(run[i])
                 i += 1
+        return words
+
+    def _backward(self, run: str) -> list[str]:
+        words: list[str] = []
+        end = len(run)
+        general = self.general
+        kb_words = self.kb_words
+        lengths_by_last = self.lengths_by_last
+        while end > 0:
+            for length in lengths_by_last.get(run[end - 1], ()):
+                if length <= end:
+                    piece = run[end - length : end]
+                    if piece in general or piece in kb_words:
+                        words.append(piece)
+                        end -= length
+                        break
+            else:
+                words.append(run[end - 1])
+                end -= 1
+        words.reverse()
         return words
 
     def analyze(
@@ -882,9 +926,6 @@ class _TextAnalyzer:
             empty = np.zeros(0, dtype=np.int64)
             return _IndexedTexts(canonicals=[], token_ids=empty, owner=empty, word_ids=set())
         joined = self._rewrite_latin("\n".join(texts))
-        general = self.general
-        kb_words = self.kb_words
-        lengths_by_first = self.lengths_by_first
         # Piece of text -> its token id + 1 (0 for a filler), plus _REWRITTEN when a synonym
         # rewrites it (to `rewritten[piece]`).
         memo: dict[str, int] = {}
@@ -905,17 +946,7 @@ class _TextAnalyzer:
             run = match.group()
             before = len(flat)
             i = 0
-            n = len(run)
-            while i < n:
-                # Near the end of a run a slice comes out shorter than asked; if it is a word,
-                # its own length is among the lengths tried later, so it is the longest match
-                # all the same (`segment` checks the bound instead).
-                for length in lengths_by_first.get(run[i], ()):
-                    piece = run[i : i + length]
-                    if piece in general or piece in kb_words:
-                        break
-                else:
-                    piece = run[i]
+            for piece in self.segment(run):
                 i += len(piece)
                 value = memo.get(piece)
                 if value is None:
@@ -1094,6 +1125,27 @@ def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
     return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
 
 
+@lru_cache(maxsize=1)
+def _general_lengths_by_last() -> dict[str, tuple[int, ...]]:
+    """Return, per last character, the lengths of the general vocabulary's words (once)."""
+    lengths: dict[str, set[int]] = {}
+    for word in general_vocabulary():
+        lengths.setdefault(word[-1], set()).add(len(word))
+    return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
+
+
+def _better_segmentation(one: Sequence[str], other: Sequence[str]) -> bool:
+    """Whether segmentation `one` (read from the end) is to be taken over `other` (read from
+    the start): fewer words, or as many and fewer single characters, or as many of each and
+    at least as likely by the general vocabulary's counts."""
+    if len(one) != len(other):
+        return len(one) < len(other)
+    singles = sum(len(w) == 1 for w in one) - sum(len(w) == 1 for w in other)
+    if singles:
+        return singles < 0
+    return reading_log_likelihood(one) >= reading_log_likelihood(other)
+
+
 def prepare_process() -> None:
     """Read the tables every index of this process shares, so that no load pays for them.
 
@@ -1104,6 +1156,7 @@ def prepare_process() -> None:
     """
     general_vocabulary()
     _general_lengths_by_first()
+    _general_lengths_by_last()
     _fill_sound_table()
     normalize_many(["繁體"])
 

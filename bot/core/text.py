@@ -315,6 +315,19 @@ def general_vocabulary() -> Mapping[str, int]:
     return _dictionary_counts()[0]
 
 
+def reading_log_likelihood(words: Iterable[str], other_words: float = 100.0) -> float:
+    """The log-probability of a reading (a run cut into `words`) as a unigram model of the
+    general vocabulary's counts gives it; a word it lacks (a knowledge base's own term) counts
+    `other_words` times, a single character it lacks half a time."""
+    counts, chars, total = _dictionary_counts()
+    log_total = math.log(total)
+    score = 0.0
+    for word in words:
+        count = counts.get(word) if len(word) > 1 else chars.get(word)
+        score += math.log(count or (other_words if len(word) > 1 else 0.5)) - log_total
+    return score
+
+
 def likelier_apart(window: str, word: str) -> bool:
     """Whether the characters of `window`, read as words of their own, are at least as likely
     as `word` (a word of the general vocabulary) by jieba's counts: 我是 is two common words,
