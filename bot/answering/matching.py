@@ -10,8 +10,8 @@ what the resident wants):
    knowledge base (身份正 → 身份证, 公基金 → 公积金) is replaced by that term, as a pinyin input
    method's wrong pick is undone.
 4. Segmentation by maximum matching in both directions over the knowledge base's own terms and
-   a general vocabulary, plus character bigrams (robust to wrong segmentation), pinyin-syllable bigrams
-   (robust to homophone typos the repair missed) and stemmed English words.
+   a general vocabulary, plus character bigrams (robust to wrong segmentation), pinyin-syllable
+   bigrams (robust to homophone typos the repair missed) and stemmed English words.
 5. BM25 over two fields per item (title/questions/keywords, and answer) picks candidates.
 6. Each candidate is re-scored by a logistic model over coverage, fuzzy (rapidfuzz) and pinyin
    features, giving a calibrated probability in 0..1 that it is what the resident means.
