@@ -661,23 +661,11 @@ class _TextAnalyzer:
         segmentable = {t for t in _stepped(self.kb_terms) if len(t) <= 8}
         self.kb_words = frozenset(t for t in _stepped(segmentable) if t not in self.general)
         # For each first character, the lengths of the words that start with it, longest first:
-        # segmentation then tries only lengths that can match.
-        # Only the first characters of the knowledge base's terms change the general table.
-        extra: dict[str, set[int]] = {}
-        for term in _stepped(segmentable):
-            extra.setdefault(term[0], set()).add(len(term))
-        self.lengths_by_first: dict[str, Sequence[int]] = dict(_general_lengths_by_first())
-        for char, more in extra.items():
-            known_lengths = more.union(self.lengths_by_first.get(char, ()))
-            self.lengths_by_first[char] = sorted(known_lengths, reverse=True)
-        # The same by last character, for segmentation read from the end.
-        ending: dict[str, set[int]] = {}
-        for term in _stepped(segmentable):
-            ending.setdefault(term[-1], set()).add(len(term))
-        self.lengths_by_last: dict[str, Sequence[int]] = dict(_general_lengths_by_last())
-        for char, more in ending.items():
-            known_lengths = more.union(self.lengths_by_last.get(char, ()))
-            self.lengths_by_last[char] = sorted(known_lengths, reverse=True)
+        # segmentation then tries only lengths that can match; the same by last character, for
+        # segmentation read from the end. Only the knowledge base's terms change the general
+        # tables.
+        self.lengths_by_first = _lengths_with(_general_lengths_by(0), segmentable, 0)
+        self.lengths_by_last = _lengths_with(_general_lengths_by(-1), segmentable, -1)
 
         # Sound index of the knowledge base's own terms, for homophone repair.
         self.terms_by_sound: dict[tuple[str, ...], list[str]] = {}
@@ -1116,22 +1104,27 @@ def _render_trie(node: dict[str, Any]) -> str:
     return body + "?" if ends else body
 
 
-@lru_cache(maxsize=1)
-def _general_lengths_by_first() -> dict[str, tuple[int, ...]]:
-    """Return, per first character, the lengths of the general vocabulary's words (once)."""
+@lru_cache(maxsize=2)
+def _general_lengths_by(end: int) -> dict[str, tuple[int, ...]]:
+    """Return, per first (`end` 0) or last (-1) character, the lengths of the general
+    vocabulary's words (once)."""
     lengths: dict[str, set[int]] = {}
     for word in general_vocabulary():
-        lengths.setdefault(word[0], set()).add(len(word))
+        lengths.setdefault(word[end], set()).add(len(word))
     return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
 
 
-@lru_cache(maxsize=1)
-def _general_lengths_by_last() -> dict[str, tuple[int, ...]]:
-    """Return, per last character, the lengths of the general vocabulary's words (once)."""
-    lengths: dict[str, set[int]] = {}
-    for word in general_vocabulary():
-        lengths.setdefault(word[-1], set()).add(len(word))
-    return {c: tuple(sorted(v, reverse=True)) for c, v in lengths.items()}
+def _lengths_with(
+    general: Mapping[str, Sequence[int]], terms: Iterable[str], end: int
+) -> dict[str, Sequence[int]]:
+    """The general table of `_general_lengths_by(end)` with `terms`' lengths added."""
+    extra: dict[str, set[int]] = {}
+    for term in _stepped(terms):
+        extra.setdefault(term[end], set()).add(len(term))
+    table: dict[str, Sequence[int]] = dict(general)
+    for char, more in extra.items():
+        table[char] = sorted(more.union(table.get(char, ())), reverse=True)
+    return table
 
 
 def _better_segmentation(one: Sequence[str], other: Sequence[str]) -> bool:
@@ -1149,14 +1142,14 @@ def _better_segmentation(one: Sequence[str], other: Sequence[str]) -> bool:
 def prepare_process() -> None:
     """Read the tables every index of this process shares, so that no load pays for them.
 
-    They depend on no knowledge base: the general vocabulary, its words' lengths by first
-    character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
+    They depend on no knowledge base: the general vocabulary, its words' lengths by first and
+    by last character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
     the table of traditional characters. Each is read once per process; without this call the
     first index build reads them.
     """
     general_vocabulary()
-    _general_lengths_by_first()
-    _general_lengths_by_last()
+    _general_lengths_by(0)
+    _general_lengths_by(-1)
     _fill_sound_table()
     normalize_many(["繁體"])
 

@@ -320,11 +320,10 @@ def reading_log_likelihood(words: Iterable[str], other_words: float = 100.0) -> 
     general vocabulary's counts gives it; a word it lacks (a knowledge base's own term) counts
     `other_words` times, a single character it lacks half a time."""
     counts, chars, total = _dictionary_counts()
-    log_total = math.log(total)
     score = 0.0
     for word in words:
         count = counts.get(word) if len(word) > 1 else chars.get(word)
-        score += math.log(count or (other_words if len(word) > 1 else 0.5)) - log_total
+        score += math.log((count or (other_words if len(word) > 1 else 0.5)) / total)
     return score
 
 
@@ -332,12 +331,9 @@ def likelier_apart(window: str, word: str) -> bool:
     """Whether the characters of `window`, read as words of their own, are at least as likely
     as `word` (a word of the general vocabulary) by jieba's counts: 我是 is two common words,
     not a typo of 我市; 申清 is no likelier than 申请."""
-    words, chars, total = _dictionary_counts()
-    count = words.get(word)
-    if count is None:
+    if word not in _dictionary_counts()[0]:
         return False
-    apart = sum(math.log(chars.get(c, 0.5) / total) for c in window)
-    return apart >= math.log(count / total)
+    return reading_log_likelihood(window) >= reading_log_likelihood([word])
 
 
 def unique(values: Iterable[str]) -> list[str]:
