@@ -1143,8 +1143,8 @@ def prepare_process() -> None:
     """Read the tables every index of this process shares, so that no load pays for them.
 
     They depend on no knowledge base: the general vocabulary, its words' lengths by first and
-    by last character, the folded pinyin of every Chinese character of the Basic Multilingual Plane, and
-    the table of traditional characters. Each is read once per process; without this call the
+    by last character, the folded pinyin of every Chinese character of the Basic Multilingual
+    Plane, and the table of traditional characters. Each is read once per process; without this call the
     first index build reads them.
     """
     general_vocabulary()
@@ -2165,12 +2165,13 @@ class Matcher:
             # The item's mean direction (phrasings, keywords and the beginning of its answer
             # together): on a base with one title an item, the answer says what a bare
             # title does not.
-            rows[:, 13] = self._sem_centroids[top] @ vector
+            centroids = self._sem_centroids[top]
+            rows[:, 13] = centroids @ vector
             # The same likeness with each dimension weighted as residents' questions taught
             # (`ScoreModel.metric`); the plain cosine without such weights.
             metric = self._metric
             rows[:, 15] = (
-                self._sem_centroids[top] @ (vector * metric)
+                centroids @ (vector * metric)
                 if metric is not None and metric.size == vector.size
                 else rows[:, 13]
             )
