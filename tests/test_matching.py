@@ -19,6 +19,7 @@ from bot.answering.matching import (
     _CJK_RUN,
     _HALF_SCALE,
     _VAGUE_FLOOR,
+    FEATURE_NAMES,
     Candidate,
     Matcher,
     MatchingThresholds,
@@ -191,6 +192,30 @@ def test_a_tax_the_base_does_not_have_is_not_answered_with_another_tax(
 
     assert "w房产税" in matcher.analyzer.analyze(result.normalized).strings()
     assert result.decision != "answer"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "我的老年证丢了，我今年七十三了",
+        "我今年73了，老年证丢了",
+        "八十岁老人有什么补贴",
+        "两千块的发票丢了",
+    ],
+)
+def test_a_number_no_item_has_is_not_a_word_the_base_lacks(
+    bundled: LoadedKnowledge, question: str
+) -> None:
+    # An age or a sum (七十三, 八十岁, 两千块) is in no item: read as a word the base lacks, it
+    # set the rarest-missing-word feature to its highest for every candidate alike, and the
+    # feature no longer told the item that has 老年证 from those that do not.
+    matcher = bundled.matcher
+    query, _, rows = matcher.features(question)
+
+    assert not query.unknown_word
+    assert rows[:, FEATURE_NAMES.index("missing_word")].min() < 1.0
+    # A word that names something no item has still counts.
+    assert matcher.features("我家养的鹦鹉飞走了")[0].unknown_word
 
 
 @pytest.mark.parametrize(

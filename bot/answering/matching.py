@@ -1255,6 +1255,18 @@ class _Postings:
     indptr: npt.NDArray[np.int64]
 
 
+# A number, in digits or in Chinese numerals (两, and 几 of 十几, as residents write them), with
+# at most one measure word after it: 七十三, 八十岁, 两千块, 2000, 3个月 is 3 and 个月.
+_NUMBER = re.compile(
+    r"[0-9.零〇一二三四五六七八九十百千万亿两几]+[岁块元年月日天号个次周斤套间辆张份倍层]?"
+)
+
+
+def _is_number(token: str) -> bool:
+    """Whether a word token (`w七十三`, `w八十岁`, `e2000`) is a number and nothing else."""
+    return token[0] in "we" and _NUMBER.fullmatch(token[1:]) is not None
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     canonical: str
@@ -1943,8 +1955,11 @@ class Matcher:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
                 # rarest word; single characters weigh less.
                 unknown_weight += self._unknown_idf * (0.5 if token[0] == "c" else 1.0)
-                unknown_word = unknown_word or token[0] in "we"
-                unknown_term = unknown_term or self._names_a_service(token)
+                # A number no item has (an age, a year, a sum: 七十三, 八十岁, 2000) names
+                # nothing the base lacks.
+                if not _is_number(token):
+                    unknown_word = unknown_word or token[0] in "we"
+                    unknown_term = unknown_term or self._names_a_service(token)
             else:
                 lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
                 if token[0] in "we":
