@@ -572,6 +572,31 @@ def test_cosines_of_half_precision_vectors_scaled_down_are_those_of_the_widened_
     assert np.array_equal(scaled.view(np.uint32), expected.view(np.uint32))
 
 
+def test_the_likeness_to_an_items_closest_text_is_read_under_the_learnt_metric(
+    bundled: LoadedKnowledge,
+) -> None:
+    # `semantic` is the best likeness between the question and any of a candidate's texts,
+    # each dimension weighted as residents' questions taught (the weights.json metric), as
+    # the likeness to the candidate's mean is: not the plain cosine.
+    matcher = bundled.matcher
+    metric = np.asarray(matcher.model.metric, dtype=np.float32)
+    assert metric.size == 512
+    assert not np.allclose(metric, 1.0)
+    read = matcher.read("我的老年证丢了，能不能补办")
+    vector = matcher.question_vector(read)
+    assert vector is not None
+    _, positions, rows = matcher.features("我的老年证丢了，能不能补办", read, vector)
+
+    column = FEATURE_NAMES.index("semantic")
+    plain_differs = False
+    for position, row in zip(positions, rows, strict=True):
+        first, end = matcher._sem_first[position], matcher._sem_first[position + 1]
+        texts = _half_to_single(matcher._sem_vectors[first:end])
+        assert row[column] == pytest.approx(float((texts @ (vector * metric)).max()), abs=1e-5)
+        plain_differs |= abs(row[column] - float((texts @ vector).max())) > 1e-3
+    assert plain_differs
+
+
 def _full_scan(matcher: Matcher, vector: np.ndarray[Any, Any], count: int) -> np.ndarray[Any, Any]:
     """The nearest items as the scan of every rough score finds them (the code before the
     sampled threshold)."""

@@ -1624,7 +1624,9 @@ class Matcher:
     def _semantic_scores(
         self, vector: npt.NDArray[np.float32], positions: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
-        """The best cosine between the question and each candidate's texts."""
+        """The best likeness between `vector` and each candidate's texts: the question's
+        vector under the metric (`_weighted`) reads each dimension as residents' questions
+        taught; without a metric it is the cosine."""
         first = self._sem_first[positions]
         counts = self._sem_first[positions + 1] - first
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
@@ -1633,6 +1635,11 @@ class Matcher:
         # 2**112: the cosines of `_half_to_single(...) @ vector`, bit for bit, one pass less)
         cosines = _half_scaled_down(self._sem_vectors[rows]) @ (vector * _HALF_SCALE)
         return np.maximum.reduceat(cosines, starts).astype(np.float64)
+
+    def _weighted(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """The question's vector with the metric's weights, for likenesses read under it."""
+        metric = self._metric
+        return vector * metric if metric is not None and metric.size == vector.size else vector
 
     def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""
@@ -2174,7 +2181,10 @@ class Matcher:
         rows[:, 9] = covered / (covered + 8.0)
         rows[:, 10] = missing_word
         if vector is not None:
-            semantic = self._semantic_scores(vector, top.astype(np.int64))
+            # Likenesses read under the metric learnt from residents' questions
+            # (`ScoreModel.metric`): to each candidate's closest text, and to its mean below.
+            weighted = self._weighted(vector)
+            semantic = self._semantic_scores(weighted, top.astype(np.int64))
             rows[:, 11] = semantic
             rows[:, 12] = semantic.max() - semantic
             # The item's mean direction (phrasings, keywords and the beginning of its answer
@@ -2182,14 +2192,9 @@ class Matcher:
             # title does not.
             centroids = self._sem_centroids[top]
             rows[:, 13] = centroids @ vector
-            # The same likeness with each dimension weighted as residents' questions taught
-            # (`ScoreModel.metric`); the plain cosine without such weights.
-            metric = self._metric
-            rows[:, 15] = (
-                centroids @ (vector * metric)
-                if metric is not None and metric.size == vector.size
-                else rows[:, 13]
-            )
+            # The same likeness with each dimension weighted as residents' questions taught;
+            # the plain cosine without such weights.
+            rows[:, 15] = centroids @ weighted
         # A long story lies further from every short phrasing than a short question does.
         rows[:, 14] = min(len(query.canonical), 100) / 100.0
         return query, positions, rows
@@ -2349,8 +2354,10 @@ class Matcher:
             self._off_topic_vectors = self.semantic.embed(
                 [normalize(t) for t in OFF_TOPIC_EXAMPLES]
             )
-        off = float((self._off_topic_vectors @ vector).max())
+        # Both likenesses under the metric, as the candidates' `semantic` is read.
+        weighted = self._weighted(vector)
+        off = float((self._off_topic_vectors @ weighted).max())
         near = float(rows[:, _SEMANTIC_COLUMN].max()) if rows.size else 0.0
         if not rows.size:
-            near = float((self._sem_centroids @ vector).max())
+            near = float((self._sem_centroids @ weighted).max())
         return off >= near + OFF_TOPIC_MARGIN
