@@ -18,6 +18,7 @@ from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.matching import (
     _CJK_RUN,
     _HALF_SCALE,
+    _SEMANTIC_POOL,
     _VAGUE_FLOOR,
     FEATURE_NAMES,
     Candidate,
@@ -595,6 +596,24 @@ def test_the_likeness_to_an_items_closest_text_is_read_under_the_learnt_metric(
         assert row[column] == pytest.approx(float((texts @ (vector * metric)).max()), abs=1e-5)
         plain_differs |= abs(row[column] - float((texts @ vector).max())) > 1e-3
     assert plain_differs
+
+
+@pytest.mark.parametrize("question", ["楼下路灯坏了", "How do I get a licence for my dog?"])
+def test_the_items_nearest_in_meaning_are_picked_under_the_learnt_metric(
+    bundled: LoadedKnowledge, question: str
+) -> None:
+    # The items that join the candidates for their meaning are the nearest under the metric
+    # (for these questions, not all of them the nearest by the plain cosine).
+    matcher = bundled.matcher
+    metric = np.asarray(matcher.model.metric, dtype=np.float32)
+    vector = matcher.question_vector(matcher.read(question))
+    assert vector is not None
+    _, positions, _ = matcher.features(question)
+
+    under_metric = set(matcher._nearest_items(vector * metric, _SEMANTIC_POOL).tolist())
+    by_cosine = set(matcher._nearest_items(vector, _SEMANTIC_POOL).tolist())
+    assert under_metric <= set(positions)
+    assert not by_cosine <= set(positions)
 
 
 def _full_scan(matcher: Matcher, vector: np.ndarray[Any, Any], count: int) -> np.ndarray[Any, Any]:

@@ -2074,8 +2074,9 @@ class Matcher:
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
         if vector is not None:
-            # Items near in meaning join the candidates, whatever words they share.
-            picked = self._nearest_items(vector, _SEMANTIC_POOL)
+            # Items near in meaning join the candidates, whatever words they share: nearest
+            # under the metric learnt from residents' questions, as every likeness read below.
+            picked = self._nearest_items(self._weighted(vector), _SEMANTIC_POOL)
             # (a comparison of every pair: both are a few dozen at most, and np.isin's set-up
             # costs more than that)
             top = np.concatenate((top, picked[~(picked[:, None] == top[None, :]).any(axis=1)]))
@@ -2181,8 +2182,8 @@ class Matcher:
         rows[:, 9] = covered / (covered + 8.0)
         rows[:, 10] = missing_word
         if vector is not None:
-            # Likenesses read under the metric learnt from residents' questions
-            # (`ScoreModel.metric`): to each candidate's closest text, and to its mean below.
+            # Likenesses read under the metric (`ScoreModel.metric`): to each candidate's
+            # closest text, and to its mean below.
             weighted = self._weighted(vector)
             semantic = self._semantic_scores(weighted, top.astype(np.int64))
             rows[:, 11] = semantic
