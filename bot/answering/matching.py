@@ -1256,7 +1256,7 @@ class _Postings:
 
 
 # A number, in digits or in Chinese numerals (两, and 几 of 十几, as residents write them), with
-# at most one measure word after it: 七十三, 八十岁, 两千块, 2000, 3个月 is 3 and 个月.
+# at most one measure word after it: 七十三, 八十岁, 两千块, 2000.
 _NUMBER = re.compile(
     r"[0-9.零〇一二三四五六七八九十百千万亿两几]+[岁块元年月日天号个次周斤套间辆张份倍层]?"
 )
@@ -2073,10 +2073,12 @@ class Matcher:
             top = np.arange(len(self.items))
         top = top[np.argsort(-scores[top], kind="stable")]
         top = top[scores[top] > 0]
-        if vector is not None:
-            # Items near in meaning join the candidates, whatever words they share: nearest
-            # under the metric learnt from residents' questions, as every likeness read below.
-            picked = self._nearest_items(self._weighted(vector), _SEMANTIC_POOL)
+        # Every likeness of the embedding is read under the metric learnt from residents'
+        # questions (`ScoreModel.metric`).
+        weighted = None if vector is None else self._weighted(vector)
+        if weighted is not None:
+            # Items near in meaning join the candidates, whatever words they share.
+            picked = self._nearest_items(weighted, _SEMANTIC_POOL)
             # (a comparison of every pair: both are a few dozen at most, and np.isin's set-up
             # costs more than that)
             top = np.concatenate((top, picked[~(picked[:, None] == top[None, :]).any(axis=1)]))
@@ -2181,10 +2183,8 @@ class Matcher:
         rows[0, 8] = 1.0
         rows[:, 9] = covered / (covered + 8.0)
         rows[:, 10] = missing_word
-        if vector is not None:
-            # Likenesses read under the metric (`ScoreModel.metric`): to each candidate's
-            # closest text, and to its mean below.
-            weighted = self._weighted(vector)
+        if vector is not None and weighted is not None:
+            # The likeness to each candidate's closest text, and to its mean below.
             semantic = self._semantic_scores(weighted, top.astype(np.int64))
             rows[:, 11] = semantic
             rows[:, 12] = semantic.max() - semantic
