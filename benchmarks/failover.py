@@ -69,6 +69,8 @@ SECRET_ENV = "BENCH_DEPARTMENT_SECRET"
 # Anonymous reports need the privacy secret (bot/core/privacy.py); a benchmark-only value.
 PRIVACY_SECRET = "failover-benchmark-privacy-secret-0123456789"
 PATIENCE = 60.0
+# What a bot logs for a call it does not make again on handling an update a second time.
+REPLAYED = "had gone out, not made again"
 
 
 class Department:
@@ -113,8 +115,11 @@ class Child:
         self._reader: asyncio.Task[None] | None = None
         # CPU seconds of the processes killed so far (read from /proc just before the kill).
         self.cpu_seconds = 0.0
+        # Calls an earlier life had made, not made again (bot/telegram/journal.py).
+        self._replayed_before = 0
 
     async def start(self) -> None:
+        self._replayed_before = self.replayed_calls()
         self.lines = []
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -147,6 +152,10 @@ class Child:
             return 0.0
         # utime and stime, the 14th and 15th fields, in clock ticks.
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def replayed_calls(self) -> int:
+        """Return the journaled calls this child's processes did not make again, so far."""
+        return self._replayed_before + sum(REPLAYED in line for line in self.lines)
 
     def cpu_total(self) -> float:
         """Return the CPU seconds of this child's processes so far, the running one's too."""
@@ -635,7 +644,8 @@ async def run(args: argparse.Namespace) -> int:
                 f"questions (updates): sent {q.sent}, answered once {q.once}, answered twice or "
                 f"more {q.doubled}, never answered {q.missing}; answered after a takeover {q.late}; "
                 f"doubled across a kill {q.doubled_across}; handled more than once {q.handled_again}; "
-                f"bot messages that answer no question {q.other_replies}"
+                f"bot messages that answer no question {q.other_replies}; Bot API calls not made "
+                f"again (journaled) {sum(child.replayed_calls() for child in children)}"
             )
             print(
                 f"reports: started {residents.reports_started}, confirmed {confirmed_count}, "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.answering.store import KnowledgeStore
 from bot.core.leadership import Leadership
+from bot.core.metrics import REGISTRY
 from bot.core.models import TelegramUpdate
 from bot.services import Services
 from bot.telegram.application import build_application
@@ -30,6 +31,7 @@ from bot.telegram.front import (
     UpdateRecorder,
     poll_confirmed,
 )
+from bot.telegram.journal import SendJournal, UpdateCalls, current, handling
 from bot.telegram.persistence import DatabasePersistence
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import conversation_settings
@@ -179,4 +181,64 @@ async def test_updates_handled_together_are_recorded_in_one_round_and_never_when
             await recorder.record(9)
     assert await recorded(services) == set(range(1, 8))
     # The recorder's own connection went back with it.
+    assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_call_an_update_made_before_is_answered_from_the_journal_and_others_are_made(
+    services: Services,
+) -> None:
+    ledger = UpdateLedger(services)
+    journal = SendJournal(services.engine, services.sessions)
+    made: list[str] = []
+
+    def maker(name: str) -> Callable[[], Awaitable[tuple[int, bytes]]]:
+        async def make() -> tuple[int, bytes]:
+            made.append(name)
+            return 200, f'{{"ok":true,"result":{{"message_id":{len(made)}}}}}'.encode()
+
+        return make
+
+    # The first handling of update 41: two messages in chat 7, then an edit in chat 8.
+    first = UpdateCalls(journal, 41, {})
+    with handling(first):
+        assert current() is first
+        await first.call("sendMessage", "7", maker("welcome"))
+        await first.call("sendMessage", "7", maker("menu"))
+        await first.call("editMessageText", "8", maker("edit"))
+    assert current() is None
+    # A task the handlers left behind calls after the update was handled: made, not numbered.
+    await first.call("sendMessage", "7", maker("late"))
+    assert made == ["welcome", "menu", "edit", "late"]
+    written = (await ledger.sent([41, 42])).get(41)
+    assert written is not None
+    assert [(n, c.method, c.chat_id) for n, c in sorted(written.items())] == [
+        (0, "sendMessage", "7"),
+        (1, "sendMessage", "7"),
+        (2, "editMessageText", "8"),
+    ]
+    assert b'"message_id":2' in written[1].result
+
+    # Handled again after a kill: the same calls come back with Telegram's first answers,
+    # except where this handling took another path (another chat), which is made and written.
+    made.clear()
+    replayed_before = REGISTRY.get_sample_value("bot_telegram_calls_replayed_total") or 0
+    again = UpdateCalls(journal, 41, written)
+    with handling(again):
+        assert await again.call("sendMessage", "7", maker("welcome")) == (200, written[0].result)
+        assert await again.call("sendMessage", "7", maker("menu")) == (200, written[1].result)
+        status, body = await again.call("editMessageText", "9", maker("other chat"))
+        assert status == 200
+        assert body != written[2].result
+        await again.call("sendMessage", "7", maker("new"))
+    assert made == ["other chat", "new"]
+    assert again.replayed == 2
+    assert REGISTRY.get_sample_value("bot_telegram_calls_replayed_total") == replayed_before + 2
+    rewritten = (await ledger.sent([41]))[41]
+    assert rewritten[2].chat_id == "9"
+    assert rewritten[3].method == "sendMessage"
+
+    # Confirming the offset past the update forgets its journal.
+    await ledger.confirm(42)
+    assert await ledger.sent([41]) == {}
+    await journal.close()
     assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core.db import session_factory
-from bot.core.models import Lease, Ticket
+from bot.core.models import Lease, TelegramSend, Ticket
 from tests.fixtures_knowledge import EMBEDDING_CACHE, REPO_ROOT
 from tryout.local_bot_api import ChatTranscript, LocalBotApi
+from tryout.local_bot_api.errors import ApiError
 
 pytestmark = pytest.mark.slow
 
@@ -238,4 +239,67 @@ async def test_a_bot_killed_right_after_a_form_step_loses_nothing_when_started_a
         assert sum(text.startswith("✅ 已受理") for text in texts) == 1
         assert len(texts) == len(set(texts))
     finally:
+        await bot.kill()
+
+
+async def test_a_bot_killed_between_the_two_messages_of_one_answer_says_neither_twice(
+    database_url: str, engine: AsyncEngine, api: LocalBotApi, tmp_path: Path
+) -> None:
+    """/start answers with two messages. The process is killed the moment the second reaches
+    the Bot API server (which refuses it, as a call that never arrived): the first had gone out,
+    the update was not recorded as handled. The bot started again handles /start again; the
+    first message is not sent a second time (its call was journaled), the second is sent."""
+    staff = api.create_user("王芳")
+    group = api.create_group("工作人员群", {staff: "creator"}, bot_status="administrator")
+    config = write_config(tmp_path, api, group.id)
+    bot = BotProcess(config, database_url, api.token)
+    resident = api.create_user("韩梅梅")
+    chat = api.private_chat(resident, timeout=60)
+    calls_in_chat: list[str] = []
+    killed = asyncio.Event()
+
+    async def kill_at_the_second_message(method: str, params: dict[str, object]) -> None:
+        if method.lower() != "sendmessage" or str(params.get("chat_id")) != str(chat.chat.id):
+            return
+        calls_in_chat.append(str(params.get("text")))
+        if len(calls_in_chat) == 2 and not killed.is_set():
+            assert bot.process is not None
+            bot.process.send_signal(signal.SIGKILL)
+            killed.set()
+            raise ApiError(502, "Bad Gateway")
+
+    try:
+        await bot.start()
+        await bot.wait_for_line("the bot is running (polling, leading)")
+        api.interceptor = kill_at_the_second_message
+        api.send_text(resident, chat.chat, "/start")
+        await asyncio.wait_for(killed.wait(), 60)
+        await bot.kill()
+        api.interceptor = None
+        assert bot_texts(chat) == calls_in_chat[:1]
+        assert bot_texts(chat)[0].startswith("您好，韩梅梅！")
+
+        bot = BotProcess(config, database_url, api.token)
+        await bot.start()
+        await bot.wait_for_line("the bot is running (polling, leading)")
+        for _ in range(600):
+            if len(chat.bot_messages) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        # A straggler would show up here.
+        await asyncio.sleep(1)
+        texts = bot_texts(chat)
+        assert len(texts) == 2, texts
+        assert texts[0] == calls_in_chat[0]
+        assert texts[1] == calls_in_chat[1]
+        await bot.wait_for_line("handled again: its call 0 (sendMessage) had gone out", 10)
+        # Confirmed: the journal of the update is gone with it.
+        async with session_factory(engine)() as session:
+            for _ in range(100):
+                if not await session.scalar(select(func.count()).select_from(TelegramSend)):
+                    break
+                await asyncio.sleep(0.1)
+            assert await session.scalar(select(func.count()).select_from(TelegramSend)) == 0
+    finally:
+        api.interceptor = None
         await bot.kill()

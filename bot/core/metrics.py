@@ -70,6 +70,12 @@ LEADERSHIP_CHANGES = Counter(
     "Times this process took or gave up the lead (active bot / standby)",
     registry=REGISTRY,
 )
+TELEGRAM_CALLS_REPLAYED = Counter(
+    "bot_telegram_calls_replayed",
+    "Bot API calls not made again when an update was handled a second time after a takeover "
+    "or a restart (their first answer was journaled)",
+    registry=REGISTRY,
+)
 IS_LEADER = Gauge(
     "bot_is_leader",
     "1 while this process is the active bot, 0 while it stands by",

@@ -697,6 +697,23 @@ class TelegramUpdate(Base):
     handled_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class TelegramSend(Base):
+    """A Bot API call an update's handlers made, with Telegram's answer, kept until the update
+    is confirmed: a leader that handles the update again (the last one was killed before it was
+    recorded) takes these answers instead of sending again (bot/telegram/journal.py)."""
+
+    __tablename__ = "telegram_sends"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # The call's place among the update's journaled calls (0, 1, ...).
+    ordinal: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    method: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The Bot API's answer as it came (JSON), handed back to the handler on a replay.
+    result: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class TelegramCursor(Base):
     """The next getUpdates offset: every update below it was handled and is confirmed."""
 

@@ -15,9 +15,11 @@ is handled to the end — each update's conversation state written (`update_pers
 update recorded in `telegram_updates` — and only then is the next offset stored in
 `telegram_cursor` and sent to Telegram with the next getUpdates. A new leader starts from the
 stored offset; Telegram still holds every update from there on, and the ones already recorded as
-handled are skipped. What remains: an update whose handler was cut off half-way by a kill is
-handled again by the next leader (at least once, never silently dropped) — and so is one whose
-answer had gone out but whose record had not yet been written. That time is kept short: the
+handled are skipped. An update whose handler was cut off half-way by a kill is handled again by
+the next leader (at least once, never silently dropped) — and so is one whose answer had gone out
+but whose record had not yet been written. What its handlers said through Telegram the first
+time is not said again: each such call was journaled with Telegram's answer, and handling the
+update again hands the handler that answer instead of calling (bot/telegram/journal.py). The
 updates handled together are recorded together (`UpdateRecorder`: one persistence round and one
 insert for all that finished meanwhile, not one each behind the persistence lock).
 
@@ -49,9 +51,11 @@ from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, Tel
 
 from bot.core.db import conflict_insert, write_gate
 from bot.core.leadership import Leadership
-from bot.core.models import TelegramCursor, TelegramUpdate, utcnow
+from bot.core.models import TelegramCursor, TelegramSend, TelegramUpdate, utcnow
 from bot.services import Services
+from bot.telegram import journal
 from bot.telegram.context import BotApplication
+from bot.telegram.journal import SendJournal, SentCall, UpdateCalls
 from bot.telegram.persistence import DatabasePersistence
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,27 @@ class UpdateLedger:
             )
             return set(result)
 
+    async def sent(self, update_ids: Sequence[int]) -> dict[int, dict[int, SentCall]]:
+        """Return the journaled calls of `update_ids` (those handled before, not recorded)."""
+        if not update_ids:
+            return {}
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(
+                    TelegramSend.update_id,
+                    TelegramSend.ordinal,
+                    TelegramSend.method,
+                    TelegramSend.chat_id,
+                    TelegramSend.result,
+                ).where(TelegramSend.update_id.in_(update_ids))
+            )
+            written: dict[int, dict[int, SentCall]] = {}
+            for update_id, ordinal, method, chat_id, result in rows:
+                written.setdefault(update_id, {})[ordinal] = SentCall(
+                    method, chat_id, result.encode("utf-8")
+                )
+            return written
+
     def _marking(self, update_ids: Sequence[int]) -> list[Executable]:
         insert = conflict_insert(self._dialect)
         now = utcnow()
@@ -106,6 +131,9 @@ class UpdateLedger:
             # In webhook mode no offset is confirmed: forget what Telegram no longer retries.
             statements.append(
                 delete(TelegramUpdate).where(TelegramUpdate.handled_at < now - HANDLED_KEPT)
+            )
+            statements.append(
+                delete(TelegramSend).where(TelegramSend.sent_at < now - HANDLED_KEPT)
             )
         return statements
 
@@ -154,6 +182,7 @@ class UpdateLedger:
             await session.execute(
                 delete(TelegramUpdate).where(TelegramUpdate.update_id < next_offset)
             )
+            await session.execute(delete(TelegramSend).where(TelegramSend.update_id < next_offset))
             await session.commit()
 
 
@@ -178,6 +207,8 @@ class UpdateRecorder:
     def __init__(self, application: BotApplication, ledger: UpdateLedger) -> None:
         self.application = application
         self.ledger = ledger
+        # What the handlers said through Telegram, update by update (bot/telegram/journal.py).
+        self.journal = SendJournal(ledger.engine, ledger.sessions)
         self._waiting: list[tuple[int, asyncio.Future[None]]] = []
         self._writing: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -261,12 +292,23 @@ class UpdateRecorder:
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()
+        await self.journal.close()
 
 
-async def handle_update(recorder: UpdateRecorder, update: Update) -> None:
-    """Handle one update to the end: handlers, state written, recorded as handled."""
+async def handle_update(
+    recorder: UpdateRecorder, update: Update, written: dict[int, SentCall] | None = None
+) -> None:
+    """Handle one update to the end: handlers, state written, recorded as handled.
+
+    `written` holds the calls an earlier handling of the update made (`UpdateLedger.sent`):
+    they are not made again.
+    """
     application = recorder.application
-    await application.update_processor.process_update(update, application.process_update(update))
+    calls = UpdateCalls(recorder.journal, update.update_id, written or {})
+    with journal.handling(calls):
+        await application.update_processor.process_update(
+            update, application.process_update(update)
+        )
     await recorder.record(update.update_id)
 
 
@@ -313,11 +355,12 @@ async def _poll(recorder: UpdateRecorder, long_poll: int) -> None:
             continue
         try:
             done = await ledger.handled([update.update_id for update in updates])
+            waiting = [update for update in updates if update.update_id not in done]
+            written = await ledger.sent([update.update_id for update in waiting])
             await asyncio.gather(
                 *(
-                    handle_update(recorder, update)
-                    for update in updates
-                    if update.update_id not in done
+                    handle_update(recorder, update, written.get(update.update_id))
+                    for update in waiting
                 )
             )
             await ledger.confirm(updates[-1].update_id + 1)
@@ -484,8 +527,9 @@ class TelegramFront:
             # Unreadable: nothing to retry.
             return web.Response(status=200, text="unreadable")
         if not await self.ledger.handled([update.update_id]):
+            written = await self.ledger.sent([update.update_id])
             try:
-                await handle_update(recorder, update)
+                await handle_update(recorder, update, written.get(update.update_id))
             except NotRecorded:
                 # Stopped serving meanwhile: Telegram delivers it again to the new leader.
                 return web.Response(status=503, headers={"Retry-After": "1"})

@@ -30,6 +30,8 @@ from telegram import Update
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.telegram import journal
+
 log = logging.getLogger(__name__)
 
 JSONDict = dict[str, Any]
@@ -98,7 +100,33 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        """Send one request and return the status and the body."""
+        """Send one request and return the status and the body.
+
+        While an update is handled, a call that shows something in a chat goes through the
+        update's journal (bot/telegram/journal.py): made once, even if the update is handled
+        again after a kill.
+        """
+
+        async def make() -> tuple[int, bytes]:
+            return await self._send(
+                url, method, request_data, read_timeout, write_timeout, connect_timeout
+            )
+
+        calls = journal.current()
+        endpoint = url.rsplit("/", 1)[-1]
+        if calls is None or not journal.journaled(endpoint):
+            return await make()
+        return await calls.call(endpoint, _chat_id(request_data), make)
+
+    async def _send(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None,
+        read_timeout: Any,
+        write_timeout: Any,
+        connect_timeout: Any,
+    ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("this AiohttpRequest is not initialized")
         files = request_data is not None and request_data.contains_files
@@ -145,6 +173,14 @@ class AiohttpRequest(BaseRequest):
 
 
 _ANSWERED = b'{"ok":true,"result":true}'
+
+
+def _chat_id(request_data: RequestData | None) -> str | None:
+    """The chat a call is made in, as text (an id or a channel's @name), if it names one."""
+    if request_data is None:
+        return None
+    value = request_data.parameters.get("chat_id")
+    return None if value is None else str(value)
 
 
 def late_answer(url: str, body: bytes) -> bool:

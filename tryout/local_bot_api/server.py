@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from functools import partial
 from types import TracebackType
@@ -36,6 +36,11 @@ MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 
 _LOGGER = logging.getLogger(__name__)
 _dumps = partial(json.dumps, ensure_ascii=False)
+
+# Called with a method's name and parameters before the method runs (tests: a process killed
+# at an exact call). Raising an ApiError refuses the call; nothing of it is then recorded.
+JSONDict = dict[str, Any]
+Interceptor = Callable[[str, JSONDict], Awaitable[None]]
 
 
 def _api_response(body: dict[str, Any], status: int = 200) -> web.Response:
@@ -70,6 +75,7 @@ class LocalBotApi(World):
         self.port = port
         self._runner: web.AppRunner | None = None
         self._tryout: TryoutWorld | None = None
+        self.interceptor: Interceptor | None = None
 
     # -----------------------------------------------------------------------------------------
     # Lifecycle
@@ -154,6 +160,8 @@ class LocalBotApi(World):
         try:
             params = await Params.from_request(request)
             recorded = params.recorded()
+            if self.interceptor is not None:
+                await self.interceptor(name, recorded)
             result = await method(self, params)
             body: dict[str, Any] = {"ok": True, "result": result}
             if isinstance(result, Described):

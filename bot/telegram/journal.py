@@ -1,0 +1,217 @@
+"""What an update's handlers said through Telegram, so that handling the update again says
+nothing twice.
+
+A leader that is killed after its answer to an update reached Telegram, but before the update
+was recorded as handled (bot/telegram/front.py), leaves the update to the next leader, which
+handles it again. Telegram's sendMessage has no idempotency key and no way to ask whether a
+message went out, so without more the resident would read the answer twice.
+
+While an update is handled (`handling`), every Bot API call that shows or changes something in a
+chat (`journaled`: send…, copy…, forward…, edit…, delete…, stop…, pin…, unpin…) is numbered in
+the order the handlers make it, and Telegram's answer is written to `telegram_sends` (update id,
+number, method, chat) as soon as it comes back, before the handler goes on. When the update is
+handled again, a call whose number, method and chat match a written one is not made: the handler
+gets the answer Telegram gave the first time (the same message id, so an edit later edits that
+message) and carries on with what it had not done. Calls that were not written are made.
+
+What remains: the few milliseconds between Telegram accepting a call and its answer being
+written. A kill inside them still shows that one message twice; a kill anywhere later in the
+handler, in writing the conversation state or in recording the update no longer does. The rows
+go when the update is confirmed (polling) or after two days (webhook).
+
+Calls made outside an update (the delivery workers, the clock's jobs) and reads (get…,
+answerCallbackQuery, which Telegram accepts again or refuses harmlessly) are not journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.core import metrics
+from bot.core.db import conflict_insert, write_gate
+from bot.core.models import TelegramSend, utcnow
+
+log = logging.getLogger(__name__)
+
+# Method names (lower case) that show or change something in a chat.
+_JOURNALED = ("send", "copy", "forward", "edit", "delete", "stop", "pin", "unpin")
+
+
+def journaled(method: str) -> bool:
+    """Tell whether a Bot API method is written to the journal while an update is handled."""
+    return method.lower().startswith(_JOURNALED)
+
+
+@dataclass(frozen=True)
+class SentCall:
+    """A journaled call as written: its method, its chat and Telegram's answer."""
+
+    method: str
+    chat_id: str | None
+    result: bytes
+
+
+Call = Callable[[], Awaitable[tuple[int, bytes]]]
+
+
+class SendJournal:
+    """Writes the journaled calls of the updates one Application handles.
+
+    Calls that come back together (handlers of several updates at once) share one write: the
+    first starts a round, those that come back meanwhile go in the next one. On PostgreSQL the
+    insert goes over a connection the journal holds, in autocommit: one round trip.
+    """
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
+        self.sessions = sessions
+        self._dialect = engine.dialect.name
+        self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._connection: AsyncConnection | None = None
+        self.rounds = 0
+
+    async def write(
+        self, update_id: int, ordinal: int, method: str, chat_id: str | None, result: bytes
+    ) -> None:
+        """Return once the call is written (a failure is logged: the call was made)."""
+        row = {
+            "update_id": update_id,
+            "ordinal": ordinal,
+            "method": method[:64],
+            "chat_id": chat_id[:64] if chat_id is not None else None,
+            "result": result.decode("utf-8", "replace"),
+            "sent_at": utcnow(),
+        }
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((row, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="telegram-journal")
+        try:
+            await future
+        except Exception as error:
+            # The message went out; only a replay after a kill could show it twice.
+            log.warning("a Telegram call of update %d was not journaled: %r", update_id, error)
+
+    async def _write(self) -> None:
+        while self._waiting:
+            writing, self._waiting = self._waiting, []
+            rows = list({(r["update_id"], r["ordinal"]): r for r, _ in writing}.values())
+            try:
+                await self._insert(rows)
+            except Exception as error:
+                for _, future in writing:
+                    if not future.done():
+                        future.set_exception(error)
+            else:
+                for _, future in writing:
+                    if not future.done():
+                        future.set_result(None)
+            self.rounds += 1
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        insert = conflict_insert(self._dialect)
+        statement = insert(TelegramSend).values(rows)
+        # A replay that took another path made a different call under the same number.
+        statement = statement.on_conflict_do_update(
+            index_elements=[TelegramSend.update_id, TelegramSend.ordinal],
+            set_={
+                "method": statement.excluded.method,
+                "chat_id": statement.excluded.chat_id,
+                "result": statement.excluded.result,
+                "sent_at": statement.excluded.sent_at,
+            },
+        )
+        if self._dialect != "postgresql":
+            async with write_gate(self.sessions), self.sessions() as session:
+                await session.execute(statement)
+                await session.commit()
+            return
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            await self._connection.execute(statement)
+        except BaseException:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+    async def close(self) -> None:
+        """Finish the round being written and give the connection back."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(writer), 5)
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+class UpdateCalls:
+    """The journaled calls of one update being handled, numbered in the order they are made."""
+
+    def __init__(
+        self, journal: SendJournal, update_id: int, written: Mapping[int, SentCall]
+    ) -> None:
+        self.journal = journal
+        self.update_id = update_id
+        self.written = written
+        self.open = True
+        self.replayed = 0
+        self._next = 0
+
+    async def call(self, method: str, chat_id: str | None, make: Call) -> tuple[int, bytes]:
+        """Make the call, or hand back Telegram's answer if this update made it before."""
+        if not self.open:
+            # A task the handlers left running after the update was handled.
+            return await make()
+        ordinal, self._next = self._next, self._next + 1
+        earlier = self.written.get(ordinal)
+        if earlier is not None and earlier.method == method and earlier.chat_id == chat_id:
+            self.replayed += 1
+            metrics.TELEGRAM_CALLS_REPLAYED.inc()
+            log.info(
+                "update %d handled again: its call %d (%s) had gone out, not made again",
+                self.update_id,
+                ordinal,
+                method,
+            )
+            return 200, earlier.result
+        status, body = await make()
+        if status == 200:
+            await self.journal.write(self.update_id, ordinal, method, chat_id, body)
+        return status, body
+
+
+_CURRENT: contextvars.ContextVar[UpdateCalls | None] = contextvars.ContextVar(
+    "telegram_update_calls", default=None
+)
+
+
+def current() -> UpdateCalls | None:
+    """Return the calls of the update this task handles (None outside an update)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def handling(calls: UpdateCalls) -> Any:
+    """Journal the Bot API calls made in this context (tasks started in it inherit it)."""
+    token = _CURRENT.set(calls)
+    try:
+        yield calls
+    finally:
+        calls.open = False
+        _CURRENT.reset(token)
