@@ -31,7 +31,7 @@ from bot.telegram.front import (
     UpdateRecorder,
     poll_confirmed,
 )
-from bot.telegram.journal import SendJournal, UpdateCalls, current, handling
+from bot.telegram.journal import SendJournal, UpdateCalls, current, handling, journaled
 from bot.telegram.persistence import DatabasePersistence
 from tests.fixtures_console import free_port
 from tests.fixtures_conversation import conversation_settings
@@ -187,6 +187,10 @@ async def test_updates_handled_together_are_recorded_in_one_round_and_never_when
 async def test_a_call_an_update_made_before_is_answered_from_the_journal_and_others_are_made(
     services: Services,
 ) -> None:
+    # What shows or changes something in a chat is journaled; reads and passing signs are not.
+    shown = ["sendMessage", "editMessageText", "deleteMessage", "copyMessage", "sendPhoto"]
+    passing = ["getUpdates", "getChatMember", "answerCallbackQuery", "sendChatAction"]
+    assert [journaled(name) for name in shown + passing] == [True] * 5 + [False] * 4
     ledger = UpdateLedger(services)
     journal = SendJournal(services.engine, services.sessions)
     made: list[str] = []
@@ -217,6 +221,8 @@ async def test_a_call_an_update_made_before_is_answered_from_the_journal_and_oth
         (2, "editMessageText", "8"),
     ]
     assert b'"message_id":2' in written[1].result
+    # Polling asks for the journal only of updates at or below the highest journaled one.
+    assert await ledger.journal_horizon() == 41
 
     # Handled again after a kill: the same calls come back with Telegram's first answers,
     # except where this handling took another path (another chat), which is made and written.
@@ -240,5 +246,6 @@ async def test_a_call_an_update_made_before_is_answered_from_the_journal_and_oth
     # Confirming the offset past the update forgets its journal.
     await ledger.confirm(42)
     assert await ledger.sent([41]) == {}
+    assert await ledger.journal_horizon() == -1
     await journal.close()
     assert services.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -44,7 +44,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
-from sqlalchemy import Executable, delete, select
+from sqlalchemy import Executable, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
@@ -97,6 +97,16 @@ class UpdateLedger:
                 select(TelegramUpdate.update_id).where(TelegramUpdate.update_id.in_(update_ids))
             )
             return set(result)
+
+    async def journal_horizon(self) -> int:
+        """Return the highest update id with journaled calls (-1: none).
+
+        A later update cannot have been handled before, so polling asks for the journal of an
+        update only at or below this (or after a batch that failed).
+        """
+        async with self.sessions() as session:
+            value = await session.scalar(select(func.max(TelegramSend.update_id)))
+        return -1 if value is None else int(value)
 
     async def sent(self, update_ids: Sequence[int]) -> dict[int, dict[int, SentCall]]:
         """Return the journaled calls of `update_ids` (those handled before, not recorded)."""
@@ -326,6 +336,8 @@ async def poll_confirmed(
 async def _poll(recorder: UpdateRecorder, long_poll: int) -> None:
     application, ledger = recorder.application, recorder.ledger
     offset = await ledger.next_offset()
+    # Updates above this were never handled by an earlier leader (nor, so far, by this one).
+    horizon = await ledger.journal_horizon()
     log.info("polling from the confirmed offset %d", offset)
     pause = 0.0
     while True:
@@ -356,7 +368,9 @@ async def _poll(recorder: UpdateRecorder, long_poll: int) -> None:
         try:
             done = await ledger.handled([update.update_id for update in updates])
             waiting = [update for update in updates if update.update_id not in done]
-            written = await ledger.sent([update.update_id for update in waiting])
+            written = await ledger.sent(
+                [update.update_id for update in waiting if update.update_id <= horizon]
+            )
             await asyncio.gather(
                 *(
                     handle_update(recorder, update, written.get(update.update_id))
@@ -365,8 +379,10 @@ async def _poll(recorder: UpdateRecorder, long_poll: int) -> None:
             )
             await ledger.confirm(updates[-1].update_id + 1)
         except Exception:
-            # The database failed us: nothing is confirmed, the batch comes again.
+            # The database failed us: nothing is confirmed, the batch comes again (and what
+            # its handlers journaled is looked up then).
             log.exception("a batch of updates was not recorded; fetching it again")
+            horizon = max(horizon, updates[-1].update_id)
             pause = 1.0
             continue
         offset = updates[-1].update_id + 1

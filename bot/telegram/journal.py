@@ -19,8 +19,9 @@ written. A kill inside them still shows that one message twice; a kill anywhere 
 handler, in writing the conversation state or in recording the update no longer does. The rows
 go when the update is confirmed (polling) or after two days (webhook).
 
-Calls made outside an update (the delivery workers, the clock's jobs) and reads (get…,
-answerCallbackQuery, which Telegram accepts again or refuses harmlessly) are not journaled.
+Calls made outside an update (the delivery workers, the clock's jobs), reads (get…) and calls
+that leave nothing behind (answerCallbackQuery, which Telegram accepts again or refuses
+harmlessly; sendChatAction) are not journaled.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ _JOURNALED = ("send", "copy", "forward", "edit", "delete", "stop", "pin", "unpin
 
 def journaled(method: str) -> bool:
     """Tell whether a Bot API method is written to the journal while an update is handled."""
-    return method.lower().startswith(_JOURNALED)
+    name = method.lower()
+    # "typing…" shows for a few seconds and is gone: shown twice, nobody sees it twice.
+    return name.startswith(_JOURNALED) and name != "sendchataction"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,18 @@ class SendJournal:
         self._writer: asyncio.Task[None] | None = None
         self._connection: AsyncConnection | None = None
         self.rounds = 0
+        # One statement for every round (compiled once), its rows as parameters.
+        insert = conflict_insert(self._dialect)(TelegramSend)
+        # A replay that took another path made a different call under the same number.
+        self._statement = insert.on_conflict_do_update(
+            index_elements=[TelegramSend.update_id, TelegramSend.ordinal],
+            set_={
+                "method": insert.excluded.method,
+                "chat_id": insert.excluded.chat_id,
+                "result": insert.excluded.result,
+                "sent_at": insert.excluded.sent_at,
+            },
+        )
 
     async def write(
         self, update_id: int, ordinal: int, method: str, chat_id: str | None, result: bytes
@@ -118,30 +133,15 @@ class SendJournal:
             self.rounds += 1
 
     async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        insert = conflict_insert(self._dialect)
-        statement = insert(TelegramSend).values(rows)
-        # A replay that took another path made a different call under the same number.
-        statement = statement.on_conflict_do_update(
-            index_elements=[TelegramSend.update_id, TelegramSend.ordinal],
-            set_={
-                "method": statement.excluded.method,
-                "chat_id": statement.excluded.chat_id,
-                "result": statement.excluded.result,
-                "sent_at": statement.excluded.sent_at,
-            },
-        )
-        if self._dialect != "postgresql":
-            async with write_gate(self.sessions), self.sessions() as session:
-                await session.execute(statement)
-                await session.commit()
-            return
         if self._connection is None:
             self._connection = await self.engine.connect()
             await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection = self._connection
         try:
-            await self._connection.execute(statement)
+            async with write_gate(self.sessions):
+                await connection.execute(self._statement, rows)
         except BaseException:
-            connection, self._connection = self._connection, None
+            self._connection = None
             with contextlib.suppress(Exception):
                 await connection.invalidate()
             with contextlib.suppress(Exception):
