@@ -147,35 +147,23 @@ class UpdateLedger:
             )
         return statements
 
-    async def mark_handled(self, *update_ids: int) -> None:
-        """Record these updates as handled, in one transaction."""
-        if not update_ids:
-            return
-        async with write_gate(self.sessions), self.sessions() as session:
-            for statement in self._marking(update_ids):
-                await session.execute(statement)
-            await session.commit()
+    async def marking_connection(self) -> AsyncConnection:
+        """Return a connection of its own for `mark_handled_on`, in autocommit.
 
-    async def marking_connection(self) -> AsyncConnection | None:
-        """Return a connection of its own for `mark_handled_on` (None on SQLite).
-
-        On PostgreSQL it runs in autocommit, and being held it is not pinged: a mark is one
-        round trip to the database (a session's is four: ping, BEGIN, INSERT, COMMIT).
+        Being held it is not pinged, and in autocommit each statement commits by itself: a mark
+        is one round trip to PostgreSQL (a session's is four: ping, BEGIN, INSERT, COMMIT), one
+        hop to SQLite's driver thread (a session's is three).
         """
-        if self._dialect != "postgresql":
-            return None
         connection = await self.engine.connect()
         await connection.execution_options(isolation_level="AUTOCOMMIT")
         return connection
 
-    async def mark_handled_on(self, connection: AsyncConnection | None, *update_ids: int) -> None:
-        """Record these updates as handled on a `marking_connection` (or in a session)."""
-        if connection is None:
-            await self.mark_handled(*update_ids)
-            return
+    async def mark_handled_on(self, connection: AsyncConnection, *update_ids: int) -> None:
+        """Record these updates as handled on a `marking_connection`."""
         if update_ids:
-            for statement in self._marking(update_ids):
-                await connection.execute(statement)
+            async with write_gate(self.sessions):
+                for statement in self._marking(update_ids):
+                    await connection.execute(statement)
 
     async def confirm(self, next_offset: int) -> None:
         """Store the offset to poll from next; forget the handled updates below it."""
@@ -210,8 +198,8 @@ class UpdateRecorder:
     together (a batch of getUpdates, concurrent webhook calls) share one round — one
     `update_persistence` and one insert — instead of a round each, one after another behind
     python-telegram-bot's persistence lock. The first update to finish starts a round; those that
-    finish meanwhile go in the next one. On PostgreSQL the insert goes over a connection the
-    recorder holds, in autocommit: one round trip.
+    finish meanwhile go in the next one. The insert goes over a connection the recorder holds, in
+    autocommit: one round trip to PostgreSQL, one hop to SQLite's driver thread.
     """
 
     def __init__(self, application: BotApplication, ledger: UpdateLedger) -> None:
