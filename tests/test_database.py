@@ -314,3 +314,59 @@ async def test_processes_started_together_on_a_fresh_database_all_start(
     ]
     assert failures == []
     await _assert_at_head_once(fresh_database_url)
+
+
+async def test_group_commit_writes_what_arrives_meanwhile_together_and_fails_a_batch_alike() -> (
+    None
+):
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def write(items: list[int]) -> list[int]:
+        batches.append(items)
+        if len(batches) == 1:
+            await release.wait()
+        if 13 in items:
+            raise ValueError("unlucky batch")
+        return [item * 10 for item in items]
+
+    rounds: db.GroupCommit[int, int] = db.GroupCommit(write, batch=3)
+    first = asyncio.create_task(rounds.submit(1))
+    await asyncio.sleep(0)
+    # While the first batch is being written, four more arrive: the next batches take three
+    # and one (the cap), each a write of its own.
+    later = [asyncio.create_task(rounds.submit(n)) for n in (2, 3, 4, 5)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == 10
+    assert await asyncio.gather(*later) == [20, 30, 40, 50]
+    assert batches == [[1], [2, 3, 4], [5]]
+    assert rounds.rounds == 3
+
+    # An error fails every caller of its batch, and only those.
+    release.clear()
+    batches.clear()
+    blocked = asyncio.create_task(rounds.submit(6))
+    await asyncio.sleep(0)
+    unlucky = [asyncio.create_task(rounds.submit(n)) for n in (12, 13)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await blocked == 60
+    for task in unlucky:
+        with pytest.raises(ValueError, match="unlucky"):
+            await task
+
+    # Closed with an error: the batch being written is cancelled, its callers get the error.
+    release.clear()
+    batches.clear()
+    stuck = asyncio.create_task(rounds.submit(7))
+    for _ in range(3):  # the caller queues it and starts the writer, which takes the batch
+        await asyncio.sleep(0)
+    assert batches == [[7]]
+    queued = asyncio.create_task(rounds.submit(8))
+    await asyncio.sleep(0)
+    await rounds.close(LookupError("stopped"))
+    for task in (stuck, queued):
+        with pytest.raises(LookupError):
+            await task
+    assert batches == [[7]]  # 8 was never written

@@ -7,7 +7,6 @@ person (docs/tickets.md, "Figures and `report`").
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -15,7 +14,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.answering.matching import MatchResult
-from bot.core.db import storable, write_gate
+from bot.core.db import GroupCommit, storable, write_gate
 from bot.core.models import Question, utcnow
 
 Feedback = Literal["helpful", "not_helpful"]
@@ -91,8 +90,9 @@ class QuestionLog:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
         self._gate = write_gate(sessions)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[int]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._pending: GroupCommit[dict[str, Any], int] = GroupCommit(
+            self._write, batch=_BATCH, name="questions"
+        )
 
     async def record(
         self,
@@ -124,29 +124,15 @@ class QuestionLog:
         """Queue one question row and return its id once it is committed."""
         # Every row has the same columns: one multi-row statement takes a whole batch.
         row = {"item_id": None, "escalated": False, "created_at": utcnow(), **values}
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        return await future
+        return await self._pending.submit(row)
 
-    async def _write_pending(self) -> None:
+    async def _write(self, rows: list[dict[str, Any]]) -> list[int]:
         # Group commit: every question runs this, so the rows that queued up while the last
         # batch was being written go in together, in one INSERT … RETURNING and one commit.
-        while self._pending:
-            batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
-            try:
-                async with self._gate, self.sessions() as session:
-                    ids = list(await session.scalars(_INSERT_QUESTIONS, [row for row, _ in batch]))
-                    await session.commit()
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for (_, future), question_id in zip(batch, ids, strict=True):
-                if not future.done():
-                    future.set_result(int(question_id))
+        async with self._gate, self.sessions() as session:
+            ids = list(await session.scalars(_INSERT_QUESTIONS, rows))
+            await session.commit()
+        return [int(question_id) for question_id in ids]
 
     async def record_for_person(
         self,

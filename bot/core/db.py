@@ -10,16 +10,16 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import Executable, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -36,6 +36,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from bot.core import audit_chain
 
 log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 # Every session of every process hashes its new audit rows and ticket events into their chains.
 audit_chain.install()
@@ -123,6 +126,116 @@ def write_gate(
     if gate is None:
         gate = _WRITE_GATES[engine.sync_engine] = asyncio.Lock()
     return gate
+
+
+class GroupCommit(Generic[Item, Result]):
+    """Group commit: each caller hands in one item and waits for its result; the first starts a
+    writer, and the items handed in while a batch is being written go in the next one, written
+    together by `write` (one statement and one commit for many callers instead of one each,
+    one after another behind the write gate). `write` returns one result per item, in order; an
+    error fails every caller of its batch. `batch` caps a batch's size."""
+
+    def __init__(
+        self,
+        write: Callable[[list[Item]], Awaitable[Sequence[Result]]],
+        *,
+        batch: int | None = None,
+        name: str = "group-commit",
+    ) -> None:
+        self._write = write
+        self._batch = batch
+        self._name = name
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._writing: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        # Batches written so far (failed ones too).
+        self.rounds = 0
+
+    async def submit(self, item: Item) -> Result:
+        """Queue `item`; return its result once its batch is written (or raise its error)."""
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_pending(), name=self._name)
+        return await future
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            size = self._batch or len(self._pending)
+            self._writing, self._pending = self._pending[:size], self._pending[size:]
+            try:
+                results = await self._write([item for item, _ in self._writing])
+            except Exception as error:
+                self._settle(self._writing, error)
+            else:
+                for (_, future), result in zip(self._writing, results, strict=True):
+                    if not future.done():  # its caller was cancelled
+                        future.set_result(result)
+            self._writing = []
+            self.rounds += 1
+
+    @staticmethod
+    def _settle(
+        waiting: Sequence[tuple[Item, asyncio.Future[Result]]], error: BaseException
+    ) -> None:
+        for _, future in waiting:
+            if not future.done():
+                future.set_exception(error)
+
+    async def close(self, error: BaseException | None = None) -> None:
+        """Stop. With `error`, the batch being written is cancelled and every caller still
+        waiting gets `error`; without, what is queued is written first (for five seconds at
+        most)."""
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            if error is not None:
+                writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await writer
+            else:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(writer), 5)
+        left, self._writing, self._pending = self._writing + self._pending, [], []
+        self._settle(left, error or RuntimeError("closed before it was written"))
+
+
+class HeldConnection:
+    """A connection of its own for short writes, held and in autocommit.
+
+    Each statement commits by itself: one round trip to PostgreSQL (a session's write is four:
+    ping, BEGIN, the statement, COMMIT), one hop to SQLite's driver thread (a session's is
+    three), behind SQLite's write gate. A statement that fails drops the connection; the next
+    opens another.
+    """
+
+    def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.engine = engine
+        self._gate = write_gate(sessions)
+        self._connection: AsyncConnection | None = None
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> None:
+        """Run one statement (with a list of parameter sets: once for each)."""
+        if self._connection is None:
+            self._connection = await self.engine.connect()
+            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection = self._connection
+        try:
+            async with self._gate:
+                await connection.execute(statement, parameters)
+        except BaseException:
+            self._connection = None
+            with contextlib.suppress(Exception):
+                await connection.invalidate()
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
+
+    async def close(self) -> None:
+        """Give the connection back."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
 
 
 def alembic_config() -> Config:

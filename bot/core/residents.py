@@ -6,7 +6,6 @@ database is written only when something changes or `last_seen_at` is old enough 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, replace
@@ -15,7 +14,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.core.db import conflict_insert, storable, write_gate
+from bot.core.db import GroupCommit, conflict_insert, storable, write_gate
 from bot.core.i18n import DEFAULT_LANGUAGE, LANGUAGES
 from bot.core.models import Resident, utcnow
 
@@ -79,8 +78,9 @@ class ResidentDirectory:
         self._cache: dict[int, _Cached] = {}
         self._gate = write_gate(sessions)
         self._upsert = _upsert(sessions.kw["bind"].dialect.name)
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[ResidentProfile]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._pending: GroupCommit[dict[str, Any], ResidentProfile] = GroupCommit(
+            self._write, batch=_BATCH, name="residents"
+        )
 
     def _remember(self, profile: ResidentProfile, seen: dt.datetime) -> ResidentProfile:
         self._cache[profile.telegram_user_id] = _Cached(profile, seen, time.monotonic())
@@ -125,47 +125,34 @@ class ResidentDirectory:
             "last_seen_at": now,
             "blocked_bot": False,
         }
-        future: asyncio.Future[ResidentProfile] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_pending())
-        return await future
+        return await self._pending.submit(row)
 
-    async def _write_pending(self) -> None:
+    async def _write(self, batch: list[dict[str, Any]]) -> list[ResidentProfile]:
         # Group commit, as for questions: residents who write at once (a burst of newcomers
         # after an announcement) are created or noted as seen in one statement and one commit.
-        while self._pending:
-            batch, self._pending = self._pending[:_BATCH], self._pending[_BATCH:]
-            # One row per resident: the last of their messages says where they are now, the
-            # last name given is their name.
-            merged: dict[int, dict[str, Any]] = {}
-            for row, _ in batch:
-                earlier = merged.get(row["telegram_user_id"])
-                if earlier is not None and not row["display_name"]:
-                    row = {**row, "display_name": earlier["display_name"]}
-                merged[row["telegram_user_id"]] = row
-            # In one order everywhere: two processes upserting the same residents then take
-            # their row locks in the same order and cannot deadlock (PostgreSQL).
-            rows = [merged[user_id] for user_id in sorted(merged)]
-            try:
-                async with self._gate, self.sessions() as session:
-                    await session.execute(self._upsert, rows)
-                    found = await session.scalars(
-                        select(Resident).where(
-                            Resident.telegram_user_id.in_([r["telegram_user_id"] for r in rows])
-                        )
-                    )
-                    profiles = {r.telegram_user_id: self._profile(r) for r in found}
-                    await session.commit()
-            except Exception as error:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for row, future in batch:
-                profile = self._remember(profiles[row["telegram_user_id"]], row["last_seen_at"])
-                if not future.done():
-                    future.set_result(profile)
+        # One row per resident: the last of their messages says where they are now, the last
+        # name given is their name.
+        merged: dict[int, dict[str, Any]] = {}
+        for row in batch:
+            earlier = merged.get(row["telegram_user_id"])
+            if earlier is not None and not row["display_name"]:
+                row = {**row, "display_name": earlier["display_name"]}
+            merged[row["telegram_user_id"]] = row
+        # In one order everywhere: two processes upserting the same residents then take their
+        # row locks in the same order and cannot deadlock (PostgreSQL).
+        rows = [merged[user_id] for user_id in sorted(merged)]
+        async with self._gate, self.sessions() as session:
+            await session.execute(self._upsert, rows)
+            found = await session.scalars(
+                select(Resident).where(
+                    Resident.telegram_user_id.in_([r["telegram_user_id"] for r in rows])
+                )
+            )
+            profiles = {r.telegram_user_id: self._profile(r) for r in found}
+            await session.commit()
+        return [
+            self._remember(profiles[row["telegram_user_id"]], row["last_seen_at"]) for row in batch
+        ]
 
     async def set_language(self, telegram_user_id: int, language: str) -> None:
         """Store the resident's language (a code from bot.core.i18n.LANGUAGES)."""

@@ -45,11 +45,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiohttp import web
 from sqlalchemy import Executable, delete, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, NetworkError, RetryAfter, TelegramError
 
-from bot.core.db import conflict_insert, write_gate
+from bot.core.db import GroupCommit, HeldConnection, conflict_insert, write_gate
 from bot.core.leadership import Leadership
 from bot.core.models import TelegramCursor, TelegramSend, TelegramUpdate, utcnow
 from bot.services import Services
@@ -147,23 +146,11 @@ class UpdateLedger:
             )
         return statements
 
-    async def marking_connection(self) -> AsyncConnection:
-        """Return a connection of its own for `mark_handled_on`, in autocommit.
-
-        Being held it is not pinged, and in autocommit each statement commits by itself: a mark
-        is one round trip to PostgreSQL (a session's is four: ping, BEGIN, INSERT, COMMIT), one
-        hop to SQLite's driver thread (a session's is three).
-        """
-        connection = await self.engine.connect()
-        await connection.execution_options(isolation_level="AUTOCOMMIT")
-        return connection
-
-    async def mark_handled_on(self, connection: AsyncConnection, *update_ids: int) -> None:
-        """Record these updates as handled on a `marking_connection`."""
+    async def mark_handled_on(self, connection: HeldConnection, *update_ids: int) -> None:
+        """Record these updates as handled, on a connection held for it (one round trip)."""
         if update_ids:
-            async with write_gate(self.sessions):
-                for statement in self._marking(update_ids):
-                    await connection.execute(statement)
+            for statement in self._marking(update_ids):
+                await connection.execute(statement)
 
     async def confirm(self, next_offset: int) -> None:
         """Store the offset to poll from next; forget the handled updates below it."""
@@ -207,89 +194,42 @@ class UpdateRecorder:
         self.ledger = ledger
         # What the handlers said through Telegram, update by update (bot/telegram/journal.py).
         self.journal = SendJournal(ledger.engine, ledger.sessions)
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
-        self._writing: list[tuple[int, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._connection: AsyncConnection | None = None
+        self._rounds: GroupCommit[int, None] = GroupCommit(self._write, name="telegram-record")
+        self._connection = HeldConnection(ledger.engine, ledger.sessions)
         self._closed = False
-        self.rounds = 0
+
+    @property
+    def rounds(self) -> int:
+        """Rounds written so far."""
+        return self._rounds.rounds
 
     async def record(self, update_id: int) -> None:
         """Return once `update_id` is recorded as handled; raise NotRecorded if it was not."""
         if self._closed:
             raise NotRecorded("this Application no longer serves Telegram")
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((update_id, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="telegram-record")
-        await future
+        await self._rounds.submit(update_id)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            self._writing, self._waiting = self._waiting, []
-            try:
-                # The form step each handler just took is in the database before its update
-                # counts as handled (and before Telegram hears it was received).
-                await self.application.update_persistence()
-                persistence = self.application.persistence
-                if isinstance(persistence, DatabasePersistence) and persistence.fenced:
-                    # Another process leads: nothing was written, so nothing is recorded.
-                    raise NotRecorded("this process no longer leads")
-                await self._mark([update_id for update_id, _ in self._writing])
-            except Exception as error:
-                self._settle(self._writing, error)
-            else:
-                self._settle(self._writing, None)
-            self._writing = []
-            self.rounds += 1
-
-    async def _mark(self, update_ids: list[int]) -> None:
-        if self._connection is None:
-            self._connection = await self.ledger.marking_connection()
+    async def _write(self, update_ids: list[int]) -> list[None]:
         try:
+            # The form step each handler just took is in the database before its update
+            # counts as handled (and before Telegram hears it was received).
+            await self.application.update_persistence()
+            persistence = self.application.persistence
+            if isinstance(persistence, DatabasePersistence) and persistence.fenced:
+                # Another process leads: nothing was written, so nothing is recorded.
+                raise NotRecorded("this process no longer leads")
             await self.ledger.mark_handled_on(self._connection, *update_ids)
-        except BaseException:
-            await self._drop_connection()
+        except NotRecorded:
             raise
-
-    async def _drop_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
-            with contextlib.suppress(Exception):
-                await connection.close()
-
-    @staticmethod
-    def _settle(
-        waiting: list[tuple[int, asyncio.Future[None]]], error: BaseException | None
-    ) -> None:
-        for _, future in waiting:
-            if future.done():
-                continue  # its caller was cancelled
-            if error is None:
-                future.set_result(None)
-            elif isinstance(error, NotRecorded):
-                future.set_exception(error)
-            else:
-                failure = NotRecorded(f"writing failed: {error!r}")
-                failure.__cause__ = error
-                future.set_exception(failure)
+        except Exception as error:
+            raise NotRecorded(f"writing failed: {error!r}") from error
+        return [None] * len(update_ids)
 
     async def close(self) -> None:
         """Stop recording: a round being written is cancelled, every caller hears NotRecorded."""
         self._closed = True
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await writer
-        left, self._writing, self._waiting = self._writing + self._waiting, [], []
-        self._settle(left, NotRecorded("this Application no longer serves Telegram"))
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        await self._rounds.close(NotRecorded("this Application no longer serves Telegram"))
+        await self._connection.close()
         await self.journal.close()
 
 

@@ -26,7 +26,6 @@ harmlessly; sendChatAction) are not journaled.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import logging
@@ -34,10 +33,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.core import metrics
-from bot.core.db import conflict_insert, write_gate
+from bot.core.db import GroupCommit, HeldConnection, conflict_insert
 from bot.core.models import TelegramSend, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,21 +67,18 @@ Call = Callable[[], Awaitable[tuple[int, bytes]]]
 class SendJournal:
     """Writes the journaled calls of the updates one Application handles.
 
-    Calls that come back together (handlers of several updates at once) share one write: the
-    first starts a round, those that come back meanwhile go in the next one. On PostgreSQL the
-    insert goes over a connection the journal holds, in autocommit: one round trip.
+    Calls that come back together (handlers of several updates at once) share one write
+    (`GroupCommit`): one prebuilt statement on a connection the journal holds, in autocommit
+    (`HeldConnection`).
     """
 
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.engine = engine
-        self.sessions = sessions
-        self._dialect = engine.dialect.name
-        self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self._connection: AsyncConnection | None = None
-        self.rounds = 0
+        self._rounds: GroupCommit[dict[str, Any], None] = GroupCommit(
+            self._insert, name="telegram-journal"
+        )
+        self._connection = HeldConnection(engine, sessions)
         # One statement for every round (compiled once), its rows as parameters.
-        insert = conflict_insert(self._dialect)(TelegramSend)
+        insert = conflict_insert(engine.dialect.name)(TelegramSend)
         # A replay that took another path made a different call under the same number.
         self._statement = insert.on_conflict_do_update(
             index_elements=[TelegramSend.update_id, TelegramSend.ordinal],
@@ -93,6 +89,11 @@ class SendJournal:
                 "sent_at": insert.excluded.sent_at,
             },
         )
+
+    @property
+    def rounds(self) -> int:
+        """Writes so far."""
+        return self._rounds.rounds
 
     async def write(
         self, update_id: int, ordinal: int, method: str, chat_id: str | None, result: bytes
@@ -106,58 +107,22 @@ class SendJournal:
             "result": result.decode("utf-8", "replace"),
             "sent_at": utcnow(),
         }
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((row, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write(), name="telegram-journal")
         try:
-            await future
+            await self._rounds.submit(row)
         except Exception as error:
             # The message went out; only a replay after a kill could show it twice.
             log.warning("a Telegram call of update %d was not journaled: %r", update_id, error)
 
-    async def _write(self) -> None:
-        while self._waiting:
-            writing, self._waiting = self._waiting, []
-            rows = list({(r["update_id"], r["ordinal"]): r for r, _ in writing}.values())
-            try:
-                await self._insert(rows)
-            except Exception as error:
-                for _, future in writing:
-                    if not future.done():
-                        future.set_exception(error)
-            else:
-                for _, future in writing:
-                    if not future.done():
-                        future.set_result(None)
-            self.rounds += 1
-
-    async def _insert(self, rows: list[dict[str, Any]]) -> None:
-        if self._connection is None:
-            self._connection = await self.engine.connect()
-            await self._connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection = self._connection
-        try:
-            async with write_gate(self.sessions):
-                await connection.execute(self._statement, rows)
-        except BaseException:
-            self._connection = None
-            with contextlib.suppress(Exception):
-                await connection.invalidate()
-            with contextlib.suppress(Exception):
-                await connection.close()
-            raise
+    async def _insert(self, rows: list[dict[str, Any]]) -> list[None]:
+        # The last of one call's rows counts (a retry within a round).
+        distinct = list({(row["update_id"], row["ordinal"]): row for row in rows}.values())
+        await self._connection.execute(self._statement, distinct)
+        return [None] * len(rows)
 
     async def close(self) -> None:
-        """Finish the round being written and give the connection back."""
-        writer, self._writer = self._writer, None
-        if writer is not None and not writer.done():
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(writer), 5)
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
+        """Write what is queued (a few seconds at most) and give the connection back."""
+        await self._rounds.close()
+        await self._connection.close()
 
 
 class UpdateCalls:
