@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,11 +89,6 @@ class SendJournal:
                 "sent_at": insert.excluded.sent_at,
             },
         )
-
-    @property
-    def rounds(self) -> int:
-        """Writes so far."""
-        return self._rounds.rounds
 
     async def write(
         self, update_id: int, ordinal: int, method: str, chat_id: str | None, result: bytes
@@ -172,7 +167,7 @@ def current() -> UpdateCalls | None:
 
 
 @contextlib.contextmanager
-def handling(calls: UpdateCalls) -> Any:
+def handling(calls: UpdateCalls) -> Iterator[UpdateCalls]:
     """Journal the Bot API calls made in this context (tasks started in it inherit it)."""
     token = _CURRENT.set(calls)
     try:
