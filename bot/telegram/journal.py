@@ -109,7 +109,8 @@ class SendJournal:
             log.warning("a Telegram call of update %d was not journaled: %r", update_id, error)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> list[None]:
-        # The last of one call's rows counts (a retry within a round).
+        # One row per call: an update handled twice at once (a webhook update Telegram sent again
+        # while the first delivery was still being handled) numbers its calls alike.
         distinct = list({(row["update_id"], row["ordinal"]): row for row in rows}.values())
         await self._connection.execute(self._statement, distinct)
         return [None] * len(rows)

@@ -25,7 +25,7 @@ from aiohttp import web
 from tryout.chat import TryoutView, TryoutWorld, create_tryout_world, setup_routes
 from tryout.local_bot_api.errors import ApiError
 from tryout.local_bot_api.methods import METHODS, Described
-from tryout.local_bot_api.model import SimChat, SimUser
+from tryout.local_bot_api.model import JSONDict, SimChat, SimUser
 from tryout.local_bot_api.params import Params
 from tryout.local_bot_api.transcript import ChatTranscript
 from tryout.local_bot_api.world import World
@@ -39,7 +39,6 @@ _dumps = partial(json.dumps, ensure_ascii=False)
 
 # Called with a method's name and parameters before the method runs (tests: a process killed
 # at an exact call). Raising an ApiError refuses the call; nothing of it is then recorded.
-JSONDict = dict[str, Any]
 Interceptor = Callable[[str, JSONDict], Awaitable[None]]
 
 
