@@ -35,6 +35,13 @@ log = logging.getLogger(__name__)
 
 # The role a command's process plays, as logs and metrics name it.
 PROCESS_ROLES = {"run": "bot", "web": "web", "worker": "worker"}
+# `ask` prints what the chat replies to messages that are not questions (keys of bot.core.i18n).
+_CHAT_REPLIES = {
+    "small_talk": "small_talk",
+    "venting": "venting",
+    "asks_person": "person_prompt",
+    "empty": "empty_question",
+}
 
 
 def _lines(stream: Iterable[str]) -> Iterable[str]:
@@ -51,6 +58,7 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answering.cards import build_card, render_plain
     from bot.answering.knowledge_base import KnowledgeBaseError
     from bot.answering.store import build_knowledge, signals_from, thresholds_from
+    from bot.core.i18n import t
 
     signals = signals_from(settings)
     try:
@@ -103,6 +111,10 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
                 if language == "en"
                 else "这像是需要反映的问题：在聊天中可以直接提交为工单。"
             )
+        elif result.reason in _CHAT_REPLIES:
+            # What the chat says to small talk, venting, "转人工" and a message with nothing to
+            # read (plain text, no markup).
+            print(t(_CHAT_REPLIES[result.reason], language))
         elif result.decision == "decline":
             print(
                 "This is outside what the city's public-service bot can help with."

@@ -145,6 +145,11 @@ async def answer_text(update: Update, context: BotContext) -> None:
         )
     elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
+    elif route.reply == "person":
+        # As the menu's "talk to a person": the next message goes to staff.
+        if context.user_data is not None:
+            context.user_data[AWAITING_PERSON] = True
+        await message.reply_text(t("person_prompt", language))
     elif route.reply == "answer" and result.best is not None:
         rows = [feedback_row(question_id, language)]
         if route.offer_ticket:

@@ -208,10 +208,13 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
         "身份证快过期了怎么换",
         "？？？",
         "How do I renew my ID card?",
+        "老家的宅基地怎么确权",
+        "转人工",
+        "我想问一下",
     )
 
     assert done.returncode == 0, done.stderr
-    card, escalated, english = done.stdout.strip().split("\n\n")
+    card, unreadable, english, escalated, person, opener = done.stdout.strip().split("\n\n")
     assert card.splitlines()[:3] == [
         "> 身份证快过期了怎么换",
         "【居民身份证换领】",
@@ -224,7 +227,12 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
     assert "咨询电话: 012-81110110" in card
     # The score is printed with two decimals (a one-item base can round it up to 1.00).
     assert re.fullmatch(r"\(置信度 [01]\.\d\d\)", card.splitlines()[-1])
-    assert escalated == "> ？？？\n这个问题需要工作人员解答，我们会尽快回复您。"
+    # What the chat says: nothing to read, a question for staff, a request for a person (the
+    # next message goes to staff), an opener with nothing to answer yet.
+    assert unreadable == "> ？？？\n我没看懂这条消息。请用文字描述您的问题，或者用下面的菜单。"
+    assert escalated == "> 老家的宅基地怎么确权\n这个问题需要工作人员解答，我们会尽快回复您。"
+    assert person == "> 转人工\n请把您的问题写下来发给我，我会转给工作人员，答复会发到这里。"
+    assert opener.startswith("> 我想问一下\n您好，很高兴为您服务！有什么政务问题可以直接问我")
     assert english.splitlines()[:3] == [
         "> How do I renew my ID card?",
         "[Renewing a resident identity card]",

@@ -244,6 +244,39 @@ async def test_small_talk_gets_a_friendly_word_and_staff_get_nothing(bot: BotHar
     assert (question.decision, question.reason) == ("decline", "small_talk")
 
 
+async def test_an_opener_alone_is_invited_to_ask_and_staff_get_nothing(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("你好，我想问一下")
+    assert replies.text == "您好，很高兴为您服务！有什么政务问题可以直接问我，或者用下面的菜单。"
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+
+
+async def test_a_typed_request_for_a_person_works_as_the_button_does(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("转人工")
+    assert replies.text == "请把您的问题写下来发给我，我会转给工作人员，答复会发到这里。"
+    # The words "转人工" are not a question for staff; the next message is.
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+    replies = await chat.send("我家老房子想加装电梯，要找哪个部门审批", expect=2)
+    assert "已经转给工作人员" in replies.text
+    post = bot.latest_staff_post().text
+    assert "居民要求转人工" in post
+    assert "加装电梯" in post
+    assert await escalations(bot) == 1
+    first, second = await questions(bot)
+    assert (first.decision, first.reason, first.escalated) == ("decline", "asks_person", False)
+    assert second.escalated
+
+
+async def test_an_english_request_for_a_person_is_answered_in_english(bot: BotHarness) -> None:
+    chat = bot.resident("Alice", language_code="en")
+    replies = await chat.send("I want to talk to a real person")
+    assert replies.text.startswith("Please write your question and send it;")
+    assert not bot.api.bot_messages(bot.staff_group)
+
+
 async def test_a_resident_venting_gets_an_apology_and_a_person_if_they_ask(
     bot: BotHarness,
 ) -> None:

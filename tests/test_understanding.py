@@ -535,7 +535,7 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
     assert result.decision != "escalate"
 
 
-@pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗"])
+@pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗", "你是人工吗"])
 def test_small_talk_is_declined_politely_not_handed_on(
     city: LoadedKnowledge, message: str
 ) -> None:
@@ -543,6 +543,70 @@ def test_small_talk_is_declined_politely_not_handed_on(
 
     assert result.decision == "decline"
     assert result.intent == "small_talk"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "我想问一下",
+        "请问",
+        "你好，我想咨询一下",
+        "我有个问题",
+        "怎么办？",
+        "I have a question",
+        "help",
+    ],
+)
+def test_an_opener_alone_is_invited_to_ask_not_handed_on_or_offered_items(
+    city: LoadedKnowledge, message: str
+) -> None:
+    result = city.matcher.match(message)
+
+    assert (result.decision, result.reason, result.intent) == (
+        "decline",
+        "small_talk",
+        "small_talk",
+    )
+    assert result.candidates == ()
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "转人工",
+        "人工",
+        "我要找人工客服！",
+        "麻烦转接工作人员，谢谢",
+        "我想找真人回答",
+        "Talk to a person please",
+        "I want to speak to a real person",
+        "human",
+    ],
+)
+def test_a_typed_request_for_a_person_is_told_apart(city: LoadedKnowledge, message: str) -> None:
+    result = city.matcher.match(message)
+
+    assert (result.decision, result.reason, result.intent) == (
+        "decline",
+        "asks_person",
+        "small_talk",
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "请问社保卡丢了怎么办",
+        "我想问一下身份证怎么换",
+        "人工授精能不能医保报销",
+        "客服电话是多少",
+        "I have a question about my passport",
+    ],
+)
+def test_a_question_with_an_opener_or_a_word_for_a_person_is_still_read(
+    city: LoadedKnowledge, message: str
+) -> None:
+    assert city.matcher.match(message).reason not in ("asks_person", "venting", "small_talk")
 
 
 @pytest.mark.parametrize(

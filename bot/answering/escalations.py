@@ -509,7 +509,15 @@ class EscalationDesk:
 # -- the escalation policy: what happens to a resident's question ---------------------------------
 
 Reply = Literal[
-    "small_talk", "venting", "empty", "answer", "suggest", "report", "out_of_scope", "staff"
+    "small_talk",
+    "venting",
+    "empty",
+    "person",
+    "answer",
+    "suggest",
+    "report",
+    "out_of_scope",
+    "staff",
 ]
 
 
@@ -535,6 +543,8 @@ def route_question(
     A resident who asked for a person gets one whatever the matcher says. Nothing goes to staff
     unless the resident asks, or the matcher found nothing and the message is a question:
 
+    - a typed request for a person ("转人工") is answered as the menu's button is: the resident
+      is asked for the question a person will answer (also when they had asked already);
     - small talk and messages with nothing to read get a friendly word;
     - a message outside what a city's public services deal with (the matcher's `decline`)
       gets a polite word and a button to reach a person;
@@ -544,6 +554,8 @@ def route_question(
     - everything else goes to staff, and a question about another city is first told that the
       bot only knows this one.
     """
+    if result.reason == "asks_person":
+        return QuestionRoute("person")
     if wants_person:
         return QuestionRoute("staff", cause="person")
     if result.reason == "small_talk":
@@ -606,6 +618,7 @@ _REASONS: dict[str, tuple[str, str]] = {
     "out_of_scope": ("不属于政务服务范围", "outside public services"),
     "small_talk": ("闲聊", "small talk"),
     "venting": ("对机器人的抱怨", "venting at the bot"),
+    "asks_person": ("要求转人工", "asked for a person"),
     "empty": ("没有可读的文字", "nothing readable"),
 }
 

@@ -50,7 +50,7 @@ from bot.answering.intents import (
 from bot.answering.knowledge_base import Item, KnowledgeBase
 from bot.answering.places import ENGLISH_PLACE_NAMES, PlaceDetector
 from bot.answering.semantic import EmbeddingCache
-from bot.answering.small_talk import is_small_talk, is_venting
+from bot.answering.small_talk import asks_for_person, is_small_talk, is_venting
 from bot.answering.yielding import answering, checkpoint
 from bot.core.text import (
     char_pinyin,
@@ -2223,6 +2223,17 @@ class Matcher:
 
     def _match(self, question: str) -> MatchResult:
         normalized = normalize(question)
+        if asks_for_person(normalized):
+            # "转人工": answered as the menu's button is (a person answers the next message).
+            return MatchResult(
+                question=question,
+                normalized=normalized,
+                language=detect_language(question),
+                decision="decline",
+                candidates=(),
+                reason="asks_person",
+                intent="small_talk",
+            )
         if is_small_talk(normalized):
             return MatchResult(
                 question=question,
