@@ -105,6 +105,20 @@ async def test_a_broken_street_light_is_offered_as_a_report_and_filed_prefilled(
     assert await escalations(bot) == 0
 
 
+async def test_trips_in_vain_to_an_office_are_offered_as_a_complaint_not_sent_to_staff(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    replies = await chat.send("办个证跑了五趟还没办好，你们这个效率太低了")
+    assert replies.text == OFFER.replace("举报工单", "投诉工单")
+    assert replies[0].buttons[0] == [("📝 登记为投诉", "cmp:q:1")]
+    replies = await chat.press("📝 登记为投诉", expect=3)
+    assert replies.texts[0].startswith("📝 好的，按投诉为您登记。")
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+
+
 async def test_a_report_whose_category_is_not_clear_lands_on_the_category_step(
     ticket_bot: TicketBot,
 ) -> None:

@@ -12,7 +12,7 @@ import pytest
 from bot.answering import semantic
 from bot.answering.escalations import reason_phrase
 from bot.answering.evaluation import Case, Outcome, Report, format_report, new_city_base
-from bot.answering.intents import wants_to_file
+from bot.answering.intents import report_cues, ticket_type_for, wants_to_file
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds, home_names
@@ -525,7 +525,18 @@ def city() -> LoadedKnowledge:
 
 
 @pytest.mark.parametrize(
-    "message", ["我家楼下的路灯坏了", "小区门口的下水道堵了好几天了，到处是臭水"]
+    "message",
+    [
+        "我家楼下的路灯坏了",
+        "小区门口的下水道堵了好几天了，到处是臭水",
+        "邻居家狗天天叫",
+        "公交车司机开车太猛了",
+        # how an office or a trade treated the resident
+        "你们这个办事效率太低了",
+        "办个证跑了五趟还没办好",
+        "出租车拒载",
+        "我被黑中介骗了押金",
+    ],
 )
 def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -> None:
     result = city.matcher.match(message)
@@ -533,6 +544,33 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
     assert result.intent == "report"
     assert result.decision in ("report", "suggest", "answer")
     assert result.decision != "escalate"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [
+        ("你们这个办事效率太低了", "complaint"),
+        ("工作人员推来推去没人管", "complaint"),
+        ("出租车拒载", "complaint"),
+        ("我被黑中介骗了押金", "complaint"),
+        ("邻居家狗天天叫", "report"),
+        ("马路上有个大坑", "report"),
+    ],
+)
+def test_a_report_about_how_someone_behaved_is_a_complaint(message: str, kind: str) -> None:
+    assert ticket_type_for(normalize(message)) == kind
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "我们的协会没人接班了，解散要怎么办",
+        "我怕上当，怎么查楼盘有没有预售许可",
+        "等了四年才排到公租房，能换个地方吗",
+    ],
+)
+def test_everyday_words_near_a_problem_word_are_not_a_report(message: str) -> None:
+    assert report_cues(normalize(message)) == []
 
 
 @pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗", "你是人工吗"])

@@ -31,8 +31,17 @@ _REPORT_ZH = (
     "很臭 好臭 恶臭 污水 排污 黑烟 冒烟 油烟 污染 偷排 流浪狗 流浪猫 野狗 咬人 老鼠 蟑螂 蚊子 "
     "拖欠工资 欠薪 不发工资 讨薪 黑车 乱收费 被骗 诈骗 没人管 不管 投诉 举报 反映 曝光 "
     "红绿灯坏 信号灯坏 电梯坏 电梯故障 困在电梯 漏电 电线 燃气泄漏 煤气味 消防通道 "
-    "物业不管 物业不作为 坏了 坏掉 损坏 故障"
+    "物业不管 物业不作为 坏了 坏掉 损坏 故障 "
+    # How an office or a service treated the resident (a complaint about conduct)
+    "效率太低 效率低 效率很低 办事慢 办得太慢 推来推去 踢皮球 推诿 刁难 态度差 态度很差 "
+    "态度恶劣 态度不好 电话没人接 没人接电话 打不通 不接电话 "
+    # Transport, landlords and traders
+    "拒载 绕路 宰客 开车太猛 开得太猛 乱开 飙车 黑中介 不退押金 押金不退 缺斤少两 "
+    # Animals and neighbours
+    "狗叫 天天叫 整夜叫 乱叫 遛狗不牵绳 不牵绳 狗屎"
 ).split()
+# Trips made in vain, told with a count ("办个证跑了五趟还没办好").
+_REPORT_ZH_COUNTED = r"跑了(?:[一二两三四五六七八九十几好多\d]+)(?:趟|回)"
 _REPORT_EN = (
     r"broken|not working|doesn'?t work|out of order|noise|noisy|loud|too loud|leak(?:ing|s)?|"
     r"garbage|trash|rubbish|litter(?:ing)?|pothole|street ?light|blocked|flood(?:ed|ing)?|"
@@ -41,11 +50,14 @@ _REPORT_EN = (
 )
 REPORT_CUES = tuple(_REPORT_ZH)
 _REPORT_ZH_PATTERN = re.compile(
-    "|".join(sorted(map(re.escape, _REPORT_ZH), key=len, reverse=True))
+    "|".join(sorted(map(re.escape, _REPORT_ZH), key=len, reverse=True)) + "|" + _REPORT_ZH_COUNTED
 )
 _REPORT_EN_PATTERN = re.compile(rf"\b(?:{_REPORT_EN})\b")
 # Words that make a report a complaint about how someone behaved (投诉), not a problem to fix.
-_COMPLAINT_ZH = re.compile("投诉|态度|不作为|刁难|推诿|乱收费|吃拿卡要|不理|骂人|被骗|诈骗")
+_COMPLAINT_ZH = re.compile(
+    "投诉|态度|不作为|刁难|推诿|推来推去|踢皮球|效率|办事慢|办得太慢|乱收费|吃拿卡要|不理|骂人|"
+    "被骗|诈骗|拒载|宰客|绕路|黑中介|押金"
+)
 _COMPLAINT_EN = re.compile(
     r"\b(?:complain(?:t)?|rude|attitude|overcharg(?:e|ed|ing)|scam(?:med)?)\b"
 )
