@@ -536,6 +536,8 @@ def city() -> LoadedKnowledge:
         "办个证跑了五趟还没办好",
         "出租车拒载",
         "我被黑中介骗了押金",
+        "My neighbour's dog barks all night",
+        "The taxi driver refused to take me",
     ],
 )
 def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -> None:
@@ -553,6 +555,7 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
         ("工作人员推来推去没人管", "complaint"),
         ("出租车拒载", "complaint"),
         ("我被黑中介骗了押金", "complaint"),
+        ("The taxi driver refused to take me", "complaint"),
         ("邻居家狗天天叫", "report"),
         ("马路上有个大坑", "report"),
     ],
@@ -573,7 +576,10 @@ def test_everyday_words_near_a_problem_word_are_not_a_report(message: str) -> No
     assert report_cues(normalize(message)) == []
 
 
-@pytest.mark.parametrize("message", ["还在吗", "谢谢！", "hello", "你是机器人吗", "你是人工吗"])
+@pytest.mark.parametrize(
+    "message",
+    ["还在吗", "谢谢！", "hello", "你是机器人吗", "你是人工吗", "thank you so much!"],
+)
 def test_small_talk_is_declined_politely_not_handed_on(
     city: LoadedKnowledge, message: str
 ) -> None:
@@ -593,6 +599,7 @@ def test_small_talk_is_declined_politely_not_handed_on(
         "怎么办？",
         "I have a question",
         "help",
+        "hello, I need some help",
     ],
 )
 def test_an_opener_alone_is_invited_to_ask_not_handed_on_or_offered_items(
@@ -639,6 +646,7 @@ def test_a_typed_request_for_a_person_is_told_apart(city: LoadedKnowledge, messa
         "人工授精能不能医保报销",
         "客服电话是多少",
         "I have a question about my passport",
+        "can you help me renew my passport",
     ],
 )
 def test_a_question_with_an_opener_or_a_word_for_a_person_is_still_read(

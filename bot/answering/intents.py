@@ -46,7 +46,9 @@ _REPORT_EN = (
     r"broken|not working|doesn'?t work|out of order|noise|noisy|loud|too loud|leak(?:ing|s)?|"
     r"garbage|trash|rubbish|litter(?:ing)?|pothole|street ?light|blocked|flood(?:ed|ing)?|"
     r"smell(?:s|y)?|stink(?:s|y)?|illegal(?:ly)?|dump(?:ed|ing)?|complain(?:t)?|"
-    r"construction at night|stray dogs?|unpaid wages?|scam(?:med)?|pollution|polluting"
+    r"construction at night|stray dogs?|unpaid wages?|scam(?:med)?|pollution|polluting|"
+    r"bark(?:s|ing)?|refus(?:ed|es|e) to (?:take|pick up|serve)|overcharg(?:e|ed|es|ing)|rude|"
+    r"took (?:a|the) long way|waited (?:for )?(?:hours|ages|\w+ hours)"
 )
 REPORT_CUES = tuple(_REPORT_ZH)
 _REPORT_ZH_PATTERN = re.compile(
@@ -59,7 +61,8 @@ _COMPLAINT_ZH = re.compile(
     "被骗|诈骗|拒载|宰客|绕路|黑中介|押金"
 )
 _COMPLAINT_EN = re.compile(
-    r"\b(?:complain(?:t)?|rude|attitude|overcharg(?:e|ed|ing)|scam(?:med)?)\b"
+    r"\b(?:complain(?:t)?|rude|attitude|overcharg(?:e|ed|es|ing)|scam(?:med)?|"
+    r"refus(?:ed|es|e) to (?:take|pick up|serve)|took (?:a|the) long way|waited)\b"
 )
 
 # Everyday topics a city's public-service bot does not deal with, in Chinese and English. Their

@@ -34,12 +34,14 @@ _VENTING_ZH = (
     "啥都不懂 什么都不懂 啥也不懂 什么也不懂 听不懂人话 听不懂 答非所问 你不行 无语 服了"
 ).split()
 _PHRASES_EN = (
-    "good morning|good afternoon|good evening|good night|thank you very much|thank you|thanks|"
+    "good morning|good afternoon|good evening|good night|thank you very much|thank you so much|"
+    "thanks a lot|thanks so much|many thanks|much appreciated|appreciate it|cheers|thank you|thanks|"
     "thx|hello|hi|hey|ok|okay|bye|goodbye|see you|are you there|anyone there|is anyone there|are you a robot|are you a bot|are you human|"
     "are you a real person|are you real|who are you|what is your name|what's your name|"
     "what can you do|test|testing|yes|no|lol|haha|cool|great|nice|got it|understood|please|"
     "i have a question|i've got a question|can i ask (?:you )?(?:a question|something)|"
-    "i need help|help me|help|a question|question"
+    "i need (?:some )?help|need (?:some )?help|(?:can|could) you help(?: me)?|help me|help|"
+    "a question|question"
 )
 _VENTING_EN = (
     "you are useless|you're useless|useless bot|useless|you are stupid|you're stupid|stupid bot|"
