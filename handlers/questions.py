@@ -5,7 +5,11 @@
                      ├─ report    ─▶ "the city should look into this" + [file it] [person] [menu]
                      ├─ decline   ─▶ out of scope: a polite word + [talk to a person] [menu]
                      ├─ escalate  ─▶ staff group; the resident is told roughly when
-                     └─ small talk / nothing readable ─▶ a friendly word and the menu
+                     ├─ small talk / nothing readable ─▶ a friendly word and the menu
+                     └─ "转人工" typed ─▶ as the menu's [talk to a person]: the next message
+
+Before the matcher, a message that only asks after the resident's own tickets ("我上次提的工单
+怎么样了", "my complaint status") gets their list, as the menu's "my tickets" (handlers/status.py).
 
 A card or a choice for a message that also describes a problem gets one more row: [file it].
 Which reply a question gets is bot.answering.escalations.route_question's decision.
@@ -22,10 +26,12 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.answering.escalations import Cause, route_question
+from bot.answering.intents import asks_about_own_tickets
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
 from bot.core import metrics
 from bot.core.i18n import add_strings, t
+from bot.core.text import normalize
 from bot.telegram.callback_data import (
     QuestionButton,
     SuggestionChoice,
@@ -38,6 +44,7 @@ from bot.tickets.messages import type_name
 from handlers.browse import clip_label, find_item, send_card
 from handlers.complaints import file_question_button, ticket_type_of
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
+from handlers.status import show_list
 
 add_strings(
     "questions",
@@ -121,6 +128,12 @@ async def answer_text(update: Update, context: BotContext) -> None:
         await message.reply_text(t("question_too_long", language, limit=MAX_QUESTION_CHARS))
         text = text[:MAX_QUESTION_CHARS]
 
+    # "我上次提的工单怎么样了": the resident's own tickets, as the menu's "my tickets" shows them
+    # (unless they asked for a person, who then gets this message).
+    awaiting_person = bool(context.user_data and context.user_data.get(AWAITING_PERSON))
+    if not awaiting_person and asks_about_own_tickets(normalize(text)):
+        await show_list(update, context)
+        return
     with metrics.MATCH_SECONDS.time():
         result = services.knowledge.matcher.match(text)
     metrics.count_decision(result.decision)

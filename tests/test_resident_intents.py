@@ -119,6 +119,38 @@ async def test_trips_in_vain_to_an_office_are_offered_as_a_complaint_not_sent_to
     assert await escalations(bot) == 0
 
 
+async def test_asking_after_ones_own_ticket_in_words_shows_ones_tickets(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    replies = await chat.send("我上次提的工单怎么样了")
+    assert replies.text.startswith("您还没有提交过工单。")
+    await chat.send(STREET_LIGHT)
+    await chat.press("📝 登记为举报", expect=3)
+    await chat.send("幸福小区 3 号楼东侧")
+    number = await submit_anonymously(chat)
+
+    replies = await chat.send("我反映的问题有结果了吗？")
+    assert replies.text.startswith("我的工单（共 1 件，第 1/1 页）")
+    assert replies[0].buttons[0][0][0].startswith(f"{number} · 市容环境 · ")
+    # Neither a question for staff nor one the knowledge base is asked.
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert [q.text for q in await questions(bot)] == [STREET_LIGHT]
+
+    # Someone who asked for a person gets one for this message too.
+    await chat.press("🏠 主菜单", expect=2)
+    await chat.press("🙋 转人工", expect=2)
+    replies = await chat.send("我上次提的工单怎么样了", expect=2)
+    assert "已经转给工作人员" in replies.text
+
+
+async def test_an_english_resident_asks_after_their_complaint(ticket_bot: TicketBot) -> None:
+    chat = ticket_bot.resident("Alice", language_code="en")
+    replies = await chat.send("What happened to my complaint?")
+    assert replies.text.startswith("You have no tickets yet.")
+
+
 async def test_a_report_whose_category_is_not_clear_lands_on_the_category_step(
     ticket_bot: TicketBot,
 ) -> None:

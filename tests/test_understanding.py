@@ -12,7 +12,12 @@ import pytest
 from bot.answering import semantic
 from bot.answering.escalations import reason_phrase
 from bot.answering.evaluation import Case, Outcome, Report, format_report, new_city_base
-from bot.answering.intents import report_cues, ticket_type_for, wants_to_file
+from bot.answering.intents import (
+    asks_about_own_tickets,
+    report_cues,
+    ticket_type_for,
+    wants_to_file,
+)
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.answering.lexicon import general_lexicon
 from bot.answering.matching import Matcher, MatchingThresholds, home_names
@@ -549,6 +554,27 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
 
 
 @pytest.mark.parametrize(
+    ("message", "asks"),
+    [
+        ("我上次提的工单怎么样了", True),
+        ("我要查工单", True),
+        ("我的投诉怎么还没人处理", True),
+        ("上周举报的事处理了吗", True),
+        ("What happened to my complaint?", True),
+        ("check my tickets", True),
+        # about the process, or a new report: not one's own earlier ticket
+        ("投诉后多久有答复", False),
+        ("12345投诉怎么处理", False),
+        ("我要举报有人违建", False),
+        ("我投诉的那个工地还在半夜施工", False),
+        ("我的社保卡丢了", False),
+    ],
+)
+def test_asking_after_ones_own_tickets_is_told_apart(message: str, asks: bool) -> None:
+    assert asks_about_own_tickets(normalize(message)) is asks
+
+
+@pytest.mark.parametrize(
     ("message", "kind"),
     [
         ("你们这个办事效率太低了", "complaint"),
@@ -578,7 +604,18 @@ def test_everyday_words_near_a_problem_word_are_not_a_report(message: str) -> No
 
 @pytest.mark.parametrize(
     "message",
-    ["还在吗", "谢谢！", "hello", "你是机器人吗", "你是人工吗", "thank you so much!"],
+    [
+        "还在吗",
+        "谢谢！",
+        "hello",
+        "你是机器人吗",
+        "你是人工吗",
+        "thank you so much!",
+        "喂喂喂",
+        "算了",
+        "不用了",
+        "good job",
+    ],
 )
 def test_small_talk_is_declined_politely_not_handed_on(
     city: LoadedKnowledge, message: str

@@ -140,6 +140,45 @@ def wants_to_file(normalized: str) -> bool:
     return bool(_WISH_ZH.search(normalized) or _WISH_EN.search(normalized))
 
 
+# A resident asking after their own tickets ("我上次提的工单怎么样了", "我要查工单"): what the
+# menu's "my tickets" shows, not a question for the knowledge base or for staff. Someone's own
+# earlier ticket is meant only with a word that makes it theirs (我的, 上次, 我反映的 …);
+# "投诉后多久有答复" asks about the process and stays a question.
+_WHEN = r"(?:我|我的|我上次|上次|我之前|之前|我上周|上周|我前几天|前几天|我昨天|昨天)"
+_SUBJECT = (
+    rf"(?:{_WHEN}(?:提的|提交的|反映的|投诉的|举报的)?(?:工单|投诉|举报|诉求|建议|意见)"
+    rf"|{_WHEN}(?:提|提交|反映|投诉|举报)的(?:问题|事情?|工单|意见|建议|诉求))"
+)
+_AFTER = (
+    r"(?:怎么样了?|咋样了?|进度|结果|有结果|有回复|有答复|回复了|答复了|处理了?|处理得|办得|"
+    r"到哪(?:一步)?了?|没消息|没动静|没人处理|没人管|还没|办好了|有人管)"
+)
+_OWN_TICKETS_ZH = re.compile(
+    rf"(?:我要|我想|帮我|请|麻烦)?(?:怎么|如何|在哪里?|去哪里?)?"
+    rf"(?:查|查询|查看|看看|看一下|查一下|查下)(?:一下)?(?:我的)?"
+    rf"(?:工单|投诉|举报)(?:进度|状态|情况|结果)?"
+    rf"|我的(?:工单|投诉|举报)(?:进度|状态|情况|结果)?"
+    rf"|(?:工单)(?:进度|状态|查询)"
+    rf"|{_SUBJECT}[^，。？！,.?!]{{0,10}}{_AFTER}[^，。？！,.?!]{{0,6}}"
+)
+_OWN_TICKETS_EN = re.compile(
+    r"(?:check |see |show me |what about |what happened to |where is |any news (?:on|about) )?"
+    r"(?:the )?(?:status of )?my (?:tickets?|complaints?|reports?)(?: status| progress)?"
+    r"|(?:ticket|complaint) status"
+)
+_END = re.compile(r"[吗呢啊吧呀了的么嘛\s,.!?，。！？、~]+$")
+
+
+def asks_about_own_tickets(normalized: str) -> bool:
+    """Whether a (normalised) message only asks after the resident's own tickets."""
+    text = _END.sub("", normalized.strip())
+    if not text or len(text) > 40:
+        return False
+    return bool(
+        _OWN_TICKETS_ZH.fullmatch(text.replace(" ", "")) or _OWN_TICKETS_EN.fullmatch(text)
+    )
+
+
 def ticket_type_for(normalized: str) -> str:
     """The ticket type a report's words suggest: a complaint about conduct, else a report."""
     if _COMPLAINT_ZH.search(normalized) or _COMPLAINT_EN.search(normalized):

@@ -26,7 +26,7 @@ _PHRASES_ZH = (
     "我想咨询 想咨询一下 咨询一下 咨询 我有个问题 我有一个问题 有个问题 我有问题 有问题 "
     "问个问题 问你个问题 问你一个问题 能问个问题 怎么办 怎么弄 怎么搞 "
     "哈哈 呵呵 嘿嘿 嘻嘻 嗯嗯 嗯 哦哦 哦 噢 喔 嗷 啊 哇 好 行 对 是的 不是 "
-    "可以 ok"
+    "可以 ok 喂 有人没 有人不 不用了 不用 算了 好了 行了"
 ).split()
 # Venting at the bot: an apology and a person to talk to, not a choice of items.
 _VENTING_ZH = (
@@ -41,7 +41,7 @@ _PHRASES_EN = (
     "what can you do|test|testing|yes|no|lol|haha|cool|great|nice|got it|understood|please|"
     "i have a question|i've got a question|can i ask (?:you )?(?:a question|something)|"
     "i need (?:some )?help|need (?:some )?help|(?:can|could) you help(?: me)?|help me|help|"
-    "a question|question"
+    "a question|question|good job|well done|awesome|perfect"
 )
 _VENTING_EN = (
     "you are useless|you're useless|useless bot|useless|you are stupid|you're stupid|stupid bot|"
