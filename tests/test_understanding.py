@@ -541,6 +541,7 @@ def city() -> LoadedKnowledge:
         "办个证跑了五趟还没办好",
         "出租车拒载",
         "我被黑中介骗了押金",
+        "网上办事系统老是登不上",
         "My neighbour's dog barks all night",
         "The taxi driver refused to take me",
     ],

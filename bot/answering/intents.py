@@ -37,6 +37,8 @@ _REPORT_ZH = (
     "态度恶劣 态度不好 电话没人接 没人接电话 打不通 不接电话 "
     # Transport, landlords and traders
     "拒载 绕路 宰客 开车太猛 开得太猛 乱开 飙车 黑中介 不退押金 押金不退 缺斤少两 "
+    # Online services that fail ("网上办事系统老是登不上")
+    "登不上 登录不了 登不进去 登录不上 打不开 进不去 闪退 崩了 "
     # Animals and neighbours
     "狗叫 天天叫 整夜叫 乱叫 遛狗不牵绳 不牵绳 狗屎"
 ).split()
