@@ -79,6 +79,13 @@ add_strings(
             "place, submit, and the department handling it answers you by a deadline. You "
             "are told here as it progresses.",
         },
+        "suggestion_offer": {
+            "zh": "谢谢您的建议。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，"
+            "您确认后提交，承办部门会按期限答复您，进展也会在这里通知您。",
+            "en": "Thank you for the suggestion. I can file it for you as a <b>{type}</b>: the "
+            "form is filled in from your message; submit it, and the department handling it "
+            "answers you by a deadline. You are told here as it progresses.",
+        },
     },
 )
 
@@ -193,11 +200,14 @@ def person_and_menu(question_id: int, language: str) -> list[list[InlineKeyboard
 
 
 async def offer_ticket(message: Message, context: BotContext, question_id: int, text: str) -> None:
-    """Offer to file a message that describes a problem as a ticket (staff only if asked)."""
+    """Offer to file a message that describes a problem, or makes a suggestion, as a ticket
+    (staff only if asked)."""
     language = context.language
     file_it = file_question_button(question_id, text, language)
+    kind = ticket_type_of(text)
+    offer = "suggestion_offer" if kind == "suggestion" else "report_offer"
     await message.reply_text(
-        t("report_offer", language, type=type_name(ticket_type_of(text), language)),
+        t(offer, language, type=type_name(kind, language)),
         reply_markup=InlineKeyboardMarkup([[file_it], *person_and_menu(question_id, language)]),
     )
 

@@ -119,6 +119,34 @@ async def test_trips_in_vain_to_an_office_are_offered_as_a_complaint_not_sent_to
     assert await escalations(bot) == 0
 
 
+async def test_a_suggestion_is_offered_as_a_suggestion_and_filed_as_one(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    text = "建议在我们小区门口加个红绿灯，早上上学的孩子过马路太危险"
+    replies = await chat.send(text)
+    assert replies.text.startswith("谢谢您的建议。我可以帮您登记成建议工单")
+    assert replies[0].buttons[0] == [("📝 登记为建议", "cmp:q:1")]
+    replies = await chat.press("📝 登记为建议", expect=3)
+    assert replies.texts[0].startswith("📝 好的，按建议为您登记。")
+    assert text in replies.texts[0]
+    # No category is guessed from 红绿灯: the form asks, then goes on as for any ticket.
+    await chat.press("道路交通秩序", expect=2)
+    await chat.press("➡️ 下一步", expect=2)
+    await chat.press("🙈 不提供", expect=2)
+    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
+    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    (ticket,) = await tickets(bot)
+    assert (ticket.type, ticket.category, ticket.description) == (
+        "suggestion",
+        "道路交通秩序",
+        text,
+    )
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+
+
 async def test_asking_after_ones_own_ticket_in_words_shows_ones_tickets(
     ticket_bot: TicketBot,
 ) -> None:

@@ -542,6 +542,7 @@ def city() -> LoadedKnowledge:
         "出租车拒载",
         "我被黑中介骗了押金",
         "网上办事系统老是登不上",
+        "建议在我们小区门口加个红绿灯",
         "My neighbour's dog barks all night",
         "The taxi driver refused to take me",
     ],
@@ -583,6 +584,9 @@ def test_asking_after_ones_own_tickets_is_told_apart(message: str, asks: bool) -
         ("出租车拒载", "complaint"),
         ("我被黑中介骗了押金", "complaint"),
         ("The taxi driver refused to take me", "complaint"),
+        ("建议在我们小区门口加个红绿灯", "suggestion"),
+        ("希望政府多建几个停车场", "suggestion"),
+        ("I suggest adding more bus routes at night", "suggestion"),
         ("邻居家狗天天叫", "report"),
         ("马路上有个大坑", "report"),
     ],
@@ -597,6 +601,7 @@ def test_a_report_about_how_someone_behaved_is_a_complaint(message: str, kind: s
         "我们的协会没人接班了，解散要怎么办",
         "我怕上当，怎么查楼盘有没有预售许可",
         "等了四年才排到公租房，能换个地方吗",
+        "专家建议多久体检一次",
     ],
 )
 def test_everyday_words_near_a_problem_word_are_not_a_report(message: str) -> None:

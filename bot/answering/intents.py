@@ -52,6 +52,18 @@ _REPORT_EN = (
     r"bark(?:s|ing)?|refus(?:ed|es|e) to (?:take|pick up|serve)|overcharg(?:e|ed|es|ing)|rude|"
     r"took (?:a|the) long way|waited (?:for )?(?:hours|ages|\w+ hours)"
 )
+# A suggestion: what the resident would like the city to do ("建议在小区门口加个红绿灯", "希望政府
+# 多建几个停车场"). Only at the start of the message, or addressed to the government: "建议"
+# inside a question ("专家建议多久体检一次") is not the resident's own.
+_SUGGESTION_ZH = (
+    r"^(?:我|我们)?(?:有个|有一个|想提个|想提一个|提个|提一个|给个|说个)?(?:小)?建议"
+    r"|^(?:我|我们)?(?:希望|建议|恳请|呼吁)(?:政府|市里|市政府|区里|区政府|有关部门|相关部门|领导)"
+)
+_SUGGESTION_EN = (
+    r"^(?:i (?:would )?suggest|i'd suggest|my suggestion|i propose|a suggestion|suggestion)\b"
+    r"|\b(?:it would be (?:great|nice|good|better) if|the (?:city|government) should)\b"
+)
+_SUGGESTION = re.compile(f"{_SUGGESTION_ZH}|{_SUGGESTION_EN}")
 REPORT_CUES = tuple(_REPORT_ZH)
 _REPORT_ZH_PATTERN = re.compile(
     "|".join(sorted(map(re.escape, _REPORT_ZH), key=len, reverse=True)) + "|" + _REPORT_ZH_COUNTED
@@ -127,13 +139,17 @@ def report_cues(normalized: str) -> list[str]:
     """The problem words of a (normalised) message, in order."""
     found = [m.group() for m in _REPORT_ZH_PATTERN.finditer(normalized)]
     found += [m.group() for m in _REPORT_EN_PATTERN.finditer(normalized)]
+    found += [m.group() for m in _SUGGESTION.finditer(normalized)]
     return found
 
 
 # A resident who says they want to complain or report means to file it, whatever card fits.
-_WISH_ZH = re.compile("(?:想|要|我要|准备|打算|需要)(?:投诉|举报|反映)")
+_WISH_ZH = re.compile(
+    "(?:想|要|我要|准备|打算|需要)(?:投诉|举报|反映|提(?:个|一个|点)?(?:建议|意见))"
+)
 _WISH_EN = re.compile(
-    r"\b(?:want|wanna|would like|'d like|need|going) to (?:complain|report|file a complaint)\b"
+    r"\b(?:want|wanna|would like|'d like|need|going) to "
+    r"(?:complain|report|file a complaint|make a suggestion|suggest)\b"
 )
 
 
@@ -185,4 +201,8 @@ def ticket_type_for(normalized: str) -> str:
     """The ticket type a report's words suggest: a complaint about conduct, else a report."""
     if _COMPLAINT_ZH.search(normalized) or _COMPLAINT_EN.search(normalized):
         return "complaint"
+    if _SUGGESTION.search(normalized) and not (
+        _REPORT_ZH_PATTERN.search(normalized) or _REPORT_EN_PATTERN.search(normalized)
+    ):
+        return "suggestion"
     return "report"
