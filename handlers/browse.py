@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -39,6 +40,31 @@ KINDS = ("guide", "disclosure")
 CATEGORIES_PER_PAGE = 8
 ITEMS_PER_PAGE = 8
 _BUTTON_TEXT = 60
+
+
+# The item whose card the resident saw last, and when: a follow-up such as "多少钱" is about it
+# (handlers/questions.py, bot/answering/followups.py) for this long.
+LAST_ITEM = "last_item"
+RECENT_ITEM_SECONDS = 30 * 60
+
+
+def remember_shown(context: BotContext, item: Item) -> None:
+    """Note that the resident has just been shown `item`'s card."""
+    if context.user_data is not None:
+        context.user_data[LAST_ITEM] = {"item": item.id, "at": time.time()}
+
+
+def recently_shown(context: BotContext, kb: KnowledgeBase) -> Item | None:
+    """The item whose card the resident saw in the last half hour, if it still exists."""
+    noted = context.user_data.get(LAST_ITEM) if context.user_data else None
+    if not isinstance(noted, dict):
+        return None
+    item_id, at = noted.get("item"), noted.get("at")
+    if not isinstance(item_id, str) or not isinstance(at, int | float):
+        return None
+    if not 0 <= time.time() - at <= RECENT_ITEM_SECONDS:
+        return None
+    return kb.items.get(item_id)
 
 
 def find_item(kb: KnowledgeBase, token: str) -> Item | None:
@@ -217,6 +243,7 @@ async def browse(update: Update, context: BotContext) -> None:
         if item is not None and query.message is not None:
             await query.answer()
             await send_card(query.message, kb, item, language)  # type: ignore[arg-type]
+            remember_shown(context, item)
             return
     if view is None:
         await query.answer(t("stale_button", language), show_alert=True)

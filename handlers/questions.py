@@ -9,7 +9,9 @@
                      └─ "转人工" typed ─▶ as the menu's [talk to a person]: the next message
 
 Before the matcher, a message that only asks after the resident's own tickets ("我上次提的工单
-怎么样了", "my complaint status") gets their list, as the menu's "my tickets" (handlers/status.py).
+怎么样了", "my complaint status") gets their list, as the menu's "my tickets" (handlers/status.py);
+one that only asks about a part of a card ("多少钱", "在哪里办") is answered from the card shown
+last (bot/answering/followups.py), or asks which service is meant.
 
 A card or a choice for a message that also describes a problem gets one more row: [file it].
 Which reply a question gets is bot.answering.escalations.route_question's decision.
@@ -25,7 +27,9 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
+from bot.answering.cards import build_card, render_html
 from bot.answering.escalations import Cause, route_question
+from bot.answering.followups import focused_card, followup_aspect
 from bot.answering.intents import asks_about_own_tickets
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
@@ -33,6 +37,7 @@ from bot.core import metrics
 from bot.core.i18n import add_strings, t
 from bot.core.text import normalize
 from bot.telegram.callback_data import (
+    BrowseItem,
     QuestionButton,
     SuggestionChoice,
     button,
@@ -41,7 +46,7 @@ from bot.telegram.callback_data import (
 )
 from bot.telegram.context import BotApplication, BotContext
 from bot.tickets.messages import type_name
-from handlers.browse import clip_label, find_item, send_card
+from handlers.browse import clip_label, find_item, recently_shown, remember_shown, send_card
 from handlers.complaints import file_question_button, ticket_type_of
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
 from handlers.status import show_list
@@ -78,6 +83,44 @@ add_strings(
             "as a <b>{type}</b>: the form is filled in from your message; add photos and the "
             "place, submit, and the department handling it answers you by a deadline. You "
             "are told here as it progresses.",
+        },
+        "followup_which": {
+            "zh": "请问您想了解哪项业务的{what}？请连同事项名称一起问，比如“{example}”。",
+            "en": "Which service would you like the {what} of? Please name it in your "
+            "question, for example “{example}”.",
+        },
+        "followup_full": {"zh": "📄 查看完整指南", "en": "📄 The whole guide"},
+        "aspect_fee": {"zh": "费用", "en": "fee"},
+        "aspect_fee_example": {"zh": "身份证补办多少钱", "en": "How much is a new passport?"},
+        "aspect_materials": {"zh": "所需材料", "en": "documents to bring"},
+        "aspect_materials_example": {
+            "zh": "办护照要带什么材料",
+            "en": "What do I bring to apply for a passport?",
+        },
+        "aspect_place": {"zh": "办理地点", "en": "place"},
+        "aspect_place_example": {
+            "zh": "社保卡在哪里办",
+            "en": "Where do I get a social security card?",
+        },
+        "aspect_time": {"zh": "办理时限", "en": "time it takes"},
+        "aspect_time_example": {
+            "zh": "居住证多久能办好",
+            "en": "How long does a residence permit take?",
+        },
+        "aspect_hours": {"zh": "办公时间", "en": "opening hours"},
+        "aspect_hours_example": {
+            "zh": "政务服务中心几点下班",
+            "en": "When is the government service centre open?",
+        },
+        "aspect_phone": {"zh": "咨询电话", "en": "phone number"},
+        "aspect_phone_example": {
+            "zh": "公积金中心电话多少",
+            "en": "What is the housing fund centre's phone number?",
+        },
+        "aspect_steps": {"zh": "办理流程", "en": "steps"},
+        "aspect_steps_example": {
+            "zh": "营业执照怎么办理",
+            "en": "How do I get a business licence?",
         },
         "suggestion_offer": {
             "zh": "谢谢您的建议。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，"
@@ -138,8 +181,14 @@ async def answer_text(update: Update, context: BotContext) -> None:
     # "我上次提的工单怎么样了": the resident's own tickets, as the menu's "my tickets" shows them
     # (unless they asked for a person, who then gets this message).
     awaiting_person = bool(context.user_data and context.user_data.get(AWAITING_PERSON))
-    if not awaiting_person and asks_about_own_tickets(normalize(text)):
+    normalized = normalize(text)
+    if not awaiting_person and asks_about_own_tickets(normalized):
         await show_list(update, context)
+        return
+    # "多少钱" after a card: that part of the card (or, with no card shown lately, which service).
+    aspect = None if awaiting_person else followup_aspect(normalized)
+    if aspect is not None:
+        await answer_followup(message, context, aspect)
         return
     with metrics.MATCH_SECONDS.time():
         result = services.knowledge.matcher.match(text)
@@ -177,6 +226,7 @@ async def answer_text(update: Update, context: BotContext) -> None:
         await send_card(
             message, services.knowledge.kb, result.best.item, language, extra_rows=rows
         )
+        remember_shown(context, result.best.item)
     elif route.reply == "suggest":
         await offer_suggestions(
             message, context, question_id, result, offer_ticket=route.offer_ticket
@@ -197,6 +247,38 @@ def person_and_menu(question_id: int, language: str) -> list[list[InlineKeyboard
         [button(t("answer_person", language), QuestionButton("person", question_id))],
         [back_to_menu(language)],
     ]
+
+
+async def answer_followup(message: Message, context: BotContext, aspect: str) -> None:
+    """Answer "多少钱", "在哪里办" … from the card shown last; ask which service without one."""
+    language = context.language
+    kb = context.services.knowledge.kb
+    item = recently_shown(context, kb)
+    if item is None:
+        await message.reply_text(
+            t(
+                "followup_which",
+                language,
+                what=t(f"aspect_{aspect}", language),
+                example=t(f"aspect_{aspect}_example", language),
+            ),
+            reply_markup=main_menu(language),
+        )
+        return
+    focused = focused_card(build_card(item, kb, language), aspect)
+    if focused is None:  # the item says nothing of it: its whole card
+        await send_card(message, kb, item, language)
+    else:
+        await message.reply_text(
+            render_html(focused),
+            reply_markup=InlineKeyboardMarkup(
+                [
+                    [button(t("followup_full", language), BrowseItem(item_token(item.id)))],
+                    [back_to_menu(language)],
+                ]
+            ),
+        )
+    remember_shown(context, item)
 
 
 async def offer_ticket(message: Message, context: BotContext, question_id: int, text: str) -> None:
@@ -293,6 +375,7 @@ async def question_button(update: Update, context: BotContext) -> None:
         await send_card(
             message, kb, item, language, extra_rows=[feedback_row(question_id, language)]
         )
+        remember_shown(context, item)
     elif pressed.action in ("helpful", "not_helpful"):
         outcome = await services.questions.record_feedback(
             question_id, resident.id, pressed.action

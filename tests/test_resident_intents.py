@@ -374,6 +374,34 @@ async def test_a_resident_venting_gets_an_apology_and_a_person_if_they_ask(
     assert await escalations(bot) == 1
 
 
+async def test_a_follow_up_after_a_card_is_answered_from_that_card(bot: BotHarness) -> None:
+    chat = bot.resident()
+    await chat.send("身份证丢了怎么补办")
+    replies = await chat.send("那要多少钱呢？")
+    assert replies.text == "居民身份证挂失补领\n收费：20 元（挂失免费）"
+    assert replies[0].buttons[0] == [("📄 查看完整指南", "b:i:id-card-replacement")]
+    replies = await chat.send("要带什么材料")
+    assert replies.text.startswith("居民身份证挂失补领\n\n需要带的材料\n• 居民户口簿")
+    replies = await chat.send("在哪里办")
+    assert "办理地点：户籍所在地派出所户籍窗口" in replies.text
+    assert "办公时间：" in replies.text
+    # None of them is a question for the knowledge base or for staff.
+    assert [q.text for q in await questions(bot)] == ["身份证丢了怎么补办"]
+    assert not bot.api.bot_messages(bot.staff_group)
+
+
+async def test_a_follow_up_with_no_card_shown_asks_which_service(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("多少钱")
+    assert (
+        replies.text
+        == "请问您想了解哪项业务的费用？请连同事项名称一起问，比如“身份证补办多少钱”。"
+    )
+    english = bot.resident("Alice", language_code="en")
+    replies = await english.send("How long does it take?")
+    assert replies.text.startswith("Which service would you like the time it takes of?")
+
+
 async def test_a_vague_word_gets_a_choice_of_several_items_not_a_card(bot: BotHarness) -> None:
     chat = bot.resident()
     replies = await chat.send("医保")

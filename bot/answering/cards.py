@@ -276,7 +276,8 @@ def render_html(card: Card) -> str:
     """Render a card as Telegram HTML; every piece of text is escaped."""
     esc = html.escape
     colon = label_separator(card.language)
-    out = [f"<b>{esc(card.title)}</b>", esc(card.answer)]
+    # (a card narrowed to a few sections has no answer text: no empty line for it)
+    out = [f"<b>{esc(card.title)}</b>", *([esc(card.answer)] if card.answer else [])]
     for section in card.sections:
         if section.lines:
             out.append(f"\n<b>{esc(section.label)}</b>")
