@@ -54,6 +54,33 @@ def remember_shown(context: BotContext, item: Item) -> None:
         context.user_data[LAST_ITEM] = {"item": item.id, "at": time.time()}
 
 
+# The choice offered last (its question and items, in order), for "第二个" typed instead of a tap.
+LAST_CHOICE = "last_choice"
+
+
+def remember_choice(context: BotContext, question_id: int, items: list[str]) -> None:
+    """Note the items just offered as a choice for `question_id`, in their order."""
+    if context.user_data is not None:
+        context.user_data[LAST_CHOICE] = {
+            "question": question_id,
+            "items": items,
+            "at": time.time(),
+        }
+
+
+def recent_choice(context: BotContext) -> tuple[int, list[str]] | None:
+    """The question and items of the choice offered in the last half hour, if any."""
+    noted = context.user_data.get(LAST_CHOICE) if context.user_data else None
+    if not isinstance(noted, dict):
+        return None
+    question_id, items, at = noted.get("question"), noted.get("items"), noted.get("at")
+    if not isinstance(question_id, int) or not isinstance(items, list):
+        return None
+    if not isinstance(at, int | float) or not 0 <= time.time() - at <= RECENT_ITEM_SECONDS:
+        return None
+    return question_id, [item for item in items if isinstance(item, str)]
+
+
 def recently_shown(context: BotContext, kb: KnowledgeBase) -> Item | None:
     """The item whose card the resident saw in the last half hour, if it still exists."""
     noted = context.user_data.get(LAST_ITEM) if context.user_data else None

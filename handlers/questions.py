@@ -29,7 +29,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.answering.cards import build_card, render_html
 from bot.answering.escalations import Cause, route_question
-from bot.answering.followups import focused_card, followup_aspect
+from bot.answering.followups import chosen_number, focused_card, followup_aspect
 from bot.answering.intents import asks_about_own_tickets
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
@@ -46,7 +46,15 @@ from bot.telegram.callback_data import (
 )
 from bot.telegram.context import BotApplication, BotContext
 from bot.tickets.messages import type_name
-from handlers.browse import clip_label, find_item, recently_shown, remember_shown, send_card
+from handlers.browse import (
+    clip_label,
+    find_item,
+    recent_choice,
+    recently_shown,
+    remember_choice,
+    remember_shown,
+    send_card,
+)
 from handlers.complaints import file_question_button, ticket_type_of
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
 from handlers.status import show_list
@@ -185,6 +193,9 @@ async def answer_text(update: Update, context: BotContext) -> None:
     if not awaiting_person and asks_about_own_tickets(normalized):
         await show_list(update, context)
         return
+    # "第二个" after a choice: as if its button were pressed.
+    if not awaiting_person and await pick_by_number(message, context, normalized):
+        return
     # "多少钱" after a card: that part of the card (or, with no card shown lately, which service).
     aspect = None if awaiting_person else followup_aspect(normalized)
     if aspect is not None:
@@ -247,6 +258,29 @@ def person_and_menu(question_id: int, language: str) -> list[list[InlineKeyboard
         [button(t("answer_person", language), QuestionButton("person", question_id))],
         [back_to_menu(language)],
     ]
+
+
+async def pick_by_number(message: Message, context: BotContext, normalized: str) -> bool:
+    """Answer "第二个", "2" or "the first one" typed after a choice as a press of that item's
+    button; False (nothing done) when the message is no such pick or no choice is recent."""
+    number = chosen_number(normalized)
+    choice = recent_choice(context) if number is not None else None
+    resident = context.resident
+    if number is None or choice is None or resident is None:
+        return False
+    question_id, items = choice
+    if number > len(items):
+        return False
+    kb = context.services.knowledge.kb
+    item = kb.items.get(items[number - 1])
+    if item is None or not await context.services.questions.record_choice(
+        question_id, resident.id, item.id
+    ):
+        return False
+    language = context.language
+    await send_card(message, kb, item, language, extra_rows=[feedback_row(question_id, language)])
+    remember_shown(context, item)
+    return True
 
 
 async def answer_followup(message: Message, context: BotContext, aspect: str) -> None:
@@ -342,6 +376,7 @@ async def offer_suggestions(
         else "suggest_intro"
     )
     await message.reply_text(t(intro, language), reply_markup=InlineKeyboardMarkup(rows))
+    remember_choice(context, question_id, [c.item.id for c in suggestions])
 
 
 async def question_button(update: Update, context: BotContext) -> None:

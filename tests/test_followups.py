@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answering.cards import build_card
-from bot.answering.followups import focused_card, followup_aspect
+from bot.answering.followups import chosen_number, focused_card, followup_aspect
 from bot.answering.knowledge_base import load_knowledge_base
 from bot.core.text import normalize
 from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE
@@ -76,3 +76,23 @@ def test_an_item_without_the_part_asked_for_has_no_focused_card() -> None:
     # Disclosure items list no materials; the chat shows their whole card instead.
     assert lacking
     assert all(not item.get_list("materials", "zh") for item in lacking)
+
+
+@pytest.mark.parametrize(
+    ("message", "number"),
+    [
+        ("2", 2),
+        ("第二个", 2),
+        ("我选第一项", 1),
+        ("选3", 3),
+        ("The first one", 1),
+        ("option two", 2),
+    ],
+)
+def test_a_choice_typed_names_its_place(message: str, number: int) -> None:
+    assert chosen_number(normalize(message)) == number
+
+
+@pytest.mark.parametrize("message", ["12", "第十个", "123456", "二手房", "first aid"])
+def test_other_numbers_and_words_are_no_choice(message: str) -> None:
+    assert chosen_number(normalize(message)) is None

@@ -390,6 +390,24 @@ async def test_a_follow_up_after_a_card_is_answered_from_that_card(bot: BotHarne
     assert not bot.api.bot_messages(bot.staff_group)
 
 
+async def test_a_choice_can_be_made_by_typing_its_number(bot: BotHarness) -> None:
+    chat = bot.resident()
+    replies = await chat.send("医保")
+    labels = [label for row in replies[0].buttons[:-1] for label, _ in row]
+    replies = await chat.send("第二个")
+    assert replies.text.startswith(f"{labels[1]}\n")
+    (question,) = await questions(bot)
+    assert question.chosen_item_id is not None
+    chosen = bot.services.knowledge.kb.items[question.chosen_item_id]
+    assert chosen.get_text("title", "zh").startswith(labels[1].rstrip("…"))
+    # The card is the item's: a follow-up is about it.
+    replies = await chat.send("在哪里办")
+    assert replies.text.startswith(f"{labels[1]}\n")
+    # A number beyond the choice, or with no choice lately, is read as before.
+    replies = await chat.send("5")
+    assert not replies.text.startswith(labels[1])
+
+
 async def test_a_follow_up_with_no_card_shown_asks_which_service(bot: BotHarness) -> None:
     chat = bot.resident()
     replies = await chat.send("多少钱")

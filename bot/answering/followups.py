@@ -1,11 +1,13 @@
-"""A follow-up about the item just shown: "多少钱", "要带什么材料", "在哪里办" on their own.
+"""A follow-up about the item just shown: "多少钱", "要带什么材料", "在哪里办" on their own; and
+"第二个" or "2" after a choice of items.
 
 Residents read a card and then ask about one part of it in a few words, naming no service. Read
 alone, such a message matches every item about as well (a choice of allowances and budgets for
 "多少钱"); read after a card, it means that card's item. `followup_aspect` tells whether a
 message is nothing but such a question and which part it asks for; `focused_card` keeps the
 parts of a card that answer it. The chat (handlers/questions.py) answers with the item shown
-last, when it was shown recently, and otherwise asks which service is meant.
+last, when it was shown recently, and otherwise asks which service is meant. `chosen_number`
+reads a choice made in words ("第二个", "2", "the first one") as the press of that item's button.
 """
 
 from __future__ import annotations
@@ -89,3 +91,24 @@ def focused_card(card: Card, aspect: str) -> Card | None:
     if not sections:
         return None
     return replace(card, answer="", sections=sections)
+
+
+_NUMBERS = {"1": 1, "2": 2, "3": 3, "4": 4, "5": 5, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4}
+_NUMBERS |= {"五": 5, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_NUMBERS |= {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+_CHOICE_ZH = re.compile(r"(?:我要|我选|选|要|是)?第?(?P<n>[1-5一二两三四五])(?:个|项|条|号)?")
+_CHOICE_EN = re.compile(
+    r"(?:the |i want the |i'll take the )?(?P<n>first|second|third|fourth|fifth)(?: one| item)?"
+    r"|(?:number |option |no\. ?|#)(?P<m>[1-5]|one|two|three|four|five)"
+)
+
+
+def chosen_number(normalized: str) -> int | None:
+    """The place (from 1) of the item a (normalised) message picks from a choice ("第二个")."""
+    text = _PUNCTUATION.sub(" ", _END.sub("", normalized)).strip()
+    if not text or len(text) > 20:
+        return None
+    found = _CHOICE_ZH.fullmatch(text.replace(" ", "")) or _CHOICE_EN.fullmatch(text)
+    if found is None:
+        return None
+    return _NUMBERS[found.group("n") or found.group("m")]
