@@ -54,6 +54,27 @@ def remember_shown(context: BotContext, item: Item) -> None:
         context.user_data[LAST_ITEM] = {"item": item.id, "at": time.time()}
 
 
+# The question answered last with a card or a choice: "不对" after it offers a person for it.
+LAST_QUESTION = "last_question"
+
+
+def remember_question(context: BotContext, question_id: int) -> None:
+    """Note the question the resident has just been answered (a card or a choice)."""
+    if context.user_data is not None:
+        context.user_data[LAST_QUESTION] = {"question": question_id, "at": time.time()}
+
+
+def recent_question(context: BotContext) -> int | None:
+    """The question answered with a card or a choice in the last half hour, if any."""
+    noted = context.user_data.get(LAST_QUESTION) if context.user_data else None
+    if not isinstance(noted, dict):
+        return None
+    question_id, at = noted.get("question"), noted.get("at")
+    if not isinstance(question_id, int) or not isinstance(at, int | float):
+        return None
+    return question_id if 0 <= time.time() - at <= RECENT_ITEM_SECONDS else None
+
+
 # The choice offered last (its question and items, in order), for "第二个" typed instead of a tap.
 LAST_CHOICE = "last_choice"
 

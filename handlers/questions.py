@@ -50,8 +50,10 @@ from handlers.browse import (
     clip_label,
     find_item,
     recent_choice,
+    recent_question,
     recently_shown,
     remember_choice,
+    remember_question,
     remember_shown,
     send_card,
 )
@@ -219,9 +221,13 @@ async def answer_text(update: Update, context: BotContext) -> None:
     if route.reply == "small_talk":
         await message.reply_text(t("small_talk", language), reply_markup=main_menu(language))
     elif route.reply == "venting":
+        # "不对" after a card or a choice: 🙋 passes that question to a person, not "不对".
+        earlier = recent_question(context)
         await message.reply_text(
             t("venting", language),
-            reply_markup=InlineKeyboardMarkup(person_and_menu(question_id, language)),
+            reply_markup=InlineKeyboardMarkup(
+                person_and_menu(earlier if earlier is not None else question_id, language)
+            ),
         )
     elif route.reply == "empty":
         await message.reply_text(t("empty_question", language), reply_markup=main_menu(language))
@@ -238,6 +244,7 @@ async def answer_text(update: Update, context: BotContext) -> None:
             message, services.knowledge.kb, result.best.item, language, extra_rows=rows
         )
         remember_shown(context, result.best.item)
+        remember_question(context, question_id)
     elif route.reply == "suggest":
         await offer_suggestions(
             message, context, question_id, result, offer_ticket=route.offer_ticket
@@ -377,6 +384,7 @@ async def offer_suggestions(
     )
     await message.reply_text(t(intro, language), reply_markup=InlineKeyboardMarkup(rows))
     remember_choice(context, question_id, [c.item.id for c in suggestions])
+    remember_question(context, question_id)
 
 
 async def question_button(update: Update, context: BotContext) -> None:

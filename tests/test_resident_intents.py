@@ -420,6 +420,23 @@ async def test_a_follow_up_with_no_card_shown_asks_which_service(bot: BotHarness
     assert replies.text.startswith("Which service would you like the time it takes of?")
 
 
+async def test_saying_an_answer_is_wrong_offers_a_person_for_the_question_not_for_that(
+    bot: BotHarness,
+) -> None:
+    chat = bot.resident()
+    await chat.send("身份证丢了怎么补办")
+    replies = await chat.send("不对，不是这个")
+    assert replies.text.startswith("抱歉没能帮上您。")
+    # 🙋 names the question answered before (1), not "不对" (2).
+    assert replies[0].buttons[0] == [("🙋 转人工", "q:p:1")]
+    assert not bot.api.bot_messages(bot.staff_group)
+    replies = await chat.press("🙋 转人工", expect=2)
+    assert "已经转给工作人员" in replies.text
+    post = bot.latest_staff_post().text
+    assert "身份证丢了怎么补办" in post
+    assert "不对" not in post
+
+
 async def test_a_vague_word_gets_a_choice_of_several_items_not_a_card(bot: BotHarness) -> None:
     chat = bot.resident()
     replies = await chat.send("医保")

@@ -704,6 +704,8 @@ def test_a_question_with_an_opener_or_a_word_for_a_person_is_still_read(
         ("你真笨，啥都不懂", "venting"),
         ("垃圾机器人！", "venting"),
         ("you are useless", "venting"),
+        ("不对，不是这个", "venting"),
+        ("not what I asked", "venting"),
         ("你好", "small_talk"),
         ("谢谢", "small_talk"),
     ],
@@ -716,7 +718,9 @@ def test_venting_at_the_bot_is_told_apart_from_a_greeting(
     assert (result.decision, result.reason, result.intent) == ("decline", reason, "small_talk")
 
 
-@pytest.mark.parametrize("message", ["垃圾怎么分类", "我不懂怎么办理社保", "没用的旧家具怎么扔"])
+@pytest.mark.parametrize(
+    "message", ["垃圾怎么分类", "我不懂怎么办理社保", "没用的旧家具怎么扔", "身份证名字不对怎么改"]
+)
 def test_a_question_with_a_venting_word_is_still_a_question(
     city: LoadedKnowledge, message: str
 ) -> None:

@@ -31,7 +31,10 @@ _PHRASES_ZH = (
 # Venting at the bot: an apology and a person to talk to, not a choice of items.
 _VENTING_ZH = (
     "你真笨 真笨 太笨了 好笨 笨死了 笨蛋 傻瓜 你好傻 太傻了 垃圾机器人 废物 真没用 没用 "
-    "啥都不懂 什么都不懂 啥也不懂 什么也不懂 听不懂人话 听不懂 答非所问 你不行 无语 服了"
+    "啥都不懂 什么都不懂 啥也不懂 什么也不懂 听不懂人话 听不懂 答非所问 你不行 无语 服了 "
+    # the answer given was not the one wanted
+    "你说的不对 说的不对 答得不对 回答得不对 回答不对 不对 不是这个 不是我要的 不是我问的 "
+    "不是我想问的 还是不懂 没看懂 看不懂 没解决 没有用"
 ).split()
 _PHRASES_EN = (
     "good morning|good afternoon|good evening|good night|thank you very much|thank you so much|"
@@ -45,7 +48,9 @@ _PHRASES_EN = (
 )
 _VENTING_EN = (
     "you are useless|you're useless|useless bot|useless|you are stupid|you're stupid|stupid bot|"
-    "stupid|dumb|not helpful|you don't understand|you do not understand"
+    "stupid|dumb|not helpful|you don't understand|you do not understand|"
+    "no that's wrong|no that is wrong|that's wrong|that is wrong|wrong answer|wrong|"
+    "that's not it|that is not it|not what i asked|not what i meant|not what i asked for"
 )
 _LEFTOVER = re.compile(r"[吗呢啊吧呀了的么嘛哈呵噢哦\s]+")
 _ZH = re.compile("|".join(sorted(_PHRASES_ZH + _VENTING_ZH, key=len, reverse=True)))
