@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -42,77 +41,49 @@ ITEMS_PER_PAGE = 8
 _BUTTON_TEXT = 60
 
 
-# The item whose card the resident saw last, and when: a follow-up such as "多少钱" is about it
-# (handlers/questions.py, bot/answering/followups.py) for this long.
-LAST_ITEM = "last_item"
-RECENT_ITEM_SECONDS = 30 * 60
+# What the resident was shown last (bot/telegram/recent.py, in memory): the card (a follow-up
+# such as "多少钱" is about it), the question answered ("不对" offers a person for it) and the
+# choice offered ("第二个" picks from it), for half an hour.
 
 
 def remember_shown(context: BotContext, item: Item) -> None:
     """Note that the resident has just been shown `item`'s card."""
-    if context.user_data is not None:
-        context.user_data[LAST_ITEM] = {"item": item.id, "at": time.time()}
-
-
-# The question answered last with a card or a choice: "不对" after it offers a person for it.
-LAST_QUESTION = "last_question"
-
-
-def remember_question(context: BotContext, question_id: int) -> None:
-    """Note the question the resident has just been answered (a card or a choice)."""
-    if context.user_data is not None:
-        context.user_data[LAST_QUESTION] = {"question": question_id, "at": time.time()}
-
-
-def recent_question(context: BotContext) -> int | None:
-    """The question answered with a card or a choice in the last half hour, if any."""
-    noted = context.user_data.get(LAST_QUESTION) if context.user_data else None
-    if not isinstance(noted, dict):
-        return None
-    question_id, at = noted.get("question"), noted.get("at")
-    if not isinstance(question_id, int) or not isinstance(at, int | float):
-        return None
-    return question_id if 0 <= time.time() - at <= RECENT_ITEM_SECONDS else None
-
-
-# The choice offered last (its question and items, in order), for "第二个" typed instead of a tap.
-LAST_CHOICE = "last_choice"
-
-
-def remember_choice(context: BotContext, question_id: int, items: list[str]) -> None:
-    """Note the items just offered as a choice for `question_id`, in their order."""
-    if context.user_data is not None:
-        context.user_data[LAST_CHOICE] = {
-            "question": question_id,
-            "items": items,
-            "at": time.time(),
-        }
-
-
-def recent_choice(context: BotContext) -> tuple[int, list[str]] | None:
-    """The question and items of the choice offered in the last half hour, if any."""
-    noted = context.user_data.get(LAST_CHOICE) if context.user_data else None
-    if not isinstance(noted, dict):
-        return None
-    question_id, items, at = noted.get("question"), noted.get("items"), noted.get("at")
-    if not isinstance(question_id, int) or not isinstance(items, list):
-        return None
-    if not isinstance(at, int | float) or not 0 <= time.time() - at <= RECENT_ITEM_SECONDS:
-        return None
-    return question_id, [item for item in items if isinstance(item, str)]
+    if context.resident is not None:
+        context.bot_data.recent.note_item(context.resident.id, item.id)
 
 
 def recently_shown(context: BotContext, kb: KnowledgeBase) -> Item | None:
     """The item whose card the resident saw in the last half hour, if it still exists."""
-    noted = context.user_data.get(LAST_ITEM) if context.user_data else None
-    if not isinstance(noted, dict):
+    if context.resident is None:
         return None
-    item_id, at = noted.get("item"), noted.get("at")
-    if not isinstance(item_id, str) or not isinstance(at, int | float):
+    item_id = context.bot_data.recent.item(context.resident.id)
+    return kb.items.get(item_id) if item_id is not None else None
+
+
+def remember_question(context: BotContext, question_id: int) -> None:
+    """Note the question the resident has just been answered (a card or a choice)."""
+    if context.resident is not None:
+        context.bot_data.recent.note_question(context.resident.id, question_id)
+
+
+def recent_question(context: BotContext) -> int | None:
+    """The question answered with a card or a choice in the last half hour, if any."""
+    if context.resident is None:
         return None
-    if not 0 <= time.time() - at <= RECENT_ITEM_SECONDS:
+    return context.bot_data.recent.question(context.resident.id)
+
+
+def remember_choice(context: BotContext, question_id: int, items: list[str]) -> None:
+    """Note the items just offered as a choice for `question_id`, in their order."""
+    if context.resident is not None:
+        context.bot_data.recent.note_choice(context.resident.id, question_id, items)
+
+
+def recent_choice(context: BotContext) -> tuple[int, tuple[str, ...]] | None:
+    """The question and items of the choice offered in the last half hour, if any."""
+    if context.resident is None:
         return None
-    return kb.items.get(item_id)
+    return context.bot_data.recent.choice(context.resident.id)
 
 
 def find_item(kb: KnowledgeBase, token: str) -> Item | None:

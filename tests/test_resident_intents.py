@@ -385,8 +385,10 @@ async def test_a_follow_up_after_a_card_is_answered_from_that_card(bot: BotHarne
     replies = await chat.send("在哪里办")
     assert "办理地点：户籍所在地派出所户籍窗口" in replies.text
     assert "办公时间：" in replies.text
-    # None of them is a question for the knowledge base or for staff.
+    # None of them is a question for the knowledge base or for staff; and what was shown is
+    # kept in memory, not written to the resident's stored data at every answer.
     assert [q.text for q in await questions(bot)] == ["身份证丢了怎么补办"]
+    assert not bot.app.user_data.get(chat.user.id)
     assert not bot.api.bot_messages(bot.staff_group)
 
 

@@ -14,6 +14,7 @@ from bot.core.residents import ResidentProfile
 from bot.services import Services
 from bot.telegram.flood import FloodGate
 from bot.telegram.membership import ChatMembership
+from bot.telegram.recent import RecentlyShown
 
 
 class BotData:
@@ -22,7 +23,7 @@ class BotData:
     `services` are the process's; the rest is filled in by the handler modules' register(app).
     """
 
-    __slots__ = ("flood_gate", "members", "served_groups", "services")
+    __slots__ = ("flood_gate", "members", "recent", "served_groups", "services")
 
     def __init__(self) -> None:
         self.services: Services | None = None
@@ -33,6 +34,8 @@ class BotData:
         # Group chats other than the staff group that an area serves: (context, chat id) ->
         # served. The group guard (handlers/guards.py) lets their updates through.
         self.served_groups: list[Callable[[BotContext, int], bool]] = []
+        # What each resident was shown last (the card, question and choice), in memory only.
+        self.recent = RecentlyShown()
 
 
 class BotContext(CallbackContext[ExtBot[Any], dict[Any, Any], dict[Any, Any], BotData]):
