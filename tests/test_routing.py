@@ -60,6 +60,12 @@ def test_a_generic_category_relies_on_the_text(bundled: LoadedKnowledge) -> None
         ("消防通道被电动车堵死了", "治安与消防"),
         # The service centre's generic 其他 is never a guess, whatever the text shares with it.
         ("窗口排队太久，他们也不管", "政务服务"),
+        # Complaints about how an office works, and everyday problems residents report.
+        ("你们这个办事效率太低了", "政务服务"),
+        ("网上办事系统老是登不上", "政务服务"),
+        ("马路上有个大坑", "市容环境"),
+        ("楼上漏水到我家了", "住房与物业"),
+        ("我被黑中介骗了押金", "住房与物业"),
     ],
 )
 def test_a_category_is_guessed_from_the_departments_keywords(
