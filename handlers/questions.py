@@ -96,7 +96,7 @@ add_strings(
         },
         "followup_which": {
             "zh": "请问您想了解哪项业务的{what}？请连同事项名称一起问，比如“{example}”。",
-            "en": "Which service would you like the {what} of? Please name it in your "
+            "en": "Which service do you mean (for its {what})? Please name it in your "
             "question, for example “{example}”.",
         },
         "followup_full": {"zh": "📄 查看完整指南", "en": "📄 The whole guide"},
@@ -112,7 +112,7 @@ add_strings(
             "zh": "社保卡在哪里办",
             "en": "Where do I get a social security card?",
         },
-        "aspect_time": {"zh": "办理时限", "en": "time it takes"},
+        "aspect_time": {"zh": "办理时限", "en": "time limit"},
         "aspect_time_example": {
             "zh": "居住证多久能办好",
             "en": "How long does a residence permit take?",

@@ -419,7 +419,10 @@ async def test_a_follow_up_with_no_card_shown_asks_which_service(bot: BotHarness
     )
     english = bot.resident("Alice", language_code="en")
     replies = await english.send("How long does it take?")
-    assert replies.text.startswith("Which service would you like the time it takes of?")
+    assert replies.text == (
+        "Which service do you mean (for its time limit)? Please name it in your question, "
+        "for example “How long does a residence permit take?”."
+    )
 
 
 async def test_saying_an_answer_is_wrong_offers_a_person_for_the_question_not_for_that(
