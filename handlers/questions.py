@@ -30,7 +30,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.answering.cards import build_card, render_html
 from bot.answering.escalations import Cause, route_question
 from bot.answering.followups import chosen_number, focused_card, followup_aspect
-from bot.answering.intents import asks_about_own_tickets
+from bot.answering.intents import asks_about_own_tickets, ticket_number_in
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
 from bot.core import metrics
@@ -59,7 +59,7 @@ from handlers.browse import (
 )
 from handlers.complaints import file_question_button, ticket_type_of
 from handlers.start import AWAITING_PERSON, back_to_menu, main_menu
-from handlers.status import show_list
+from handlers.status import show_list, show_ticket_by_number
 
 add_strings(
     "questions",
@@ -194,6 +194,11 @@ async def answer_text(update: Update, context: BotContext) -> None:
     normalized = normalize(text)
     if not awaiting_person and asks_about_own_tickets(normalized):
         await show_list(update, context)
+        return
+    # A ticket number typed ("TS-2026-000123 怎么样了"): that ticket, if it is theirs.
+    number = None if awaiting_person else ticket_number_in(normalized)
+    if number is not None:
+        await show_ticket_by_number(message, context, number)
         return
     # "第二个" after a choice: as if its button were pressed.
     if not awaiting_person and await pick_by_number(message, context, normalized):

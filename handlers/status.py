@@ -326,6 +326,32 @@ async def show_ticket(update: Update, context: BotContext) -> None:
         await query.answer(t("tkt_not_found", language), show_alert=True)
         return
     await query.answer()
+    await _send_detail(_message(update), context, detail)
+
+
+async def show_ticket_by_number(message: Message, context: BotContext, number: str) -> None:
+    """Show the ticket a resident typed the number of ("TS-2026-000123"), if it is theirs (or
+    one they support); anyone else's, or none, is "not found" alike."""
+    resident = context.resident
+    if resident is None:
+        return
+    try:
+        detail = await context.services.tickets.ticket_for_resident(number, resident.id)
+    except TicketNotFound:
+        await message.reply_text(
+            t("tkt_not_found", context.language),
+            reply_markup=InlineKeyboardMarkup(
+                [[button(t("tkt_button_list", context.language), TicketList())]]
+            ),
+        )
+        return
+    await _send_detail(message, context, detail)
+
+
+async def _send_detail(message: Message, context: BotContext, detail: TicketDetail) -> None:
+    """Send a ticket's details and timeline, with what the resident can do next."""
+    language = context.language
+    ticket_id = detail.summary.id
     buttons = []
     if detail.can_add_information:
         buttons.append([add_information_button(ticket_id, language)])
@@ -342,7 +368,6 @@ async def show_ticket(update: Update, context: BotContext) -> None:
         buttons.append([remedies_button(ticket_id, language)])
     buttons.append([button(t("tkt_button_list", language), TicketList())])
     pieces = pack_lines(_detail_lines(detail, context))
-    message = _message(update)
     for index, piece in enumerate(pieces):
         last = index == len(pieces) - 1
         await message.reply_text(

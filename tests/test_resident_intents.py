@@ -166,6 +166,16 @@ async def test_asking_after_ones_own_ticket_in_words_shows_ones_tickets(
     assert not bot.api.bot_messages(bot.staff_group)
     assert [q.text for q in await questions(bot)] == [STREET_LIGHT]
 
+    # Its number typed, alone or in words, shows that ticket; another number shows nothing.
+    replies = await chat.send(f"{number.lower()} 怎么样了")
+    assert replies.text.startswith(f"{number}（举报 · 市容环境）\n状态：")
+    assert replies[-1].buttons[-1] == [("⬅️ 我的工单", "tkt:start")]
+    replies = await chat.send("查一下TS-2026-999999")
+    assert replies.text == "没有找到这个工单。"
+    other = bot.resident("王五")
+    replies = await other.send(number)
+    assert replies.text == "没有找到这个工单。"
+
     # Someone who asked for a person gets one for this message too.
     await chat.press("🏠 主菜单", expect=2)
     await chat.press("🙋 转人工", expect=2)

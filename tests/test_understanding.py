@@ -15,6 +15,7 @@ from bot.answering.evaluation import Case, Outcome, Report, format_report, new_c
 from bot.answering.intents import (
     asks_about_own_tickets,
     report_cues,
+    ticket_number_in,
     ticket_type_for,
     wants_to_file,
 )
@@ -574,6 +575,22 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
 )
 def test_asking_after_ones_own_tickets_is_told_apart(message: str, asks: bool) -> None:
     assert asks_about_own_tickets(normalize(message)) is asks
+
+
+@pytest.mark.parametrize(
+    ("message", "number"),
+    [
+        ("TS-2026-000001", "TS-2026-000001"),
+        ("ts2026000123 怎么样了", "TS-2026-000123"),
+        ("我的工单号是 TS-2026-000007，进度如何", "TS-2026-000007"),
+        ("TS-2026-000001 和 TS-2026-000002", None),
+        ("电话 0571-12345678", None),
+    ],
+)
+def test_a_ticket_number_typed_is_read_as_the_bot_writes_it(
+    message: str, number: str | None
+) -> None:
+    assert ticket_number_in(normalize(message)) == number
 
 
 @pytest.mark.parametrize(

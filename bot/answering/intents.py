@@ -187,6 +187,20 @@ _OWN_TICKETS_EN = re.compile(
 _END = re.compile(r"[吗呢啊吧呀了的么嘛\s,.!?，。！？、~]+$")
 
 
+# A ticket number as the bot gives it (TS-2026-000123), alone or with a few words around it
+# ("查一下工单TS-2026-000123", "ts-2026-000123 怎么样了").
+_TICKET_NUMBER = re.compile(r"(?<![a-z0-9])ts[-\s]?(\d{4})[-\s]?(\d{6})(?![0-9])")
+
+
+def ticket_number_in(normalized: str) -> str | None:
+    """The ticket number a short (normalised) message asks about, written as the bot writes it."""
+    found = list(_TICKET_NUMBER.finditer(normalized))
+    if len(found) != 1 or len(normalized) > 40:
+        return None
+    year, serial = found[0].groups()
+    return f"TS-{year}-{serial}"
+
+
 def asks_about_own_tickets(normalized: str) -> bool:
     """Whether a (normalised) message only asks after the resident's own tickets."""
     text = _END.sub("", normalized.strip())
