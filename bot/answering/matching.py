@@ -2223,25 +2223,23 @@ class Matcher:
 
     def _match(self, question: str) -> MatchResult:
         normalized = normalize(question)
-        if asks_for_person(normalized):
-            # "转人工": answered as the menu's button is (a person answers the next message).
+        # Not a question for the knowledge base: "转人工" (answered as the menu's button is: a
+        # person answers the next message), venting, greetings and openers.
+        conversational = (
+            "asks_person"
+            if asks_for_person(normalized)
+            else ("venting" if is_venting(normalized) else "small_talk")
+            if is_small_talk(normalized)
+            else None
+        )
+        if conversational is not None:
             return MatchResult(
                 question=question,
                 normalized=normalized,
                 language=detect_language(question),
                 decision="decline",
                 candidates=(),
-                reason="asks_person",
-                intent="small_talk",
-            )
-        if is_small_talk(normalized):
-            return MatchResult(
-                question=question,
-                normalized=normalized,
-                language=detect_language(question),
-                decision="decline",
-                candidates=(),
-                reason="venting" if is_venting(normalized) else "small_talk",
+                reason=conversational,
                 intent="small_talk",
             )
         read = self.read(question, normalized)
