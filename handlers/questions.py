@@ -31,6 +31,7 @@ from bot.answering.cards import build_card, render_html
 from bot.answering.escalations import Cause, route_question
 from bot.answering.followups import chosen_number, focused_card, followup_aspect
 from bot.answering.intents import asks_about_own_tickets, ticket_number_in
+from bot.answering.knowledge_base import Item
 from bot.answering.matching import MatchResult
 from bot.answering.question_log import MAX_QUESTION_CHARS
 from bot.core import metrics
@@ -188,25 +189,9 @@ async def answer_text(update: Update, context: BotContext) -> None:
         await message.reply_text(t("question_too_long", language, limit=MAX_QUESTION_CHARS))
         text = text[:MAX_QUESTION_CHARS]
 
-    # "我上次提的工单怎么样了": the resident's own tickets, as the menu's "my tickets" shows them
-    # (unless they asked for a person, who then gets this message).
+    # A resident who asked for a person gets one for this message, whatever it says.
     awaiting_person = bool(context.user_data and context.user_data.get(AWAITING_PERSON))
-    normalized = normalize(text)
-    if not awaiting_person and asks_about_own_tickets(normalized):
-        await show_list(update, context)
-        return
-    # A ticket number typed ("TS-2026-000123 怎么样了"): that ticket, if it is theirs.
-    number = None if awaiting_person else ticket_number_in(normalized)
-    if number is not None:
-        await show_ticket_by_number(message, context, number)
-        return
-    # "第二个" after a choice: as if its button were pressed.
-    if not awaiting_person and await pick_by_number(message, context, normalized):
-        return
-    # "多少钱" after a card: that part of the card (or, with no card shown lately, which service).
-    aspect = None if awaiting_person else followup_aspect(normalized)
-    if aspect is not None:
-        await answer_followup(message, context, aspect)
+    if not awaiting_person and await answered_without_matching(update, context, normalize(text)):
         return
     with metrics.MATCH_SECONDS.time():
         result = services.knowledge.matcher.match(text)
@@ -272,6 +257,39 @@ def person_and_menu(question_id: int, language: str) -> list[list[InlineKeyboard
     ]
 
 
+async def answered_without_matching(update: Update, context: BotContext, normalized: str) -> bool:
+    """Answer what is about the resident's tickets or what they were just shown; False (nothing
+    done) for anything else, which the matcher reads."""
+    message = update.effective_message
+    assert message is not None
+    # "我上次提的工单怎么样了": the resident's own tickets, as the menu's "my tickets" shows them.
+    if asks_about_own_tickets(normalized):
+        await show_list(update, context)
+        return True
+    # A ticket number typed ("TS-2026-000123 怎么样了"): that ticket, if it is theirs.
+    number = ticket_number_in(normalized)
+    if number is not None:
+        await show_ticket_by_number(message, context, number)
+        return True
+    # "第二个" after a choice: as if its button were pressed.
+    if await pick_by_number(message, context, normalized):
+        return True
+    # "多少钱" after a card: that part of the card (or, with no card shown lately, which service).
+    aspect = followup_aspect(normalized)
+    if aspect is not None:
+        await answer_followup(message, context, aspect)
+        return True
+    return False
+
+
+async def send_chosen(message: Message, context: BotContext, question_id: int, item: Item) -> None:
+    """Send the card of the item a resident chose from a question's choice."""
+    language = context.language
+    kb = context.services.knowledge.kb
+    await send_card(message, kb, item, language, extra_rows=[feedback_row(question_id, language)])
+    remember_shown(context, item)
+
+
 async def pick_by_number(message: Message, context: BotContext, normalized: str) -> bool:
     """Answer "第二个", "2" or "the first one" typed after a choice as a press of that item's
     button; False (nothing done) when the message is no such pick or no choice is recent."""
@@ -289,9 +307,7 @@ async def pick_by_number(message: Message, context: BotContext, normalized: str)
         question_id, resident.id, item.id
     ):
         return False
-    language = context.language
-    await send_card(message, kb, item, language, extra_rows=[feedback_row(question_id, language)])
-    remember_shown(context, item)
+    await send_chosen(message, context, question_id, item)
     return True
 
 
@@ -420,10 +436,7 @@ async def question_button(update: Update, context: BotContext) -> None:
             return
         await query.answer()
         await services.questions.record_choice(question_id, resident.id, item.id)
-        await send_card(
-            message, kb, item, language, extra_rows=[feedback_row(question_id, language)]
-        )
-        remember_shown(context, item)
+        await send_chosen(message, context, question_id, item)
     elif pressed.action in ("helpful", "not_helpful"):
         outcome = await services.questions.record_feedback(
             question_id, resident.id, pressed.action
