@@ -228,6 +228,41 @@ def test_the_lowest_safe_answer_threshold_keeps_wrong_cards_within_the_share() -
     assert calibration.lowest_safe_answer_threshold([(0.9, scores(0.03))]) is None
 
 
+def test_the_suggest_threshold_is_the_lowest_band_whose_choices_hold_the_right_item() -> None:
+    def band(low: float, right: int, wrong: int, unanswerable: int) -> list[HeldOutAnswer]:
+        confidence = low + 0.02  # inside [low, low + SUGGEST_BAND)
+        return (
+            [HeldOutAnswer(True, False, confidence, 0.5, True)] * right
+            + [HeldOutAnswer(True, False, confidence, 0.5, False)] * wrong
+            + [HeldOutAnswer(False, False, confidence, 0.5, False)] * unanswerable
+        )
+
+    answers = (
+        band(0.05, 1, 2, 7)  # 1 in 10: not worth a choice
+        + band(0.10, 3, 1, 6)  # 3 in 10
+        + band(0.15, 1, 0, 4)  # 1 in 5: below a quarter
+        + band(0.20, 2, 1, 3)  # 2 in 6
+        + band(0.25, 3, 0, 1)
+        # A sure card is no choice: it does not count in its band.
+        + [HeldOutAnswer(True, True, 0.97, 0.9, True)]
+    )
+    bands = {b.threshold: b for b in calibration.suggest_threshold_bands(answers)}
+
+    assert set(bands) == set(calibration.SUGGEST_THRESHOLDS)
+    assert (bands[0.10].questions, bands[0.10].choice_right) == (10, 3)
+    assert bands[0.15].share == pytest.approx(0.2)
+    assert bands[0.5].questions == 0 and bands[0.5].share == 0.0
+    # Helped: a right card, or a choice holding the right item, of the answerable questions.
+    assert bands[0.05].helped > bands[0.10].helped > bands[0.25].helped
+    answerable = sum(1 for a in answers if a.answerable)
+    assert bands[0.25].helped == pytest.approx(4 / answerable)
+    # Walking down from the highest band: 0.15 holds too few, so 0.20 is the lowest, although
+    # 0.10 below it holds enough again.
+    assert calibration.lowest_worthwhile_suggest_threshold(list(bands.values())) == 0.2
+    assert calibration.lowest_worthwhile_suggest_threshold(list(bands.values()), 0.1) == 0.05
+    assert calibration.lowest_worthwhile_suggest_threshold(list(bands.values()), 0.8) == 0.3
+
+
 def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None:
     """Two questions whose right candidate has more of feature 1 than its rival, at very
     different levels (0.9 against 0.8, 0.2 against 0.1): a softmax over each question's

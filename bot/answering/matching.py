@@ -185,7 +185,7 @@ class MatchingThresholds:
     """Where the calibrated probability turns into a decision (config.toml [matching])."""
 
     answer: float = 0.9
-    suggest: float = 0.25
+    suggest: float = 0.15
     # The best must beat the second by this much to be answered outright; otherwise the
     # resident chooses between them.
     margin: float = 0.25
@@ -448,6 +448,8 @@ _SEMANTIC_SAMPLE_STEP = 16
 # when a second item has at least _VAGUE_SECOND of the best one's weight in the ranking's softmax.
 _VAGUE_CHARS = 4
 _VAGUE_SECOND = 0.3
+# ... and it gets a choice from this confidence up, where a city has set its suggest threshold
+# higher (at the default, 0.15, every question this sure gets a choice anyway).
 _VAGUE_FLOOR = 0.2
 # A message with problem words whose best card is less sure than this also offers a ticket (as
 # does one that says the resident wants to complain or report, however sure the card).

@@ -71,7 +71,7 @@ class MatchingSettings(_Section):
     """Thresholds on the calibrated score (0..1) that turn it into a decision."""
 
     answer_threshold: float = Field(0.9, ge=0, le=1)
-    suggest_threshold: float = Field(0.25, ge=0, le=1)
+    suggest_threshold: float = Field(0.15, ge=0, le=1)
     margin: float = Field(0.25, ge=0, le=1)
     max_suggestions: int = Field(3, ge=1, le=5)
     # Results of this many recent questions are kept for residents who ask word for word what

@@ -770,6 +770,94 @@ def _report_answer_thresholds(answers: Sequence[HeldOutAnswer]) -> None:
     )
 
 
+# The suggest thresholds whose bands `calibrate` reports: the questions whose confidence lies in
+# [threshold, threshold + SUGGEST_BAND) and would get no card. A choice costs a resident one tap
+# ("none of these" leads to a person) and saves a wait for staff when it holds what they ask: it
+# is worth offering where it holds the right item for at least one question in four of a band
+# (docs/matching.md, "Thresholds").
+SUGGEST_BAND = 0.05
+SUGGEST_THRESHOLDS = tuple(round(SUGGEST_BAND * step, 2) for step in range(1, 11))
+CHOICE_RIGHT_WANTED = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class SuggestBand:
+    """The held-out questions of one band of confidence below the answer threshold."""
+
+    threshold: float
+    # Questions in [threshold, threshold + SUGGEST_BAND) that get no card; of them, those
+    # (answerable) whose choice holds the right item.
+    questions: int
+    choice_right: int
+    # Of the answerable questions, helped with `threshold` as the suggest threshold.
+    helped: float
+
+    @property
+    def share(self) -> float:
+        return self.choice_right / self.questions if self.questions else 0.0
+
+
+def suggest_threshold_bands(answers: Sequence[HeldOutAnswer]) -> list[SuggestBand]:
+    """The bands of `SUGGEST_THRESHOLDS`, the other thresholds at their defaults."""
+    default = MatchingThresholds()
+    bands = []
+    for threshold in SUGGEST_THRESHOLDS:
+        inside = [
+            a
+            for a in answers
+            if threshold <= a.confidence < threshold + SUGGEST_BAND
+            and decide(a.confidence, a.lead, default)[0] != "answer"
+        ]
+        bands.append(
+            SuggestBand(
+                threshold,
+                len(inside),
+                sum(1 for a in inside if a.answerable and a.choice_right),
+                held_out_scores(answers, replace(default, suggest=threshold)).helped,
+            )
+        )
+    return bands
+
+
+def lowest_worthwhile_suggest_threshold(
+    bands: Sequence[SuggestBand], wanted: float = CHOICE_RIGHT_WANTED
+) -> float | None:
+    """The lowest threshold whose band, and every band above it, holds the right item in its
+    choice for at least `wanted` of its questions; None when the highest band does not."""
+    lowest = None
+    for band in sorted(bands, key=lambda b: b.threshold, reverse=True):
+        if band.questions and band.share < wanted:
+            break
+        lowest = band.threshold
+    return lowest
+
+
+def _report_suggest_thresholds(answers: Sequence[HeldOutAnswer]) -> None:
+    """Log, band by band, how often a choice would hold what the practice bases' questions
+    ask, and whether the default suggest threshold is the lowest worth a choice."""
+    bands = suggest_threshold_bands(answers)
+    for band in bands:
+        log.info(
+            "suggest threshold %.2f: held out, %.1f%% helped; of the %d questions up to %.2f, "
+            "a choice holds the right item for %.1f%%",
+            band.threshold,
+            100 * band.helped,
+            band.questions,
+            band.threshold + SUGGEST_BAND,
+            100 * band.share,
+        )
+    default = MatchingThresholds().suggest
+    lowest = lowest_worthwhile_suggest_threshold(bands)
+    report = log.info if lowest is not None and abs(lowest - default) < 1e-9 else log.warning
+    report(
+        "suggest threshold: the default is %.2f; the lowest whose choices hold the right item "
+        "for at least %.0f%% of their questions held out is %s",
+        default,
+        100 * CHOICE_RIGHT_WANTED,
+        "none of those tried" if lowest is None else f"{lowest:.2f}",
+    )
+
+
 def _fit_with_practice(
     own: list[AskedQuestion], per_base: list[list[AskedQuestion]], signal: str
 ) -> ScoreModel:
@@ -777,6 +865,7 @@ def _fit_with_practice(
     log.info("calibration (%s): a practice question counts %g times", signal, weight)
     if answers:
         _report_answer_thresholds(answers)
+        _report_suggest_thresholds(answers)
     return fit_score_model(own + [q for base in per_base for q in base], practice_weight=weight)
 
 
