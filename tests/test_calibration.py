@@ -251,7 +251,8 @@ def test_the_suggest_threshold_is_the_lowest_band_whose_choices_hold_the_right_i
     assert set(bands) == set(calibration.SUGGEST_THRESHOLDS)
     assert (bands[0.10].questions, bands[0.10].choice_right) == (10, 3)
     assert bands[0.15].share == pytest.approx(0.2)
-    assert bands[0.5].questions == 0 and bands[0.5].share == 0.0
+    assert bands[0.5].questions == 0
+    assert bands[0.5].share == 0.0
     # Helped: a right card, or a choice holding the right item, of the answerable questions.
     assert bands[0.05].helped > bands[0.10].helped > bands[0.25].helped
     answerable = sum(1 for a in answers if a.answerable)
