@@ -251,8 +251,10 @@ def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answering.calibration import (
         calibrate,
         held_out_scores,
+        lowest_worthwhile_suggest_threshold,
         metric_held_out_answers,
         model_as_dict,
+        suggest_threshold_bands,
         write_weights,
     )
     from bot.answering.knowledge_base import load_knowledge_base
@@ -268,7 +270,13 @@ def command_calibrate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"--held-out needs the semantic signal: {status.reason}", file=sys.stderr)
             return 2
         answers = metric_held_out_answers(kb, semantic, with_metric=args.held_out == "metric")
-        print(json.dumps(dataclasses.asdict(held_out_scores(answers)), indent=2))
+        bands = suggest_threshold_bands(answers)
+        figures: dict[str, object] = dataclasses.asdict(held_out_scores(answers))
+        figures["suggest_threshold_bands"] = [
+            dataclasses.asdict(band) | {"share": round(band.share, 4)} for band in bands
+        ]
+        figures["lowest_worthwhile_suggest_threshold"] = lowest_worthwhile_suggest_threshold(bands)
+        print(json.dumps(figures, indent=2))
         return 0
     model = calibrate(kb, semantic)
     print(json.dumps(model_as_dict(model), ensure_ascii=False, indent=2))

@@ -403,6 +403,42 @@ def test_the_held_out_measurement_needs_the_semantic_signal(tmp_path: Path) -> N
     assert done.stdout == ""
 
 
+def test_the_held_out_measurement_prints_the_suggest_bands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`calibrate --held-out` prints, beside the scores, how often a choice holds the right
+    item band by band (the practice bases' own measurement takes minutes: its answers are
+    given here; tests/test_calibration.py asks them of real models)."""
+    from bot import cli
+    from bot.answering import calibration
+    from bot.answering.calibration import HeldOutAnswer
+    from bot.core.config import load_settings
+
+    answers = [HeldOutAnswer(True, True, 0.97, 0.9, True)] + [
+        HeldOutAnswer(True, False, 0.17, 0.5, right) for right in (True, True, False, False)
+    ]
+    asked: list[str] = []
+
+    def measured(kb: Any, semantic: Any, *, with_metric: bool) -> list[HeldOutAnswer]:
+        asked.append("metric" if with_metric else "plain")
+        return answers
+
+    monkeypatch.setattr(calibration, "metric_held_out_answers", measured)
+    args = cli.build_parser().parse_args(["--config", "config.toml", "calibrate", "--held-out"])
+
+    assert cli.command_calibrate(args, load_settings(REPO_ROOT / "config.toml")) == 0
+
+    printed = json.loads(capsys.readouterr().out)
+    assert asked == ["metric"]
+    assert printed["helped"] == pytest.approx(3 / 5)
+    bands = {band["threshold"]: band for band in printed["suggest_threshold_bands"]}
+    assert (bands[0.15]["questions"], bands[0.15]["choice_right"]) == (4, 2)
+    assert bands[0.15]["share"] == 0.5
+    assert bands[0.1]["questions"] == 0
+    # Every band with questions holds the right item at least one time in four.
+    assert printed["lowest_worthwhile_suggest_threshold"] == 0.05
+
+
 # Every command of README.md, as it is written there, and the function that does it.
 DOCUMENTED_COMMANDS = [
     (["ask", "--knowledge", "DIR", "--json", "社保卡丢了怎么办"], "command_ask"),
