@@ -516,6 +516,8 @@ async def test_a_flooding_resident_is_told_once_to_slow_down(
 async def test_html_in_questions_and_staff_answers_is_shown_as_text(bot: BotHarness) -> None:
     chat = bot.resident()
     question = "<b>犬只</b> & <a href='x'>登记怎么办理</a> </i>"
+    # Asked of a person: matched, its tags' words would give it a choice of 登记 items.
+    await chat.send("转人工")
     await chat.send(question, expect=2)
     post = bot.latest_staff_post()
     assert question in post.text
