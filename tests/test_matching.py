@@ -684,6 +684,51 @@ def test_a_service_no_item_mentions_gets_a_choice_not_a_card(
     assert result.candidates
 
 
+@pytest.mark.parametrize(
+    ("question", "item_id"),
+    [
+        # 民政局 and 退役军人事务局 are the base's own offices, in no item's text.
+        ("去民政局领结婚证需要带什么", "marriage-registration"),
+        ("退伍回来要去退役军人事务局报到吗", "veteran-resettlement-registration"),
+    ],
+)
+def test_an_office_of_the_base_is_no_service_the_base_lacks(
+    bundled: LoadedKnowledge, question: str, item_id: str
+) -> None:
+    matcher = build_matcher(new_city_base(bundled.kb), bundled.matcher.thresholds)
+    result = matcher.match(question)
+
+    assert (result.decision, result.reason, best_id(result)) == ("answer", "confident", item_id)
+
+
+def test_a_word_apart_from_the_cards_title_does_not_hold_the_card_back(tmp_path: Path) -> None:
+    """ "找哪个部门" is the lexicon's 负责部门, which none of a new city's few items may mention:
+    it asks who handles the service, not for another service."""
+    folder = KnowledgeFolder(tmp_path / "knowledge")
+    folder.item(
+        "elevator-retrofit",
+        title="既有住宅加装电梯",
+        category="住房保障",
+        department="housing-fund",
+        questions=["既有住宅加装电梯如何申请", "老旧小区加装电梯需要哪些审批手续"],
+        keywords=[],
+        answer="本单元业主协商一致后向所在街道提出申请，经规划公示后办理规划和施工许可。",
+    )
+    for item_id, fields in SMALL_KNOWLEDGE.items():
+        folder.item(item_id, **fields)
+    kb = load_knowledge_base(folder.root)
+    matcher = build_matcher(kb, MatchingThresholds())
+    question = "楼里想装个电梯找哪个部门"
+
+    result = matcher.match(question)
+
+    assert "负责部门" in matcher._analyze(question).unknown_terms
+    assert (result.decision, best_id(result)) == ("answer", "elevator-retrofit"), result
+    # A word beside the title's own (二手车 beside 二手房) still makes it a choice.
+    assert matcher._names_a_sibling(("二手车",), kb.items["elevator-retrofit"]) is False
+    assert matcher._names_a_sibling(("电梯维保",), kb.items["elevator-retrofit"]) is True
+
+
 def test_a_service_the_base_names_is_still_answered(bundled: LoadedKnowledge) -> None:
     matcher = build_matcher(new_city_base(bundled.kb), bundled.matcher.thresholds)
     result = matcher.match("二手房过户要什么手续")

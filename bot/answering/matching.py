@@ -1276,11 +1276,11 @@ class _Query:
     # Known tokens by id with their weight; words (two characters or more) among them.
     lexical: dict[int, float]
     words: frozenset[int]
-    # Weight of the tokens no item has, whether a whole word is among them, and whether a word
-    # naming a service is (`Matcher._names_a_service`).
+    # Weight of the tokens no item has, whether a whole word is among them, and the words among
+    # them that name a service (`Matcher._names_a_service`).
     unknown_weight: float
     unknown_word: bool
-    unknown_term: bool
+    unknown_terms: tuple[str, ...]
     sounds: dict[int, float]
     sound_unknown_weight: float
     all_ids: npt.NDArray[np.int32]
@@ -1321,6 +1321,11 @@ class Matcher:
         self.from_snapshot = False
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
+        # The base's own offices, which a question may name without naming a service.
+        self._department_names = tuple(
+            normalize(d.name) for d in kb.departments.values() if d.name
+        )
+        self._department_words: frozenset[str] | None = None
         english_items = sum(1 for item in self.items if item.title_en or item.questions_en)
         self._gloss = (
             _english_gloss(english_gloss)
@@ -1944,6 +1949,34 @@ class Matcher:
         # Chinese word token is one of two characters or more, as those terms are.)
         return token[0] == "w" and token[1:] in self.analyzer.kb_terms
 
+    def _names_a_sibling(self, terms: Sequence[str], best: Item) -> bool:
+        """Whether a word of the question that no item has names a service beside the best
+        card's own: it shares a character with the card's title (二手车 beside 二手房过户, 房产税
+        beside 契税, 个人信用报告 beside 个人权益记录) and is not one of the base's offices
+        (民政局 beside 结婚登记). A word apart from the title (an office, a person, a detail:
+        哪个部门, 儿童, 办理时限) is part of the question the card answers; on the practice
+        bases such words held back 250 right cards for six wrong ones (docs/matching.md)."""
+        title = normalize(best.title)
+        offices = self._offices()
+        return any(
+            any(c in title for c in term)
+            and term not in offices
+            and not any(term in name for name in self._department_names)
+            for term in terms
+        )
+
+    def _offices(self) -> frozenset[str]:
+        """The words of the base's department names, as a question's words are read (公积金中心
+        for 住房公积金管理中心), read once."""
+        if self._department_words is None:
+            self._department_words = frozenset(
+                token[1:]
+                for name in self._department_names
+                for token in self.analyzer.analyze(name).strings()
+                if token[0] == "w"
+            )
+        return self._department_words
+
     def _analyze(
         self, question: str, raw: str | None = None, runs: dict[str, str] | None = None
     ) -> _Query:
@@ -1953,7 +1986,7 @@ class Matcher:
         words: set[int] = set()
         unknown_weight = 0.0
         unknown_word = False
-        unknown_term = False
+        unknown_terms: list[str] = []
         for token in dict.fromkeys(tokens.strings()):
             if token in self._home_tokens:
                 # The city's own name says nothing about which of its services is meant
@@ -1968,7 +2001,8 @@ class Matcher:
                 # nothing the base lacks.
                 if not _is_number(token):
                     unknown_word = unknown_word or token[0] in "we"
-                    unknown_term = unknown_term or self._names_a_service(token)
+                    if self._names_a_service(token):
+                        unknown_terms.append(token[1:])
             else:
                 lexical[index] = float(self._idf[index]) * (0.5 if token[0] == "c" else 1.0)
                 if token[0] in "we":
@@ -1993,7 +2027,7 @@ class Matcher:
             words=frozenset(words),
             unknown_weight=unknown_weight,
             unknown_word=unknown_word,
-            unknown_term=unknown_term,
+            unknown_terms=tuple(unknown_terms),
             sounds=sounds,
             sound_unknown_weight=self._unknown_idf * int((~known).sum()),
             all_ids=np.asarray([*lexical, *sounds], dtype=np.int32),
@@ -2297,7 +2331,11 @@ class Matcher:
         # The question names a service that nothing in the knowledge base mentions (公租房 when
         # the base has only 租房提取公积金, 二手车 beside 二手房): the best card is about something
         # else, however close its other words. A choice, with "none of these", not a card.
-        if decision == "answer" and reason != "exact" and query.unknown_term:
+        if (
+            decision == "answer"
+            and reason != "exact"
+            and self._names_a_sibling(query.unknown_terms, candidates[0].item)
+        ):
             decision, reason = "suggest", "unknown_term"
         intent = "question"
         # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
