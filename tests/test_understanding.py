@@ -556,6 +556,21 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
     assert result.decision != "escalate"
 
 
+def test_a_problem_keeps_its_choice_beside_the_offer_to_file_it(city: LoadedKnowledge) -> None:
+    """A choice that would be offered anyway stays beside the offer: "学校一直推来推去" is a
+    complaint, and the enrolment items may be what the resident needs."""
+    thresholds = city.matcher.thresholds
+    result = city.matcher.match("孩子上学的事学校一直推来推去")
+
+    assert thresholds.suggest <= result.score < thresholds.answer
+    assert (result.decision, result.intent) == ("suggest", "report")
+    assert result.candidates[0].item.id.endswith("enrolment")
+    # With nothing worth a choice, the offer comes alone.
+    leak = city.matcher.match("楼上漏水到我家了怎么办")
+    assert leak.score < thresholds.suggest
+    assert (leak.decision, leak.intent) == ("report", "report")
+
+
 @pytest.mark.parametrize(
     ("message", "asks"),
     [

@@ -454,9 +454,6 @@ _VAGUE_FLOOR = 0.2
 # A message with problem words whose best card is less sure than this also offers a ticket (as
 # does one that says the resident wants to complain or report, however sure the card).
 _REPORT_OVER_ANSWER = 0.9
-# ... and a choice beside the ticket only when its best item is at least as likely right as
-# wrong: a resident whose ceiling leaks is not helped by a choice led by school enrolment.
-_REPORT_CHOICE_FLOOR = 0.5
 # An English question asked of a base with English phrasings for fewer than this share of its
 # items is embedded with the lexicon's English terms read as their Chinese words.
 _GLOSS_ENGLISH_SHARE = 0.5
@@ -2366,9 +2363,9 @@ class Matcher:
             decision != "answer" or confidence < _REPORT_OVER_ANSWER or wants_to_file(normalized)
         ):
             intent = "report"
-            if decision == "escalate" or (
-                decision == "suggest" and confidence < _REPORT_CHOICE_FLOOR
-            ):
+            # The card or the choice it would get stays beside the offer; with neither, the
+            # offer alone (docs/matching.md, "What the resident wants").
+            if decision == "escalate":
                 decision, reason = "report", "problem_words"
         elif off_topic:
             decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
