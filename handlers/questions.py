@@ -133,6 +133,16 @@ add_strings(
             "zh": "营业执照怎么办理",
             "en": "How do I get a business licence?",
         },
+        "help_offer": {
+            "zh": "很抱歉您遇到了困难。如果有人正处在危险中，请马上拨打 110（报警）、120（急救）"
+            "或 119（火警）。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，您补充地点"
+            "和联系方式后提交，承办部门会按期限答复您，进展也会在这里通知您。",
+            "en": "Sorry you are in difficulty. If anyone is in danger right now, call 110 "
+            "(police), 120 (ambulance) or 119 (fire) at once. I can file this for you as a "
+            "<b>{type}</b>: the form is filled in from your message; add the place and how to "
+            "reach you, submit, and the department handling it answers you by a deadline. You "
+            "are told here as it progresses.",
+        },
         "suggestion_offer": {
             "zh": "谢谢您的建议。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，"
             "您确认后提交，承办部门会按期限答复您，进展也会在这里通知您。",
@@ -236,8 +246,17 @@ async def answer_text(update: Update, context: BotContext) -> None:
         remember_shown(context, result.best.item)
         remember_question(context, question_id)
     elif route.reply == "suggest":
+        in_difficulty = route.offer_ticket and ticket_type_of(result.question) == "help"
+        if in_difficulty:
+            # Someone in difficulty ("我家老人走丢了"): whom to call and the offer to file it
+            # come first, then the items that may help.
+            await offer_ticket(message, context, question_id, result.question)
         await offer_suggestions(
-            message, context, question_id, result, offer_ticket=route.offer_ticket
+            message,
+            context,
+            question_id,
+            result,
+            offer_ticket=route.offer_ticket and not in_difficulty,
         )
     elif route.reply == "report":
         await offer_ticket(message, context, question_id, result.question)
@@ -349,7 +368,7 @@ async def offer_ticket(message: Message, context: BotContext, question_id: int, 
     language = context.language
     file_it = file_question_button(question_id, text, language)
     kind = ticket_type_of(text)
-    offer = "suggestion_offer" if kind == "suggestion" else "report_offer"
+    offer = {"suggestion": "suggestion_offer", "help": "help_offer"}.get(kind, "report_offer")
     await message.reply_text(
         t(offer, language, type=type_name(kind, language)),
         reply_markup=InlineKeyboardMarkup([[file_it], *person_and_menu(question_id, language)]),

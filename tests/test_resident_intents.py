@@ -147,6 +147,50 @@ async def test_a_suggestion_is_offered_as_a_suggestion_and_filed_as_one(
     assert await escalations(bot) == 0
 
 
+async def test_someone_in_difficulty_is_told_whom_to_call_and_offered_a_help_request(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    text = "我家老人走丢了，能帮忙找找吗"
+    replies = await chat.send(text, expect=2)
+    offer, choice = replies
+    assert offer.text.startswith("很抱歉您遇到了困难。如果有人正处在危险中，请马上拨打 110")
+    assert "登记成求助工单" in offer.text
+    assert offer.buttons[0] == [("📝 登记为求助", "cmp:q:1")]
+    # The items that may help follow, without a second file button.
+    shown = [b for row in choice.buttons for b in row]
+    assert ("都不是，转人工", "q:x:1") in shown
+    assert ("📝 登记为求助", "cmp:q:1") not in shown
+    (question,) = await questions(bot)
+    assert (question.decision, question.escalated) == ("suggest", False)
+
+    replies = await chat.press("📝 登记为求助", expect=3)
+    assert replies.texts[0].startswith("📝 好的，按求助为您登记。")
+    assert text in replies.texts[0]
+    await choose_category(chat, "治安与消防")
+    await chat.press("➡️ 下一步", expect=2)
+    await chat.press("🙈 不提供", expect=2)
+    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
+    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    (ticket,) = await tickets(bot)
+    assert (ticket.type, ticket.category, ticket.description) == ("help", "治安与消防", text)
+    assert ticket.department_id == "public-security"
+    assert not bot.api.bot_messages(bot.staff_group)
+    assert await escalations(bot) == 0
+
+
+async def test_someone_missing_in_english_gets_the_emergency_numbers_in_english(
+    ticket_bot: TicketBot,
+) -> None:
+    chat = ticket_bot.resident("Alice", language_code="en")
+    replies = await chat.send("My father went missing this morning")
+    assert replies.text.startswith(
+        "Sorry you are in difficulty. If anyone is in danger right now, call 110 (police)"
+    )
+    assert replies[0].buttons[0][0][0] == "📝 File it as a help request"
+
+
 async def test_asking_after_ones_own_ticket_in_words_shows_ones_tickets(
     ticket_bot: TicketBot,
 ) -> None:

@@ -556,6 +556,21 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
     assert result.decision != "escalate"
 
 
+@pytest.mark.parametrize(
+    "message",
+    [
+        # A plea that opens an ordinary question, and the care services residents ask about.
+        "帮帮忙，身份证丢了怎么补",
+        "Can you help me renew my passport?",
+        "家里老人没人照顾，想送到政府办的地方去住",
+    ],
+)
+def test_asking_for_help_with_a_service_is_no_help_request(message: str) -> None:
+    normalized = normalize(message)
+    assert report_cues(normalized) == []
+    assert ticket_type_for(normalized) == "report"
+
+
 def test_a_problem_keeps_its_choice_beside_the_offer_to_file_it(city: LoadedKnowledge) -> None:
     """A choice that would be offered anyway stays beside the offer: "学校一直推来推去" is a
     complaint, and the enrolment items may be what the resident needs."""
@@ -621,6 +636,11 @@ def test_a_ticket_number_typed_is_read_as_the_bot_writes_it(
         ("I suggest adding more bus routes at night", "suggestion"),
         ("邻居家狗天天叫", "report"),
         ("马路上有个大坑", "report"),
+        # someone in difficulty: a help request (求助)
+        ("我家老人走丢了，能帮忙找找吗", "help"),
+        ("家里揭不开锅了，求助", "help"),
+        ("My father went missing this morning", "help"),
+        ("派出所不管我家老人走失的事，我要投诉", "complaint"),
     ],
 )
 def test_a_report_about_how_someone_behaved_is_a_complaint(message: str, kind: str) -> None:

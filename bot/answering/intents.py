@@ -3,6 +3,8 @@ or something a city government does not deal with.
 
 - A **report** ("我家楼下的路灯坏了", "工地半夜施工太吵") describes a problem in the resident's
   surroundings: the chat offers to file it as a ticket instead of handing a "question" to staff.
+  A complaint about conduct, a suggestion, and a request for help for someone in difficulty
+  ("我家老人走丢了") are offered as tickets of their own type.
 - **Small talk** ("还在吗", "谢谢") gets a friendly word.
 - **Out of scope** (football, weather, recipes) gets a polite word and a button to reach a
   person; staff are not handed what they cannot answer.
@@ -42,6 +44,23 @@ _REPORT_ZH = (
     # Animals and neighbours
     "狗叫 天天叫 整夜叫 乱叫 遛狗不牵绳 不牵绳 狗屎"
 ).split()
+# A person in difficulty asking for help (求助): someone missing, someone stranded, a household
+# with nothing to live on. A help request, not a report: the offer says to call 110 or 120
+# first when someone is in danger. Not 帮帮忙 or "help me" alone, which open ordinary questions,
+# nor 没人照顾, which residents' questions about care services use ("家里老人没人照顾，想送到
+# 政府办的地方去住").
+_HELP_ZH = (
+    "求助 求救 救命 救救 走失 走丢 丢了孩子 孩子丢了 老人丢了 找不到家 找不到回家 迷路了 "
+    "被困 困住了 无家可归 流落街头 露宿街头 睡大街 没饭吃 揭不开锅 吃不上饭 断粮"
+).split()
+_HELP_EN = (
+    r"went missing|gone missing|is missing|got lost|lost (?:my|our) way|can'?t find (?:my|our) "
+    r"way home|trapped|stranded|homeless|nowhere to (?:live|sleep|stay)|nothing to eat|no food|"
+    r"need urgent help|please help us|help us please"
+)
+_HELP = re.compile(
+    "|".join(sorted(map(re.escape, _HELP_ZH), key=len, reverse=True)) + rf"|\b(?:{_HELP_EN})\b"
+)
 # Trips made in vain, told with a count ("办个证跑了五趟还没办好").
 _REPORT_ZH_COUNTED = r"跑了(?:[一二两三四五六七八九十几好多\d]+)(?:趟|回)"
 _REPORT_EN = (
@@ -140,6 +159,7 @@ def report_cues(normalized: str) -> list[str]:
     found = [m.group() for m in _REPORT_ZH_PATTERN.finditer(normalized)]
     found += [m.group() for m in _REPORT_EN_PATTERN.finditer(normalized)]
     found += [m.group() for m in _SUGGESTION.finditer(normalized)]
+    found += [m.group() for m in _HELP.finditer(normalized)]
     return found
 
 
@@ -212,9 +232,12 @@ def asks_about_own_tickets(normalized: str) -> bool:
 
 
 def ticket_type_for(normalized: str) -> str:
-    """The ticket type a report's words suggest: a complaint about conduct, else a report."""
+    """The ticket type a report's words suggest: a complaint about conduct, a request for help
+    for someone in difficulty, a suggestion, else a report."""
     if _COMPLAINT_ZH.search(normalized) or _COMPLAINT_EN.search(normalized):
         return "complaint"
+    if _HELP.search(normalized):
+        return "help"
     if _SUGGESTION.search(normalized) and not (
         _REPORT_ZH_PATTERN.search(normalized) or _REPORT_EN_PATTERN.search(normalized)
     ):
