@@ -299,17 +299,20 @@ async def test_unanswered_questions_are_the_knowledge_bases_gaps_and_unhelpful_a
         resident = Resident(telegram_user_id=1, chat_id=1)
         session.add(resident)
         await session.flush()
-        for text, decision, reason, feedback, escalated in (
-            ("游泳馆几点开门", "escalate", "no_match", None, True),
-            ("你好", "escalate", "small_talk", None, False),
-            ("还在吗", "decline", "small_talk", None, False),
+        for text, decision, reason, score, feedback, escalated in (
+            ("游泳馆几点开门", "escalate", "no_match", 0.05, None, True),
+            ("你好", "escalate", "small_talk", 0.0, None, False),
+            ("还在吗", "decline", "small_talk", 0.0, None, False),
             # Out of scope, even once the resident asked a person.
-            ("昨晚的足球赛谁赢了", "decline", "out_of_scope", None, True),
+            ("昨晚的足球赛谁赢了", "decline", "out_of_scope", 0.1, None, True),
             # A problem to report is a ticket, not a question the knowledge base lacks.
-            ("我家楼下的路灯坏了", "report", "problem_words", None, False),
-            ("噪音扰民打什么电话", "suggest", "unsure", None, False),
-            ("社保卡怎么补办", "answer", "confident", "not_helpful", False),
-            ("身份证怎么换", "answer", "confident", "helpful", False),
+            ("我家楼下的路灯坏了", "report", "problem_words", 0.08, None, False),
+            # A likely choice left without a pick may have shown what was needed ...
+            ("噪音扰民打什么电话", "suggest", "unsure", 0.6, None, False),
+            # ... an unlikely one (less than one in four) has not.
+            ("公租房怎么排队", "suggest", "unsure", 0.18, None, False),
+            ("社保卡怎么补办", "answer", "confident", 0.95, "not_helpful", False),
+            ("身份证怎么换", "answer", "confident", 0.97, "helpful", False),
         ):
             session.add(
                 Question(
@@ -318,6 +321,7 @@ async def test_unanswered_questions_are_the_knowledge_bases_gaps_and_unhelpful_a
                     text=text,
                     decision=decision,
                     reason=reason,
+                    score=score,
                     feedback=feedback,
                     escalated=escalated,
                     created_at=at(),
@@ -326,7 +330,7 @@ async def test_unanswered_questions_are_the_knowledge_bases_gaps_and_unhelpful_a
         await session.commit()
     async with sessions() as session:
         found = await unanswered_questions(session, at(-1))
-    assert sorted(q.text for q in found) == ["游泳馆几点开门", "社保卡怎么补办"]
+    assert sorted(q.text for q in found) == ["公租房怎么排队", "游泳馆几点开门", "社保卡怎么补办"]
     assert [q.not_helpful for q in found if q.text == "社保卡怎么补办"] == [True]
 
 

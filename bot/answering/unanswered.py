@@ -3,7 +3,8 @@ where residents need it.
 
 "Could not answer": the matcher gave up on a question (escalate, except greetings and empty
 messages), the resident found none of the items offered as a choice and asked for a person
-("none of these"), or the resident said the answer did not help. What the matcher declined (small talk,
+("none of these"), or picked none of a choice whose best item was less than one in four likely,
+or the resident said the answer did not help. What the matcher declined (small talk,
 matters outside public services) and problems offered as tickets (report) are not gaps in the
 knowledge base, whether or not the resident then asked for a person. Questions are grouped greedily: each question joins the
 first group whose leading question is similar enough (rapidfuzz on character pairs, so that
@@ -33,6 +34,8 @@ from bot.core.models import Question
 # with nothing to read). "decline" and "report" are never gaps.
 GAP_DECISION = "escalate"
 NOT_GAPS = ("small_talk", "venting", "empty", "out_of_scope", "problem_words")
+# A choice whose best item was less likely than this, with nothing picked, is a gap too.
+UNLIKELY_CHOICE = 0.25
 SIMILARITY = 62.0
 MAX_QUESTIONS = 5000
 EXAMPLES = 5
@@ -48,6 +51,12 @@ def knowledge_gap() -> ColumnElement[bool]:
         (Question.decision == "suggest")
         & Question.escalated.is_(True)
         & Question.chosen_item_id.is_(None),
+        # A choice with nothing picked whose best item was less than one in four likely: until
+        # 2026-12-06 such questions went to staff and counted here; a choice now offers items
+        # down to 0.15, and a resident who leaves it has not been answered.
+        (Question.decision == "suggest")
+        & Question.chosen_item_id.is_(None)
+        & (Question.score < UNLIKELY_CHOICE),
         Question.feedback == "not_helpful",
     )
 
