@@ -572,14 +572,18 @@ def test_asking_for_help_with_a_service_is_no_help_request(message: str) -> None
 
 
 def test_a_problem_keeps_its_choice_beside_the_offer_to_file_it(city: LoadedKnowledge) -> None:
-    """A choice that would be offered anyway stays beside the offer: "学校一直推来推去" is a
-    complaint, and the enrolment items may be what the resident needs."""
+    """A choice that would be offered anyway stays beside the offer to report a problem: for
+    "营业执照坏了", the business items may be what the resident needs. A complaint about conduct
+    under 0.5 gets the offer alone: "学校一直推来推去" is not helped by enrolment items."""
     thresholds = city.matcher.thresholds
-    result = city.matcher.match("孩子上学的事学校一直推来推去")
+    result = city.matcher.match("营业执照坏了怎么换")
 
-    assert thresholds.suggest <= result.score < thresholds.answer
+    assert thresholds.suggest <= result.score < 0.5
     assert (result.decision, result.intent) == ("suggest", "report")
-    assert result.candidates[0].item.id.endswith("enrolment")
+    assert "business" in result.candidates[0].item.id
+    complaint = city.matcher.match("孩子上学的事学校一直推来推去")
+    assert thresholds.suggest <= complaint.candidates[0].score < 0.5
+    assert (complaint.decision, complaint.intent) == ("report", "report")
     # With nothing worth a choice, the offer comes alone.
     leak = city.matcher.match("楼上漏水到我家了怎么办")
     assert leak.score < thresholds.suggest

@@ -45,6 +45,7 @@ from bot.answering.intents import (
     OFF_TOPIC_MARGIN,
     Intent,
     report_cues,
+    ticket_type_for,
     wants_to_file,
 )
 from bot.answering.knowledge_base import Item, KnowledgeBase
@@ -454,6 +455,11 @@ _VAGUE_FLOOR = 0.2
 # A message with problem words whose best card is less sure than this also offers a ticket (as
 # does one that says the resident wants to complain or report, however sure the card).
 _REPORT_OVER_ANSWER = 0.9
+# A complaint about conduct or a suggestion keeps a choice beside the offer only when its best
+# item is at least as likely right as wrong: "办个证跑了五趟还没办好" is not helped by a choice of
+# ID-card items, and the offer thanks a suggestion. A problem that may have an answer
+# ("旧沙发怎么扔") keeps any choice it would get.
+_REPORT_CHOICE_FLOOR = 0.5
 # An English question asked of a base with English phrasings for fewer than this share of its
 # items is embedded with the lexicon's English terms read as their Chinese words.
 _GLOSS_ENGLISH_SHARE = 0.5
@@ -2365,7 +2371,11 @@ class Matcher:
             intent = "report"
             # The card or the choice it would get stays beside the offer; with neither, the
             # offer alone (docs/matching.md, "What the resident wants").
-            if decision == "escalate":
+            if decision == "escalate" or (
+                decision == "suggest"
+                and confidence < _REPORT_CHOICE_FLOOR
+                and ticket_type_for(normalized) in ("complaint", "suggestion")
+            ):
                 decision, reason = "report", "problem_words"
         elif off_topic:
             decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
