@@ -49,6 +49,15 @@ async def choose_category(chat: ChatTranscript, name: str) -> Replies:
     raise AssertionError(f"no category {name}")
 
 
+async def submit_without_contact(chat: ChatTranscript) -> str:
+    """From the attachments step, file the ticket without contact details; return its number."""
+    await chat.press("➡️ 下一步", expect=2)
+    await chat.press("🙈 不提供", expect=2)
+    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
+    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    return confirmation.text.split("工单号 ")[1].split("\n")[0]
+
+
 async def submit_anonymously(chat: ChatTranscript) -> str:
     """From the attachments step, file the report anonymously; return the ticket number."""
     await chat.press("➡️ 下一步", expect=2)
@@ -133,11 +142,9 @@ async def test_a_suggestion_is_offered_as_a_suggestion_and_filed_as_one(
     assert text in replies.texts[0]
     # No category is guessed from 红绿灯: the form asks, then goes on as for any ticket.
     await chat.press("道路交通秩序", expect=2)
-    await chat.press("➡️ 下一步", expect=2)
-    await chat.press("🙈 不提供", expect=2)
-    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
-    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    number = await submit_without_contact(chat)
     (ticket,) = await tickets(bot)
+    assert ticket.number == number
     assert (ticket.type, ticket.category, ticket.description) == (
         "suggestion",
         "道路交通秩序",
@@ -169,11 +176,9 @@ async def test_someone_in_difficulty_is_told_whom_to_call_and_offered_a_help_req
     assert replies.texts[0].startswith("📝 好的，按求助为您登记。")
     assert text in replies.texts[0]
     await choose_category(chat, "治安与消防")
-    await chat.press("➡️ 下一步", expect=2)
-    await chat.press("🙈 不提供", expect=2)
-    confirmation = (await chat.press("✅ 确认提交", expect=2))[0]
-    assert confirmation.text.startswith("✅ 已受理，工单号 TS-")
+    number = await submit_without_contact(chat)
     (ticket,) = await tickets(bot)
+    assert ticket.number == number
     assert (ticket.type, ticket.category, ticket.description) == ("help", "治安与消防", text)
     assert ticket.department_id == "public-security"
     assert not bot.api.bot_messages(bot.staff_group)
@@ -291,9 +296,7 @@ async def test_a_complaint_answered_by_a_card_can_still_be_filed(ticket_bot: Tic
     replies = await chat.press("📝 登记为投诉", expect=3)
     assert replies.texts[0].startswith("📝 好的，按投诉为您登记。")
     assert "类别：政务服务" in replies.texts[0]
-    await chat.press("➡️ 下一步", expect=2)
-    await chat.press("🙈 不提供", expect=2)
-    await chat.press("✅ 确认提交", expect=2)
+    await submit_without_contact(chat)
     (ticket,) = await tickets(bot)
     assert (ticket.type, ticket.category, ticket.description) == ("complaint", "政务服务", text)
 
