@@ -56,9 +56,11 @@ def _knowledge_dir(args: argparse.Namespace, settings: Settings) -> Path:
 def command_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer questions from the arguments or from standard input, one per line."""
     from bot.answering.cards import build_card, render_plain
+    from bot.answering.intents import ticket_type_for
     from bot.answering.knowledge_base import KnowledgeBaseError
     from bot.answering.store import build_knowledge, signals_from, thresholds_from
     from bot.core.i18n import t
+    from bot.core.text import normalize
 
     signals = signals_from(settings)
     try:
@@ -95,6 +97,18 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps(record, ensure_ascii=False), flush=True)
             continue
         print(f"> {question}")
+        # Someone in difficulty: whom to call comes first in the chat, before anything else.
+        in_difficulty = (
+            result.intent == "report" and ticket_type_for(normalize(question)) == "help"
+        )
+        if in_difficulty:
+            print(
+                "If anyone is in danger, call 110 (police), 120 (ambulance) or 119 (fire) at "
+                "once; the chat offers to file it as a help request."
+                if language == "en"
+                else "如有人正处在危险中，请马上拨打 110（报警）、120（急救）或 119（火警）；"
+                "在聊天中可以直接提交为求助工单。"
+            )
         if result.decision == "answer" and result.best:
             print(render_plain(build_card(result.best.item, loaded.kb, language)))
             print(f"({'score' if language == 'en' else '置信度'} {result.score:.2f})")
@@ -106,11 +120,12 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
                 title = candidate.item.get_text("title", language)
                 print(f"  {number}. {title}  ({candidate.score:.2f})")
         elif result.decision == "report":
-            print(
-                "This sounds like a problem to report: the chat offers to file it as a ticket."
-                if language == "en"
-                else "这像是需要反映的问题：在聊天中可以直接提交为工单。"
-            )
+            if not in_difficulty:
+                print(
+                    "This sounds like a problem to report: the chat offers to file it as a ticket."
+                    if language == "en"
+                    else "这像是需要反映的问题：在聊天中可以直接提交为工单。"
+                )
         elif result.reason in _CHAT_REPLIES:
             # What the chat says to small talk, venting, "转人工" and a message with nothing to
             # read (plain text, no markup).

@@ -242,6 +242,29 @@ def test_ask_prints_a_readable_answer_card_and_escalation(guide_folder: Knowledg
     assert re.fullmatch(r"\(score [01]\.\d\d\)", english.splitlines()[-1])
 
 
+def test_ask_tells_someone_in_difficulty_whom_to_call_and_a_problem_that_it_can_be_filed(
+    guide_folder: KnowledgeFolder,
+) -> None:
+    done = run_bot(
+        "ask",
+        "--knowledge",
+        str(guide_folder.root),
+        "家里揭不开锅了，求助",
+        "My father went missing this morning",
+        "我家楼下的路灯坏了",
+    )
+
+    assert done.returncode == 0, done.stderr
+    hungry, missing, light = done.stdout.strip().split("\n\n")
+    assert hungry.splitlines()[:2] == [
+        "> 家里揭不开锅了，求助",
+        "如有人正处在危险中，请马上拨打 110（报警）、120（急救）或 119（火警）；"
+        "在聊天中可以直接提交为求助工单。",
+    ]
+    assert missing.splitlines()[1].startswith("If anyone is in danger, call 110 (police)")
+    assert light == "> 我家楼下的路灯坏了\n这像是需要反映的问题：在聊天中可以直接提交为工单。"
+
+
 def test_ask_lists_numbered_suggestions_when_unsure(
     guide_folder: KnowledgeFolder, tmp_path: Path
 ) -> None:
