@@ -599,7 +599,10 @@ def test_a_problem_keeps_its_choice_beside_the_offer_to_file_it(city: LoadedKnow
         ("上周举报的事处理了吗", True),
         ("What happened to my complaint?", True),
         ("check my tickets", True),
+        ("我的建议被采纳了吗", True),
+        ("我提的建议有没有被采纳", True),
         # about the process, or a new report: not one's own earlier ticket
+        ("建议被采纳后有奖励吗", False),
         ("投诉后多久有答复", False),
         ("12345投诉怎么处理", False),
         ("我要举报有人违建", False),
