@@ -56,11 +56,9 @@ def _knowledge_dir(args: argparse.Namespace, settings: Settings) -> Path:
 def command_ask(args: argparse.Namespace, settings: Settings) -> int:
     """Answer questions from the arguments or from standard input, one per line."""
     from bot.answering.cards import build_card, render_plain
-    from bot.answering.intents import ticket_type_for
     from bot.answering.knowledge_base import KnowledgeBaseError
     from bot.answering.store import build_knowledge, signals_from, thresholds_from
     from bot.core.i18n import t
-    from bot.core.text import normalize
 
     signals = signals_from(settings)
     try:
@@ -98,9 +96,7 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
             continue
         print(f"> {question}")
         # Someone in difficulty: whom to call comes first in the chat, before anything else.
-        in_difficulty = (
-            result.intent == "report" and ticket_type_for(normalize(question)) == "help"
-        )
+        in_difficulty = result.in_difficulty()
         if in_difficulty:
             print(
                 "If anyone is in danger, call 110 (police), 120 (ambulance) or 119 (fire) at "

@@ -246,7 +246,7 @@ async def answer_text(update: Update, context: BotContext) -> None:
         remember_shown(context, result.best.item)
         remember_question(context, question_id)
     elif route.reply == "suggest":
-        in_difficulty = route.offer_ticket and ticket_type_of(result.question) == "help"
+        in_difficulty = route.offer_ticket and result.in_difficulty()
         if in_difficulty:
             # Someone in difficulty ("我家老人走丢了"): whom to call and the offer to file it
             # come first, then the items that may help.

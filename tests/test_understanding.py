@@ -571,6 +571,15 @@ def test_asking_for_help_with_a_service_is_no_help_request(message: str) -> None
     assert ticket_type_for(normalized) == "report"
 
 
+def test_someone_in_difficulty_is_told_apart_from_a_problem(city: LoadedKnowledge) -> None:
+    assert city.matcher.match("我家老人走丢了，能帮忙找找吗").in_difficulty()
+    assert city.matcher.match("My father went missing this morning").in_difficulty()
+    assert not city.matcher.match("我家楼下的路灯坏了").in_difficulty()
+    # Words of help in a question the base answers with a card are the question's.
+    answered = city.matcher.match("社保卡丢了怎么办")
+    assert (answered.intent, answered.in_difficulty()) == ("question", False)
+
+
 def test_a_problem_keeps_its_choice_beside_the_offer_to_file_it(city: LoadedKnowledge) -> None:
     """A choice that would be offered anyway stays beside the offer to report a problem: for
     "营业执照坏了", the business items may be what the resident needs. A complaint about conduct

@@ -170,6 +170,11 @@ class MatchResult:
             c for n, c in enumerate(self.candidates[:limit]) if n == 0 or c.score >= floor
         )
 
+    def in_difficulty(self) -> bool:
+        """Whether the message tells of someone in difficulty (a help request, 求助): the chat
+        says whom to call before anything else."""
+        return self.intent == "report" and ticket_type_for(normalize(self.question)) == "help"
+
     def first_is_likely(self) -> bool:
         """Whether a choice's first item is very likely the one meant: not sure enough for a
         card, but at least `_LIKELY_FIRST` and well ahead of the second. Held out on the
