@@ -99,10 +99,10 @@ def command_ask(args: argparse.Namespace, settings: Settings) -> int:
         in_difficulty = result.in_difficulty()
         if in_difficulty:
             print(
-                "If anyone is in danger, call 110 (police), 120 (ambulance) or 119 (fire) at "
-                "once; the chat offers to file it as a help request."
+                f"If anyone is in danger, call {settings.emergency_numbers_en} at once; the "
+                "chat offers to file it as a help request."
                 if language == "en"
-                else "如有人正处在危险中，请马上拨打 110（报警）、120（急救）或 119（火警）；"
+                else f"如有人正处在危险中，请马上拨打 {settings.emergency_numbers}；"
                 "在聊天中可以直接提交为求助工单。"
             )
         if result.decision == "answer" and result.best:

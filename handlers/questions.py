@@ -134,14 +134,14 @@ add_strings(
             "en": "How do I get a business licence?",
         },
         "help_offer": {
-            "zh": "很抱歉您遇到了困难。如果有人正处在危险中，请马上拨打 110（报警）、120（急救）"
-            "或 119（火警）。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，您补充地点"
-            "和联系方式后提交，承办部门会按期限答复您，进展也会在这里通知您。",
-            "en": "Sorry you are in difficulty. If anyone is in danger right now, call 110 "
-            "(police), 120 (ambulance) or 119 (fire) at once. I can file this for you as a "
-            "<b>{type}</b>: the form is filled in from your message; add the place and how to "
-            "reach you, submit, and the department handling it answers you by a deadline. You "
-            "are told here as it progresses.",
+            "zh": "很抱歉您遇到了困难。如果有人正处在危险中，请马上拨打 {emergency}。我可以帮您"
+            "登记成<b>{type}</b>工单：根据您的消息填好表单，您补充地点和联系方式后提交，承办部门"
+            "会按期限答复您，进展也会在这里通知您。",
+            "en": "Sorry you are in difficulty. If anyone is in danger right now, call "
+            "{emergency} at once. I can file this for you as a <b>{type}</b>: the form is filled "
+            "in from your message; add the place and how to reach you, submit, and the "
+            "department handling it answers you by a deadline. You are told here as it "
+            "progresses.",
         },
         "suggestion_offer": {
             "zh": "谢谢您的建议。我可以帮您登记成<b>{type}</b>工单：根据您的消息填好表单，"
@@ -369,8 +369,10 @@ async def offer_ticket(message: Message, context: BotContext, question_id: int, 
     file_it = file_question_button(question_id, text, language)
     kind = ticket_type_of(text)
     offer = {"suggestion": "suggestion_offer", "help": "help_offer"}.get(kind, "report_offer")
+    settings = context.services.settings
+    emergency = settings.emergency_numbers_en if language == "en" else settings.emergency_numbers
     await message.reply_text(
-        t(offer, language, type=type_name(kind, language)),
+        t(offer, language, type=type_name(kind, language), emergency=emergency),
         reply_markup=InlineKeyboardMarkup([[file_it], *person_and_menu(question_id, language)]),
     )
 

@@ -265,6 +265,24 @@ def test_ask_tells_someone_in_difficulty_whom_to_call_and_a_problem_that_it_can_
     assert light == "> 我家楼下的路灯坏了\n这像是需要反映的问题：在聊天中可以直接提交为工单。"
 
 
+def test_the_emergency_numbers_are_the_citys_own(tmp_path: Path) -> None:
+    config = words_only_config(tmp_path)
+    source = config.read_text(encoding="utf-8")
+    source = source.replace(
+        'emergency_numbers = "110（报警）、120（急救）或 119（火警）"',
+        'emergency_numbers = "110（報案）或 119（消防、救護）"',
+        1,
+    )
+    config.write_text(source, encoding="utf-8")
+
+    done = run_bot("--config", str(config), "ask", "家里揭不开锅了，求助")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1] == (
+        "如有人正处在危险中，请马上拨打 110（報案）或 119（消防、救護）；在聊天中可以直接提交为求助工单。"
+    )
+
+
 def test_ask_lists_numbered_suggestions_when_unsure(
     guide_folder: KnowledgeFolder, tmp_path: Path
 ) -> None:

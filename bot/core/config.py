@@ -460,6 +460,9 @@ class Settings(_Section):
     source: Path = DEFAULT_CONFIG
     city: str = "示例市"
     city_en: str = "Shili City"
+    # Whom to call when someone is in danger, as the chat tells a resident in difficulty.
+    emergency_numbers: str = Field("110（报警）、120（急救）或 119（火警）", min_length=1)
+    emergency_numbers_en: str = Field("110 (police), 120 (ambulance) or 119 (fire)", min_length=1)
     # The city's time zone: office hours, deadlines, days and months of the figures, and every
     # time shown to residents, staff and departments.
     timezone: str = DEFAULT_TIMEZONE
