@@ -37,7 +37,17 @@ from tests.fixtures_knowledge import BUNDLED_KNOWLEDGE, EVALUATION_SETS, REPO_RO
 QUESTIONS = [case.question for case in load_evaluation_set(EVALUATION_SETS / "evaluation.toml")]
 # What the matcher sets besides its index.
 NOT_INDEX = frozenset(
-    ("kb", "thresholds", "semantic", "model", "items", "places", "_recent", "from_snapshot")
+    (
+        "kb",
+        "thresholds",
+        "semantic",
+        "model",
+        "items",
+        "places",
+        "implied",
+        "_recent",
+        "from_snapshot",
+    )
 )
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
+from bot.answering.implied import ImpliedWords
 from bot.answering.index_snapshot import read_snapshot, snapshot_key, snapshot_path, write_snapshot
 from bot.answering.intents import (
     OFF_TOPIC_EXAMPLES,
@@ -1277,6 +1278,11 @@ def _is_number(token: str) -> bool:
     return token[0] in "we" and _NUMBER.fullmatch(token[1:]) is not None
 
 
+# Between the question as read and the words it implies (`Matcher.read`): two spaces, which
+# normalised text never has.
+_IMPLIED_AFTER = "  "
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     canonical: str
@@ -1329,6 +1335,7 @@ class Matcher:
         self.from_snapshot = False
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
+        self.implied = ImpliedWords(self.thresholds.home_names)
         # The base's own offices, which a question may name without naming a service.
         self._department_names = tuple(
             normalize(d.name) for d in kb.departments.values() if d.name
@@ -1991,6 +1998,12 @@ class Matcher:
     ) -> _Query:
         raw = normalize(question) if raw is None else raw
         tokens = self.analyzer.analyze(raw, runs=runs)
+        # The words the question implies (`read`) count as its words, not as what the resident
+        # wrote: the text compared with the phrasings, and its length, are without them.
+        _, after, implied = raw.partition(_IMPLIED_AFTER)
+        canonical = (
+            tokens.canonical.rsplit(" ", len(implied.split()))[0] if after else tokens.canonical
+        )
         lexical: dict[int, float] = {}
         words: set[int] = set()
         unknown_weight = 0.0
@@ -2030,7 +2043,7 @@ class Matcher:
         known, ids = self._lookup(self._sound_vocabulary, sound_keys, sound_base)
         sounds = {index: float(self._idf[index]) for index in ids.tolist()}
         return _Query(
-            canonical=tokens.canonical,
+            canonical=canonical,
             language=detect_language(question),
             lexical=lexical,
             words=frozenset(words),
@@ -2084,10 +2097,14 @@ class Matcher:
 
     def read(self, question: str, normalized: str | None = None) -> str:
         """The question as the matcher reads it: normalised, with the names written in pinyin
-        as the knowledge base writes them (Songshan → 松山), for its words and its meaning."""
-        return self._with_names_in_chinese(
+        as the knowledge base writes them (Songshan → 松山), and followed by the words it
+        implies (泰国 → 国外, 八十一了 → 高龄老人; bot/answering/implied.py), for its words and
+        its meaning."""
+        text = self._with_names_in_chinese(
             normalize(question) if normalized is None else normalized, question
         )
+        implied = self.implied.words(text)
+        return f"{text}{_IMPLIED_AFTER}{' '.join(implied)}" if implied else text
 
     def features(
         self,
