@@ -277,6 +277,22 @@ def test_a_place_or_an_age_reads_as_what_it_implies(
     assert at_home.match(travel).score < to_taiwan.score / 2
 
 
+def test_an_implied_word_the_base_lacks_is_not_the_residents_missing_word(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    write_dog_and_cars(knowledge_folder)  # nothing about the elderly
+    matcher = Matcher(load_knowledge_base(knowledge_folder.root), lexicon=general_lexicon())
+
+    implied, _, _ = matcher.features("护照怎么申请，我爸九十岁了")
+    typed, _, _ = matcher.features("护照怎么申请 高龄老人")
+
+    assert matcher.read("护照怎么申请，我爸九十岁了").endswith("高龄老人")
+    assert (implied.unknown_word, implied.unknown_terms) == (False, ())
+    assert "高龄" not in implied.canonical
+    # Typed by the resident, the same words are theirs: a word and a service the base lacks.
+    assert (typed.unknown_word, typed.unknown_terms) == (True, ("老年人",))
+
+
 def test_a_name_written_in_pinyin_is_read_as_the_base_writes_it(
     knowledge_folder: KnowledgeFolder, embedder: semantic.Embedder
 ) -> None:

@@ -2004,6 +2004,13 @@ class Matcher:
         canonical = (
             tokens.canonical.rsplit(" ", len(implied.split()))[0] if after else tokens.canonical
         )
+        # An implied word the base does not have says nothing against any item: it is not the
+        # resident's, so it is no unknown word (missing_word) and names no service it lacks.
+        implied_tokens = (
+            frozenset(self.analyzer.analyze(implied, repair=False).strings())
+            if after
+            else frozenset()
+        )
         lexical: dict[int, float] = {}
         words: set[int] = set()
         unknown_weight = 0.0
@@ -2015,6 +2022,8 @@ class Matcher:
                 # ("how do I ... in Taipei" must not pick the one item named after the city).
                 continue
             index = self._vocabulary.get(token)
+            if index is None and token in implied_tokens:
+                continue
             if index is None:
                 # Unknown to the knowledge base: a word that no item knows (养狗) weighs like the
                 # rarest word; single characters weigh less.
