@@ -632,6 +632,9 @@ def test_a_problem_is_offered_as_a_report(city: LoadedKnowledge, message: str) -
         "帮帮忙，身份证丢了怎么补",
         "Can you help me renew my passport?",
         "家里老人没人照顾，想送到政府办的地方去住",
+        # Preventing it is a question, not someone in difficulty.
+        "防走失手环怎么申请",
+        "孩子防走丢的定位手表政府发吗",
     ],
 )
 def test_asking_for_help_with_a_service_is_no_help_request(message: str) -> None:

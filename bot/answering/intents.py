@@ -58,8 +58,11 @@ _HELP_EN = (
     r"way home|trapped|stranded|homeless|nowhere to (?:live|sleep|stay)|nothing to eat|no food|"
     r"need urgent help|please help us|help us please"
 )
+# Not after 防 / 防止 (防走失手环, 怎么防止老人走丢): the resident asks how to prevent it.
 _HELP = re.compile(
-    "|".join(sorted(map(re.escape, _HELP_ZH), key=len, reverse=True)) + rf"|\b(?:{_HELP_EN})\b"
+    "(?<!防)(?<!防止)(?:"
+    + "|".join(sorted(map(re.escape, _HELP_ZH), key=len, reverse=True))
+    + rf")|\b(?:{_HELP_EN})\b"
 )
 # Trips made in vain, told with a count ("办个证跑了五趟还没办好").
 _REPORT_ZH_COUNTED = r"跑了(?:[一二两三四五六七八九十几好多\d]+)(?:趟|回)"
