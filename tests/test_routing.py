@@ -66,6 +66,9 @@ def test_a_generic_category_relies_on_the_text(bundled: LoadedKnowledge) -> None
         ("马路上有个大坑", "市容环境"),
         ("楼上漏水到我家了", "住房与物业"),
         ("我被黑中介骗了押金", "住房与物业"),
+        # A keyword right before 门口, 旁边 … is where the problem is, not what it is: 小区门口
+        # is not the housing bureau's, the rubbish is urban management's.
+        ("小区门口的垃圾没人清", "市容环境"),
     ],
 )
 def test_a_category_is_guessed_from_the_departments_keywords(
@@ -82,6 +85,9 @@ def test_a_category_is_guessed_from_the_departments_keywords(
         # None of human resources' category names shares a character with the text: its first.
         ("公司拖欠工资三个月了", "human-resources"),
         ("河边的工厂偷偷排污", "ecology-environment"),
+        # 小区 (housing) before 门口 is only where: 红绿灯 and 乱停车 are the traffic police's.
+        ("建议在小区门口加个红绿灯", "traffic-police"),
+        ("医院门口乱停车", "traffic-police"),
     ],
 )
 def test_a_guessed_category_routes_the_ticket_to_the_department_of_its_keywords(

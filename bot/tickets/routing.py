@@ -67,11 +67,27 @@ def _folded(keyword: str) -> str:
     return normalize(keyword)
 
 
+# A keyword followed by one of these names where the problem is, outside it, not what it is:
+# "小区门口加个红绿灯" is the traffic police's, not the housing bureau's; "医院旁边乱停车" too.
+# Inside (小区里的垃圾) the place's own office may well be the one, so 里 and 内 are not here.
+_OUTSIDE_OF = ("门口", "大门口", "旁边", "附近", "对面", "外面", "边上", "周边", "前面", "后面")
+
+
+def _names_the_matter(text: str, keyword: str) -> bool:
+    """Whether the keyword occurs in the text other than as the place beside the problem."""
+    start = text.find(keyword)
+    while start >= 0:
+        if not text.startswith(_OUTSIDE_OF, start + len(keyword)):
+            return True
+        start = text.find(keyword, start + 1)
+    return False
+
+
 def _keyword_hits(department: Department, text: str) -> list[str]:
     found: list[str] = []
     for keyword in department.complaint_keywords:
         folded = _folded(keyword)
-        if folded and folded in text and keyword not in found:
+        if folded and keyword not in found and _names_the_matter(text, folded):
             found.append(keyword)
     return found
 
@@ -125,7 +141,8 @@ def guess_category(
     """Return the complaint category a resident's words point to, or None when they do not.
 
     The department whose complaint keywords the text hits most (distinct keywords) wins; no hit,
-    or two departments with as many hits, is no guess. Of the winner's categories, the one whose
+    or two departments with as many hits, is no guess. A keyword that only names the place
+    beside the problem (小区门口, `_OUTSIDE_OF`) is no hit. Of the winner's categories, the one whose
     name shares most characters with the text is taken, the first listed when none stands out
     (any of them sends the ticket to that department, see `route_ticket`); a generic category
     ("其他") is never a guess.
