@@ -498,7 +498,7 @@ async def test_staff_route_a_ticket_from_triage_and_a_department_hands_one_back(
     await chat.send("/complain")
     await chat.press("📢 投诉", expect=2)
     await choose_category(chat, "其他")
-    await chat.send("小区门口的垃圾和油烟问题一直没人管，不知道找哪个部门。")
+    await chat.send("小区里的垃圾和油烟问题一直没人管，不知道找哪个部门。")
     await chat.press("➡️ 下一步", expect=2)
     await chat.press("🙈 不提供", expect=2)
     confirmation = (await chat.press("✅ 确认提交", expect=2))[0]

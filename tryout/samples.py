@@ -76,7 +76,7 @@ _STORIES: tuple[tuple[TicketType, str, str], ...] = (
     (TicketType.COMPLAINT, "政务服务", "政务服务中心周六只开半天，上班族很难办事。"),
     (TicketType.SUGGESTION, "政务服务", "建议政务服务中心增加晚间延时服务窗口。"),
     (TicketType.HELP, "残疾人服务", "申请残疾人两项补贴，不清楚需要准备哪些材料。"),
-    (TicketType.COMPLAINT, "其他", "小区门口的垃圾和油烟问题一直没人管，不知道找哪个部门。"),
+    (TicketType.COMPLAINT, "其他", "小区里的垃圾和油烟问题一直没人管，不知道找哪个部门。"),
     (TicketType.DISCLOSURE, "依申请公开", "申请公开2026年老旧小区改造项目的资金安排和实施名单。"),
     (TicketType.DISCLOSURE, "依申请公开", "申请公开本市2025年度城市道路养护经费的使用情况。"),
     (TicketType.DISCLOSURE, "政务公开", "申请公开滨江公园改造工程的招标文件和中标结果。"),
