@@ -76,7 +76,7 @@ evaluate: $(VENV)/.runtime
 	$(BIN)/python -m bot evaluate --set tests/data/evaluation.toml
 	$(BIN)/python -m bot evaluate --set tests/data/evaluation-holdout.toml --new-city
 	$(BIN)/python -m bot evaluate --set tests/data/evaluation-holdout.toml
-	$(BIN)/python -m bot evaluate --set tests/data/taipei-questions.toml --knowledge benchmarks/data/taipei-faq
+	$(BIN)/python -m bot --config benchmarks/data/taipei-config.toml evaluate --set tests/data/taipei-questions.toml
 
 calibrate: $(VENV)/.runtime
 	$(BIN)/python -m bot calibrate --write
