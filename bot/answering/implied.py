@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from bot.answering.places import names_pattern
 from bot.core.text import normalize
 
 ABROAD = "国外"
@@ -103,29 +104,16 @@ def chinese_number(text: str) -> int | None:
     return value + current
 
 
-def _names_pattern(
-    names: Iterable[str], guarded: Iterable[tuple[str, str]] = ()
-) -> re.Pattern[str]:
-    """The names as one pattern, longest first, then the guarded ones (name, pattern), behind a
-    lookahead on their first characters: the engine tries the alternatives only where one of
-    the names begins, as `places._pattern` does."""
-    ordered = sorted(set(names), key=len, reverse=True)
-    guarded = tuple(guarded)
-    starts = "".join(sorted({name[0] for name in ordered} | {name[0] for name, _ in guarded}))
-    alternatives = [re.escape(name) for name in ordered] + [pattern for _, pattern in guarded]
-    return re.compile(f"(?=[{re.escape(starts)}])(?:{'|'.join(alternatives)})")
-
-
 class ImpliedWords:
     """The words a question implies, for one city (`home_names` as in `MatchingThresholds`)."""
 
     def __init__(self, home_names: Iterable[str]) -> None:
         home = [normalize(name) for name in home_names if name]
-        regions = [(ABROAD, _names_pattern(_FOREIGN, _FOREIGN_GUARDED))]
+        regions = [(ABROAD, names_pattern(_FOREIGN, _FOREIGN_GUARDED))]
         # A city of Taiwan, Hong Kong or Macao is at home in its region.
         for word, names in ((HONG_KONG_MACAO, _HONG_KONG_MACAO), (TAIWAN, _TAIWAN)):
             if not any(place in name or name in place for place in names for name in home):
-                regions.append((word, _names_pattern(names)))
+                regions.append((word, names_pattern(names)))
         self._regions = tuple(regions)
 
     def words(self, normalized: str) -> tuple[str, ...]:
