@@ -397,6 +397,8 @@ PRACTICE_BASES = (
     _practice("i", "白沙市", "Baisha City"),
     _practice("j", "灣澳市", "Wan'ao City"),
     _practice("k", "江岭省", "Jiangling Province"),
+    _practice("l", "金沙县", "Jinsha County"),
+    _practice("m", "望海市", "Wanghai City"),
 )
 
 
