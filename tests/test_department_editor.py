@@ -100,16 +100,20 @@ def test_the_form_is_checked_as_kb_check_and_the_numbering_plan_check_it() -> No
         "complaint_categories": "婚姻登记\n社会救助\n",
         "complaint_categories_en": "Marriage registration",
         "complaint_keywords": "低保\n\n婚姻",
+        # One line a category: the second names a category the department does not list.
+        "complaint_category_keywords": "婚姻登记: 结婚 离婚\n\n殡仪: 火化\n",
     }
     content = department_from_form(form, CIVIL, existing)
     assert content["name"] == "示例市民政局"
     assert content["complaint_keywords"] == ["低保", "婚姻"]
+    assert content["complaint_category_keywords"] == ["婚姻登记: 结婚 离婚", "殡仪: 火化"]
     checked = check_department_draft(content, kb, existing_id=CIVIL)
     assert not checked.ok
     fields = {p.field: p.message for p in checked.problems}
     assert fields["phone"] == "'12-34' is not a phone number"
     assert fields["url"] == "must start with https:// or http://"
     assert fields["complaint_categories_en"].startswith("must name each of complaint_categories")
+    assert fields["complaint_category_keywords"] == "'殡仪' is not one of complaint_categories"
     # A real number passes; a number of the right shape the plan does not know (the made-up
     # area code 012 of the bundled city) only warns; a short service number passes.
     for phone, warned in (("010-81110110", False), (NEW_PHONE, True), ("12345", False)):

@@ -310,6 +310,27 @@ def test_loader_names_missing_departments_file(knowledge_folder: KnowledgeFolder
             "departments.toml (department #1): field 'phone': must be text, not int",
         ),
         ("[[departments]\n", "departments.toml: bad TOML:"),
+        (
+            '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
+            'complaint_categories = ["道路交通秩序"]\n'
+            'complaint_category_keywords = ["红绿灯 信号灯"]\n',
+            "departments.toml (department #1): field 'complaint_category_keywords': each line is "
+            "a category, a colon and its keywords ('红绿灯 信号灯')",
+        ),
+        (
+            '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
+            'complaint_categories = ["道路交通秩序"]\n'
+            'complaint_category_keywords = ["交通秩序: 红绿灯"]\n',
+            "departments.toml (department #1): field 'complaint_category_keywords': '交通秩序' "
+            "is not one of complaint_categories",
+        ),
+        (
+            '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
+            'complaint_categories = ["道路交通秩序"]\n'
+            'complaint_category_keywords = ["道路交通秩序："]\n',
+            "departments.toml (department #1): field 'complaint_category_keywords': each line is "
+            "a category, a colon and its keywords ('道路交通秩序：')",
+        ),
     ],
 )
 def test_loader_names_file_and_field_of_bad_departments(
@@ -347,6 +368,39 @@ def test_loader_names_file_and_field_of_bad_synonyms(
 
     [reported] = problems_of(knowledge_folder)
     assert reported.startswith(problem)
+
+
+def test_a_departments_category_keywords_are_read_line_by_line(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.item("id-card-renewal")
+    knowledge_folder.write(
+        "departments.toml",
+        '[[departments]]\nid = "public-security"\nname = "示例市公安局"\n'
+        '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
+        'complaint_categories = ["交通与驾驶证", "道路交通秩序"]\n'
+        'complaint_keywords = ["交警", "红绿灯"]\n'
+        # Colons and separators as residents' editors type them; a category written twice.
+        'complaint_category_keywords = ["道路交通秩序： 红绿灯、信号灯,斑马线", '
+        '"交通与驾驶证:驾照  车管所", "道路交通秩序: 违停 红绿灯"]\n',
+    )
+
+    police = load_knowledge_base(knowledge_folder.root).departments["traffic-police"]
+
+    assert police.category_keywords == (
+        ("道路交通秩序", ("红绿灯", "信号灯", "斑马线", "违停")),
+        ("交通与驾驶证", ("驾照", "车管所")),
+    )
+    # The categories' keywords point to the department as its own do, each once.
+    assert police.routing_keywords == (
+        "交警",
+        "红绿灯",
+        "信号灯",
+        "斑马线",
+        "违停",
+        "驾照",
+        "车管所",
+    )
 
 
 def test_loader_says_when_there_are_no_items(knowledge_folder: KnowledgeFolder) -> None:

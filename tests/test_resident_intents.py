@@ -141,7 +141,7 @@ async def test_a_suggestion_is_offered_as_a_suggestion_and_filed_as_one(
     assert replies.texts[0].startswith("📝 好的，按建议为您登记。")
     assert text in replies.texts[0]
     # 小区 before 门口 only says where (it is the housing bureau's keyword): 红绿灯 is the
-    # traffic police's, and the form starts with their category that shares the 路 of 过马路.
+    # traffic police's, a keyword of their category 道路交通秩序, where the form starts.
     assert "类别：道路交通秩序" in replies.texts[0]
     number = await submit_without_contact(chat)
     (ticket,) = await tickets(bot)

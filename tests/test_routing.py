@@ -69,6 +69,14 @@ def test_a_generic_category_relies_on_the_text(bundled: LoadedKnowledge) -> None
         # A keyword right before 门口, 旁边 … is where the problem is, not what it is: 小区门口
         # is not the housing bureau's, the rubbish is urban management's.
         ("小区门口的垃圾没人清", "市容环境"),
+        # A category's own keywords (complaint_category_keywords) pick it among the
+        # department's, where no category name shares a character with the text.
+        ("建议在小区门口加个红绿灯", "道路交通秩序"),
+        ("医院门口乱停车", "道路交通秩序"),
+        ("公司拖欠工资三个月了", "劳动权益"),
+        ("养老院的护工打老人", "养老服务"),
+        # Two of food safety's keywords against one of consumer rights'.
+        ("超市卖过期食品", "食品药品安全"),
     ],
 )
 def test_a_category_is_guessed_from_the_departments_keywords(
@@ -82,7 +90,6 @@ def test_a_category_is_guessed_from_the_departments_keywords(
     ("text", "department"),
     [
         ("我家楼下的路灯坏了", "urban-management"),
-        # None of human resources' category names shares a character with the text: its first.
         ("公司拖欠工资三个月了", "human-resources"),
         ("河边的工厂偷偷排污", "ecology-environment"),
         # 小区 (housing) before 门口 is only where: 红绿灯 and 乱停车 are the traffic police's.
@@ -96,6 +103,33 @@ def test_a_guessed_category_routes_the_ticket_to_the_department_of_its_keywords(
     category = guess_category(bundled.kb, text)
     assert category is not None
     assert route_ticket(bundled.kb, category, text).department_id == department
+
+
+def test_a_citys_category_keywords_choose_the_category_and_count_for_the_department(
+    knowledge_folder: KnowledgeFolder,
+) -> None:
+    knowledge_folder.item("id-card-renewal")
+    knowledge_folder.write(
+        "departments.toml",
+        '[[departments]]\nid = "public-security"\nname = "示例市公安局"\n'
+        'complaint_categories = ["治安"]\ncomplaint_keywords = ["小偷"]\n'
+        '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
+        'complaint_categories = ["驾驶证", "秩序"]\n'
+        'complaint_category_keywords = ["秩序: 斑马线 红绿灯"]\n',
+    )
+    kb = load_knowledge_base(knowledge_folder.root)
+    text = "学校门前的斑马线都磨没了"
+
+    # The traffic police list no keyword of their own: the category's are theirs, and it is
+    # the category guessed, not the first listed.
+    assert guess_category(kb, text) == "秩序"
+    decision = route_ticket(kb, "秩序", text)
+    assert (decision.department_id, decision.reason, decision.keywords) == (
+        "traffic-police",
+        "category_and_keywords",
+        ("斑马线",),
+    )
+    assert guess_category(kb, "有小偷") == "治安"
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,8 @@ DEPARTMENT_FIELDS = (
     FieldSpec("url", "line", twin=False),
     FieldSpec("complaint_categories", "lines"),
     FieldSpec("complaint_keywords", "lines", twin=False),
+    # One line a category: "道路交通秩序: 红绿灯 信号灯" (knowledge_base._category_keywords).
+    FieldSpec("complaint_category_keywords", "lines", twin=False),
 )
 # A phone field may hold more than one number, with words around them.
 _NUMBER = re.compile(r"[+(]?\d[\d\s\-()]*\d")

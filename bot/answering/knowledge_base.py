@@ -69,6 +69,7 @@ _KNOWN_DEPARTMENT_FIELDS = frozenset(
         "complaint_categories",
         "complaint_categories_en",
         "complaint_keywords",
+        "complaint_category_keywords",
         "email",
     }
 )
@@ -113,6 +114,16 @@ class Department:
     complaint_keywords: tuple[str, ...] = ()
     # English names of complaint_categories, in the same order (optional).
     complaint_categories_en: tuple[str, ...] = ()
+    # Keywords of single complaint categories (`complaint_category_keywords`, one line a
+    # category: "道路交通秩序: 红绿灯 信号灯"): they pick a report's category among the
+    # department's, and count as the department's keywords too (bot/tickets/routing.py).
+    category_keywords: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def routing_keywords(self) -> tuple[str, ...]:
+        """Every keyword that points to this department: its own and its categories'."""
+        words = (w for _, keywords in self.category_keywords for w in keywords)
+        return tuple(dict.fromkeys((*self.complaint_keywords, *words)))
 
     def display_name(self, language: str) -> str:
         """Return the name in the resident's language, falling back to Chinese."""
@@ -325,6 +336,7 @@ def check_department_data(
                 "must name each of complaint_categories in English, in the same order",
             )
         )
+    category_keywords = _category_keywords(entry, categories, name, problems)
     if len(problems) > before or not dept_id:
         return None
     return Department(
@@ -333,8 +345,45 @@ def check_department_data(
         complaint_categories=categories,
         complaint_keywords=keywords,
         complaint_categories_en=categories_en,
+        category_keywords=category_keywords,
         **text,
     )
+
+
+# One line of complaint_category_keywords: a category, a colon, its keywords.
+_CATEGORY_LINE = re.compile(r"\s*(?P<category>[^:：]+?)\s*[:：]\s*(?P<words>.*)")
+_KEYWORD_SEPARATORS = re.compile(r"[\s,，、;；]+")
+
+
+def _category_keywords(
+    entry: Mapping[str, Any], categories: Sequence[str], name: str, problems: list[Problem]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Read complaint_category_keywords: "category: keyword keyword …", one category a line,
+    each a category of complaint_categories (a category written twice has both lines' words)."""
+    lines = _strings(entry, "complaint_category_keywords", name, problems, required=False)
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        match = _CATEGORY_LINE.fullmatch(line)
+        words = [w for w in _KEYWORD_SEPARATORS.split(match["words"]) if w] if match else []
+        if match is None or not words:
+            problems.append(
+                Problem(
+                    name,
+                    "complaint_category_keywords",
+                    f"each line is a category, a colon and its keywords ({line!r})",
+                )
+            )
+        elif match["category"] not in categories:
+            problems.append(
+                Problem(
+                    name,
+                    "complaint_category_keywords",
+                    f"{match['category']!r} is not one of complaint_categories",
+                )
+            )
+        else:
+            found.setdefault(match["category"], []).extend(words)
+    return tuple((c, tuple(dict.fromkeys(words))) for c, words in found.items())
 
 
 def _load_synonyms(

@@ -386,6 +386,7 @@ ENGLISH: dict[str, str] = {
     "当前渠道": "Channels now",
     "待审核": "Waiting",
     "投诉关键词": "Complaint keywords",
+    "分类关键词（分类: 关键词 关键词）": "Keywords of a category (category: keyword keyword)",
     "投诉分类": "Complaint categories",
     "推送渠道": "Delivery channels",
     "撤销该部门：从 departments.toml 中删除，历史版本保留，可随时恢复。": "Retire the department: it is removed from departments.toml; its versions stay and it can be restored.",

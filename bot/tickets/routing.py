@@ -8,6 +8,9 @@ loses days, a ticket in triage loses minutes.
 
 The same keywords let a resident's own words about a problem ("我家楼下的路灯坏了") start the
 complaint form with a category already chosen (`guess_category`); the resident can change it.
+A department's keywords of one category (`complaint_category_keywords`: "道路交通秩序: 红绿灯")
+say which of its categories: "建议在小区门口加个红绿灯" starts on 道路交通秩序, not on the first
+listed, 交通与驾驶证.
 """
 
 from __future__ import annotations
@@ -83,13 +86,18 @@ def _names_the_matter(text: str, keyword: str) -> bool:
     return False
 
 
-def _keyword_hits(department: Department, text: str) -> list[str]:
+def _hits(keywords: tuple[str, ...], text: str) -> list[str]:
     found: list[str] = []
-    for keyword in department.complaint_keywords:
+    for keyword in keywords:
         folded = _folded(keyword)
         if folded and keyword not in found and _names_the_matter(text, folded):
             found.append(keyword)
     return found
+
+
+def _keyword_hits(department: Department, text: str) -> list[str]:
+    """The department's keywords (its own and its categories') that the text names."""
+    return _hits(department.routing_keywords, text)
 
 
 def route_ticket(
@@ -140,12 +148,13 @@ def guess_category(
 ) -> str | None:
     """Return the complaint category a resident's words point to, or None when they do not.
 
-    The department whose complaint keywords the text hits most (distinct keywords) wins; no hit,
-    or two departments with as many hits, is no guess. A keyword that only names the place
-    beside the problem (小区门口, `_OUTSIDE_OF`) is no hit. Of the winner's categories, the one whose
-    name shares most characters with the text is taken, the first listed when none stands out
-    (any of them sends the ticket to that department, see `route_ticket`); a generic category
-    ("其他") is never a guess.
+    The department whose complaint keywords the text hits most (distinct keywords, its
+    categories' included) wins; no hit, or two departments with as many hits, is no guess. A
+    keyword that only names the place beside the problem (小区门口, `_OUTSIDE_OF`) is no hit. Of
+    the winner's categories, the one whose own keywords (`complaint_category_keywords`) the text
+    hits most is taken, then the one whose name shares most characters with the text, the first
+    listed when none stands out (any of them sends the ticket to that department, see
+    `route_ticket`); a generic category ("其他") is never a guess.
     """
     normalized = normalize(text)
     hits: dict[str, int] = {}
@@ -164,5 +173,11 @@ def guess_category(
         c for c in kb.departments[best].complaint_categories if c not in generic_categories
     ]
     characters = set(normalized)
+    own = dict(kb.departments[best].category_keywords)
+
+    def fit(category: str) -> tuple[int, int]:
+        hits = len(_hits(own[category], normalized)) if category in own else 0
+        return hits, len(set(category) & characters)
+
     # max() keeps the first of equals: the department's own order breaks ties.
-    return max(categories, key=lambda category: len(set(category) & characters))
+    return max(categories, key=fit)

@@ -53,6 +53,7 @@ DEPARTMENT_LABELS = {
     "url": "网址",
     "complaint_categories": "投诉分类",
     "complaint_keywords": "投诉关键词",
+    "complaint_category_keywords": "分类关键词（分类: 关键词 关键词）",
 }
 
 
