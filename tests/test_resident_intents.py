@@ -315,6 +315,33 @@ async def test_a_choice_for_a_message_about_a_problem_offers_a_ticket_too(
     assert rows[-1] == [("📝 登记为举报", "cmp:q:1")]
 
 
+async def test_a_report_offered_beside_a_choice_starts_on_its_categorys_keywords(
+    ticket_bot: TicketBot,
+) -> None:
+    bot = ticket_bot
+    chat = bot.resident()
+    text = "小区门口乱停车太严重了"
+    replies = await chat.send(text)
+    assert replies[0].buttons[-1] == [("📝 登记为举报", "cmp:q:1")]
+    replies = await chat.press("📝 登记为举报", expect=3)
+    # 乱停车 is a keyword of the traffic police's second category (complaint_category_keywords
+    # in departments.toml); neither category's name shares a character with the message.
+    assert replies.texts[0].startswith(
+        "📝 好的，按举报为您登记。\n已根据您的消息填好（要修改请点“⬅️ 上一步”）：\n"
+        "类别：道路交通秩序\n"
+    )
+    replies = await chat.send("幸福小区南门")
+    assert "已记录地点" in replies.text
+    number = await submit_anonymously(chat)
+    (ticket,) = await tickets(bot)
+    assert (ticket.number, ticket.type, ticket.category, ticket.department_id) == (
+        number,
+        "report",
+        "道路交通秩序",
+        "traffic-police",
+    )
+
+
 async def test_an_english_report_is_offered_in_english_and_asks_for_the_category(
     bot: BotHarness,
 ) -> None:
