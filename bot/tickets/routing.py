@@ -176,8 +176,8 @@ def guess_category(
     own = dict(kb.departments[best].category_keywords)
 
     def fit(category: str) -> tuple[int, int]:
-        hits = len(_hits(own[category], normalized)) if category in own else 0
-        return hits, len(set(category) & characters)
+        named = len(_hits(own[category], normalized)) if category in own else 0
+        return named, len(set(category) & characters)
 
     # max() keeps the first of equals: the department's own order breaks ties.
     return max(categories, key=fit)
