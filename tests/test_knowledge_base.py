@@ -380,7 +380,7 @@ def test_a_departments_category_keywords_are_read_line_by_line(
         '[[departments]]\nid = "traffic-police"\nname = "交警支队"\n'
         'complaint_categories = ["交通与驾驶证", "道路交通秩序"]\n'
         'complaint_keywords = ["交警", "红绿灯"]\n'
-        # Colons and separators as residents' editors type them; a category written twice.
+        # Colons and separators as editors type them; a category written twice.
         'complaint_category_keywords = ["道路交通秩序： 红绿灯、信号灯,斑马线", '
         '"交通与驾驶证:驾照  车管所", "道路交通秩序: 违停 红绿灯"]\n',
     )
