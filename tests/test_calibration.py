@@ -26,7 +26,13 @@ from bot.answering.calibration import (
 )
 from bot.answering.evaluation import load_evaluation_set
 from bot.answering.knowledge_base import KnowledgeBase, load_knowledge_base
-from bot.answering.matching import Matcher, MatchingThresholds, rank_candidates
+from bot.answering.matching import (
+    NO_METRIC,
+    Matcher,
+    MatchingThresholds,
+    SemanticMetric,
+    rank_candidates,
+)
 from tests.fixtures_knowledge import KnowledgeFolder
 from tests.test_matching import SMALL_KNOWLEDGE
 
@@ -293,6 +299,32 @@ def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None
 # The whole calibration runs here, about 70 s on one core of this machine: beside the other
 # worker's tests it came near the suite's 120 s limit.
 @pytest.mark.timeout(360)
+def test_stored_weights_read_back_as_they_were_fitted(tmp_path: Path) -> None:
+    """`calibrate --write` stores the models, the metric's diagonal and low-rank rows each a
+    list on one line, and the matcher reads back the same numbers."""
+    from bot.answering.matching import DEFAULT_MODELS, ScoreModels, load_score_models
+
+    metric = SemanticMetric(
+        diagonal=(1.5, 0.5, -0.25),
+        down=((0.1, 0.0, -0.2), (0.3, 1e-05, 0.4)),
+        up=((-0.5, 0.6, 0.7), (0.8, -0.9, 1.0)),
+    )
+    models = ScoreModels(
+        semantic=replace(DEFAULT_MODELS.semantic, metric=metric), lexical=DEFAULT_MODELS.lexical
+    )
+    path = tmp_path / "weights.json"
+    calibration.write_weights(models, path)
+
+    text = path.read_text(encoding="utf-8")
+    assert '"semantic_metric": [1.5, 0.5, -0.25]' in text
+    assert "[0.3, 0.0, 0.4]" in text  # (rounded to four places, as the shipped file is)
+    read = load_score_models(path)
+    assert read.semantic.metric == replace(metric, down=((0.1, 0.0, -0.2), (0.3, 0.0, 0.4)))
+    assert read.semantic.rank == pytest.approx(models.semantic.rank, abs=1e-4)
+    assert read.lexical.metric == NO_METRIC
+    assert json.loads(text) == calibration.model_as_dict(read)
+
+
 def test_the_shipped_weights_are_what_calibration_fits(caplog: pytest.LogCaptureFixture) -> None:
     """weights.json is `python -m bot calibrate --write`'s output on the bundled base and the
     practice bases, not a hand-edited file (rounding aside); and with them the default answer
@@ -323,6 +355,14 @@ def test_the_shipped_weights_are_what_calibration_fits(caplog: pytest.LogCapture
             assert fitted["lexical"][model][name] == pytest.approx(weight, abs=2e-3), name
     assert len(shipped["semantic_metric"]) == 512
     assert fitted["semantic_metric"] == pytest.approx(shipped["semantic_metric"], abs=2e-3)
+    # (the low-rank part by the product of its two matrices, which is what reads a question)
+    mixed = {
+        name: np.asarray(weights["semantic_metric_low_rank"]["up"]).T
+        @ np.asarray(weights["semantic_metric_low_rank"]["down"])
+        for name, weights in (("fitted", fitted), ("shipped", shipped))
+    }
+    assert mixed["shipped"].shape == (512, 512)
+    assert np.abs(mixed["fitted"] - mixed["shipped"]).max() < 2e-3
 
 
 def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_cosine() -> None:
@@ -340,16 +380,19 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
         bases, semantic=semantic, lexicon=chinese, english_gloss=general_lexicon()
     )
 
-    weights = np.array(metric)
+    weights = np.array(metric.diagonal)
     assert weights.shape == (512,)
     assert weights.mean() == pytest.approx(1.0, abs=1e-3)
     assert weights.std() > 0.05  # not the cosine again
+    down = np.array(metric.down, dtype=np.float32)
+    up = np.array(metric.up, dtype=np.float32)
+    assert down.shape == up.shape == (calibration.METRIC_RANK, 512)
 
-    def matcher_with(kb: KnowledgeBase, metric: tuple[float, ...]) -> Matcher:
+    def matcher_with(kb: KnowledgeBase, metric: SemanticMetric) -> Matcher:
         model = replace(calibration.DEFAULT_MODELS.semantic, metric=metric)
         return Matcher(kb, model=model, semantic=semantic, lexicon=chinese)
 
-    def right_first(metric: tuple[float, ...]) -> int:
+    def right_first(metric: SemanticMetric) -> int:
         right = 0
         for base in bases:
             matcher = matcher_with(load_knowledge_base(base.knowledge), metric)
@@ -360,15 +403,18 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
                     right += matcher.items[best].id in case.accepted
         return right
 
-    plain = right_first(())
-    # (fitted on these very questions: it must do better on them, by a fair margin)
-    assert right_first(metric) > plain + 10
+    plain = right_first(NO_METRIC)
+    diagonal_only = right_first(replace(metric, down=(), up=()))
+    # (fitted on these very questions: it must do better on them, by a fair margin, and the
+    # low-rank part better than the diagonal alone)
+    assert diagonal_only > plain + 10
+    assert right_first(metric) > diagonal_only + 5
 
     kb = load_knowledge_base(bases[0].knowledge)
     question = "狗走丢了怎么办"
     # Without weights, or with weights for another model's dimensions, the feature is the
     # cosine with the item's mean vector.
-    for unweighted in ((), (2.0, 0.5, 1.0)):
+    for unweighted in (NO_METRIC, SemanticMetric(diagonal=(2.0, 0.5, 1.0))):
         _, positions, rows = matcher_with(kb, unweighted).features(question)
         assert positions
         assert np.array_equal(rows[:, 15], rows[:, 13])
@@ -376,8 +422,55 @@ def test_the_metric_learnt_from_residents_questions_ranks_them_better_than_the_c
     _, positions, rows = weighted.features(question)
     vector = weighted.question_vector(weighted.read(question))
     assert vector is not None
+    under = vector * weights.astype(np.float32) + up.T @ (down @ vector)
+    expected = weighted.centroids(positions) @ under
+    assert np.allclose(rows[:, 15], expected, atol=1e-5)
+    # A low-rank part whose matrices disagree with the embedding is left out, as a diagonal
+    # for another model's dimensions is.
+    askew = replace(metric, down=tuple(row[:100] for row in metric.down))
+    _, positions, rows = matcher_with(kb, askew).features(question)
     expected = weighted.centroids(positions) @ (vector * weights.astype(np.float32))
     assert np.allclose(rows[:, 15], expected, atol=1e-5)
+
+
+def test_the_low_rank_part_of_the_metric_learns_what_no_weight_per_dimension_can() -> None:
+    """Questions whose right candidates are their own vectors with two pairs of dimensions
+    swapped: no weight per dimension ranks those first, the low-rank part learns the swap, and
+    ranks new questions of the same kind right."""
+    generator = np.random.default_rng(3)
+    dimensions = 8
+    swap = np.arange(dimensions)
+    swap[[0, 1, 2, 3]] = [1, 0, 3, 2]
+
+    def questions(count: int) -> tuple[list[Any], list[Any], list[Any]]:
+        vectors, candidates, truths = [], [], []
+        for _ in range(count):
+            q = np.zeros(dimensions)
+            q[:4] = generator.normal(size=4)
+            q += 0.1 * generator.normal(size=dimensions)
+            others = generator.normal(size=(5, dimensions))
+            right = q[swap] + 0.1 * generator.normal(size=dimensions)
+            # (unit vectors, as the embedding's are)
+            each = np.vstack([others, right])
+            vectors.append(q / np.linalg.norm(q))
+            candidates.append(each / np.linalg.norm(each, axis=1, keepdims=True))
+            truths.append(np.array([0.0] * 5 + [1.0]))
+        return vectors, candidates, truths
+
+    def right_first(q: Any, c: Any, t: Any, diagonal: Any, down: Any, up: Any) -> int:
+        return sum(
+            int(truth[np.argmax(cs @ (diagonal * v + up.T @ (down @ v)))] > 0)
+            for v, cs, truth in zip(q, c, t, strict=True)
+        )
+
+    train = questions(300)
+    ones = np.ones(dimensions)
+    down, up = calibration.fit_low_rank_metric(*train, ones, rank=4, steps=300)
+    assert down.shape == up.shape == (4, dimensions)
+    test = questions(100)
+    nothing = np.zeros((4, dimensions))
+    assert right_first(*test, ones, nothing, nothing) < 60
+    assert right_first(*test, ones, down, up) > 90
 
 
 def test_the_metric_held_out_is_fitted_without_the_base_it_answers(
@@ -395,7 +488,7 @@ def test_the_metric_held_out_is_fitted_without_the_base_it_answers(
     fitted_on: list[list[PracticeBase]] = []
     fit = calibration.fit_semantic_metric
 
-    def recorded(practice: Any, **kwargs: Any) -> tuple[float, ...]:
+    def recorded(practice: Any, **kwargs: Any) -> SemanticMetric:
         fitted_on.append(list(practice))
         return fit(practice, **kwargs)
 

@@ -577,6 +577,21 @@ def test_cosines_of_half_precision_vectors_scaled_down_are_those_of_the_widened_
     assert np.array_equal(scaled.view(np.uint32), expected.view(np.uint32))
 
 
+def _under_shipped_metric(matcher: Matcher, vector: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The question's vector read under weights.json's metric, worked out here from the
+    model's numbers: diagonal ∘ q + Upᵀ(Down q), the low-rank part making a difference."""
+    metric = matcher.model.metric
+    diagonal = np.asarray(metric.diagonal, dtype=np.float64)
+    down = np.asarray(metric.down, dtype=np.float64)
+    up = np.asarray(metric.up, dtype=np.float64)
+    assert diagonal.shape == (512,)
+    assert not np.allclose(diagonal, 1.0)
+    assert down.shape == up.shape == (16, 512)
+    mixed = up.T @ (down @ vector)
+    assert np.abs(mixed).max() > 0.01 * np.abs(diagonal * vector).max()
+    return (diagonal * vector + mixed).astype(np.float32)
+
+
 def test_the_likeness_to_an_items_closest_text_is_read_under_the_learnt_metric(
     bundled: LoadedKnowledge,
 ) -> None:
@@ -584,12 +599,10 @@ def test_the_likeness_to_an_items_closest_text_is_read_under_the_learnt_metric(
     # each dimension weighted as residents' questions taught (the weights.json metric), as
     # the likeness to the candidate's mean is: not the plain cosine.
     matcher = bundled.matcher
-    metric = np.asarray(matcher.model.metric, dtype=np.float32)
-    assert metric.size == 512
-    assert not np.allclose(metric, 1.0)
     read = matcher.read("我的老年证丢了，能不能补办")
     vector = matcher.question_vector(read)
     assert vector is not None
+    weighted = _under_shipped_metric(matcher, vector)
     _, positions, rows = matcher.features("我的老年证丢了，能不能补办", read, vector)
 
     column = FEATURE_NAMES.index("semantic")
@@ -597,7 +610,7 @@ def test_the_likeness_to_an_items_closest_text_is_read_under_the_learnt_metric(
     for position, row in zip(positions, rows, strict=True):
         first, end = matcher._sem_first[position], matcher._sem_first[position + 1]
         texts = _half_to_single(matcher._sem_vectors[first:end])
-        assert row[column] == pytest.approx(float((texts @ (vector * metric)).max()), abs=1e-5)
+        assert row[column] == pytest.approx(float((texts @ weighted).max()), abs=1e-5)
         plain_differs |= abs(row[column] - float((texts @ vector).max())) > 1e-3
     assert plain_differs
 
@@ -609,12 +622,12 @@ def test_the_items_nearest_in_meaning_are_picked_under_the_learnt_metric(
     # The items that join the candidates for their meaning are the nearest under the metric
     # (for these questions, not all of them the nearest by the plain cosine).
     matcher = bundled.matcher
-    metric = np.asarray(matcher.model.metric, dtype=np.float32)
     vector = matcher.question_vector(matcher.read(question))
     assert vector is not None
     _, positions, _ = matcher.features(question)
 
-    under_metric = set(matcher._nearest_items(vector * metric, _SEMANTIC_POOL).tolist())
+    weighted = _under_shipped_metric(matcher, vector)
+    under_metric = set(matcher._nearest_items(weighted, _SEMANTIC_POOL).tolist())
     by_cosine = set(matcher._nearest_items(vector, _SEMANTIC_POOL).tolist())
     assert under_metric <= set(positions)
     assert not by_cosine <= set(positions)

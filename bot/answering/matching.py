@@ -268,6 +268,23 @@ WEIGHTS_FILE = Path(__file__).resolve().parent / "calibration" / "weights.json"
 
 
 @dataclass(frozen=True, slots=True)
+class SemanticMetric:
+    """How `semantic_metric` and every likeness of the embedding read the question's vector q:
+    as diagonal ∘ q + upᵀ(down · q), a weight for each dimension and a low-rank part that mixes
+    them, as residents' questions taught (docs/matching.md, "A metric learnt from residents'
+    questions"); with no diagonal, the plain cosine."""
+
+    diagonal: tuple[float, ...] = ()
+    # The low-rank part: `rank` rows of the embedding's dimensions each; none, the diagonal alone.
+    down: tuple[tuple[float, ...], ...] = ()
+    up: tuple[tuple[float, ...], ...] = ()
+
+
+# The plain cosine.
+NO_METRIC = SemanticMetric()
+
+
+@dataclass(frozen=True, slots=True)
 class ScoreModel:
     """Two logistic models: one ranks the candidates, one says how sure the best one is."""
 
@@ -276,10 +293,9 @@ class ScoreModel:
     # How many units of the ranking's own score (a softmax over the candidates) one unit of
     # `rank`'s logit is: the lead between two candidates is read in the ranking's units.
     scale: float = 1.0
-    # The weight of each dimension of the embedding in `semantic_metric`, the question's
-    # likeness to an item's mean vector as residents' questions taught it (docs/matching.md,
-    # "A metric learnt from residents' questions"); none: the plain cosine.
-    metric: tuple[float, ...] = ()
+    # How the embedding's likenesses are read (`semantic_metric` is the question's likeness to
+    # an item's mean vector under it); empty: the plain cosine.
+    metric: SemanticMetric = NO_METRIC
 
 
 _GUESS = ScoreModel(
@@ -323,12 +339,21 @@ def _model_from(fitted: dict[str, Any]) -> ScoreModel:
     confidence = dict(zip(CONFIDENCE_NAMES, _GUESS.confidence, strict=True)) | fitted.get(
         "confidence", {}
     )
+    low_rank = fitted.get("semantic_metric_low_rank", {})
     return ScoreModel(
         rank=tuple(float(rank[n]) for n in FEATURE_NAMES),
         confidence=tuple(float(confidence[n]) for n in CONFIDENCE_NAMES),
         scale=float(fitted.get("scale", 1.0)),
-        metric=tuple(float(w) for w in fitted.get("semantic_metric", ())),
+        metric=SemanticMetric(
+            diagonal=tuple(float(w) for w in fitted.get("semantic_metric", ())),
+            down=_rows(low_rank.get("down", ())),
+            up=_rows(low_rank.get("up", ())),
+        ),
     )
+
+
+def _rows(rows: Any) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(w) for w in row) for row in rows)
 
 
 def load_score_models(path: Path = WEIGHTS_FILE) -> ScoreModels:
@@ -344,6 +369,26 @@ def load_score_models(path: Path = WEIGHTS_FILE) -> ScoreModels:
 def load_score_model(path: Path = WEIGHTS_FILE) -> ScoreModel:
     """Return the fitted score model that uses the semantic signal."""
     return load_score_models(path).semantic
+
+
+def _metric_arrays(
+    metric: SemanticMetric,
+) -> tuple[
+    npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None, npt.NDArray[np.float32] | None
+]:
+    """The metric's diagonal, and its low-rank part's two matrices when both are there and
+    agree with the diagonal's dimensions (a metric for another model's embedding weighs
+    nothing: `_weighted` checks the diagonal's size against the question's vector)."""
+    if not metric.diagonal:
+        return None, None, None
+    diagonal = np.asarray(metric.diagonal, dtype=np.float32)
+    if not metric.down or len(metric.down) != len(metric.up):
+        return diagonal, None, None
+    down = np.asarray(metric.down, dtype=np.float32)
+    up = np.asarray(metric.up, dtype=np.float32)
+    if down.ndim != 2 or down.shape != up.shape or down.shape[1] != diagonal.size:
+        return diagonal, None, None
+    return diagonal, down, up
 
 
 def _sigmoid(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -1329,7 +1374,7 @@ class Matcher:
         if isinstance(model, ScoreModels):
             model = model.for_signal(semantic is not None)
         self.model = model
-        self._metric = np.asarray(model.metric, dtype=np.float32) if model.metric else None
+        self._metric, self._metric_down, self._metric_up = _metric_arrays(model.metric)
         self._recent: OrderedDict[str, MatchResult] = OrderedDict()
         # Whether the index was read back from a snapshot rather than built.
         self.from_snapshot = False
@@ -1661,7 +1706,12 @@ class Matcher:
     def _weighted(self, vector: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """The question's vector with the metric's weights, for likenesses read under it."""
         metric = self._metric
-        return vector * metric if metric is not None and metric.size == vector.size else vector
+        if metric is None or metric.size != vector.size:
+            return vector
+        weighted = vector * metric
+        if self._metric_down is not None and self._metric_up is not None:
+            weighted += (self._metric_down @ vector) @ self._metric_up
+        return weighted
 
     def _build(self, held_out: frozenset[tuple[str, str]]) -> None:
         """Index every item; `held_out` (item id, phrasing) pairs are left out, for calibration."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,11 +32,13 @@ from bot.answering.matching import (
     CONFIDENCE_NAMES,
     DEFAULT_MODELS,
     FEATURE_NAMES,
+    NO_METRIC,
     WEIGHTS_FILE,
     Matcher,
     MatchingThresholds,
     ScoreModel,
     ScoreModels,
+    SemanticMetric,
     best_confidence,
     decide,
     home_names,
@@ -191,7 +194,7 @@ def calibration_questions(
     seed: int = 7,
     semantic: EmbeddingCache | None = None,
     lexicon: Sequence[Sequence[str]] = (),
-    metric: tuple[float, ...] = (),
+    metric: SemanticMetric = NO_METRIC,
 ) -> list[AskedQuestion]:
     """Ask every calibration question and keep its candidates' features (`semantic_metric`
     read with `metric`, `fit_semantic_metric`).
@@ -415,7 +418,7 @@ def practice_questions(
     semantic: EmbeddingCache | None = None,
     lexicon: Sequence[Sequence[str]] = (),
     english_gloss: tuple[tuple[str, ...], ...] = (),
-    metric: tuple[float, ...] = (),
+    metric: SemanticMetric = NO_METRIC,
 ) -> list[AskedQuestion]:
     """Ask each practice base its residents' questions: once whole, once with a sixth of its
     items left out, whose questions then must find nothing (`semantic_metric` read with
@@ -457,7 +460,7 @@ def practice_questions(
     return asked
 
 
-def _reading_with(metric: tuple[float, ...]) -> ScoreModel:
+def _reading_with(metric: SemanticMetric) -> ScoreModel:
     """A score model for asking calibration questions: only its metric shapes the features."""
     return replace(DEFAULT_MODELS.semantic, metric=metric)
 
@@ -466,6 +469,13 @@ def _reading_with(metric: tuple[float, ...]) -> ScoreModel:
 # the cosine and the per-dimension products enter the fit times this, and its penalty.
 METRIC_SCALE = 10.0
 METRIC_L2 = 0.3
+# Its low-rank part: the rank, the penalty on both matrices (per question), and the descent
+# (Adam's steps and step size, from small random matrices drawn with a fixed seed).
+METRIC_RANK = 16
+METRIC_LOW_RANK_L2 = 3e-3
+METRIC_STEPS = 400
+METRIC_STEP_SIZE = 0.01
+METRIC_START = 0.05
 
 
 def fit_semantic_metric(
@@ -474,24 +484,31 @@ def fit_semantic_metric(
     semantic: EmbeddingCache,
     lexicon: Sequence[Sequence[str]] = (),
     english_gloss: tuple[tuple[str, ...], ...] = (),
-) -> tuple[float, ...]:
-    """Weigh the embedding's dimensions by the practice bases' residents' questions.
+    low_rank: bool = True,
+) -> SemanticMetric:
+    """Learn how to read the embedding from the practice bases' residents' questions.
 
     For each answerable question, its candidates (as the matcher finds them, the whole base
     asked) are scored by Σ_k d_k q_k c_k, the question's vector q against each candidate's
     mean vector c with every dimension weighted; the weights d are those under which the
     right candidates score highest (a conditional logit over each question's candidates, on
     the cosine and the 512 products, with a penalty that keeps d near a multiple of the
-    cosine's). Returned scaled to a mean of 1, so that with every weight 1 it is the cosine.
+    cosine's). Then, with d kept, a low-rank part (`low_rank`) that mixes the dimensions:
+    scored by qᵀ(D + DownᵀUp)c, the same conditional logit fitted by gradient descent
+    (`fit_low_rank_metric`). Returned scaled so that d's mean is 1: with every weight 1 and
+    no low-rank part it is the cosine.
     """
     asked: list[AskedQuestion] = []
+    # (each question's vector, and its candidates' mean vectors, for the low-rank part)
+    vectors: list[npt.NDArray[np.float64]] = []
+    centroids: list[npt.NDArray[np.float64]] = []
     for base in practice:
         kb = load_knowledge_base(base.knowledge)
         thresholds = _practice_thresholds(base)
         matcher = Matcher(
             kb,
             thresholds,
-            _reading_with(()),
+            _reading_with(NO_METRIC),
             semantic=semantic,
             lexicon=lexicon,
             english_gloss=english_gloss,
@@ -509,18 +526,88 @@ def fit_semantic_metric(
             )
             if not truth.any():
                 continue
-            centroids = matcher.centroids(positions)
+            candidates = matcher.centroids(positions)
             rows = METRIC_SCALE * np.column_stack(
-                (np.zeros(len(positions)), centroids @ vector, centroids * vector)
+                (np.zeros(len(positions)), candidates @ vector, candidates * vector)
             )
             asked.append(AskedQuestion(rows, truth, True, practice=True))
+            vectors.append(np.asarray(vector, dtype=np.float64))
+            centroids.append(np.asarray(candidates, dtype=np.float64))
     if not asked:
-        return ()
+        return NO_METRIC
     weights = fit_conditional_logit(asked, np.ones(len(asked)), l2=METRIC_L2)
-    metric = weights[1] + weights[2:]
-    if not float(metric.mean()) > 0:
-        return ()
-    return tuple(round(float(w), 4) + 0.0 for w in metric / metric.mean())
+    diagonal = METRIC_SCALE * (weights[1] + weights[2:])
+    mean = float(diagonal.mean())
+    if not mean > 0:
+        return NO_METRIC
+    metric = SemanticMetric(diagonal=tuple(_rounded(float(w)) for w in diagonal / mean))
+    if not low_rank:
+        return metric
+    down, up = fit_low_rank_metric(vectors, centroids, [a.truth for a in asked], diagonal)
+    # (scaled as the diagonal is: the product of the two by its mean)
+    root = mean**0.5
+    return replace(
+        metric,
+        down=tuple(tuple(_rounded(float(w)) for w in row) for row in down / root),
+        up=tuple(tuple(_rounded(float(w)) for w in row) for row in up / root),
+    )
+
+
+def fit_low_rank_metric(
+    vectors: Sequence[npt.NDArray[np.float64]],
+    candidates: Sequence[npt.NDArray[np.float64]],
+    truths: Sequence[npt.NDArray[np.float64]],
+    diagonal: npt.NDArray[np.float64],
+    *,
+    rank: int = METRIC_RANK,
+    l2: float = METRIC_LOW_RANK_L2,
+    steps: int = METRIC_STEPS,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The low-rank part of the metric, on top of a fitted `diagonal`: matrices Down and Up
+    (rank × dimensions) under which each question's candidates, scored by
+    qᵀ(diag(diagonal) + DownᵀUp)c, put the right ones first (the conditional logit of
+    `fit_conditional_logit`, its mean over the questions, plus l2/2 times both matrices'
+    squared sums; Adam from small random matrices, the seed fixed so that a fit is repeated
+    exactly). The question's vector read under it is diagonal ∘ q + Upᵀ(Down q)."""
+    dimensions = diagonal.size
+    q = np.vstack(vectors)
+    c = np.vstack(candidates)
+    truth = np.concatenate(truths)
+    sizes = np.array([t.size for t in truths])
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    group = np.repeat(np.arange(len(truths)), sizes)
+    fixed = np.einsum("ij,ij->i", q[group] * diagonal, c)
+    generator = np.random.default_rng(0)
+    down = generator.normal(0.0, METRIC_START, (dimensions, rank))
+    up = generator.normal(0.0, METRIC_START, (dimensions, rank))
+    moments = [np.zeros_like(down), np.zeros_like(up)]
+    squares = [np.zeros_like(down), np.zeros_like(up)]
+    count = len(truths)
+    for step in range(1, steps + 1):
+        a = q @ down
+        b = c @ up
+        scores = fixed + np.einsum("ij,ij->i", a[group], b)
+        top = np.maximum.reduceat(scores, starts)
+        e = np.exp(scores - top[group])
+        top_right = np.maximum.reduceat(np.where(truth > 0, scores, -np.inf), starts)
+        e_right = np.where(truth > 0, np.exp(np.minimum(scores - top_right[group], 0.0)), 0.0)
+        slope = (
+            e / np.add.reduceat(e, starts)[group]
+            - e_right / np.add.reduceat(e_right, starts)[group]
+        )
+        gradients = (
+            q.T @ np.add.reduceat(slope[:, None] * b, starts) / count + l2 * down,
+            c.T @ (slope[:, None] * a[group]) / count + l2 * up,
+        )
+        for n, (matrix, gradient) in enumerate(zip((down, up), gradients, strict=True)):
+            moments[n] = 0.9 * moments[n] + 0.1 * gradient
+            squares[n] = 0.999 * squares[n] + 0.001 * gradient * gradient
+            matrix -= (
+                METRIC_STEP_SIZE
+                * (moments[n] / (1 - 0.9**step))
+                / (np.sqrt(squares[n] / (1 - 0.999**step)) + 1e-8)
+            )
+    return down.T, up.T
 
 
 # How many times a practice question may count against one of the city's own.
@@ -922,12 +1009,24 @@ def _weights(model: ScoreModel) -> dict[str, Any]:
 def model_as_dict(models: ScoreModels) -> dict[str, Any]:
     """Return the score models by feature name, as stored in weights.json."""
     fitted: dict[str, Any] = {**_weights(models.semantic), "lexical": _weights(models.lexical)}
-    if models.semantic.metric:
-        fitted["semantic_metric"] = [_rounded(w) for w in models.semantic.metric]
+    metric = models.semantic.metric
+    if metric.diagonal:
+        fitted["semantic_metric"] = [_rounded(w) for w in metric.diagonal]
+    if metric.down:
+        fitted["semantic_metric_low_rank"] = {
+            "down": [[_rounded(w) for w in row] for row in metric.down],
+            "up": [[_rounded(w) for w in row] for row in metric.up],
+        }
     return fitted
 
 
 def write_weights(model: ScoreModels, path: Path = WEIGHTS_FILE) -> None:
-    """Store a fitted model where the matcher finds it."""
+    """Store a fitted model where the matcher finds it (a list of numbers on one line: the
+    metric's rows are thousands of them)."""
     text = json.dumps(model_as_dict(model), indent=2, ensure_ascii=False)
+    text = _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\s*", ", ", m.group(1)) + "]", text)
     path.write_text(text + "\n", encoding="utf-8")
+
+
+# A JSON list of numbers, as `json.dumps(..., indent=2)` writes it: one number a line.
+_NUMBER_LIST = re.compile(r"\[\s*((?:-?[0-9.eE+-]+,\s*)*-?[0-9.eE+-]+)\s*\]")
