@@ -114,9 +114,9 @@ async def add_demo_work(
         )
     ).number
     for question in (
-        "犬只登记怎么办理",
+        "犬只免疫证明怎么开",
         "我家的狗走丢了能帮忙找吗",
-        "犬只登记怎么办理",
+        "犬只免疫证明怎么开",
     ):
         await add_escalation(services, resident, question)
     return live

@@ -151,7 +151,7 @@ async def add_sample_work(services: Services, desk: TicketDesk) -> SampleWork:
         )
     ).number
     work.numbers = [work.urban, work.ecology, work.triage]
-    work.escalation = await add_escalation(services, resident, "犬只登记怎么办理")
+    work.escalation = await add_escalation(services, resident, "犬只免疫证明怎么开")
     return work
 
 

@@ -298,7 +298,6 @@ def test_the_ranking_is_fitted_over_each_questions_candidates_together() -> None
 
 # The whole calibration runs here, about 70 s on one core of this machine: beside the other
 # worker's tests it came near the suite's 120 s limit.
-@pytest.mark.timeout(360)
 def test_stored_weights_read_back_as_they_were_fitted(tmp_path: Path) -> None:
     """`calibrate --write` stores the models, the metric's diagonal and low-rank rows each a
     list on one line, and the matcher reads back the same numbers."""
@@ -325,6 +324,7 @@ def test_stored_weights_read_back_as_they_were_fitted(tmp_path: Path) -> None:
     assert json.loads(text) == calibration.model_as_dict(read)
 
 
+@pytest.mark.timeout(360)
 def test_the_shipped_weights_are_what_calibration_fits(caplog: pytest.LogCaptureFixture) -> None:
     """weights.json is `python -m bot calibrate --write`'s output on the bundled base and the
     practice bases, not a hand-edited file (rounding aside); and with them the default answer

@@ -136,7 +136,7 @@ def test_ask_json_prints_one_object_per_question_in_order(bundled: LoadedKnowled
         "身份证快过期了怎么换",
         "How do I renew my ID card?",
         "北京市的公积金怎么提取",
-        "犬只登记怎么办理",
+        "犬只免疫证明怎么开",
         "你好",
     ]
 

@@ -108,19 +108,19 @@ async def test_a_staff_answer_typed_in_the_browser_reaches_the_resident_in_teleg
     bot: BotHarness, bot_console: Console, chromium: Any
 ) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     post = bot.latest_staff_post()
     page = await open_as(chromium, bot_console.url, "staff")
     assert page.url == f"{bot_console.url}/inbox"
-    await page.click("text=犬只登记怎么办理")
-    assert await page.inner_text("blockquote.question") == "犬只登记怎么办理"
+    await page.click("text=犬只免疫证明怎么开")
+    assert await page.inner_text("blockquote.question") == "犬只免疫证明怎么开"
     await page.fill("textarea[name=answer]", "导盲犬可以进，其他宠物请不要带进大厅。")
     await page.click("text=发送答复")
     assert await page.inner_text("[role=status]") == "答复已发送给群众。"
     # Delivered before the console answered the form: the resident already has it.
     assert chat.last_bot_message is not None
     assert chat.last_bot_message.text == (
-        "👩\u200d💼 工作人员答复\n您的问题：犬只登记怎么办理\n\n导盲犬可以进，其他宠物请不要带进大厅。"
+        "👩\u200d💼 工作人员答复\n您的问题：犬只免疫证明怎么开\n\n导盲犬可以进，其他宠物请不要带进大厅。"
     )
     assert "✅ 已由 王芳 答复" in post.text
     async with bot.services.sessions() as session:

@@ -252,20 +252,20 @@ async def test_an_escalated_question_reaches_staff_and_their_reply_reaches_the_r
     bot: BotHarness,
 ) -> None:
     chat = bot.resident()
-    replies = await chat.send("犬只登记怎么办理", expect=2)
+    replies = await chat.send("犬只免疫证明怎么开", expect=2)
     # Staff are on duty all day in these tests, but only on working days (a weekend in the
     # deployment's time zone gives the after-hours notice): the notice of this moment.
     assert replies.text.startswith("这个问题我暂时答不了，已经转给工作人员")
     assert replies.text == staff_answer_notice(bot.settings, "zh")
     post = bot.latest_staff_post()
-    assert post.text.startswith("🆕 居民提问 #1（中文，机器人答不了）\n犬只登记怎么办理")
+    assert post.text.startswith("🆕 居民提问 #1（中文，机器人答不了）\n犬只免疫证明怎么开")
     assert "直接回复本条消息即可答复居民" in post.text
 
     staff = bot.staff_room()
     replies = await staff.reply(post, "导盲犬可以进，其他宠物请不要带进大厅。", expect=3)
     assert replies.text == "✅ 答复已发送给居民。"
     assert [m.text for m in replies.elsewhere] == [
-        "👩\u200d💼 工作人员答复\n您的问题：犬只登记怎么办理\n\n导盲犬可以进，其他宠物请不要带进大厅。"
+        "👩\u200d💼 工作人员答复\n您的问题：犬只免疫证明怎么开\n\n导盲犬可以进，其他宠物请不要带进大厅。"
     ]
     assert "✅ 已由 王芳 答复" in post.text
     assert post.find_button("📚 记为某事项的新问法") is not None
@@ -297,19 +297,19 @@ async def test_an_english_resident_hears_in_english_and_staff_see_the_language(
 
 async def test_the_first_staff_answer_wins_and_the_second_is_told(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     post = bot.latest_staff_post()
     await bot.staff_room().reply(post, "不可以。", expect=3)
     replies = await bot.staff_room(bot.second_staff).reply(post, "可以。")
     assert replies.text == "ℹ️ 这个问题已经由 王芳 答复过了，您的回复没有发给居民。"
     assert [m.text for m in chat.bot_messages if "工作人员答复" in m.text] == [
-        "👩\u200d💼 工作人员答复\n您的问题：犬只登记怎么办理\n\n不可以。"
+        "👩\u200d💼 工作人员答复\n您的问题：犬只免疫证明怎么开\n\n不可以。"
     ]
 
 
 async def test_staff_chatter_is_not_sent_to_residents(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     staff = bot.staff_room()
     await staff.send("大家好，今天谁值班？", expect=0)
     replies = await staff.reply(bot.latest_staff_post(), "/learn id-card-replacement")
@@ -321,7 +321,7 @@ async def test_an_unanswered_escalation_is_posted_again_after_the_set_time(
     bot: BotHarness,
 ) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     first_post = bot.latest_staff_post()
     async with bot.services.sessions() as session:
         escalation = (await session.scalars(select(Escalation))).one()
@@ -346,7 +346,7 @@ async def test_a_resident_who_blocked_the_bot_is_noted_and_staff_are_told(
     bot: BotHarness,
 ) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     bot.api.block_bot(chat.user)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
     replies = await staff.reply(bot.latest_staff_post(), "不可以。", expect=3)
@@ -358,7 +358,7 @@ async def test_a_resident_who_blocked_the_bot_is_noted_and_staff_are_told(
 
 async def test_residents_cannot_do_staff_things(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     await bot.staff_room().reply(bot.latest_staff_post(), "不可以。", expect=3)
     menu = (await chat.send("/start", expect=2))[1]
     for data in ("s:l:1", "s:L:1:id-card-replacement"):
@@ -536,7 +536,7 @@ async def test_an_answer_from_the_web_console_reaches_the_resident_and_the_staff
     bot: BotHarness,
 ) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     post = bot.latest_staff_post()
     (open_one,) = await bot.services.escalations.open_escalations()
     outcome = await bot.services.escalations.answer_escalation(

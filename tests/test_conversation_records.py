@@ -128,7 +128,7 @@ async def test_questions_asked_at_once_are_each_stored_as_asked(services: Servic
             result=matcher.match(text),
         )
 
-    texts = ["结婚登记需要什么材料", "犬只登记怎么办理", "我要找人工", "护照怎么办"] * 5
+    texts = ["结婚登记需要什么材料", "犬只免疫证明怎么开", "我要找人工", "护照怎么办"] * 5
     ids = await asyncio.gather(*(ask(text, n % 3 == 2) for n, text in enumerate(texts)))
     assert len(set(ids)) == len(texts)
     for number, (question_id, text) in enumerate(zip(ids, texts, strict=True)):
@@ -140,7 +140,7 @@ async def test_questions_asked_at_once_are_each_stored_as_asked(services: Servic
 
 
 async def test_a_question_is_escalated_only_once(services: Services) -> None:
-    question_id = await _ask(services, "犬只登记怎么办理")
+    question_id = await _ask(services, "犬只免疫证明怎么开")
     opened = await services.escalations.open(question_id, "escalate")
     assert opened is not None
     assert opened.status == "open"
@@ -153,7 +153,7 @@ async def test_a_question_is_escalated_only_once(services: Services) -> None:
 async def test_when_two_staff_answer_at_once_only_the_first_answer_counts(
     services: Services,
 ) -> None:
-    question_id = await _ask(services, "犬只登记怎么办理")
+    question_id = await _ask(services, "犬只免疫证明怎么开")
     opened = await services.escalations.open(question_id, "escalate")
     assert opened is not None
     outcomes = await asyncio.gather(
@@ -172,7 +172,7 @@ async def test_when_two_staff_answer_at_once_only_the_first_answer_counts(
 
 
 async def test_an_empty_or_huge_staff_answer_is_refused(services: Services) -> None:
-    question_id = await _ask(services, "犬只登记怎么办理")
+    question_id = await _ask(services, "犬只免疫证明怎么开")
     opened = await services.escalations.open(question_id, "escalate")
     assert opened is not None
     empty = await services.escalations.answer_escalation(opened.id, "  \n ", "王芳", "console")
@@ -233,7 +233,7 @@ async def test_persistence_does_not_write_unchanged_data_again(services: Service
 async def test_unanswered_escalations_are_due_again_after_the_repost_time(
     services: Services,
 ) -> None:
-    question_id = await _ask(services, "犬只登记怎么办理")
+    question_id = await _ask(services, "犬只免疫证明怎么开")
     opened = await services.escalations.open(question_id, "escalate")
     assert opened is not None
     # Nothing is attached to send with: nothing is posted, nothing breaks.
@@ -310,7 +310,7 @@ async def test_a_residents_name_with_a_nul_character_is_stored_without_it(
 async def test_a_staff_answer_with_a_nul_character_is_stored_without_it(
     services: Services,
 ) -> None:
-    question_id = await _ask(services, "犬只登记怎么办理")
+    question_id = await _ask(services, "犬只免疫证明怎么开")
     opened = await services.escalations.open(question_id, "escalate")
     assert opened is not None
     outcome = await services.escalations.answer_escalation(

@@ -48,7 +48,7 @@ async def test_the_try_out_lets_a_newcomer_ask_and_staff_answer(
         replies = await resident.send("/start", expect=3)
         assert "个人信息保护告知" in replies.texts[0]
         assert replies.texts[1].startswith("您好，市民小李！")
-        await resident.send("犬只登记怎么办理")
+        await resident.send("犬只免疫证明怎么开")
         staff = api.group_chat(world.staff_group, world.staff[0])
         post = api.last_bot_message(world.staff_group)
         assert post is not None

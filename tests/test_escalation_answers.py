@@ -39,7 +39,7 @@ SETTINGS = conversation_settings("sqlite+aiosqlite://")
         ("你好", False, "small_talk", None),
         ("😀", False, "empty", None),
         ("还在吗", False, "small_talk", None),
-        ("犬只登记怎么办理", False, "staff", "escalate"),
+        ("犬只免疫证明怎么开", False, "staff", "escalate"),
         ("我家楼下的路灯坏了", False, "report", None),
         ("昨晚的足球赛谁赢了", False, "out_of_scope", None),
         ("今天天气怎么样", False, "out_of_scope", None),
@@ -148,7 +148,7 @@ def test_the_answering_domain_knows_nothing_of_telegram() -> None:
 
 async def _escalated_question(services: Services, chat_id: int = 5151) -> int:
     resident = await services.residents.touch(chat_id, chat_id)
-    result = services.knowledge.matcher.match("犬只登记怎么办理")
+    result = services.knowledge.matcher.match("犬只免疫证明怎么开")
     question_id = await services.questions.record(
         resident_id=resident.id, chat_id=chat_id, message_id=1, language="zh", result=result
     )
@@ -188,7 +188,7 @@ async def test_an_answer_is_written_to_the_outbox_with_the_answer_and_waits_for_
     assert row.idempotency_key == f"escalation:{escalation_id}:answer"
     assert row.payload["kind"] == ESCALATION_ANSWER
     assert (row.payload["question"], row.payload["answer"]) == (
-        "犬只登记怎么办理",
+        "犬只免疫证明怎么开",
         "请不要带宠物进大厅。",
     )
 
@@ -255,7 +255,7 @@ async def _outbox(bot: BotHarness) -> list[OutboxMessage]:
 
 async def test_a_staff_answer_reaches_the_resident_through_the_outbox(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     replies = await bot.staff_room().reply(
         bot.latest_staff_post(), "请不要带宠物进大厅。", expect=3
     )
@@ -270,7 +270,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     bot: BotHarness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     send_message = local_methods.METHODS["sendmessage"]
     refused: list[str] = []
 
@@ -303,7 +303,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
     assert chat.last_bot_message is not None
     assert (
         chat.last_bot_message.text
-        == "👩\u200d💼 工作人员答复\n您的问题：犬只登记怎么办理\n\n请不要带宠物进大厅。"
+        == "👩\u200d💼 工作人员答复\n您的问题：犬只免疫证明怎么开\n\n请不要带宠物进大厅。"
     )
     (row,) = await _outbox(bot)
     assert (row.status, row.attempts) == ("sent", 2)
@@ -311,7 +311,7 @@ async def test_a_failed_first_send_is_retried_by_the_outbox(
 
 async def test_a_resident_who_blocked_the_bot_is_dropped_from_the_outbox(bot: BotHarness) -> None:
     chat = bot.resident()
-    await chat.send("犬只登记怎么办理", expect=2)
+    await chat.send("犬只免疫证明怎么开", expect=2)
     bot.api.block_bot(chat.user)
     staff = bot.api.group_chat(bot.staff_group, bot.staff, raise_on_refused=False)
     replies = await staff.reply(bot.latest_staff_post(), "不可以。", expect=3)
@@ -342,7 +342,7 @@ async def test_the_outbox_migration_goes_down_and_up_again(engine: AsyncEngine) 
                 escalation_id=1,
                 resident_id=1,
                 language="zh",
-                question="犬只登记怎么办理",
+                question="犬只免疫证明怎么开",
                 answer="不可以。",
                 now=utcnow(),
             )

@@ -42,8 +42,8 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 NEW_ID = "pet-dog-licence"
 # A question the bundled base has no item for, far enough from every item that a person answers
-# it (a shorter "养狗要办狗证吗" sits at the edge of a choice of unrelated items).
-NEW_QUESTION = "犬只登记怎么办理"
+# it ("养狗要办狗证吗" and "犬只登记怎么办理" sit at the edge of a choice of unrelated items).
+NEW_QUESTION = "犬只免疫证明怎么开"
 NEW_ANSWER = "养犬人应当在取得犬只之日起 30 日内到居住地的犬只登记点办理登记，领取犬牌。"
 # How long a wait for the bot's store may take before the test gives up (not a timing check:
 # the poll runs every 0.2 s).

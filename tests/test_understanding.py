@@ -267,7 +267,14 @@ def test_a_place_or_an_age_reads_as_what_it_implies(
     assert to_taiwan.decision in ("answer", "suggest")
     assert best_id(matcher.match(elderly)) == "elderly-longevity-allowance"
     assert matcher.match(elderly).score > 0.5
-    assert best_id(matcher.match("打算去泰国玩，手上什么证件都没有")) == "passport-application"
+    # 泰国 implies 国外: the passport is offered, though on a base this small the permit's 旅游
+    # ties with it (first by 0.22 against 0.21 with the metric's low-rank part; docs/matching.md,
+    # "The low-rank part of the metric"), and it is not answered with the permit.
+    abroad = "打算去泰国玩，手上什么证件都没有"
+    assert matcher.read(abroad).split() == [*normalize(abroad).split(), "国外"]
+    to_thailand = matcher.match(abroad)
+    assert to_thailand.decision == "suggest"
+    assert "passport-application" in [c.item.id for c in to_thailand.candidates[:2]]
     # A city in Taiwan reads its own places as home: nothing is added, and the same question
     # is much less sure of the permit (read without 台湾, 0.10 against 0.61 when this was
     # written: the words and the meaning of 日月潭 alone do not say Taiwan).
@@ -880,7 +887,7 @@ def test_out_of_scope_is_declined_not_handed_to_staff(city: LoadedKnowledge, mes
 def test_a_government_question_the_base_lacks_still_goes_to_a_person(
     city: LoadedKnowledge,
 ) -> None:
-    result = city.matcher.match("犬只登记怎么办理")
+    result = city.matcher.match("犬只免疫证明怎么开")
 
     assert result.decision in ("escalate", "suggest")
     assert result.intent == "question"
@@ -974,7 +981,7 @@ def test_useful_and_confidently_wrong_are_counted_per_question(city: LoadedKnowl
 
 
 def test_must_not_questions_are_counted_by_what_they_got(city: LoadedKnowledge) -> None:
-    questions = ["今天天气怎么样", "犬只登记怎么办理", "医保"]
+    questions = ["今天天气怎么样", "犬只免疫证明怎么开", "医保"]
     outcomes = [Outcome(Case(q, "out_of_scope", None), city.matcher.match(q)) for q in questions]
     report = Report(outcomes)
 
