@@ -275,6 +275,27 @@ def fit_logistic(
     return w
 
 
+def _candidates_chances(
+    scores: npt.NDArray[np.float64],
+    truth: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.int64],
+    group: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The conditional logit over each question's candidates (those of a question lie together,
+    from `starts`; `group` is each candidate's question): each question's log loss, each
+    candidate's chance of being the right one, and its share among the right ones."""
+    # (log-sum-exp over all candidates and over the right ones, each from its own maximum,
+    # so that a right candidate far below the best underflows nothing)
+    top = np.maximum.reduceat(scores, starts)
+    e = np.exp(scores - top[group])
+    total = np.add.reduceat(e, starts)
+    top_right = np.maximum.reduceat(np.where(truth > 0, scores, -np.inf), starts)
+    e_right = np.where(truth > 0, np.exp(np.minimum(scores - top_right[group], 0.0)), 0.0)
+    right = np.add.reduceat(e_right, starts)
+    log_loss = top + np.log(total) - top_right - np.log(right)
+    return log_loss, e / total[group], e_right / right[group]
+
+
 def fit_conditional_logit(
     asked: Sequence[AskedQuestion],
     question_weight: npt.NDArray[np.float64],
@@ -301,18 +322,7 @@ def fit_conditional_logit(
     def evaluate(
         w: npt.NDArray[np.float64],
     ) -> tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        scores = x @ w
-        # (log-sum-exp over all candidates and over the right ones, each from its own maximum,
-        # so that a right candidate far below the best underflows nothing)
-        top = np.maximum.reduceat(scores, starts)
-        e = np.exp(scores - top[group])
-        total = np.add.reduceat(e, starts)
-        top_right = np.maximum.reduceat(np.where(truth > 0, scores, -np.inf), starts)
-        e_right = np.where(truth > 0, np.exp(np.minimum(scores - top_right[group], 0.0)), 0.0)
-        right = np.add.reduceat(e_right, starts)
-        p = e / total[group]
-        q = e_right / right[group]
-        log_loss = top + np.log(total) - top_right - np.log(right)
+        log_loss, p, q = _candidates_chances(x @ w, truth, starts, group)
         loss = float(weight @ log_loss) + 0.5 * l2 * float(w @ w)
         gradient = x.T @ (weight[group] * (p - q)) + l2 * w
         return loss, gradient, p
@@ -586,15 +596,10 @@ def fit_low_rank_metric(
     for step in range(1, steps + 1):
         a = q @ down
         b = c @ up
-        scores = fixed + np.einsum("ij,ij->i", a[group], b)
-        top = np.maximum.reduceat(scores, starts)
-        e = np.exp(scores - top[group])
-        top_right = np.maximum.reduceat(np.where(truth > 0, scores, -np.inf), starts)
-        e_right = np.where(truth > 0, np.exp(np.minimum(scores - top_right[group], 0.0)), 0.0)
-        slope = (
-            e / np.add.reduceat(e, starts)[group]
-            - e_right / np.add.reduceat(e_right, starts)[group]
+        _, chance, share = _candidates_chances(
+            fixed + np.einsum("ij,ij->i", a[group], b), truth, starts, group
         )
+        slope = chance - share
         gradients = (
             q.T @ np.add.reduceat(slope[:, None] * b, starts) / count + l2 * down,
             c.T @ (slope[:, None] * a[group]) / count + l2 * up,
