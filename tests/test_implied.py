@@ -78,3 +78,36 @@ def test_a_place_and_an_age_are_both_read() -> None:
 )  # fmt: skip
 def test_chinese_numbers_are_read_as_residents_write_them(written: str, value: int | None) -> None:
     assert chinese_number(written) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "regions"),
+    [
+        # Questions: said, implied by a place, or in English.
+        ("明年第一次出国，打算去泰国玩", {ABROAD}),
+        ("外国人在这边工作要办什么", {ABROAD}),
+        ("周末去铜锣湾买东西要办什么", {HONG_KONG_MACAO}),
+        ("暑假想带爸妈去日月潭看看", {TAIWAN}),
+        ("先去香港再去台湾", {HONG_KONG_MACAO, TAIWAN}),
+        ("Going to Japan next month, what documents do I need?", {ABROAD}),
+        ("my daughter will study overseas", {ABROAD}),
+        ("travel permit for hong kong", {HONG_KONG_MACAO}),
+        # Items' titles: a permit for one region, a residence permit for three, a passport none.
+        ("往来台湾通行证及签注办理", {TAIWAN}),
+        ("往来港澳通行证及签注办理", {HONG_KONG_MACAO}),
+        ("港澳台居民居住证申领", {HONG_KONG_MACAO, TAIWAN}),
+        ("普通护照申领（首次申领、换发）", set()),
+        # Not a region: a foreign-language school, 日本 inside 今日本市, a question of home.
+        ("外国语学校怎么报名", set()),
+        ("今日本市停水吗", set()),
+        ("身份证丢了怎么补办", set()),
+    ],
+)
+def test_the_region_a_question_or_a_title_is_tied_to(text: str, regions: set[str]) -> None:
+    assert SHILI.regions(normalize(text)) == regions
+
+
+def test_a_city_in_taiwan_has_no_region_of_taiwan() -> None:
+    assert TAIPEI.regions(normalize("台湾的户口怎么迁")) == frozenset()
+    assert TAIPEI.regions(normalize("去高雄玩")) == frozenset()
+    assert TAIPEI.regions(normalize("去香港和泰国玩")) == {HONG_KONG_MACAO, ABROAD}

@@ -19,6 +19,11 @@ bases a resident's age in a story about wages or a bus card drew the answer to e
 services. Children's ages are left alone: what a six-year-old needs depends on the month and
 the school, which the words of a base say better than an age band.
 
+Regions: the same places, with the words that say a region outright (出国, 外国, 香港, 赴台, and a
+few English names), tell which of 国外, 港澳 and 台湾 a question is about and which one an
+item's title ties it to (`ImpliedWords.regions`); the matcher drops the candidates tied only to
+other regions (`Matcher._in_region`).
+
 Written by hand from general knowledge for this project; docs/matching.md ("What a question
 implies") says why and what it moved.
 """
@@ -66,6 +71,25 @@ _TAIWAN = (
     "金门 马祖 日月潭 阿里山 太鲁阁 西门町 士林夜市"
 ).split()
 
+# The words that tie a matter to a region outside the mainland, in a question or in an item's
+# title: 往来台湾通行证 is for Taiwan, 港澳台居民居住证 for all three, a passport for none.
+_REGION_WORDS = (
+    (ABROAD, r"国外|外国(?!语)|出国|海外|华侨|侨胞|\babroad\b|\boverseas\b|\bforeign\b"),
+    (HONG_KONG_MACAO, r"港澳|香港|澳门|\bhong ?kong\b|\bmaca[ou]\b"),
+    (TAIWAN, r"台湾|港澳台|赴台|台胞|\btaiwan\b"),
+)
+# English names of the places residents travel to most, for the regions of an English question.
+_ENGLISH_PLACES = (
+    (
+        ABROAD,
+        "japan tokyo osaka korea seoul thailand bangkok phuket singapore malaysia vietnam "
+        "indonesia bali philippines india america usa canada mexico brazil britain england uk "
+        "london france paris germany italy spain europe russia australia sydney dubai",
+    ),
+    (HONG_KONG_MACAO, "kowloon"),
+    (TAIWAN, "taipei kaohsiung"),
+)
+
 _DIGITS = "零一二三四五六七八九"
 # An age as residents write it: 65, 八十, 八十一, 七十三, 一百, 一百零二.
 _AGE = r"(?P<age>1[0-2][0-9]|[1-9][0-9]|一百(?:零?[一二三四五六七八九]|一十[一二三四五六七八九]?)?|[二三四五六七八九]?十[一二三四五六七八九]?)"
@@ -111,10 +135,23 @@ class ImpliedWords:
         home = [normalize(name) for name in home_names if name]
         regions = [(ABROAD, names_pattern(_FOREIGN, _FOREIGN_GUARDED))]
         # A city of Taiwan, Hong Kong or Macao is at home in its region.
+        away = {ABROAD}
         for word, names in ((HONG_KONG_MACAO, _HONG_KONG_MACAO), (TAIWAN, _TAIWAN)):
             if not any(place in name or name in place for place in names for name in home):
                 regions.append((word, names_pattern(names)))
+                away.add(word)
         self._regions = tuple(regions)
+        english = dict(_ENGLISH_PLACES)
+        self._region_words = tuple(
+            (
+                word,
+                re.compile(
+                    words + "".join(rf"|\b{re.escape(name)}\b" for name in english[word].split())
+                ),
+            )
+            for word, words in _REGION_WORDS
+            if word in away
+        )
 
     def words(self, normalized: str) -> tuple[str, ...]:
         """The words the (normalised) question implies and does not already say."""
@@ -125,6 +162,14 @@ class ImpliedWords:
         if OLDEST not in normalized and any(age >= OLDEST_FROM for age in _ages(normalized)):
             found.append(OLDEST)
         return tuple(found)
+
+    def regions(self, normalized: str) -> frozenset[str]:
+        """The regions outside the mainland (and outside this city's own) that a question or an
+        item's title names or implies: 国外, 港澳, 台湾. An item tied to one region is no answer
+        to a question about another (`Matcher._in_region`)."""
+        found = {word for word, pattern in self._region_words if pattern.search(normalized)}
+        found.update(word for word, pattern in self._regions if pattern.search(normalized))
+        return frozenset(found)
 
 
 def _ages(normalized: str) -> Iterable[int]:

@@ -1381,6 +1381,9 @@ class Matcher:
         self.items: list[Item] = list(kb.items.values())
         self.places = PlaceDetector(self.thresholds.home_names)
         self.implied = ImpliedWords(self.thresholds.home_names)
+        # The regions each item's title ties it to, read when the item is first a candidate
+        # for a question that names a region (`_in_region`).
+        self._item_regions: dict[int, frozenset[str]] = {}
         # The base's own offices, which a question may name without naming a service.
         self._department_names = tuple(
             normalize(d.name) for d in kb.departments.values() if d.name
@@ -2368,6 +2371,7 @@ class Matcher:
         runs: dict[str, str] = {}
         vector = self.question_vector(read, runs)
         query, positions, rows = self.features(question, read, vector, runs)
+        positions, rows = self._in_region(read, positions, rows)
         cues = report_cues(normalized)
         if not positions:
             reason = "empty" if not query.canonical else "no_match"
@@ -2473,6 +2477,28 @@ class Matcher:
             reason=reason,
             intent=intent,
         )
+
+    def _in_region(
+        self, read: str, positions: list[int], rows: npt.NDArray[np.float64]
+    ) -> tuple[list[int], npt.NDArray[np.float64]]:
+        """The candidates without those tied to a region other than the one the question is
+        about: a trip to Thailand (国外) needs a passport, not the Taiwan travel permit whose
+        phrasings share its 旅游 and 证件. An item tied to no region (a passport, a birth
+        certificate) stays, and so does any item when the question names no region."""
+        regions = self.implied.regions(read)
+        if not regions or not positions:
+            return positions, rows
+        keep = []
+        for index, position in enumerate(positions):
+            tied = self._item_regions.get(position)
+            if tied is None:
+                tied = self.implied.regions(normalize(self.items[position].title))
+                self._item_regions[position] = tied
+            if not tied or tied & regions:
+                keep.append(index)
+        if len(keep) == len(positions):
+            return positions, rows
+        return [positions[i] for i in keep], rows[keep]
 
     @staticmethod
     def _vague(canonical: str) -> bool:
