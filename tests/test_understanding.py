@@ -15,6 +15,7 @@ from bot.answering.escalations import reason_phrase
 from bot.answering.evaluation import Case, Outcome, Report, format_report, new_city_base
 from bot.answering.intents import (
     asks_about_own_tickets,
+    asks_what_is_needed,
     report_cues,
     ticket_number_in,
     ticket_type_for,
@@ -928,6 +929,37 @@ def test_out_of_scope_is_declined_not_handed_to_staff(city: LoadedKnowledge, mes
 
     assert result.decision == "decline"
     assert result.intent == "out_of_scope"
+
+
+def test_a_trip_whose_documents_are_asked_for_is_not_travel_talk(city: LoadedKnowledge) -> None:
+    # Near in meaning to everyday travel talk ("去日本旅游有什么好玩的" is one of its examples), but
+    # asking what a trip takes: a choice with the passport, not a polite no.
+    for question in ("去日本玩需要什么证件", "想去泰国旅游要办什么"):
+        result = city.matcher.match(question)
+        assert (result.decision, result.intent) == ("suggest", "question"), question
+        assert "passport-application" in [c.item.id for c in result.candidates[:2]], question
+    # The same trip as travel talk is still declined.
+    travel_talk = city.matcher.match("去日本旅游有什么好玩的")
+    assert (travel_talk.decision, travel_talk.intent) == ("decline", "out_of_scope")
+
+
+@pytest.mark.parametrize(
+    ("message", "asks"),
+    [
+        ("去日本玩需要什么证件", True),
+        ("在家做豆腐卖要办啥证", True),
+        ("开店要准备哪些材料", True),
+        ("收入证明去哪开", True),
+        ("What documents do I need for a passport?", True),
+        # A fee is not a procedure; the weather, a film and a recipe ask for none.
+        ("高铁票退票手续费多少", False),
+        ("明天出门要不要带伞", False),
+        ("推荐一部好看的电影", False),
+        ("红烧肉怎么做好吃", False),
+    ],
+)
+def test_what_a_question_asking_for_documents_looks_like(message: str, asks: bool) -> None:
+    assert asks_what_is_needed(normalize(message)) is asks
 
 
 def test_a_government_question_the_base_lacks_still_goes_to_a_person(

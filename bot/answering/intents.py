@@ -157,6 +157,20 @@ OFF_TOPIC_EXAMPLES = (
 OFF_TOPIC_MARGIN = 0.05
 
 
+# A question that asks which document, certificate, material or procedure something takes
+# ("去日本玩需要什么证件", "在家做豆腐卖要办啥证") is a question of public services, whatever its
+# setting; everyday topics do not ask it. Not 手续费, a fee ("高铁票退票手续费多少").
+_ASKS_WHAT_IS_NEEDED = re.compile(
+    r"证件|证明|材料|手续(?!费)|办什么|办啥|啥证|什么证|要办|\bdocuments?\b"
+)
+
+
+def asks_what_is_needed(normalized: str) -> bool:
+    """Whether a (normalised) question asks what document or procedure something takes: never
+    declined as out of scope, however near its setting is to everyday topics."""
+    return bool(_ASKS_WHAT_IS_NEEDED.search(normalized))
+
+
 def report_cues(normalized: str) -> list[str]:
     """The problem words of a (normalised) message, in order."""
     found = [m.group() for m in _REPORT_ZH_PATTERN.finditer(normalized)]

@@ -45,6 +45,7 @@ from bot.answering.intents import (
     OFF_TOPIC_EXAMPLES,
     OFF_TOPIC_MARGIN,
     Intent,
+    asks_what_is_needed,
     report_cues,
     ticket_type_for,
     wants_to_file,
@@ -2379,7 +2380,11 @@ class Matcher:
             intent: Intent = "question"
             if cues:
                 decision, reason, intent = "report", "problem_words", "report"
-            elif query.canonical and self._off_topic(vector, rows):
+            elif (
+                query.canonical
+                and not asks_what_is_needed(normalized)
+                and self._off_topic(vector, rows)
+            ):
                 decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
             return MatchResult(
                 question=question,
@@ -2429,8 +2434,13 @@ class Matcher:
         intent = "question"
         # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
         # knowledge base (the weather is not a choice between ID cards).
+        # A question asking what document or procedure something takes is the base's business
+        # whatever its setting ("去日本玩需要什么证件"): a choice or a person, never a polite no.
         off_topic = (
-            decision in ("escalate", "suggest") and not cues and self._off_topic(vector, rows)
+            decision in ("escalate", "suggest")
+            and not cues
+            and not asks_what_is_needed(normalized)
+            and self._off_topic(vector, rows)
         )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
