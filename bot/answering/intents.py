@@ -13,7 +13,9 @@ Reports are recognised by the words residents use for problems (`REPORT_CUES`), 
 own: a question the knowledge base answers confidently ("社保卡坏了怎么办") stays a question.
 Out of scope needs two things: no word of government business in the question (the knowledge
 base's terms and the general lexicon), and a meaning closer to everyday topics
-(`OFF_TOPIC_EXAMPLES`) than to anything in the knowledge base. docs/matching.md describes both.
+(`OFF_TOPIC_EXAMPLES`) than to anything in the knowledge base; a question asking what document
+or procedure something takes is never out of scope (`asks_what_is_needed`). docs/matching.md
+describes them.
 """
 
 from __future__ import annotations
