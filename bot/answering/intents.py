@@ -11,11 +11,11 @@ or something a city government does not deal with.
 
 Reports are recognised by the words residents use for problems (`REPORT_CUES`), never on their
 own: a question the knowledge base answers confidently ("社保卡坏了怎么办") stays a question.
-Out of scope needs two things: no word of government business in the question (the knowledge
-base's terms and the general lexicon), and a meaning closer to everyday topics
-(`OFF_TOPIC_EXAMPLES`) than to anything in the knowledge base; a question asking what document
-or procedure something takes is never out of scope (`asks_what_is_needed`). docs/matching.md
-describes them.
+Out of scope needs two things: no card for the question (a choice or a hand-off is declined,
+however sure its best item looks), and a meaning closer to everyday topics
+(`OFF_TOPIC_EXAMPLES`) than to anything in the knowledge base (`Matcher._off_topic`); a question
+asking what document or procedure something takes is never out of scope
+(`asks_what_is_needed`). docs/matching.md describes them.
 """
 
 from __future__ import annotations
