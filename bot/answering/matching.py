@@ -2380,11 +2380,7 @@ class Matcher:
             intent: Intent = "question"
             if cues:
                 decision, reason, intent = "report", "problem_words", "report"
-            elif (
-                query.canonical
-                and not asks_what_is_needed(normalized)
-                and self._off_topic(vector, rows)
-            ):
+            elif query.canonical and self._off_topic(normalized, vector, rows):
                 decision, reason, intent = "decline", "out_of_scope", "out_of_scope"
             return MatchResult(
                 question=question,
@@ -2434,13 +2430,10 @@ class Matcher:
         intent = "question"
         # Neither a choice nor a hand-off for a question nearer to everyday topics than to the
         # knowledge base (the weather is not a choice between ID cards).
-        # A question asking what document or procedure something takes is the base's business
-        # whatever its setting ("去日本玩需要什么证件"): a choice or a person, never a polite no.
         off_topic = (
             decision in ("escalate", "suggest")
             and not cues
-            and not asks_what_is_needed(normalized)
-            and self._off_topic(vector, rows)
+            and self._off_topic(normalized, vector, rows)
         )
         # "医保", "房子": one word fits several items; the resident picks rather than getting
         # a confident card, or a person, for what a choice answers.
@@ -2520,10 +2513,15 @@ class Matcher:
         return len(cjk) + 2 * len(latin) <= _VAGUE_CHARS and bool(cjk or latin)
 
     def _off_topic(
-        self, vector: npt.NDArray[np.float32] | None, rows: npt.NDArray[np.float64]
+        self,
+        normalized: str,
+        vector: npt.NDArray[np.float32] | None,
+        rows: npt.NDArray[np.float64],
     ) -> bool:
-        """Nearer in meaning to everyday topics than to anything in the knowledge base."""
-        if vector is None or self.semantic is None:
+        """Nearer in meaning to everyday topics than to anything in the knowledge base. Never a
+        question asking what document or procedure something takes: that is the base's
+        business whatever its setting ("去日本玩需要什么证件"), a choice or a person, not a no."""
+        if vector is None or self.semantic is None or asks_what_is_needed(normalized):
             return False
         if self._off_topic_vectors is None:
             self._off_topic_vectors = self.semantic.embed(
